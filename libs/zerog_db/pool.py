@@ -1,0 +1,64 @@
+"""The asyncpg pool every service uses, and which database errors mean "try again later"."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+
+import asyncpg
+
+log = logging.getLogger(__name__)
+
+# Errors that mean the database is unreachable or restarting, not that the request is bad.
+# Servers map them to UNAVAILABLE so callers retry instead of treating them as bugs.
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+)
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def create_pool(
+    dsn: str, *, min_size: int = 1, max_size: int = 10, statement_cache_size: int = 100
+) -> asyncpg.Pool:
+    """A pool whose connections decode jsonb to Python values.
+
+    `statement_cache_size=0` is needed behind pgbouncer in transaction mode.
+    """
+    pool = await asyncpg.create_pool(
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        statement_cache_size=statement_cache_size,
+        init=_init_connection,
+    )
+    assert pool is not None
+    return pool
+
+
+async def wait_for_database(dsn: str, within_seconds: float = 60.0) -> None:
+    """Block until the database accepts a connection, so a pod starting before it does not crash."""
+    deadline = time.monotonic() + within_seconds
+    delay = 0.2
+    while True:
+        try:
+            conn = await asyncpg.connect(dsn, timeout=5)
+        except CONNECTION_ERRORS as error:
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning("database not ready, retrying", extra={"error": type(error).__name__})
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+        else:
+            await conn.close()
+            return
