@@ -8,8 +8,13 @@ import logging
 import time
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 log = logging.getLogger(__name__)
+
+# What store functions accept: a connection (inside a transaction) or the pool itself.
+Connection = asyncpg.Connection | PoolConnectionProxy
+Executor = asyncpg.Pool | asyncpg.Connection | PoolConnectionProxy
 
 # Errors that mean the database is unreachable or restarting, not that the request is bad.
 # Servers map them to UNAVAILABLE so callers retry instead of treating them as bugs.
@@ -29,9 +34,14 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 
 
 async def create_pool(
-    dsn: str, *, min_size: int = 1, max_size: int = 10, statement_cache_size: int = 100
+    dsn: str,
+    *,
+    search_path: str,
+    min_size: int = 1,
+    max_size: int = 10,
+    statement_cache_size: int = 100,
 ) -> asyncpg.Pool:
-    """A pool whose connections decode jsonb to Python values.
+    """A pool confined to one service's schema, whose connections decode jsonb to Python values.
 
     `statement_cache_size=0` is needed behind pgbouncer in transaction mode.
     """
@@ -41,6 +51,8 @@ async def create_pool(
         max_size=max_size,
         statement_cache_size=statement_cache_size,
         init=_init_connection,
+        # The service's SQL names its tables unqualified; they resolve in its own schema only.
+        server_settings={"search_path": search_path},
     )
     assert pool is not None
     return pool

@@ -1,0 +1,71 @@
+# zerog: the commands a developer and CI use. `make dev` runs the stack, `make test` tests it.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+BUF := node_modules/.bin/buf
+PROTO_FILES := $(shell find protos -name '*.proto' | sort)
+PY_SOURCES := libs services devnet tests tools
+
+.PHONY: help install protos lint format typecheck test check breaking gen-check dev migrate devnet
+
+help:  ## List the targets.
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+install: $(VENV)/.installed node_modules/.installed  ## Install Python and Node dependencies (idempotent).
+
+$(VENV)/.installed: pyproject.toml requirements.lock
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c requirements.lock -e '.[dev]'
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+protos: install  ## Regenerate gen/ from protos/.
+	rm -rf gen/zerog && mkdir -p gen
+	$(PY) -m grpc_tools.protoc -Iprotos --python_out=gen --grpc_python_out=gen \
+		--plugin=protoc-gen-mypy=$(BIN)/protoc-gen-mypy \
+		--plugin=protoc-gen-mypy_grpc=$(BIN)/protoc-gen-mypy_grpc \
+		--mypy_out=gen --mypy_grpc_out=gen $(PROTO_FILES)
+	find gen/zerog -type d -exec touch {}/__init__.py \;
+
+gen-check: protos  ## Fail if gen/ is not what protos/ generate.
+	git diff --exit-code --stat -- gen/ || (echo "gen/ is stale: run make protos and commit" && exit 1)
+	test -z "$$(git status --porcelain -- gen/)" || (git status --porcelain -- gen/; echo "gen/ has untracked files: run make protos and commit"; exit 1)
+
+lint: install  ## ruff, buf lint and buf format.
+	$(BIN)/ruff check $(PY_SOURCES)
+	$(BIN)/ruff format --check $(PY_SOURCES)
+	$(BUF) lint
+	$(BUF) format --exit-code --diff
+
+format: install  ## Format Python and protos in place.
+	$(BIN)/ruff check --fix $(PY_SOURCES)
+	$(BIN)/ruff format $(PY_SOURCES)
+	$(BUF) format -w
+
+typecheck: install  ## mypy --strict.
+	$(BIN)/mypy $(PY_SOURCES)
+
+breaking: install  ## buf breaking against main (skipped when main has no protos yet).
+	@if git rev-parse --verify -q main >/dev/null && git ls-tree -r --name-only main | grep -q '^protos/.*\.proto$$'; then \
+		$(BUF) breaking --against '.git#branch=main'; \
+	else echo "breaking: main has no protos yet, nothing to compare"; fi
+
+check: lint typecheck breaking gen-check  ## Everything CI checks besides the tests.
+
+test: install  ## The whole test suite (starts its own PostgreSQL, chain and servers).
+	$(BIN)/pytest -q
+
+migrate: install  ## Apply every service's migrations to DATABASE_URL.
+	@test -n "$$DATABASE_URL" || (echo "set DATABASE_URL" && exit 1)
+	$(PY) -m services.quota migrate
+
+dev: install  ## Run PostgreSQL and the services locally; prints addresses and a command to try.
+	$(PY) tools/dev.py

@@ -1,0 +1,211 @@
+"""Caller identity: bearer JWTs naming the calling service (and optionally the end user).
+
+Tokens are HS256 with a shared secret, or RS256/ES256 verified with a public key. `sub` names the
+calling service, `aud` the service called, `user` the end user on whose behalf it calls.
+Each method has an allow list of calling services; a method without one is refused.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+import grpc.aio
+import jwt
+
+from zerog_grpc.errors import abort, error_info
+from zerog_grpc.handlers import Context, Continuation, wrap_handler
+
+ANY_SERVICE = "*"
+# Health and reflection must answer probes and grpcurl without credentials.
+PUBLIC_SERVICES = frozenset(
+    {
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1alpha.ServerReflection",
+        "grpc.reflection.v1.ServerReflection",
+    }
+)
+_ASYMMETRIC = ("RS256", "ES256")
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling: a service, and the end user it acts for, if any."""
+
+    service: str
+    user: str = ""
+    claims: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+
+class AuthError(Exception):
+    """A token was missing, malformed, expired, forged or meant for another audience."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+_current: contextvars.ContextVar[Caller] = contextvars.ContextVar("zerog_caller")
+
+
+def current_caller() -> Caller:
+    """The authenticated caller of the RPC being served."""
+    return _current.get()
+
+
+@dataclass(frozen=True, repr=False)
+class JwtVerifier:
+    """Checks bearer tokens for one audience (the service being called)."""
+
+    key: str | bytes
+    audience: str
+    algorithm: str = "HS256"
+    issuer: str | None = None
+    leeway_seconds: int = 30
+
+    def __post_init__(self) -> None:
+        if self.algorithm not in ("HS256", *_ASYMMETRIC):
+            raise ValueError(f"unsupported JWT algorithm {self.algorithm}")
+
+    def verify(self, token: str) -> Caller:
+        """The caller named by `token`, or AuthError saying why not."""
+        try:
+            claims = jwt.decode(
+                token,
+                self.key,
+                # One algorithm only: accepting several invites HS256-with-a-public-key forgeries.
+                algorithms=[self.algorithm],
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=self.leeway_seconds,
+                options={"require": ["exp", "sub", "aud"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise AuthError("TOKEN_EXPIRED", "token expired") from None
+        except jwt.InvalidAudienceError:
+            raise AuthError("WRONG_AUDIENCE", f"token is not for {self.audience}") from None
+        except jwt.InvalidSignatureError:
+            raise AuthError("BAD_SIGNATURE", "token signature does not verify") from None
+        except jwt.InvalidTokenError as error:
+            raise AuthError("INVALID_TOKEN", f"invalid token: {type(error).__name__}") from None
+        return Caller(service=str(claims["sub"]), user=str(claims.get("user", "")), claims=claims)
+
+
+@dataclass(repr=False)
+class TokenMinter:
+    """Mints short-lived tokens for calls from one service to others, cached per audience."""
+
+    key: str | bytes
+    service: str
+    algorithm: str = "HS256"
+    issuer: str | None = None
+    lifetime_seconds: int = 300
+    clock: Callable[[], float] = time.time
+    _cache: dict[tuple[str, str], tuple[str, float]] = field(default_factory=dict)
+
+    def token(self, audience: str, user: str = "") -> str:
+        """A token for `audience`, reused until a minute before it expires."""
+        now = self.clock()
+        cached = self._cache.get((audience, user))
+        if cached is not None and cached[1] - 60 > now:
+            return cached[0]
+        expires = now + self.lifetime_seconds
+        claims: dict[str, Any] = {
+            "sub": self.service,
+            "aud": audience,
+            "iat": int(now),
+            "exp": int(expires),
+        }
+        if self.issuer:
+            claims["iss"] = self.issuer
+        if user:
+            claims["user"] = user
+        token = jwt.encode(claims, self.key, algorithm=self.algorithm)
+        self._cache[(audience, user)] = (token, expires)
+        return token
+
+    def metadata(self, audience: str, user: str = "") -> tuple[tuple[str, str], ...]:
+        """Call metadata carrying a token for `audience`."""
+        return (("authorization", f"Bearer {self.token(audience, user)}"),)
+
+
+def _service_of(method: str) -> str:
+    return method.rsplit("/", 2)[-2] if method.count("/") >= 2 else ""
+
+
+class AuthInterceptor(grpc.aio.ServerInterceptor):
+    """Refuses calls without a valid token (UNAUTHENTICATED) or from a service not allowed on the
+    method (PERMISSION_DENIED), and makes the caller available through `current_caller()`."""
+
+    def __init__(self, verifier: JwtVerifier, allow: Mapping[str, Collection[str]]) -> None:
+        self._verifier = verifier
+        # Keyed by the bare method name ("Reserve") or the full path ("/pkg.Svc/Reserve").
+        self._allow = {name: frozenset(services) for name, services in allow.items()}
+
+    def allowed(self, method: str) -> frozenset[str]:
+        """The services allowed to call `method` (full path)."""
+        return self._allow.get(method) or self._allow.get(method.rsplit("/", 1)[-1], frozenset())
+
+    async def intercept_service(
+        self,
+        continuation: Continuation,
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        handler = await continuation(handler_call_details)
+        method = handler_call_details.method
+        if handler is None or _service_of(method) in PUBLIC_SERVICES:
+            return handler
+        return wrap_handler(handler, method, self._unary, self._stream)
+
+    async def _authenticate(self, method: str, context: Context) -> Caller:
+        header = ""
+        for key, value in context.invocation_metadata() or ():
+            if key == "authorization" and isinstance(value, str):
+                header = value
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            await abort(
+                context,
+                grpc.StatusCode.UNAUTHENTICATED,
+                "missing bearer token",
+                error_info("TOKEN_MISSING"),
+            )
+        try:
+            caller = self._verifier.verify(token.strip())
+        except AuthError as error:
+            await abort(
+                context, grpc.StatusCode.UNAUTHENTICATED, str(error), error_info(error.reason)
+            )
+        allowed = self.allowed(method)
+        if ANY_SERVICE not in allowed and caller.service not in allowed:
+            await abort(
+                context,
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"service {caller.service!r} may not call {method}",
+                error_info("METHOD_NOT_ALLOWED", service=caller.service, method=method),
+            )
+        return caller
+
+    async def _unary(
+        self, method: str, request: Any, context: Context, behavior: Callable[..., Awaitable[Any]]
+    ) -> Any:
+        token = _current.set(await self._authenticate(method, context))
+        try:
+            return await behavior(request, context)
+        finally:
+            _current.reset(token)
+
+    async def _stream(
+        self,
+        method: str,
+        request: Any,
+        context: Context,
+        behavior: Callable[..., AsyncIterator[Any]],
+    ) -> AsyncIterator[Any]:
+        _current.set(await self._authenticate(method, context))
+        async for response in behavior(request, context):
+            yield response

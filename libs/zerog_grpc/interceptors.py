@@ -1,0 +1,177 @@
+"""Server interceptors that every service installs: error hiding and RED metrics per RPC."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+import grpc.aio
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from zerog_grpc.errors import abort, error_info
+from zerog_grpc.handlers import Context, Continuation, wrap_handler
+
+log = logging.getLogger(__name__)
+
+
+class HideUnexpectedErrors(grpc.aio.ServerInterceptor):
+    """Anything a servicer did not turn into a status becomes INTERNAL without internals, or
+    UNAVAILABLE when a dependency (the database, the chain RPC) is down, so callers retry."""
+
+    def __init__(self, unavailable: tuple[type[BaseException], ...] = ()) -> None:
+        self._unavailable = unavailable
+
+    async def intercept_service(
+        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return handler
+        return wrap_handler(handler, handler_call_details.method, self._unary, self._stream)
+
+    async def _unary(
+        self, method: str, request: Any, context: Context, behavior: Callable[..., Awaitable[Any]]
+    ) -> Any:
+        try:
+            return await behavior(request, context)
+        except grpc.aio.AbortError:
+            raise
+        except Exception as error:
+            await self._fail(method, context, error)
+
+    async def _stream(
+        self,
+        method: str,
+        request: Any,
+        context: Context,
+        behavior: Callable[..., AsyncIterator[Any]],
+    ) -> AsyncIterator[Any]:
+        try:
+            async for response in behavior(request, context):
+                yield response
+        except grpc.aio.AbortError:
+            raise
+        except Exception as error:
+            await self._fail(method, context, error)
+
+    async def _fail(self, method: str, context: Context, error: Exception) -> None:
+        if isinstance(error, self._unavailable):
+            log.warning(
+                "dependency unavailable", extra={"method": method, "error": type(error).__name__}
+            )
+            await abort(
+                context,
+                grpc.StatusCode.UNAVAILABLE,
+                "a dependency is unavailable, retry",
+                error_info("DEPENDENCY_UNAVAILABLE"),
+            )
+        # The traceback goes to our logs (with the trace id), never to the caller.
+        log.exception("unexpected error", extra={"method": method})
+        await abort(context, grpc.StatusCode.INTERNAL, "internal error", error_info("INTERNAL"))
+
+
+class ServerMetrics(grpc.aio.ServerInterceptor):
+    """Rate, errors and duration for every RPC, by service, method and status code."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        labels = ["grpc_service", "grpc_method"]
+        self.started = Counter(
+            "zerog_grpc_server_started_total", "RPCs started.", labels, registry=registry
+        )
+        self.handled = Counter(
+            "zerog_grpc_server_handled_total",
+            "RPCs completed, by code.",
+            [*labels, "grpc_code"],
+            registry=registry,
+        )
+        self.seconds = Histogram(
+            "zerog_grpc_server_handling_seconds",
+            "RPC handling time.",
+            labels,
+            registry=registry,
+            buckets=(
+                0.0005,
+                0.001,
+                0.0025,
+                0.005,
+                0.01,
+                0.025,
+                0.05,
+                0.1,
+                0.25,
+                0.5,
+                1,
+                2.5,
+                5,
+                10,
+                30,
+            ),
+        )
+
+    async def intercept_service(
+        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return handler
+        return wrap_handler(handler, handler_call_details.method, self._unary, self._stream)
+
+    def _labels(self, method: str) -> tuple[str, str]:
+        _, service, name = method.split("/", 2)
+        return service, name
+
+    def _done(
+        self,
+        labels: tuple[str, str],
+        context: Context,
+        started: float,
+        failed: BaseException | None,
+    ) -> None:
+        code = context.code() if failed is not None else None
+        if isinstance(code, grpc.StatusCode):
+            name = code.name
+        elif failed is None:
+            name = "OK"
+        else:
+            name = (
+                "CANCELLED"
+                if isinstance(failed, BaseException) and not isinstance(failed, Exception)
+                else "UNKNOWN"
+            )
+        self.handled.labels(*labels, name).inc()
+        self.seconds.labels(*labels).observe(time.perf_counter() - started)
+
+    async def _unary(
+        self, method: str, request: Any, context: Context, behavior: Callable[..., Awaitable[Any]]
+    ) -> Any:
+        labels = self._labels(method)
+        self.started.labels(*labels).inc()
+        started = time.perf_counter()
+        try:
+            response = await behavior(request, context)
+        except BaseException as error:
+            self._done(labels, context, started, error)
+            raise
+        self._done(labels, context, started, None)
+        return response
+
+    async def _stream(
+        self,
+        method: str,
+        request: Any,
+        context: Context,
+        behavior: Callable[..., AsyncIterator[Any]],
+    ) -> AsyncIterator[Any]:
+        labels = self._labels(method)
+        self.started.labels(*labels).inc()
+        started = time.perf_counter()
+        try:
+            async for response in behavior(request, context):
+                yield response
+        except BaseException as error:
+            self._done(labels, context, started, error)
+            raise
+        self._done(labels, context, started, None)

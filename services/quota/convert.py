@@ -1,0 +1,165 @@
+"""Between quota's protobuf messages and its domain values."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from google.protobuf.duration_pb2 import Duration
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from services.quota.model import (
+    Alert,
+    CostRecord,
+    Limits,
+    Price,
+    PricedItem,
+    QuotaView,
+    RateRule,
+    Reservation,
+    State,
+    Unit,
+    UsageItem,
+)
+from services.quota.records import CostTotal
+from zerog.quota.v1 import quota_service_pb2 as pb
+
+UNIT_TO_PB = {
+    Unit.STORAGE_BYTES: pb.UNIT_STORAGE_BYTES,
+    Unit.COMPUTE_TOKENS: pb.UNIT_COMPUTE_TOKENS,
+    Unit.COST_MICRO_USD: pb.UNIT_COST_MICRO_USD,
+}
+UNIT_FROM_PB = {value: unit for unit, value in UNIT_TO_PB.items()}
+_STATE_TO_PB = {
+    State.RESERVED: pb.RESERVATION_STATE_RESERVED,
+    State.COMMITTED: pb.RESERVATION_STATE_COMMITTED,
+    State.RELEASED: pb.RESERVATION_STATE_RELEASED,
+    State.EXPIRED: pb.RESERVATION_STATE_EXPIRED,
+}
+_LEVEL_TO_PB = {"warning": pb.ALERT_LEVEL_WARNING, "critical": pb.ALERT_LEVEL_CRITICAL}
+
+
+def timestamp(moment: datetime) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(moment)
+    return stamp
+
+
+def duration(delta: timedelta) -> Duration:
+    value = Duration()
+    value.FromTimedelta(delta)
+    return value
+
+
+def usage_items(items: list[pb.UsageItem]) -> list[UsageItem]:
+    return [UsageItem(UNIT_FROM_PB[i.unit], i.amount, i.price_key) for i in items]
+
+
+def priced(item: PricedItem) -> pb.PricedItem:
+    return pb.PricedItem(
+        unit=UNIT_TO_PB[item.unit],
+        amount=item.amount,
+        price_key=item.price_key,
+        cost_micro_usd=item.cost_micro_usd,
+    )
+
+
+def reservation(r: Reservation) -> pb.Reservation:
+    return pb.Reservation(
+        reservation_id=r.reservation_id,
+        subject=r.subject,
+        service=r.service,
+        operation=r.operation,
+        items=[priced(item) for item in r.items],
+        cost_micro_usd=r.cost_micro_usd,
+        state=_STATE_TO_PB[r.state],
+        create_time=timestamp(r.created_at),
+        expire_time=timestamp(r.expires_at),
+        period=r.period,
+    )
+
+
+def cost_record(r: CostRecord) -> pb.CostRecord:
+    return pb.CostRecord(
+        cost_record_id=r.cost_record_id,
+        subject=r.subject,
+        service=r.service,
+        operation=r.operation,
+        items=[priced(item) for item in r.items],
+        cost_micro_usd=r.cost_micro_usd,
+        reservation_id=r.reservation_id or "",
+        metadata=r.metadata,
+        create_time=timestamp(r.created_at),
+        period=r.period,
+    )
+
+
+def quota(view: QuotaView) -> pb.GetQuotaResponse:
+    usages = []
+    for usage in view.usages:
+        entry = pb.UnitUsage(unit=UNIT_TO_PB[usage.unit], used=usage.used, reserved=usage.reserved)
+        if usage.limit is not None and usage.remaining is not None:
+            entry.limit = usage.limit
+            entry.remaining = usage.remaining
+        usages.append(entry)
+    return pb.GetQuotaResponse(
+        subject=view.subject, tier=view.tier, period=view.period, usages=usages
+    )
+
+
+def limits_to_pb(limits: Limits) -> pb.Limits:
+    return pb.Limits(
+        storage_bytes=limits.storage_bytes,
+        compute_tokens=limits.compute_tokens,
+        cost_micro_usd=limits.cost_micro_usd,
+    )
+
+
+def limits_from_pb(limits: pb.Limits) -> Limits:
+    return Limits(
+        limits.storage_bytes if limits.HasField("storage_bytes") else None,
+        limits.compute_tokens if limits.HasField("compute_tokens") else None,
+        limits.cost_micro_usd if limits.HasField("cost_micro_usd") else None,
+    )
+
+
+def price_to_pb(price: Price) -> pb.Price:
+    return pb.Price(
+        unit=UNIT_TO_PB[price.unit],
+        price_key=price.price_key,
+        micro_usd=price.micro_usd,
+        per_amount=price.per_amount,
+    )
+
+
+def price_from_pb(price: pb.Price) -> Price:
+    return Price(UNIT_FROM_PB[price.unit], price.price_key, price.micro_usd, price.per_amount)
+
+
+def rate_rule_to_pb(rule: RateRule) -> pb.RateLimit:
+    return pb.RateLimit(
+        method=rule.method,
+        window=duration(timedelta(seconds=rule.window_seconds)),
+        max_requests=rule.max_requests,
+    )
+
+
+def cost_total(total: CostTotal) -> pb.CostTotal:
+    return pb.CostTotal(
+        service=total.service,
+        unit=UNIT_TO_PB[total.unit],
+        amount=total.amount,
+        cost_micro_usd=total.cost_micro_usd,
+    )
+
+
+def alert(a: Alert) -> pb.Alert:
+    return pb.Alert(
+        alert_id=a.alert_id,
+        subject=a.subject,
+        unit=UNIT_TO_PB[a.unit],
+        level=_LEVEL_TO_PB[a.level],
+        period=a.period,
+        used=a.used,
+        limit=a.limit,
+        create_time=timestamp(a.created_at),
+    )

@@ -1,0 +1,30 @@
+"""Which calling services may use which quota methods (AUTH_ALLOW overrides per method)."""
+
+from __future__ import annotations
+
+from zerog_grpc import ANY_SERVICE
+
+# Services that spend on a subject's behalf.
+_SPENDERS = frozenset({"inference", "storage", "broker", "scheduler", "admin"})
+_ADMIN = frozenset({"admin"})
+_ANYONE = frozenset({ANY_SERVICE})
+
+DEFAULT_ALLOW: dict[str, frozenset[str]] = {
+    "Reserve": _SPENDERS,
+    "Commit": _SPENDERS,
+    "Release": _SPENDERS,
+    "CheckRateLimit": _ANYONE,
+    "EstimateCost": _ANYONE,
+    "GetQuota": _ANYONE,
+    "ListTiers": _ANYONE,
+    "ListPrices": _ANYONE,
+    "ListRateLimits": _ANYONE,
+    "ListCostRecords": _ANYONE,
+    "GetCostSummary": _ANYONE,
+    "WatchAlerts": _ANYONE,
+    "SetSubjectTier": _ADMIN,
+    "SetTierLimits": _ADMIN,
+    "SetPrice": _ADMIN,
+    "SetRateLimit": _ADMIN,
+    "DeleteRateLimit": _ADMIN,
+}

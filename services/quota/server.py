@@ -1,0 +1,72 @@
+"""Assemble a running quota server; used by __main__ and by tests alike."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import asyncpg
+from prometheus_client import CollectorRegistry
+
+from services.quota.alerts import AlertHub
+from services.quota.config import Config
+from services.quota.service import SERVICE_NAME, Clock, QuotaService, utc_now
+from services.quota.sweeper import Sweeper
+from zerog.quota.v1 import quota_service_pb2_grpc
+from zerog_db import CONNECTION_ERRORS
+from zerog_grpc import RunningServer, start_server
+
+
+@dataclass
+class QuotaServer:
+    """The gRPC server and the background parts that live and die with it."""
+
+    running: RunningServer
+    hub: AlertHub
+    sweeper: Sweeper
+
+    @property
+    def port(self) -> int:
+        return self.running.port
+
+    async def stop(self, grace: float | None) -> None:
+        """NOT_SERVING, end alert watches, drain calls, then stop background work."""
+        await self.running.health.enter_graceful_shutdown()
+        await self.hub.close()
+        await self.running.server.stop(grace)
+        await self.sweeper.stop()
+
+
+async def start(
+    pool: asyncpg.Pool,
+    config: Config,
+    address: str,
+    *,
+    registry: CollectorRegistry | None = None,
+    clock: Clock = utc_now,
+) -> QuotaServer:
+    """Start quota on `address` with the given pool (already migrated)."""
+    hub = AlertHub(pool, config.database_url)
+    await hub.start()
+    rate_limits = list(config.rate_limits)
+    servicer = QuotaService(
+        pool,
+        hub,
+        default_tier=config.default_tier,
+        rate_limits=rate_limits,
+        default_ttl=timedelta(seconds=config.default_ttl_seconds),
+        max_ttl=timedelta(seconds=config.max_ttl_seconds),
+        clock=clock,
+    )
+    running = await start_server(
+        address,
+        [SERVICE_NAME],
+        lambda server: quota_service_pb2_grpc.add_QuotaServiceServicer_to_server(servicer, server),
+        verifier=config.auth.verifier(),
+        allow=config.allow,
+        registry=registry or CollectorRegistry(),
+        unavailable=CONNECTION_ERRORS,
+    )
+    sweeper = Sweeper(pool, clock, rate_limits, config.sweep_interval_seconds)
+    sweeper.start()
+    return QuotaServer(running, hub, sweeper)
