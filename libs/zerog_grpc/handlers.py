@@ -67,14 +67,17 @@ def wrap_handler(
 
 
 def _as_async_generator(behavior: Any) -> Callable[..., AsyncIterator[Any]]:
-    # A servicer may stream by yielding or by calling context.write() and returning;
-    # interceptors see both as an async iterator.
+    # A servicer may stream by yielding, by returning an async iterator, or by calling
+    # context.write() and returning; interceptors see all of them as an async iterator.
     if inspect.isasyncgenfunction(behavior):
         return behavior  # type: ignore[no-any-return]
 
-    async def writes(request: Any, context: Context) -> AsyncIterator[Any]:
-        await behavior(request, context)
-        return
-        yield  # pragma: no cover - makes this an async generator
+    async def normalized(request: Any, context: Context) -> AsyncIterator[Any]:
+        result = behavior(request, context)
+        if inspect.isawaitable(result):
+            result = await result
+        if result is not None:
+            async for response in result:
+                yield response
 
-    return writes
+    return normalized

@@ -6,6 +6,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -19,6 +20,9 @@ from services.quota.server import QuotaServer
 from tests.support import JWT_SECRET, ManualClock, auth_metadata
 from zerog.quota.v1 import quota_service_pb2_grpc
 from zerog_db import create_pool, migrate
+
+if TYPE_CHECKING:
+    from zerog.quota.v1.quota_service_pb2_grpc import QuotaServiceAsyncStub
 
 MIGRATIONS = Path(__file__).parents[2] / "services" / "quota" / "migrations"
 
@@ -78,7 +82,7 @@ class Quota:
     """A running quota server and a stub that calls it as some service."""
 
     server: QuotaServer
-    stub: quota_service_pb2_grpc.QuotaServiceStub
+    stub: QuotaServiceAsyncStub
     channel: grpc.aio.Channel
     clock: ManualClock
     pool: asyncpg.Pool
@@ -106,8 +110,9 @@ async def start_quota(
         config = quota_config(quota_db_url, **overrides)
         running = await server.start(pool, config, "127.0.0.1:0", clock=clock)
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{running.port}")
-        quota = Quota(running, quota_service_pb2_grpc.QuotaServiceStub(channel), channel, clock,
-                      quota_pool)
+        quota = Quota(
+            running, quota_service_pb2_grpc.QuotaServiceStub(channel), channel, clock, quota_pool
+        )
         started.append(quota)
         return quota
 

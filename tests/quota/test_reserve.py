@@ -18,11 +18,17 @@ def tokens(amount: int, key: str = "") -> pb.UsageItem:
     return pb.UsageItem(unit=TOKENS, amount=amount, price_key=key)
 
 
-async def reserve(quota: Quota, request_id: str, *items: pb.UsageItem, subject: str = "user:alice",
-                  service: str = "inference") -> pb.Reservation:
+async def reserve(
+    quota: Quota,
+    request_id: str,
+    *items: pb.UsageItem,
+    subject: str = "user:alice",
+    service: str = "inference",
+) -> pb.Reservation:
     response = await quota.stub.Reserve(
-        pb.ReserveRequest(request_id=request_id, subject=subject, items=items,
-                          operation="chat.completion"),
+        pb.ReserveRequest(
+            request_id=request_id, subject=subject, items=items, operation="chat.completion"
+        ),
         metadata=quota.as_service(service),
     )
     return response.reservation
@@ -35,16 +41,20 @@ async def test_reserve_prices_tokens_and_commit_records_exact_cost(quota: Quota)
     assert reservation.state == pb.RESERVATION_STATE_RESERVED
 
     committed = await quota.stub.Commit(
-        pb.CommitRequest(reservation_id=reservation.reservation_id, items=[tokens(1234)],
-                         metadata={"provider": "0xabc", "model": "m"}),
+        pb.CommitRequest(
+            reservation_id=reservation.reservation_id,
+            items=[tokens(1234)],
+            metadata={"provider": "0xabc", "model": "m"},
+        ),
         metadata=quota.as_service(),
     )
 
     assert committed.reservation.state == pb.RESERVATION_STATE_COMMITTED
     assert committed.cost_record.cost_micro_usd == 1234 * 20
     assert committed.cost_record.metadata["provider"] == "0xabc"
-    standing = await quota.stub.GetQuota(pb.GetQuotaRequest(subject="user:alice"),
-                                         metadata=quota.as_service())
+    standing = await quota.stub.GetQuota(
+        pb.GetQuotaRequest(subject="user:alice"), metadata=quota.as_service()
+    )
     by_unit = {u.unit: u for u in standing.usages}
     assert by_unit[TOKENS].used == 1234 and by_unit[TOKENS].reserved == 0
     assert by_unit[pb.UNIT_COST_MICRO_USD].used == 1234 * 20
@@ -53,13 +63,15 @@ async def test_reserve_prices_tokens_and_commit_records_exact_cost(quota: Quota)
 
 async def test_per_model_price_applies_and_rounds_up(quota: Quota) -> None:
     await quota.stub.SetPrice(
-        pb.SetPriceRequest(price=pb.Price(unit=TOKENS, price_key="big-model", micro_usd=7,
-                                          per_amount=3)),
+        pb.SetPriceRequest(
+            price=pb.Price(unit=TOKENS, price_key="big-model", micro_usd=7, per_amount=3)
+        ),
         metadata=quota.as_service("admin"),
     )
     estimate = await quota.stub.EstimateCost(
-        pb.EstimateCostRequest(items=[tokens(10, "big-model"), tokens(10, "other"),
-                                      pb.UsageItem(unit=BYTES, amount=1)]),
+        pb.EstimateCostRequest(
+            items=[tokens(10, "big-model"), tokens(10, "other"), pb.UsageItem(unit=BYTES, amount=1)]
+        ),
         metadata=quota.as_service(),
     )
     # 10 * 7 / 3 = 23.33 -> 24; the default price for an unknown model; 1 byte -> 1 micro-dollar.
@@ -71,8 +83,9 @@ async def test_retry_with_same_request_id_returns_first_reservation(quota: Quota
     first = await reserve(quota, "same", tokens(100))
     again = await reserve(quota, "same", tokens(100))
     assert again.reservation_id == first.reservation_id
-    standing = await quota.stub.GetQuota(pb.GetQuotaRequest(subject="user:alice"),
-                                         metadata=quota.as_service())
+    standing = await quota.stub.GetQuota(
+        pb.GetQuotaRequest(subject="user:alice"), metadata=quota.as_service()
+    )
     assert {u.unit: u.reserved for u in standing.usages}[TOKENS] == 100
 
 
@@ -104,6 +117,7 @@ async def test_commit_over_the_reservation_is_invalid_and_changes_nothing(quota:
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert unpack_detail(raised.value, error_details_pb2.BadRequest) is not None
     row = await quota.pool.fetchrow("SELECT used, reserved FROM usage WHERE unit='compute_tokens'")
+    assert row is not None
     assert (row["used"], row["reserved"]) == (0, 50)
 
 
@@ -114,8 +128,9 @@ async def test_release_gives_back_and_commit_after_release_is_refused(quota: Quo
     )
     assert released.reservation.state == pb.RESERVATION_STATE_RELEASED
     with pytest.raises(grpc.aio.AioRpcError) as raised:
-        await quota.stub.Commit(pb.CommitRequest(reservation_id=reservation.reservation_id),
-                                metadata=quota.as_service())
+        await quota.stub.Commit(
+            pb.CommitRequest(reservation_id=reservation.reservation_id), metadata=quota.as_service()
+        )
     assert raised.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     failure = unpack_detail(raised.value, error_details_pb2.PreconditionFailure)
     assert failure is not None and failure.violations[0].type == "RESERVATION_RELEASED"
@@ -124,10 +139,16 @@ async def test_release_gives_back_and_commit_after_release_is_refused(quota: Quo
 
 async def test_another_service_cannot_commit_or_release_a_reservation(quota: Quota) -> None:
     reservation = await reserve(quota, "r", tokens(10), service="inference")
-    for call in (quota.stub.Commit(pb.CommitRequest(reservation_id=reservation.reservation_id),
-                                   metadata=quota.as_service("storage")),
-                 quota.stub.Release(pb.ReleaseRequest(reservation_id=reservation.reservation_id),
-                                    metadata=quota.as_service("storage"))):
+    for call in (
+        quota.stub.Commit(
+            pb.CommitRequest(reservation_id=reservation.reservation_id),
+            metadata=quota.as_service("storage"),
+        ),
+        quota.stub.Release(
+            pb.ReleaseRequest(reservation_id=reservation.reservation_id),
+            metadata=quota.as_service("storage"),
+        ),
+    ):
         with pytest.raises(grpc.aio.AioRpcError) as raised:
             await call
         assert raised.value.code() == grpc.StatusCode.PERMISSION_DENIED
@@ -156,8 +177,9 @@ async def test_over_budget_is_resource_exhausted_with_quota_failure(quota: Quota
 
 async def test_cost_budget_limits_even_when_tokens_remain(quota: Quota) -> None:
     await quota.stub.SetSubjectTier(
-        pb.SetSubjectTierRequest(subject="user:alice", tier="custom",
-                                 custom_limits=pb.Limits(cost_micro_usd=1000)),
+        pb.SetSubjectTierRequest(
+            subject="user:alice", tier="custom", custom_limits=pb.Limits(cost_micro_usd=1000)
+        ),
         metadata=quota.as_service("admin"),
     )
     await reserve(quota, "a", tokens(50))  # 1000 micro-dollars: exactly the budget
