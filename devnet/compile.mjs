@@ -33,6 +33,13 @@ const EXPECTED_WARNINGS = [/can be restricted to view[\s\S]*computeFlowRoot/];
 // Third-party sources' warnings (e.g. OpenZeppelin's future-keyword notices) are not ours to fix.
 const isThirdParty = (problem) => problem.sourceLocation?.file?.startsWith('@') ?? false;
 
+// Atomic (write, then rename): a devnet starting in parallel never reads half a file.
+function writeJson(file, value) {
+  const temporary = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(temporary, JSON.stringify(value, null, 1));
+  fs.renameSync(temporary, file);
+}
+
 function packageVersion(name) {
   return JSON.parse(fs.readFileSync(path.join(nodeModules, name, 'package.json'), 'utf8')).version;
 }
@@ -123,7 +130,7 @@ async function main() {
   const artifacts = [...(await compileOurs(sources)), ...sdkContracts()];
   fs.mkdirSync(buildDir, { recursive: true });
   for (const artifact of artifacts) {
-    fs.writeFileSync(path.join(buildDir, `${artifact.contractName}.json`), JSON.stringify(artifact, null, 1));
+    writeJson(path.join(buildDir, `${artifact.contractName}.json`), artifact);
   }
   // Written last: a build interrupted before this point is redone next time.
   const manifest = {
@@ -132,7 +139,7 @@ async function main() {
     evmVersion: EVM_VERSION,
     contracts: artifacts.map((a) => a.contractName),
   };
-  fs.writeFileSync(manifestPath, JSON.stringify(manifest, null, 1));
+  writeJson(manifestPath, manifest);
   console.log(`built ${artifacts.length} contracts`);
 }
 

@@ -12,12 +12,15 @@ from collections.abc import Mapping, Sequence
 from typing import IO
 
 _PR_SET_PDEATHSIG = 1
+# Resolved here, in the parent: the child must not dlopen between fork and exec, where another
+# thread's loader lock could be held forever.
+_prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform == "linux" else None
 
 
 def _die_with_parent(parent_pid: int) -> None:
     """Runs in the child between fork and exec (Linux): SIGKILL it when the parent dies."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    assert _prctl is not None
+    _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     # The parent may have died before prctl took effect; then nobody would kill us.
     if os.getppid() != parent_pid:
         os._exit(1)
@@ -45,7 +48,7 @@ def spawn(
         # A terminal's Ctrl-C then reaches only us, so we stop children in order, and
         # terminate() can signal the child's whole group.
         start_new_session=True,
-        preexec_fn=(lambda: _die_with_parent(parent)) if sys.platform == "linux" else None,
+        preexec_fn=(lambda: _die_with_parent(parent)) if _prctl is not None else None,
     )
 
 
