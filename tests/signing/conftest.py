@@ -1,0 +1,52 @@
+"""Fixtures of the signing tests: the SDK vectors and a bridge to ethers (npm)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+REPO_ROOT = HERE.parents[1]
+# A copy committed beside the tests, so they never skip; test_vectors checks it against
+# the shared original (../shared next to the repository) whenever that is present.
+VECTORS = HERE / "vectors" / "compute.json"
+SHARED_VECTORS = REPO_ROOT.parent / "shared" / "vectors" / "compute.json"
+
+Ethers = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+@pytest.fixture(scope="session")
+def compute_vectors() -> dict[str, Any]:
+    """vectors/compute.json: outputs of the official 0G compute SDK."""
+    result: dict[str, Any] = json.loads(VECTORS.read_text())
+    return result
+
+
+@pytest.fixture(scope="session")
+def ethers() -> Ethers:
+    """Run tests/signing/ethers_interop.mjs on a request; skips only when node is missing."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed: the ethers interoperability checks need Node 20")
+
+    def run(request: dict[str, Any]) -> dict[str, Any]:
+        done = subprocess.run(
+            [node, str(HERE / "ethers_interop.mjs")],
+            input=json.dumps(request),
+            capture_output=True,
+            text=True,
+            cwd=REPO_ROOT,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        answer: dict[str, Any] = json.loads(done.stdout)
+        return answer
+
+    return run
