@@ -42,7 +42,12 @@ from zerog_signing.errors import (
     MalformedMessage,
     WrongAction,
 )
-from zerog_signing.hashing import address_bytes, checksum_address, keccak256, personal_message_hash
+from zerog_signing.hashing import (
+    address_bytes,
+    keccak256,
+    personal_message_hash,
+    to_checksum_address,
+)
 from zerog_signing.keys import Signer
 from zerog_signing.personal import decode_signature
 from zerog_signing.replay import ReplayGuard
@@ -126,7 +131,7 @@ def parse_og(text: str) -> int:
 
 @dataclass(frozen=True, slots=True)
 class WalletIntent:
-    """One intent. `address` is kept as given; compare it with address_bytes."""
+    """One intent. `address` may be given in any valid case and is kept in EIP-55 form."""
 
     action: IntentAction
     address: str
@@ -140,7 +145,7 @@ class WalletIntent:
         except ValueError:
             raise MalformedMessage(f"unknown action {self.action!r}") from None
         try:
-            address_bytes(self.address)
+            object.__setattr__(self, "address", to_checksum_address(self.address))
         except InvalidAddress as e:
             raise MalformedMessage(str(e)) from None
         if type(self.timestamp_ms) is not int or self.timestamp_ms <= 0:
@@ -157,7 +162,7 @@ class WalletIntent:
 
 def intent_message(intent: WalletIntent) -> str:
     """The canonical EIP-191 text of an intent (address in EIP-55 form)."""
-    address = checksum_address(address_bytes(intent.address))
+    address = intent.address
     head = {
         IntentAction.INITIALIZE: "Initialize 0G Broker",
         IntentAction.FUND: f"Fund {format_og(intent.amount_neuron)} OG",
@@ -188,16 +193,24 @@ def intent_domain(chain_id: int) -> Eip712Domain:
     return Eip712Domain(name="zerog", version="1", chain_id=chain_id)
 
 
-def intent_typed_message(intent: WalletIntent) -> dict[str, object]:
-    """The EIP-712 message of an intent; its nonce must be a canonical decimal uint256."""
+def _typed_nonce(intent: WalletIntent) -> int:
     if intent.nonce is None or not _DECIMAL_NONCE.fullmatch(intent.nonce):
         raise MalformedMessage("an EIP-712 intent needs a decimal uint256 nonce")
     nonce = int(intent.nonce)
     if nonce > _MAX_UINT256:
         raise MalformedMessage("nonce exceeds uint256")
+    return nonce
+
+
+def intent_typed_message(intent: WalletIntent) -> dict[str, object]:
+    """The EIP-712 message of an intent; its nonce must be a canonical decimal uint256."""
+    return _typed_message(intent, intent.address, _typed_nonce(intent))
+
+
+def _typed_message(intent: WalletIntent, address: str | bytes, nonce: int) -> dict[str, object]:
     return {
         "action": intent.action.value,
-        "address": intent.address,
+        "address": address,
         "amount": intent.amount_neuron,
         "nonce": nonce,
         "timestamp": intent.timestamp_ms,
@@ -247,7 +260,8 @@ class IntentVerifier:
     ) -> bytes:
         if expected_action is not None and intent.action != expected_action:
             raise WrongAction(f"a {intent.action} intent cannot authorize {expected_action}")
-        claimed = address_bytes(intent.address)
+        # WalletIntent holds a validated EIP-55 address: its bytes need no second check.
+        claimed = bytes.fromhex(intent.address[2:])
         if expected_address is not None:
             try:
                 expected = address_bytes(expected_address)
@@ -273,9 +287,8 @@ class IntentVerifier:
             raise BadSignature(str(e)) from None
         if recovered != claimed:
             raise AddressMismatch("the signature was made by another address")
-        address = checksum_address(recovered)
-        await self._guard.consume(address, nonce, intent.timestamp_ms)
-        return VerifiedIntent(intent, address, nonce, form)
+        await self._guard.consume(intent.address, nonce, intent.timestamp_ms)
+        return VerifiedIntent(intent, intent.address, nonce, form)
 
     async def verify_message(
         self,
@@ -302,7 +315,9 @@ class IntentVerifier:
         expected_action: IntentAction | None = None,
     ) -> VerifiedIntent:
         """Verify an EIP-712 intent; raises a SignatureRejected subclass."""
-        typed = intent_typed_message(intent)
+        nonce = _typed_nonce(intent)
         claimed = self._precheck(intent, expected_action, None)
+        # Raw address bytes: the typed encoder then skips re-validating the checksum.
+        typed = _typed_message(intent, claimed, nonce)
         digest = typed_data_digest(self._domain, INTENT_TYPES, INTENT_PRIMARY_TYPE, typed)
-        return await self._finish(intent, claimed, digest, signature, str(typed["nonce"]), "eip712")
+        return await self._finish(intent, claimed, digest, signature, intent.nonce or "", "eip712")

@@ -20,13 +20,17 @@ and build the store with `PostgresNonceStore(pool, table="broker.signing_nonces"
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 
 import asyncpg
 
 __all__ = ["PostgresNonceStore", "nonce_table_ddl"]
 
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
+
+
+def _timestamp(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
 def _check_identifier(name: str, what: str) -> str:
@@ -76,15 +80,15 @@ class PostgresNonceStore:
         """The schema-qualified table name."""
         return self._table
 
-    async def record(
-        self, address: str, nonce: str, signed_at: datetime, seen_at: datetime
-    ) -> bool:
+    async def record(self, address: str, nonce: str, signed_at_ms: int, seen_at_ms: int) -> bool:
         """Insert the pair; True if it is new, False if it was already recorded."""
-        status = await self._pool.execute(self._insert, address, nonce, signed_at, seen_at)
+        status = await self._pool.execute(
+            self._insert, address, nonce, _timestamp(signed_at_ms), _timestamp(seen_at_ms)
+        )
         # asyncpg returns the command tag: "INSERT 0 1" when a row went in, "INSERT 0 0" not.
         return bool(status.endswith(" 1"))
 
-    async def prune(self, signed_before: datetime) -> int:
-        """Delete pairs signed before `signed_before`; return how many."""
-        status = await self._pool.execute(self._prune, signed_before)
+    async def prune(self, signed_before_ms: int) -> int:
+        """Delete pairs signed before `signed_before_ms`; return how many."""
+        status = await self._pool.execute(self._prune, _timestamp(signed_before_ms))
         return int(status.rsplit(" ", 1)[1])

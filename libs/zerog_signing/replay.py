@@ -44,16 +44,18 @@ def _to_ms(value: datetime | int) -> int:
 
 
 class NonceStore(Protocol):
-    """Remembers which (address, nonce) pairs were used. Addresses arrive lower-cased."""
+    """Remembers which (address, nonce) pairs were used.
 
-    async def record(
-        self, address: str, nonce: str, signed_at: datetime, seen_at: datetime
-    ) -> bool:
+    Addresses arrive lower-cased. Times are Unix milliseconds: `signed_at_ms` is the
+    intent's own timestamp (what pruning goes by), `seen_at_ms` when the guard accepted it.
+    """
+
+    async def record(self, address: str, nonce: str, signed_at_ms: int, seen_at_ms: int) -> bool:
         """Record the pair atomically; True if it is new, False if it was already there."""
         ...
 
-    async def prune(self, signed_before: datetime) -> int:
-        """Forget pairs signed before `signed_before`; return how many were removed."""
+    async def prune(self, signed_before_ms: int) -> int:
+        """Forget pairs signed before `signed_before_ms`; return how many were removed."""
         ...
 
 
@@ -61,22 +63,20 @@ class MemoryNonceStore:
     """A NonceStore in a dict, for tests and single-process tools."""
 
     def __init__(self) -> None:
-        self._seen: dict[tuple[str, str], datetime] = {}
+        self._seen: dict[tuple[str, str], int] = {}
 
-    async def record(
-        self, address: str, nonce: str, signed_at: datetime, seen_at: datetime
-    ) -> bool:
+    async def record(self, address: str, nonce: str, signed_at_ms: int, seen_at_ms: int) -> bool:
         """Record the pair; True if it is new."""
         key = (address, nonce)
         # No await between the test and the insert: atomic within the event loop.
         if key in self._seen:
             return False
-        self._seen[key] = signed_at
+        self._seen[key] = signed_at_ms
         return True
 
-    async def prune(self, signed_before: datetime) -> int:
-        """Forget pairs signed before `signed_before`."""
-        old = [key for key, signed_at in self._seen.items() if signed_at < signed_before]
+    async def prune(self, signed_before_ms: int) -> int:
+        """Forget pairs signed before `signed_before_ms`."""
+        old = [key for key, signed_at in self._seen.items() if signed_at < signed_before_ms]
         for key in old:
             del self._seen[key]
         return len(old)
@@ -114,9 +114,9 @@ class ReplayGuard:
         """The guard's clock, in Unix milliseconds."""
         return _to_ms(self._clock())
 
-    def check_timestamp(self, timestamp_ms: int) -> None:
+    def check_timestamp(self, timestamp_ms: int, now_ms: int | None = None) -> None:
         """Raise StaleTimestamp or FutureTimestamp when outside the window."""
-        now = self.now_ms()
+        now = self.now_ms() if now_ms is None else now_ms
         if timestamp_ms < now - self._window_ms:
             raise StaleTimestamp(
                 f"signed at {timestamp_ms} ms, more than {self._window_ms} ms before now ({now})"
@@ -128,14 +128,11 @@ class ReplayGuard:
 
     async def consume(self, address: str, nonce: str, timestamp_ms: int) -> None:
         """Check the timestamp, then use the nonce once; ReplayedNonce if it was used."""
-        self.check_timestamp(timestamp_ms)
         now = self.now_ms()
-        fresh = await self._store.record(
-            address.lower(), nonce, ms_to_datetime(timestamp_ms), ms_to_datetime(now)
-        )
-        if not fresh:
+        self.check_timestamp(timestamp_ms, now)
+        if not await self._store.record(address.lower(), nonce, timestamp_ms, now):
             raise ReplayedNonce(f"nonce {nonce!r} was already used by {address}")
 
     async def prune(self) -> int:
         """Drop nonces whose timestamps have left the window; return how many."""
-        return await self._store.prune(ms_to_datetime(self.now_ms() - self._window_ms))
+        return await self._store.prune(self.now_ms() - self._window_ms)

@@ -49,6 +49,14 @@ _FIELDS: dict[str, tuple[str, str, str, int, int]] = {
     "generation": ("generation", "generation", "uint64", 0, _UINT64_MAX),
     "tokenid": ("token_id", "tokenId", "uint8", 0, 255),
 }
+
+
+class _Object(list[tuple[str, object]]):
+    """A JSON object as its (key, value) pairs in document order."""
+
+
+# Stateless once built, so one decoder serves every call.
+_PAIRS_DECODER = json.JSONDecoder(object_pairs_hook=_Object)
 _ZERO_VALUES: dict[str, object] = {
     "address": "",
     "provider": "",
@@ -112,18 +120,18 @@ def _unmarshal_token(token_bytes: bytes) -> SessionToken:
 def _unmarshal_plain(token_bytes: bytes) -> SessionToken | None:
     """The common case through the C JSON decoder; None whenever Go's rules need a closer look.
 
-    It applies only when every key is distinct (one `":` per key, so no duplicates) and each
-    value has its field's type; the exact path decides everything else.
+    Pairs come in document order, so duplicate keys resolve as in Go (the last one wins);
+    any value of the wrong type sends the token to the exact path, which finds Go's error.
     """
     try:
-        document = json.loads(token_bytes)
+        pairs = _PAIRS_DECODER.decode(token_bytes.decode())
     except ValueError:
         return None
-    if type(document) is not dict or token_bytes.count(b'":') != len(document):
+    if type(pairs) is not _Object:
         return None
     values: dict[str, object] = dict(_ZERO_VALUES)
-    for key, value in document.items():
-        spec = _FIELDS.get(key.lower())
+    for key, value in pairs:
+        spec = _FIELDS.get(_go_fold(key))
         if spec is None or value is None:
             continue
         attr, _, go_type, low, high = spec
@@ -134,6 +142,12 @@ def _unmarshal_plain(token_bytes: bytes) -> SessionToken | None:
             return None
         values[attr] = value
     return SessionToken(**values)  # type: ignore[arg-type]
+
+
+def _go_fold(key: str) -> str:
+    # Go matches JSON keys to fields case-insensitively with Unicode simple folding, under
+    # which the long s folds to "s" (the Kelvin sign already lower-cases to "k").
+    return key.lower().replace("\u017f", "s")
 
 
 def _unmarshal_exact(token_bytes: bytes) -> SessionToken:
@@ -148,7 +162,7 @@ def _unmarshal_exact(token_bytes: bytes) -> SessionToken:
         first_error = f"json: cannot unmarshal {pairs} into Go value of type ctrl.SessionToken"
     elif pairs is not None:
         for key, value in pairs:
-            spec = _FIELDS.get(key.lower())
+            spec = _FIELDS.get(_go_fold(key))
             if spec is None or value is None:
                 continue  # Go ignores unknown keys, and null leaves the zero value.
             attr, json_name, go_type, low, high = spec

@@ -90,7 +90,7 @@ def test_non_canonical_amounts_are_malformed(text: str) -> None:
         parse_og(text)
 
 
-def test_parse_round_trips_and_keeps_the_address_as_signed(wallet: LocalSigner) -> None:
+def test_parse_round_trips_and_normalizes_the_address(wallet: LocalSigner) -> None:
     for intent in (
         WalletIntent(IntentAction.INITIALIZE, wallet.address, NOW),
         WalletIntent(IntentAction.FUND, wallet.address, NOW, 7, nonce="abc_DEF-9"),
@@ -99,7 +99,7 @@ def test_parse_round_trips_and_keeps_the_address_as_signed(wallet: LocalSigner) 
     ):
         assert parse_intent_message(intent_message(intent)) == intent
     lower = f"Analyze dream for {wallet.address.lower()} at {NOW}"
-    assert parse_intent_message(lower).address == wallet.address.lower()
+    assert parse_intent_message(lower).address == wallet.address
 
 
 @pytest.mark.parametrize(
