@@ -30,13 +30,12 @@ from zerog_signing.hashing import (
     personal_message_hash,
     to_checksum_address,
 )
+from zerog_signing.intent_verifier import IntentVerifier, VerifiedIntent
 from zerog_signing.intents import (
     INTENT_PRIMARY_TYPE,
     INTENT_TYPES,
     NEURON_PER_OG,
     IntentAction,
-    IntentVerifier,
-    VerifiedIntent,
     WalletIntent,
     format_og,
     intent_domain,

@@ -1,5 +1,5 @@
-"""Wallet intents of the dream-app flow: canonical EIP-191 messages, an EIP-712 form, and
-a verifier that returns the signer or a precise reason.
+"""Wallet intents of the dream-app flow: canonical EIP-191 messages and an EIP-712 form.
+(IntentVerifier, in intent_verifier, checks them and returns the signer or a reason.)
 
 EIP-191 messages (what a browser wallet shows and signs with personal_sign):
 
@@ -31,26 +31,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Literal
 
-from zerog_signing import ecdsa
-from zerog_signing.errors import (
-    AddressMismatch,
-    BadSignature,
-    InvalidAddress,
-    InvalidSignature,
-    MalformedMessage,
-    WrongAction,
-)
-from zerog_signing.hashing import (
-    address_bytes,
-    keccak256,
-    personal_message_hash,
-    to_checksum_address,
-)
+from zerog_signing.errors import InvalidAddress, MalformedMessage
+from zerog_signing.hashing import personal_message_hash, to_checksum_address
 from zerog_signing.keys import Signer
-from zerog_signing.personal import decode_signature
-from zerog_signing.replay import ReplayGuard
 from zerog_signing.typed_data import Eip712Domain, Eip712Types, typed_data_digest
 
 __all__ = [
@@ -58,8 +42,6 @@ __all__ = [
     "INTENT_TYPES",
     "NEURON_PER_OG",
     "IntentAction",
-    "IntentVerifier",
-    "VerifiedIntent",
     "WalletIntent",
     "format_og",
     "intent_domain",
@@ -162,7 +144,6 @@ class WalletIntent:
 
 def intent_message(intent: WalletIntent) -> str:
     """The canonical EIP-191 text of an intent (address in EIP-55 form)."""
-    address = intent.address
     head = {
         IntentAction.INITIALIZE: "Initialize 0G Broker",
         IntentAction.FUND: f"Fund {format_og(intent.amount_neuron)} OG",
@@ -170,7 +151,7 @@ def intent_message(intent: WalletIntent) -> str:
         IntentAction.BALANCE: "Check balance",
     }[intent.action]
     tail = f" nonce {intent.nonce}" if intent.nonce is not None else ""
-    return f"{head} for {address} at {intent.timestamp_ms}{tail}"
+    return f"{head} for {intent.address} at {intent.timestamp_ms}{tail}"
 
 
 def parse_intent_message(message: str) -> WalletIntent:
@@ -229,95 +210,3 @@ def sign_intent_typed(signer: Signer, intent: WalletIntent, chain_id: int) -> st
         intent_domain(chain_id), INTENT_TYPES, INTENT_PRIMARY_TYPE, intent_typed_message(intent)
     )
     return "0x" + signer.sign_digest(digest).hex()
-
-
-@dataclass(frozen=True, slots=True)
-class VerifiedIntent:
-    """An accepted intent: who signed it (EIP-55), and the nonce it used up."""
-
-    intent: WalletIntent
-    address: str
-    nonce: str
-    form: Literal["eip191", "eip712"]
-
-
-class IntentVerifier:
-    """Verifies signed intents and applies replay protection.
-
-    Checks run cheapest first and the nonce is used up only once the signature is good,
-    so nobody can burn another address's nonces with forged signatures.
-    """
-
-    def __init__(self, guard: ReplayGuard, *, chain_id: int) -> None:
-        self._guard = guard
-        self._domain = intent_domain(chain_id)
-
-    def _precheck(
-        self,
-        intent: WalletIntent,
-        expected_action: IntentAction | None,
-        expected_address: str | None,
-    ) -> bytes:
-        if expected_action is not None and intent.action != expected_action:
-            raise WrongAction(f"a {intent.action} intent cannot authorize {expected_action}")
-        # WalletIntent holds a validated EIP-55 address: its bytes need no second check.
-        claimed = bytes.fromhex(intent.address[2:])
-        if expected_address is not None:
-            try:
-                expected = address_bytes(expected_address)
-            except InvalidAddress as e:
-                raise MalformedMessage(str(e)) from None
-            if expected != claimed:
-                raise AddressMismatch("the intent names another address than the request")
-        self._guard.check_timestamp(intent.timestamp_ms)
-        return claimed
-
-    async def _finish(
-        self,
-        intent: WalletIntent,
-        claimed: bytes,
-        digest: bytes,
-        signature: bytes | str,
-        nonce: str,
-        form: Literal["eip191", "eip712"],
-    ) -> VerifiedIntent:
-        try:
-            recovered = ecdsa.recover_address(digest, decode_signature(signature))
-        except InvalidSignature as e:
-            raise BadSignature(str(e)) from None
-        if recovered != claimed:
-            raise AddressMismatch("the signature was made by another address")
-        await self._guard.consume(intent.address, nonce, intent.timestamp_ms)
-        return VerifiedIntent(intent, intent.address, nonce, form)
-
-    async def verify_message(
-        self,
-        message: str,
-        signature: bytes | str,
-        *,
-        expected_action: IntentAction | None = None,
-        expected_address: str | None = None,
-    ) -> VerifiedIntent:
-        """Verify an EIP-191 intent message; raises a SignatureRejected subclass."""
-        intent = parse_intent_message(message)
-        claimed = self._precheck(intent, expected_action, expected_address)
-        nonce = (
-            intent.nonce if intent.nonce is not None else "m:" + keccak256(message.encode()).hex()
-        )
-        digest = personal_message_hash(message)
-        return await self._finish(intent, claimed, digest, signature, nonce, "eip191")
-
-    async def verify_typed(
-        self,
-        intent: WalletIntent,
-        signature: bytes | str,
-        *,
-        expected_action: IntentAction | None = None,
-    ) -> VerifiedIntent:
-        """Verify an EIP-712 intent; raises a SignatureRejected subclass."""
-        nonce = _typed_nonce(intent)
-        claimed = self._precheck(intent, expected_action, None)
-        # Raw address bytes: the typed encoder then skips re-validating the checksum.
-        typed = _typed_message(intent, claimed, nonce)
-        digest = typed_data_digest(self._domain, INTENT_TYPES, INTENT_PRIMARY_TYPE, typed)
-        return await self._finish(intent, claimed, digest, signature, intent.nonce or "", "eip712")

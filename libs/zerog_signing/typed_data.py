@@ -30,11 +30,12 @@ Field = tuple[str, str] | Mapping[str, str]
 _Encoder = Callable[[object], bytes]
 
 _IDENTIFIER = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
-_ARRAY = re.compile(r"^(.+)\[(\d*)\]$")
-_INT = re.compile(r"^(u?)int(\d{0,3})$")
-_FIXED_BYTES = re.compile(r"^bytes(\d{1,2})$")
+# [0-9], not \d: \d also matches other scripts' digits, which int() would accept.
+_ARRAY = re.compile(r"^(.+)\[([0-9]*)\]$")
+_INT = re.compile(r"^(u?)int([0-9]{0,3})$")
+_FIXED_BYTES = re.compile(r"^bytes([0-9]{1,2})$")
 _HEX = re.compile(r"0[xX]((?:[0-9a-fA-F]{2})*)")
-_DECIMAL = re.compile(r"-?\d+")
+_DECIMAL = re.compile(r"-?[0-9]+")
 _ZERO12 = bytes(12)
 
 
@@ -87,10 +88,12 @@ def _fixed_bytes_encoder(size: int, kind: str) -> _Encoder:
 def _encode_address(value: object) -> bytes:
     if isinstance(value, bytes | bytearray) and len(value) == 20:
         return _ZERO12 + bytes(value)
-    try:
-        return _ZERO12 + address_bytes(value)  # type: ignore[arg-type]
-    except InvalidAddress:
-        raise _bad("address", value) from None
+    if isinstance(value, str):
+        try:
+            return _ZERO12 + address_bytes(value)
+        except InvalidAddress:
+            pass
+    raise _bad("address", value)
 
 
 def _encode_bool(value: object) -> bytes:
@@ -204,10 +207,11 @@ class Eip712Types:
         raise InvalidTypedData(f"unknown type {kind!r}")
 
     def _array_encoder(self, item_kind: str, length: int | None, kind: str) -> _Encoder:
+        item = self._encoder(item_kind)
+
         def encode(value: object) -> bytes:
             if not isinstance(value, list | tuple) or (length is not None and len(value) != length):
                 raise _bad(kind, value)
-            item = self._encoder(item_kind)
             return keccak256(b"".join(item(element) for element in value))
 
         return encode

@@ -331,7 +331,14 @@ def test_bad_typed_values_are_refused(types: dict[str, Any], value: dict[str, An
 
 
 @pytest.mark.parametrize(
-    "types", [{"P": [{"name": "n", "type": "uint7"}]}, {"P": [{"name": "n", "type": "Nope"}]}]
+    "types",
+    [
+        {"P": [{"name": "n", "type": "uint7"}]},
+        {"P": [{"name": "n", "type": "Nope"}]},
+        {"P": [{"name": "n", "type": "Nope[2]"}]},
+        {"P": [{"name": "n", "type": "bytes33"}]},
+        {"P": [{"name": "bad name", "type": "uint8"}]},
+    ],
 )
 def test_unknown_types_are_refused(types: dict[str, Any]) -> None:
     with pytest.raises(InvalidTypedData):
