@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NoReturn, Protocol, runtime_checkable
 
+from coincurve import PrivateKey
 from eth_account import Account
 
 from zerog_signing import ecdsa
@@ -50,17 +51,20 @@ class LocalSigner:
     chains the exception that rejected it (the offending text could be the key itself).
     """
 
-    __slots__ = ("_address", "_secret")
+    __slots__ = ("_address", "_key")
 
-    _secret: bytes
+    _key: PrivateKey
     _address: str
 
     def __init__(self, secret: bytes) -> None:
         """Wrap 32 raw key bytes. Prefer the from_* constructors."""
-        if not isinstance(secret, bytes | bytearray) or not ecdsa.is_valid_secret(bytes(secret)):
+        key = (
+            ecdsa.load_private_key(bytes(secret)) if isinstance(secret, bytes | bytearray) else None
+        )
+        if key is None:
             raise InvalidPrivateKey("a private key is 32 bytes in [1, n) of secp256k1")
-        object.__setattr__(self, "_secret", bytes(secret))
-        object.__setattr__(self, "_address", checksum_address(ecdsa.address_of_secret(secret)))
+        object.__setattr__(self, "_key", key)
+        object.__setattr__(self, "_address", checksum_address(ecdsa.address_of_key(key)))
 
     @classmethod
     def from_hex(cls, key: str) -> LocalSigner:
@@ -128,7 +132,7 @@ class LocalSigner:
         """A fresh random key (tests, devnet accounts)."""
         while True:
             secret = secrets.token_bytes(32)
-            if ecdsa.is_valid_secret(secret):
+            if ecdsa.load_private_key(secret) is not None:
                 return cls(secret)
 
     @property
@@ -138,11 +142,11 @@ class LocalSigner:
 
     def sign_digest(self, digest: bytes) -> bytes:
         """Sign a 32-byte digest: 65 bytes r || s || v with v = 27 or 28 and low s."""
-        return ecdsa.sign_digest(self._secret, digest)
+        return ecdsa.sign_digest(self._key, digest)
 
     def export_keystore(self, password: str, *, iterations: int | None = None) -> dict[str, Any]:
         """Encrypt the key into a V3 JSON keystore (for devnet accounts and tests)."""
-        result: dict[str, Any] = Account.encrypt(self._secret, password, iterations=iterations)
+        result: dict[str, Any] = Account.encrypt(self._key.secret, password, iterations=iterations)
         return result
 
     def __setattr__(self, name: str, value: object) -> None:
@@ -159,7 +163,7 @@ class LocalSigner:
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, LocalSigner) and secrets.compare_digest(
-            self._secret, other._secret
+            self._key.secret, other._key.secret
         )
 
     def __hash__(self) -> int:

@@ -39,7 +39,7 @@ _PERSONAL_32 = b"\x19Ethereum Signed Message:\n32"
 _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 _UINT64_MAX = (1 << 64) - 1
 
-# JSON key (as Go matches it, case-insensitively) -> (attribute, Go type, lower, upper).
+# Folded JSON key -> (SessionToken attribute, JSON name in Go errors, Go type, min, max).
 _FIELDS: dict[str, tuple[str, str, str, int, int]] = {
     "address": ("address", "address", "string", 0, 0),
     "provider": ("provider", "provider", "string", 0, 0),

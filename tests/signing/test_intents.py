@@ -285,7 +285,7 @@ async def test_wallet_signatures_from_ethers_are_accepted(
 ) -> None:
     message = intent_message(WalletIntent(IntentAction.FUND, wallet.address, NOW, OG // 4))
     answer = ethers(
-        {"personal_sign": [{"key": "0x" + wallet._secret.hex(), "message": {"text": message}}]}
+        {"personal_sign": [{"key": "0x" + wallet._key.secret.hex(), "message": {"text": message}}]}
     )
     verified = await verifier.verify_message(message, answer["personal_sign"][0])
     assert verified.address == wallet.address

@@ -79,7 +79,7 @@ def _keys(count: int, seed: int) -> list[LocalSigner]:
 
 def _secret_hex(signer: LocalSigner) -> str:
     # Tests only: reach the key to hand it to eth-account and ethers.
-    return "0x" + signer._secret.hex()
+    return "0x" + signer._key.secret.hex()
 
 
 def _typed_cases() -> list[tuple[Eip712Domain, dict[str, Any], str, dict[str, Any]]]:
