@@ -5,6 +5,12 @@ JSON, provider, ephemeral rules, expiry, generation, revocation bitmap, then EIP
 recovery over keccak256(token text). On-chain facts (generation, revokedBitmap) are the
 caller's to fetch, usually between parse_session_header and check_session_token, since
 they depend on token.address. If the account does not exist, pass 0 and 0: so does Go.
+
+Mirrored faithfully, quirks included: a high-s signature is accepted (go-ethereum's
+recovery does not refuse it), v = 29/30 fail as "recovery failed" rather than as a bad
+recovery id, and an ephemeral token with a negative expiresAt passes both the 24-hour rule
+and the expiry check, so it never expires. Texts of Go's JSON syntax errors are exact for
+the common cases and close for the rest (see gocompat).
 """
 
 from __future__ import annotations
@@ -86,9 +92,12 @@ class ParsedSessionHeader:
         return self.token.address
 
 
-def parse_session_header(authorization: str) -> ParsedSessionHeader:
-    """Decode `Bearer app-sk-<base64(token|signature)>`; SessionTokenRejected if malformed."""
-    if not authorization.startswith(_PREFIX):
+def parse_session_header(authorization: str | None) -> ParsedSessionHeader:
+    """Decode `Bearer app-sk-<base64(token|signature)>`; SessionTokenRejected if malformed.
+
+    None (no header at all) is refused like an empty header.
+    """
+    if not isinstance(authorization, str) or not authorization.startswith(_PREFIX):
         raise _reject(
             TokenRejection.MISSING_HEADER,
             "missing or invalid Authorization header, "
@@ -265,7 +274,7 @@ def check_session_token(
 
 
 def verify_session_header(
-    authorization: str,
+    authorization: str | None,
     *,
     provider: str,
     generation: int,

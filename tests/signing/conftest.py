@@ -5,20 +5,11 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-HERE = Path(__file__).resolve().parent
-REPO_ROOT = HERE.parents[1]
-# A copy committed beside the tests, so they never skip; test_vectors checks it against
-# the shared original (../shared next to the repository) whenever that is present.
-VECTORS = HERE / "vectors" / "compute.json"
-SHARED_VECTORS = REPO_ROOT.parent / "shared" / "vectors" / "compute.json"
-
-Ethers = Callable[[dict[str, Any]], dict[str, Any]]
+from tests.signing.support import ETHERS_SCRIPT, REPO_ROOT, VECTORS, Ethers
 
 
 @pytest.fixture(scope="session")
@@ -36,8 +27,9 @@ def ethers() -> Ethers:
         pytest.skip("node is not installed: the ethers interoperability checks need Node 20")
 
     def run(request: dict[str, Any]) -> dict[str, Any]:
+        # ethers resolves from the repository's node_modules, found upward from the script.
         done = subprocess.run(
-            [node, str(HERE / "ethers_interop.mjs")],
+            [node, str(ETHERS_SCRIPT)],
             input=json.dumps(request),
             capture_output=True,
             text=True,

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.signing.conftest import Ethers
+from tests.signing.support import Ethers
 from zerog_signing import (
     IntentAction,
     IntentVerifier,

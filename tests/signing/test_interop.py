@@ -9,7 +9,7 @@ import pytest
 from eth_account import Account
 from eth_account.messages import _hash_eip191_message, encode_defunct, encode_typed_data
 
-from tests.signing.conftest import Ethers
+from tests.signing.support import Ethers
 from zerog_signing import (
     INTENT_PRIMARY_TYPE,
     INTENT_TYPES,

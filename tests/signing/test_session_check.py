@@ -74,7 +74,7 @@ def token_json(user: LocalSigner, provider: str, **changes: Any) -> str:
     return json.dumps(fields, separators=(",", ":"))
 
 
-def refusal(header: str, provider: str, **state: int) -> SessionTokenRejected:
+def refusal(header: str | None, provider: str, **state: int) -> SessionTokenRejected:
     with pytest.raises(SessionTokenRejected) as raised:
         verify_session_header(
             header,
@@ -204,9 +204,9 @@ def test_ephemeral_token_lives_at_most_a_day(user: LocalSigner, provider: str) -
 
 @pytest.mark.parametrize(
     "header",
-    ["", "app-sk-abc", "Bearer abc", "bearer app-sk-abc", "Bearer  app-sk-abc"],
+    [None, "", "app-sk-abc", "Bearer abc", "bearer app-sk-abc", "Bearer  app-sk-abc"],
 )
-def test_refuses_a_header_without_the_prefix(header: str, provider: str) -> None:
+def test_refuses_a_header_without_the_prefix(header: str | None, provider: str) -> None:
     error = refusal(header, provider)
     assert error.reason is TokenRejection.MISSING_HEADER
     assert error.message == (
@@ -365,3 +365,10 @@ def test_parse_gives_the_address_before_the_chain_lookup(
     parsed = parse_session_header(vector_header)
     assert parsed.address == user.address
     assert parsed.token.generation == 0
+
+
+def test_go_quirk_negative_expiry_never_expires(user: LocalSigner, provider: str) -> None:
+    # ExpiresAt != 0 and a negative duration pass the ephemeral rules, and Go only checks
+    # expiry when ExpiresAt > 0. A mirror must accept what the real provider accepts.
+    header = signed_header(user, token_json(user, provider, expiresAt=-1))
+    verify_session_header(header, provider=provider, generation=0, revoked_bitmap=0, now_ms=NOW * 9)

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.signing.conftest import SHARED_VECTORS, VECTORS
+from tests.signing.support import SHARED_VECTORS, VECTORS
 from zerog_signing import (
     SETTLEMENT_TYPES,
     LocalSigner,
