@@ -33,7 +33,13 @@ def personal_message_hash(message: bytes | str) -> bytes:
     A str is encoded as UTF-8; bytes are taken as they are (ethers does the same for a
     Uint8Array, which is how the 0G SDK signs the 32 raw bytes of a hash).
     """
-    data = message.encode() if isinstance(message, str) else bytes(message)
+    if isinstance(message, str):
+        data = message.encode()
+    elif isinstance(message, bytes | bytearray | memoryview):
+        data = bytes(message)
+    else:
+        # bytes(5) would silently sign five zero bytes.
+        raise TypeError(f"message must be str or bytes, not {type(message).__name__}")
     digest: bytes = _keccak(_PERSONAL_PREFIX + str(len(data)).encode() + data).digest()
     return digest
 

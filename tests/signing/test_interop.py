@@ -441,3 +441,8 @@ def test_ethers_refuses_high_s_too(ethers: Ethers) -> None:
         {"personal_recover": [{"message": {"text": "s"}, "signature": "0x" + high.hex()}]}
     )
     assert answer["personal_recover"][0] == {"error": "non-canonical s"}
+
+
+def test_a_message_must_be_text_or_bytes() -> None:
+    with pytest.raises(TypeError):
+        sign_personal_message(_keys(1, 10)[0], 5)  # type: ignore[arg-type]
