@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,14 @@ from zerog_storage import (
     nodes_to_root,
 )
 from zerog_storage._hex import from_hex, to_hex
+from zerog_storage.encryption import (
+    aes_ctr,
+    decrypt,
+    derive_v2_key,
+    encrypt_v1,
+    encrypt_v2,
+    parse_header,
+)
 
 from ._vectors import SHARED_VECTORS, VECTORS_COPY, content, tree_of, vectors
 
@@ -140,3 +149,35 @@ def test_encrypted_v1_root_covers_header_and_ciphertext() -> None:
     encrypted = from_hex(v1["encrypted"])
     assert len(encrypted) == v1["encryptedSize"]
     assert to_hex(FileMerkleTree.from_bytes(encrypted).root) == v1["root"]
+
+
+ENC = vectors()["encryption_vectors_ts_1.2.8"]
+PLAINTEXT = content(1000)
+
+
+def test_encryption_v1_is_byte_identical() -> None:
+    v1 = ENC["v1"]
+    assert ENC["plaintext"] == "bytes i%251, 1000 bytes"
+    encrypted = encrypt_v1(from_hex(v1["key"]), PLAINTEXT, from_hex(v1["nonce"]))
+    assert encrypted == from_hex(v1["encrypted"])
+    assert decrypt(encrypted, key=from_hex(v1["key"])) == PLAINTEXT
+
+
+def test_encryption_v2_key_ciphertext_and_decryption() -> None:
+    v2 = ENC["v2"]
+    priv, ephemeral = from_hex(v2["recipientPriv"]), from_hex(v2["ephemeralPub"])
+    key = derive_v2_key(priv, ephemeral)
+    assert key == from_hex(v2["derivedAesKey"])
+    header = parse_header(from_hex(v2["encrypted"]))
+    assert (header.version, header.ephemeral_pub, header.nonce) == (
+        2, ephemeral, from_hex(v2["nonce"]))
+    assert header.encode() + aes_ctr(key, header.nonce, PLAINTEXT) == from_hex(v2["encrypted"])
+    assert decrypt(from_hex(v2["encrypted"]), private_key=priv) == PLAINTEXT
+    mine = encrypt_v2(from_hex(v2["recipientPubCompressed"]), PLAINTEXT)
+    assert decrypt(mine, private_key=priv) == PLAINTEXT
+
+
+def test_ctr_offsets_continue_across_fragments() -> None:
+    key, nonce = os.urandom(32), b"\xff" * 16  # the counter wraps at 2**128
+    whole = aes_ctr(key, nonce, PLAINTEXT)
+    assert aes_ctr(key, nonce, PLAINTEXT[:37]) + aes_ctr(key, nonce, PLAINTEXT[37:], 37) == whole
