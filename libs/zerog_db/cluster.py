@@ -53,6 +53,7 @@ class TempCluster:
     port: int = 0
     directory: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="zerog-pg-")))
     _process: subprocess.Popen[bytes] | None = None
+    _args: object = None
 
     @property
     def dsn(self) -> str:
@@ -121,11 +122,21 @@ class TempCluster:
 
     def restart(self, timeout: float = 30.0) -> None:
         """Stop and start the server on the same port and data (for fault tests)."""
+        self.pause()
+        self.resume(timeout)
+
+    def pause(self) -> None:
+        """Stop the server but keep its data, so resume() brings it back (for fault tests)."""
         assert self._process is not None
-        self._process.send_signal(signal.SIGINT)
-        self._process.wait(timeout=15)
-        args = self._process.args
-        assert isinstance(args, list)
+        self._args = self._process.args
+        if self._process.poll() is None:
+            self._process.send_signal(signal.SIGINT)
+            self._process.wait(timeout=15)
+
+    def resume(self, timeout: float = 30.0) -> None:
+        """Start the server paused by pause() again, on the same port and data."""
+        args = self._args
+        assert isinstance(args, list), "resume() without pause()"
         self._process = self._spawn(args)
         self._wait_ready(timeout)
 

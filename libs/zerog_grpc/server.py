@@ -42,10 +42,21 @@ class RunningServer:
         for name in ("", *self.service_names):
             await self.health.set(name, status)
 
-    async def stop(self, grace: float | None) -> None:
+    async def stop(self, grace: float | None, delay: float = 0.0) -> None:
         """NOT_SERVING first, so load balancers stop routing here, then drain in-flight calls."""
-        await self.health.enter_graceful_shutdown()
+        await self.announce_shutdown(delay)
         await self.server.stop(grace)
+
+    async def announce_shutdown(self, delay: float = 0.0) -> None:
+        """Report NOT_SERVING and keep accepting calls for `delay` seconds.
+
+        grpc closes the listening socket as soon as stop() begins, so without the delay a
+        balancer that polls health would see connection refused rather than NOT_SERVING, and
+        calls it routes here in between would fail instead of being served.
+        """
+        await self.health.enter_graceful_shutdown()
+        if delay > 0:
+            await asyncio.sleep(delay)
 
 
 async def start_server(

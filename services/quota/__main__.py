@@ -35,7 +35,7 @@ async def serve(config: Config) -> None:
         running = await server.start(pool, config, f"[::]:{config.port}", registry=registry)
         log.info("quota serving", extra={"port": running.port})
         await wait_for_signal()
-        await running.stop(config.shutdown_grace_seconds)
+        await running.stop(config.shutdown_grace_seconds, config.shutdown_delay_seconds)
     finally:
         await pool.close()
     log.info("quota stopped")

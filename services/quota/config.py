@@ -33,6 +33,7 @@ class Config:
     metrics_port: int = 9464
     db_pool_size: int = 20
     shutdown_grace_seconds: float = 20.0
+    shutdown_delay_seconds: float = 0.0
     log_level: str = "INFO"
     default_tier: str = "free"
     rate_limits: tuple[RateRule, ...] = ()
@@ -51,6 +52,7 @@ class Config:
             metrics_port=env.integer("METRICS_PORT", 9464, maximum=65535),
             db_pool_size=env.integer("DB_POOL_SIZE", 20, minimum=2),
             shutdown_grace_seconds=env.number("SHUTDOWN_GRACE_SECONDS", 20.0),
+            shutdown_delay_seconds=env.number("SHUTDOWN_DELAY_SECONDS", 0.0),
             log_level=env.text("LOG_LEVEL", "INFO").upper(),
             default_tier=env.text("DEFAULT_TIER", "free"),
             rate_limits=_parse_rate_limits(env.text("RATE_LIMITS", "10/60,100/86400")),

@@ -29,9 +29,9 @@ class QuotaServer:
     def port(self) -> int:
         return self.running.port
 
-    async def stop(self, grace: float | None) -> None:
-        """NOT_SERVING, end alert watches, drain calls, then stop background work."""
-        await self.running.health.enter_graceful_shutdown()
+    async def stop(self, grace: float | None, delay: float = 0.0) -> None:
+        """NOT_SERVING (for `delay` s), end watches, drain calls, then stop background work."""
+        await self.running.announce_shutdown(delay)
         await self.hub.close()
         await self.running.server.stop(grace)
         await self.sweeper.stop()
