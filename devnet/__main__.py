@@ -21,7 +21,7 @@ from devnet.services import default_services
 from devnet.wallets import A0GI
 
 
-def _parse(argv: list[str]) -> DevnetConfig:
+def _parse(argv: list[str]) -> tuple[DevnetConfig, int]:
     parser = argparse.ArgumentParser(prog="python -m devnet", description=__doc__)
     parser.add_argument("--state", type=Path, default=DEFAULT_STATE_PATH, help="state JSON path")
     parser.add_argument("--port", type=int, default=None, help="RPC port (default: a free one)")
@@ -31,8 +31,9 @@ def _parse(argv: list[str]) -> DevnetConfig:
     parser.add_argument("--price-per-sector", type=int, default=DEFAULT_PRICE_PER_SECTOR)
     parser.add_argument("--lock-time", type=int, default=DEFAULT_LOCK_TIME)
     parser.add_argument("--blocks-per-epoch", type=int, default=DEFAULT_BLOCKS_PER_EPOCH)
+    parser.add_argument("--providers", type=int, default=2, help="devnet providers to start")
     args = parser.parse_args(argv)
-    return DevnetConfig(
+    config = DevnetConfig(
         state_path=args.state.resolve(),
         port=args.port,
         wallet_count=args.wallets,
@@ -42,6 +43,7 @@ def _parse(argv: list[str]) -> DevnetConfig:
         lock_time=args.lock_time,
         blocks_per_epoch=args.blocks_per_epoch,
     )
+    return config, args.providers
 
 
 def _report(net: Devnet) -> str:
@@ -66,7 +68,7 @@ def _report(net: Devnet) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    config = _parse(sys.argv[1:] if argv is None else argv)
+    config, providers = _parse(sys.argv[1:] if argv is None else argv)
     stop = threading.Event()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
@@ -75,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     # Installed before launching, so a signal during start-up still ends in a clean stop.
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, request_stop)
-    with Devnet.start(config, default_services()) as net:
+    with Devnet.start(config, default_services(providers=providers)) as net:
         print(_report(net), flush=True)
         while not stop.wait(1.0):
             if not net.anvil.alive():

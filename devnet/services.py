@@ -40,10 +40,16 @@ class DevnetService(Protocol):
         ...
 
 
-def default_services() -> list[DevnetService]:
+def default_services(providers: int = 2) -> list[DevnetService]:
     """What `python -m devnet` starts after the chain, in order.
 
-    Empty for now: the devnet provider (registers with addOrUpdateService and a 100 A0GI stake)
-    and the storage node (follows Submit events) append themselves here.
+    `providers` devnet providers (devnet.provider: each stakes 100 A0GI and registers with
+    addOrUpdateService), published under services.providers.providers; the storage node
+    (follows Submit events) appends itself here.
     """
-    return []
+    from devnet.provider.service import DevnetProviders  # late: it imports devnet modules
+
+    services: list[DevnetService] = []
+    if providers > 0:
+        services.append(DevnetProviders(count=providers))
+    return services
