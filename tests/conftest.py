@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -16,6 +17,7 @@ from web3.types import RPCEndpoint
 
 from devnet import A0GI, Devnet, DevnetConfig
 from devnet.deploy import Transactor
+from devnet.provider import ProviderProcess, ProviderSpec, launch_provider
 from zerog_db.cluster import TempCluster
 
 
@@ -83,3 +85,34 @@ def funded_account(devnet_w3: Web3) -> LocalAccount:
         RPCEndpoint("anvil_setBalance"), [account.address, hex(1000 * A0GI)]
     )
     return account
+
+
+@pytest.fixture(scope="session")
+def devnet_provider(running_devnet: Devnet, deployer: Transactor) -> Iterator[ProviderProcess]:
+    """One devnet provider for the session (registered, staked, TEE signer acknowledged).
+
+    Settles only on demand (provider.settle()). Tests that change knobs should use
+    start_provider instead, so they do not disturb others.
+    """
+    provider = launch_provider(running_devnet.state, ProviderSpec(settle_interval=0), deployer)
+    yield provider
+    provider.stop()
+
+
+@pytest.fixture
+def start_provider(
+    running_devnet: Devnet, deployer: Transactor
+) -> Iterator[Callable[..., ProviderProcess]]:
+    """Factory: start_provider(knobs={...}, model=..., settle_interval=0) -> a new provider,
+    stopped after the test. Knob names: devnet.provider.Knobs."""
+    started: list[ProviderProcess] = []
+
+    def start(**options: Any) -> ProviderProcess:
+        options.setdefault("settle_interval", 0)
+        provider = launch_provider(running_devnet.state, ProviderSpec(**options), deployer)
+        started.append(provider)
+        return provider
+
+    yield start
+    for provider in started:
+        provider.stop()
