@@ -1,5 +1,22 @@
 """The 0G storage protocol: layout, merkle tree, submissions, placement, proofs and node RPC."""
 
+from zerog_storage.client import (
+    NodeSet,
+    StorageNode,
+    SubmitResult,
+    Submitter,
+    replica_capacity,
+    select_nodes,
+)
+from zerog_storage.client_errors import (
+    DataLost,
+    NodesUnavailable,
+    NotEnoughReplicas,
+    StorageClientError,
+    TxMismatch,
+    UploadIncomplete,
+)
+from zerog_storage.client_fee import FeeQuote, FeeReader
 from zerog_storage.contract import (
     BATCH_SUBMIT_SELECTOR,
     LEGACY_SUBMIT_SELECTOR,
@@ -13,6 +30,7 @@ from zerog_storage.contract import (
     encode_submit,
     encode_submit_event,
 )
+from zerog_storage.downloader import Downloader, Located, ReplicaReport, SegmentCopies
 from zerog_storage.encryption import (
     HKDF_INFO,
     EncryptionHeader,
@@ -118,6 +136,8 @@ from zerog_storage.submission import (
     storage_fee,
     submission_identity,
 )
+from zerog_storage.uploader import Uploader, UploadOptions, UploadResult
+from zerog_storage.uploader_repair import RepairResult, repair
 
 __all__ = [
     "BATCH_SUBMIT_SELECTOR",
@@ -139,8 +159,12 @@ __all__ = [
     "ZERO_ADDRESS",
     "ZERO_HASHES",
     "AlreadyFinalized",
+    "DataLost",
+    "Downloader",
     "EmptyFile",
     "EncryptionHeader",
+    "FeeQuote",
+    "FeeReader",
     "FileInfo",
     "FileLayout",
     "FileMerkleTree",
@@ -150,13 +174,20 @@ __all__ = [
     "InvalidProof",
     "InvalidSubmission",
     "JsonRpcClient",
+    "Located",
     "NetworkIdentity",
+    "NodeSet",
+    "NodesUnavailable",
     "NotEnoughFee",
+    "NotEnoughReplicas",
     "Placement",
     "ProofFailure",
+    "RepairResult",
+    "ReplicaReport",
     "RpcError",
     "RpcTransportError",
     "SegmentAlreadyUploaded",
+    "SegmentCopies",
     "SegmentProof",
     "SegmentRejected",
     "SegmentWithProof",
@@ -164,15 +195,24 @@ __all__ = [
     "ShardedNode",
     "ShardedNodes",
     "Status",
+    "StorageClientError",
+    "StorageNode",
     "StorageNodeClient",
     "StorageProtocolError",
     "Submission",
     "SubmissionData",
     "SubmissionNode",
     "SubmitEvent",
+    "SubmitResult",
+    "Submitter",
     "TooManyWrites",
     "Transaction",
     "TreeBuilder",
+    "TxMismatch",
+    "UploadIncomplete",
+    "UploadOptions",
+    "UploadResult",
+    "Uploader",
     "aes_ctr",
     "balanced_root",
     "carry_levels",
@@ -212,10 +252,13 @@ __all__ = [
     "place_submission",
     "proof_position",
     "rear_padding_ok",
+    "repair",
+    "replica_capacity",
     "segment_already_uploaded",
     "segment_parts",
     "segment_root",
     "segments_for_shard",
+    "select_nodes",
     "split_heights",
     "storage_fee",
     "submission_identity",
