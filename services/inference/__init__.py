@@ -1,0 +1,1 @@
+"""The inference service: OpenAI-compatible chat over 0G Compute, routing, sessions, insights."""
