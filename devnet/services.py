@@ -48,8 +48,11 @@ def default_services(providers: int = 2) -> list[DevnetService]:
     (follows Submit events) appends itself here.
     """
     from devnet.provider.service import DevnetProviders  # late: it imports devnet modules
+    from devnet.storage_node import StorageNodeService
 
     services: list[DevnetService] = []
     if providers > 0:
         services.append(DevnetProviders(count=providers))
+    # One storage node holding every shard, and an indexer: services.storage.
+    services.append(StorageNodeService())
     return services
