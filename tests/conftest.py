@@ -15,7 +15,7 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.types import RPCEndpoint
 
-from devnet import A0GI, Devnet, DevnetConfig
+from devnet import A0GI, Devnet, DevnetConfig, storage_node
 from devnet.deploy import Transactor
 from devnet.provider import ProviderProcess, ProviderSpec, launch_provider
 from zerog_db.cluster import TempCluster
@@ -116,3 +116,52 @@ def start_provider(
     yield start
     for provider in started:
         provider.stop()
+
+
+@pytest.fixture(scope="session")
+def storage_network(running_devnet: Devnet) -> Iterator[storage_node.StorageNetwork]:
+    """One storage node (every shard) and an indexer following the devnet's Flow, shared by the
+    session. Tests that turn knobs or lose data should use start_storage_node instead."""
+    network = storage_node.start_storage_network(running_devnet.state)
+    yield network
+    network.stop()
+
+
+@pytest.fixture
+def start_storage_node(
+    running_devnet: Devnet, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[..., storage_node.StorageNodeProcess]]:
+    """Factory: start_storage_node(shard_id=0, num_shard=1, flow=None, max_writes=16) -> a new
+    node with its own data directory (flow None: the devnet's Flow), stopped after the test.
+    Knobs: node.set_faults(outage=, hold_writes=), corrupt_segment, lose_file, restart()."""
+    started: list[storage_node.StorageNodeProcess] = []
+
+    def start(**options: Any) -> storage_node.StorageNodeProcess:
+        data_dir = tmp_path_factory.mktemp("storage-node")
+        node = storage_node.start_storage_node(
+            running_devnet.state, data_dir, storage_node.NodeOptions(**options)
+        )
+        started.append(node)
+        return node
+
+    yield start
+    for node in started:
+        node.stop()
+
+
+@pytest.fixture
+def start_storage_indexer(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Callable[[list[str]], storage_node.IndexerProcess]]:
+    """Factory: start_storage_indexer([node urls]) -> an indexer trusting them, stopped after."""
+    started: list[storage_node.IndexerProcess] = []
+
+    def start(node_urls: list[str]) -> storage_node.IndexerProcess:
+        log_path = tmp_path_factory.mktemp("storage-indexer") / "indexer.log"
+        indexer = storage_node.start_indexer(node_urls, log_path)
+        started.append(indexer)
+        return indexer
+
+    yield start
+    for indexer in started:
+        indexer.stop()
