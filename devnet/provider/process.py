@@ -105,6 +105,8 @@ class ProviderProcess:
 
     def stop(self) -> None:
         terminate(self.process)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.log_path)
 
@@ -187,6 +189,8 @@ def launch_providers(
     except BaseException:
         for process, _ in started:
             terminate(process)
+            if process.stdout is not None:
+                process.stdout.close()
         raise
     return handles
 
