@@ -67,5 +67,8 @@ migrate: install  ## Apply every service's migrations to DATABASE_URL.
 	@test -n "$$DATABASE_URL" || (echo "set DATABASE_URL" && exit 1)
 	$(PY) -m services.quota migrate
 
-dev: install  ## Run PostgreSQL and the services locally; prints addresses and a command to try.
+dev: install  ## Run PostgreSQL, the devnet and the services; prints addresses, a token, commands.
 	$(PY) tools/dev.py
+
+devnet: install  ## Run the local 0G network alone (chain, contracts, providers, storage node).
+	$(PY) -m devnet

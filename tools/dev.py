@@ -1,4 +1,9 @@
-"""`make dev`: a throwaway PostgreSQL and the quota service, with addresses and a command to try."""
+"""`make dev`: PostgreSQL, the devnet and every service, with addresses, a token and what to try.
+
+Each service runs as `python -m services.<svc>` (as in production) with the environment its
+config.py reads; ports are free ones unless `<SVC>_PORT` is set. Ctrl-C (or SIGTERM) stops
+everything in reverse order and removes the throwaway database and chain.
+"""
 
 from __future__ import annotations
 
@@ -7,41 +12,190 @@ import secrets
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
+import grpc
+import jwt
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from devnet.state import DevnetState
 from zerog_db.cluster import TempCluster, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+# Dependencies first: each service finds the ones it calls already serving.
+ORDER = ("quota", "broker", "storage", "inference", "scheduler")
+READY_LINE = "Ctrl-C or SIGTERM stops it."
+TOKEN_HOURS = 12
+
+
+@dataclass
+class Service:
+    """One service of the stack and where it listens."""
+
+    name: str
+    port: int
+    metrics_port: int
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+
+def present_services() -> list[Service]:
+    """The services this checkout has, with their ports."""
+    return [
+        Service(name, int(os.environ.get(f"{name.upper()}_PORT") or free_port()), free_port())
+        for name in ORDER
+        if (ROOT / "services" / name / "__main__.py").exists()
+    ]
+
+
+@dataclass(frozen=True)
+class RunningDevnet:
+    """The devnet's state and the file it was read from (what services get as DEVNET_STATE)."""
+
+    path: Path
+    state: DevnetState
+
+
+@contextmanager
+def running_devnet(directory: Path) -> Iterator[RunningDevnet]:
+    """`python -m devnet` with its state file in `directory`, until the context ends."""
+    state_path = directory / "devnet.json"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "devnet", "--state", str(state_path)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            print(line, end="", flush=True)
+            if line.strip() == READY_LINE:
+                break
+        else:
+            raise SystemExit(f"dev: the devnet exited with {process.wait()} before it was ready")
+        yield RunningDevnet(state_path, DevnetState.load(state_path))
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+
+
+def service_env(
+    service: Service, stack: list[Service], database_url: str, secret: str, devnet: Path
+) -> dict[str, str]:
+    """The environment of one service: shared names from the deployment conventions."""
+    env = {
+        **os.environ,
+        "PORT": str(service.port),
+        "METRICS_PORT": str(service.metrics_port),
+        "DATABASE_URL": database_url,
+        "AUTH_JWT_SECRET": secret,
+        "ZG_NETWORK": "devnet",
+        "DEVNET_STATE": str(devnet),
+        **{f"{other.name.upper()}_ADDRESS": other.address for other in stack},
+    }
+    state = DevnetState.load(devnet)
+    env["ZG_RPC_URL"] = state.rpc_url
+    if service.name == "broker":
+        # The first funded devnet wallet is the platform wallet; a devnet key, not a secret.
+        env["ZG_PRIVATE_KEY"] = state.wallets[0].private_key
+    return env
+
+
+def wait_serving(service: Service, timeout: float = 90.0) -> None:
+    """Block until the service's health says SERVING; exit if its process dies first."""
+    deadline = time.monotonic() + timeout
+    with grpc.insecure_channel(service.address) as channel:
+        health: Any = health_pb2_grpc.HealthStub(channel)  # the stubs lack its methods
+        while time.monotonic() < deadline:
+            assert service.process is not None
+            if (code := service.process.poll()) is not None:
+                raise SystemExit(f"dev: {service.name} exited with {code}")
+            try:
+                answer = health.Check(health_pb2.HealthCheckRequest(), timeout=2)
+                if answer.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError:
+                pass
+            time.sleep(0.2)
+    raise SystemExit(f"dev: {service.name} did not become SERVING within {timeout:.0f} s")
+
+
+def dev_token(secret: str, stack: list[Service]) -> str:
+    """An admin token every service of the stack accepts, for trying calls by hand."""
+    now = int(time.time())
+    claims = {
+        "sub": "admin",
+        "aud": [service.name for service in stack],
+        "iat": now,
+        "exp": now + TOKEN_HOURS * 3600,
+    }
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+def report(cluster: TempCluster, devnet: DevnetState, stack: list[Service], token: str) -> str:
+    buf = "node_modules/.bin/buf curl --protocol grpc --http2-prior-knowledge"
+    lines = ["", "zerog dev stack is up", f"  postgres    {cluster.dsn}"]
+    lines += [f"  chain       {devnet.rpc_url}  (chain id {devnet.chain_id})"]
+    lines += [
+        f"  {s.name:<11} {s.address}  (metrics http://127.0.0.1:{s.metrics_port}/metrics)"
+        for s in stack
+    ]
+    if stack:
+        first = stack[0]
+        lines += [
+            "",
+            f"export TOKEN={token}   # admin, every service, {TOKEN_HOURS} h",
+            "Try:",
+            f"  {buf} --list-methods http://{first.address}",
+            f'  {buf} -H "authorization: Bearer $TOKEN" -d \'{{"subject": "user:alice"}}\' '
+            f"http://{first.address}/zerog.quota.v1.QuotaService/GetQuota",
+        ]
+    lines += ["Ctrl-C stops everything.", ""]
+    return "\n".join(lines)
 
 
 def main() -> None:
-    with TempCluster() as cluster:
-        port = int(os.environ.get("QUOTA_PORT") or free_port())
-        secret = os.environ.get("AUTH_JWT_SECRET") or secrets.token_hex(32)
-        env = {
-            **os.environ,
-            "DATABASE_URL": cluster.dsn,
-            "AUTH_JWT_SECRET": secret,
-            "PORT": str(port),
-            "METRICS_PORT": str(free_port()),
-        }
-        quota = subprocess.Popen([sys.executable, "-m", "services.quota"], env=env)
-        time.sleep(2)
-        print(f"\nPostgreSQL  {cluster.dsn}")
-        print(f"quota       127.0.0.1:{port}  (metrics on :{env['METRICS_PORT']})")
-        print("\nTry (reflection, no token needed):")
-        print(
-            f"  node_modules/.bin/buf curl --protocol grpc --http2-prior-knowledge "
-            f"--list-methods http://127.0.0.1:{port}"
-        )
-        print("Ctrl-C stops everything.\n", flush=True)
+    secret = os.environ.get("AUTH_JWT_SECRET") or secrets.token_hex(32)
+    stack = present_services()
+    with ExitStack() as stop, tempfile.TemporaryDirectory(prefix="zerog-dev-") as tmp:
+        cluster = stop.enter_context(TempCluster())
+        devnet = stop.enter_context(running_devnet(Path(tmp)))
+        for service in stack:
+            env = service_env(service, stack, cluster.dsn, secret, devnet.path)
+            service.process = subprocess.Popen(
+                [sys.executable, "-m", f"services.{service.name}"], cwd=ROOT, env=env
+            )
+            stop.callback(_terminate, service)
+            wait_serving(service)
+        print(report(cluster, devnet.state, stack, dev_token(secret, stack)), flush=True)
         try:
-            signal.sigwait({signal.SIGINT, signal.SIGTERM})
-        except KeyboardInterrupt:
-            pass
+            signal.pause()
         finally:
-            quota.send_signal(signal.SIGTERM)
-            quota.wait(timeout=30)
+            print("dev: stopping", flush=True)
+
+
+def _terminate(service: Service) -> None:
+    if service.process is not None and service.process.poll() is None:
+        service.process.send_signal(signal.SIGTERM)
+        service.process.wait(timeout=60)
+
+
+def _stop(signum: int, frame: object) -> None:
+    # Unwinds main()'s ExitStack, so everything started so far is stopped, even mid-start-up.
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-    main()
+    signal.signal(signal.SIGTERM, _stop)
+    with suppress(KeyboardInterrupt):
+        main()
