@@ -1,0 +1,171 @@
+"""What inference asks of the broker: providers, credentials, verification, usage records."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import grpc
+import grpc.aio
+
+from services.inference.errors import ProviderError
+from services.inference.provider_http import Credentials
+from services.inference.routing import Provider
+from zerog.broker.v1 import broker_service_pb2 as bpb
+from zerog_grpc import TokenMinter
+
+if TYPE_CHECKING:
+    from zerog.broker.v1.broker_service_pb2_grpc import BrokerServiceAsyncStub
+
+# Broker refusals that concern this provider only (not acknowledged, cannot be funded).
+_PROVIDER_SPECIFIC = {grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND}
+
+
+@dataclass(frozen=True)
+class VerificationOutcome:
+    """The broker's verdict on a verifiable provider's signed answer."""
+
+    valid: bool
+    reason: str
+    signing_address: str
+
+
+class BrokerClient:
+    """Calls the broker as the inference service; the provider list is cached briefly."""
+
+    def __init__(
+        self,
+        stub: BrokerServiceAsyncStub,
+        minter: TokenMinter,
+        timeout: float,
+        cache_seconds: float = 10.0,
+    ) -> None:
+        self._stub = stub
+        self._minter = minter
+        self._timeout = timeout
+        self._cache_seconds = cache_seconds
+        self._cached: tuple[float, list[Provider]] | None = None
+
+    def _metadata(self, user: str = "") -> tuple[tuple[str, str], ...]:
+        return self._minter.metadata("broker", user)
+
+    async def providers(self) -> list[Provider]:
+        """Every inference provider the broker discovered (all pages)."""
+        now = time.monotonic()
+        if self._cached is not None and now - self._cached[0] < self._cache_seconds:
+            return self._cached[1]
+        found: list[Provider] = []
+        token = ""
+        while True:
+            page = await self._stub.ListProviders(
+                bpb.ListProvidersRequest(page_size=200, page_token=token),
+                metadata=self._metadata(),
+                timeout=self._timeout,
+            )
+            found += [_provider(p) for p in page.providers]
+            token = page.next_page_token
+            if not token:
+                break
+        self._cached = (now, found)
+        return found
+
+    def forget_providers(self) -> None:
+        """Drop the cached list, so the next call reads the broker again."""
+        self._cached = None
+
+    async def credentials(
+        self, provider: str, *, user: str, request_id: str, input_tokens: int, limit_seconds: float
+    ) -> Credentials:
+        """The headers to call `provider`; ProviderError when the broker cannot issue them."""
+        try:
+            r = await self._stub.GetRequestCredentials(
+                bpb.GetRequestCredentialsRequest(
+                    provider=provider,
+                    user=user,
+                    request_id=request_id,
+                    estimated_input_tokens=input_tokens,
+                ),
+                metadata=self._metadata(user),
+                timeout=min(limit_seconds, self._timeout),
+            )
+        except grpc.aio.AioRpcError as error:
+            code = error.code()
+            if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+                raise ProviderError("timeout", "broker timed out", retryable=True) from error
+            raise ProviderError(
+                "credentials_unavailable"
+                if code not in _PROVIDER_SPECIFIC
+                else "credentials_refused",
+                f"broker: {code.name}: {error.details()}",
+                retryable=code not in _PROVIDER_SPECIFIC,
+            ) from error
+        return Credentials(
+            provider=r.provider or provider,
+            authorization=r.authorization,
+            endpoint=r.endpoint,
+            model=r.model,
+            verifiable=r.verifiable,
+            input_price=int(r.input_price_neuron or 0),
+            output_price=int(r.output_price_neuron or 0),
+        )
+
+    async def verify(
+        self,
+        request_id: str,
+        provider: str,
+        chat_id: str,
+        request_body: bytes,
+        response_body: bytes,
+    ) -> VerificationOutcome:
+        """The broker's check of the TEE signature over exactly these bytes."""
+        r = await self._stub.VerifyResponse(
+            bpb.VerifyResponseRequest(
+                request_id=request_id,
+                provider=provider,
+                chat_id=chat_id,
+                request_body=request_body,
+                response_body=response_body,
+            ),
+            metadata=self._metadata(),
+            timeout=self._timeout,
+        )
+        return VerificationOutcome(r.valid, r.reason, r.signing_address)
+
+    async def record_usage(
+        self,
+        request_id: str,
+        provider: str,
+        *,
+        input_tokens: int,
+        output_tokens: int,
+        fee_neuron: int,
+        user: str,
+        chat_id: str,
+    ) -> None:
+        """Tell the broker what we owe the provider for one call."""
+        await self._stub.RecordUsage(
+            bpb.RecordUsageRequest(
+                request_id=request_id,
+                provider=provider,
+                input_tokens=input_tokens,
+                output_tokens=output_tokens,
+                fee_neuron=str(fee_neuron),
+                user=user,
+                chat_id=chat_id,
+            ),
+            metadata=self._metadata(user),
+            timeout=self._timeout,
+        )
+
+
+def _provider(p: bpb.Provider) -> Provider:
+    return Provider(
+        address=p.address,
+        url=p.url,
+        model=p.model,
+        input_price=int(p.input_price_neuron or 0),
+        output_price=int(p.output_price_neuron or 0),
+        verifiable=p.verifiable,
+        official=p.official,
+    )
