@@ -1,0 +1,121 @@
+"""The table deploy/k8s/base is rendered from: each service's env, secrets, callers, egress."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+GRPC_PORT = 50051
+METRICS_PORT = 9464
+SECRETS_DIR = "/run/secrets/zerog"
+# > SHUTDOWN_GRACE_SECONDS, so a drained pod finishes its in-flight calls before SIGKILL.
+TERMINATION_GRACE_SECONDS = 30
+SHUTDOWN_GRACE_SECONDS = 20
+
+# Values every service reads (ConfigMap zerog-common).
+COMMON_ENV = {
+    "LOG_LEVEL": "INFO",
+    "SHUTDOWN_GRACE_SECONDS": str(SHUTDOWN_GRACE_SECONDS),
+    "OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel-collector.observability:4317",
+}
+
+# Where traffic leaves the cluster: port lists per kind of external peer.
+EGRESS_PORTS = {
+    "chain-rpc": [443, 8545],
+    "providers": [443, 80, 8080],
+    "storage-nodes": [443, 5678, 6789],
+    "webhooks": [443, 80],
+    "smtp": [25, 465, 587],
+}
+
+
+@dataclass(frozen=True)
+class SecretFile:
+    """A Secret key mounted as a file and named by a *_FILE variable."""
+
+    variable: str  # e.g. DATABASE_URL, read as DATABASE_URL_FILE
+    secret: str  # Secret object name
+    key: str
+
+
+@dataclass(frozen=True)
+class Service:
+    """How one service runs in Kubernetes."""
+
+    name: str
+    grpc_service: str
+    env: dict[str, str]
+    secrets: list[SecretFile]
+    callers: list[str]  # zerog services allowed to call it (clients are always allowed)
+    calls: list[str]  # zerog services it calls
+    egress: list[str] = field(default_factory=list)  # keys of EGRESS_PORTS
+    min_replicas: int = 2
+    max_replicas: int = 6
+
+
+def _db(svc: str) -> SecretFile:
+    # One Postgres role per service, so a service cannot reach another's schema.
+    return SecretFile("DATABASE_URL", f"zerog-{svc}-database", "database_url")
+
+
+AUTH = SecretFile("AUTH_JWT_SECRET", "zerog-auth", "auth_jwt_secret")
+ADDRESSES = {s: f"{s}:{GRPC_PORT}" for s in ("quota", "broker", "inference", "storage")}
+CHAIN_ENV = {"ZG_NETWORK": "testnet", "ZG_RPC_URL": "https://evmrpc-testnet.0g.ai"}
+
+SERVICES = [
+    Service(
+        "quota",
+        "zerog.quota.v1.QuotaService",
+        env={},
+        secrets=[_db("quota"), AUTH],
+        callers=["inference", "storage", "scheduler"],
+        calls=[],
+    ),
+    Service(
+        "broker",
+        "zerog.broker.v1.BrokerService",
+        env={**CHAIN_ENV},
+        secrets=[
+            _db("broker"),
+            AUTH,
+            SecretFile("ZG_PRIVATE_KEY", "zerog-broker-wallet", "zg_private_key"),
+        ],
+        callers=["inference", "storage"],
+        calls=[],
+        egress=["chain-rpc", "providers"],
+    ),
+    Service(
+        "storage",
+        "zerog.storage.v1.StorageService",
+        env={
+            **CHAIN_ENV,
+            "BROKER_ADDRESS": ADDRESSES["broker"],
+            "QUOTA_ADDRESS": ADDRESSES["quota"],
+        },
+        secrets=[_db("storage"), AUTH],
+        callers=["inference"],
+        calls=["broker", "quota"],
+        egress=["chain-rpc", "storage-nodes"],
+    ),
+    Service(
+        "inference",
+        "zerog.inference.v1.InferenceService",
+        env={
+            "BROKER_ADDRESS": ADDRESSES["broker"],
+            "QUOTA_ADDRESS": ADDRESSES["quota"],
+            "STORAGE_ADDRESS": ADDRESSES["storage"],
+        },
+        secrets=[_db("inference"), AUTH],
+        callers=["scheduler"],
+        calls=["broker", "quota", "storage"],
+        egress=["providers"],
+    ),
+    Service(
+        "scheduler",
+        "zerog.scheduler.v1.SchedulerService",
+        env={"INFERENCE_ADDRESS": ADDRESSES["inference"]},
+        secrets=[_db("scheduler"), AUTH],
+        callers=[],
+        calls=["inference", "quota"],
+        egress=["webhooks", "smtp"],
+    ),
+]
