@@ -10,7 +10,8 @@ BUF := node_modules/.bin/buf
 PROTO_FILES := $(shell find protos -name '*.proto' | sort)
 PY_SOURCES := libs services devnet tests tools
 
-.PHONY: help install protos lint format typecheck test check breaking gen-check dev migrate devnet
+.PHONY: help install protos lint format typecheck test check breaking gen-check dev migrate devnet \
+	k8s-validate docs-api images
 
 help:  ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -58,7 +59,7 @@ breaking: install  ## buf breaking against main (skipped when main has no protos
 		$(BUF) breaking --against '.git#branch=main'; \
 	else echo "breaking: main has no protos yet, nothing to compare"; fi
 
-check: lint typecheck breaking gen-check  ## Everything CI checks besides the tests.
+check: lint typecheck breaking gen-check k8s-validate  ## Everything CI checks besides the tests.
 
 test: install  ## The whole test suite (starts its own PostgreSQL, chain and servers).
 	$(BIN)/pytest -q
@@ -72,3 +73,14 @@ dev: install  ## Run PostgreSQL, the devnet and the services; prints addresses, 
 
 devnet: install  ## Run the local 0G network alone (chain, contracts, providers, storage node).
 	$(PY) -m devnet
+
+k8s-validate: install  ## Render every kustomize overlay and validate it offline (schemas + our rules).
+	$(PY) -m tools.k8s_base --check
+	$(PY) -m tools.k8s_validate
+
+docs-api: install  ## Regenerate docs/api.md from the protos.
+	$(PY) -m tools.proto_docs --out docs/api.md $(PROTO_FILES)
+
+images:  ## Build the service and devnet images (needs a Docker engine).
+	docker build -f deploy/Dockerfile --target service -t zerog:dev .
+	docker build -f deploy/Dockerfile --target devnet -t zerog-devnet:dev .
