@@ -1,0 +1,310 @@
+"""One chat call end to end: candidates, quota reservation, failover, commit, usage, TEE check."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry import trace
+
+from services.inference.broker_client import BrokerClient
+from services.inference.errors import NoProvider, StreamInterrupted
+from services.inference.failover import Attempt, Failover, Routed
+from services.inference.provider_http import (
+    Completion,
+    Credentials,
+    ProviderHttp,
+    ProviderStream,
+    request_body,
+)
+from services.inference.quota_client import QuotaClient, Reservation
+from services.inference.retry import Deadline
+from services.inference.routing import Filters, Provider, Strategy, rank
+from services.inference.tokens import PER_MESSAGE_OVERHEAD, count_messages, count_text
+
+log = logging.getLogger("services.inference.chat")
+NOT_VERIFIABLE, VERIFIED, FAILED = "not_verifiable", "verified", "failed"
+
+
+@dataclass(frozen=True)
+class ChatCall:
+    """A validated request for one answer."""
+
+    request_id: str
+    subject: str
+    user: str
+    model: str
+    messages: list[dict[str, str]]
+    max_tokens: int
+    deadline: Deadline
+    temperature: float | None = None
+    strategy: Strategy = Strategy.COST
+    filters: Filters = field(default_factory=Filters)
+    operation: str = "chat.completion"
+
+    def payload(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"messages": self.messages, "max_tokens": self.max_tokens}
+        if self.temperature is not None:
+            body["temperature"] = self.temperature
+        return body
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The TEE check of an answer."""
+
+    status: str
+    chat_id: str = ""
+    signing_address: str = ""
+    reason: str = ""
+
+
+@dataclass
+class ChatOutcome:
+    """An answer with its accounting and the routing that produced it."""
+
+    id: str
+    model: str
+    content: str
+    finish_reason: str
+    prompt_tokens: int
+    completion_tokens: int
+    counted_locally: bool
+    fee_neuron: int
+    cost_micro_usd: int
+    reservation_id: str
+    provider: str
+    strategy: Strategy
+    reason: str
+    candidates: list[str]
+    attempts: list[Attempt]
+    calls: int
+    verification: Verdict
+
+
+@dataclass
+class _Plan:
+    ranked: list[Provider]
+    reason: str
+    reservation: Reservation
+
+
+def reservation_tokens(call: ChatCall) -> int:
+    """An upper bound of the call's tokens: a token is at least one byte, plus max_tokens."""
+    prompt = sum(len(m["content"].encode()) + PER_MESSAGE_OVERHEAD for m in call.messages)
+    return prompt + call.max_tokens
+
+
+class ChatEngine:
+    """Runs chat calls; shared by InferenceService, ChatSessionService and the insights."""
+
+    def __init__(
+        self, broker: BrokerClient, quota: QuotaClient, http: ProviderHttp, failover: Failover
+    ) -> None:
+        self.broker = broker
+        self.quota = quota
+        self.http = http
+        self.failover = failover
+
+    async def candidates(self, call: ChatCall) -> tuple[list[Provider], str]:
+        """The providers that may answer, best first; NoProvider when there are none."""
+        admitted = [p for p in await self.broker.providers() if call.filters.admit(p)]
+        ranked, reason = rank(
+            admitted,
+            call.strategy,
+            self.failover.stats,
+            prompt_tokens=count_messages(m["content"] for m in call.messages),
+            completion_tokens=call.max_tokens,
+        )
+        if not ranked:
+            raise NoProvider(call.model)
+        return ranked, reason
+
+    async def _plan(self, call: ChatCall) -> _Plan:
+        ranked, reason = await self.candidates(call)
+        # Reserved before any provider is called: a subject over budget never costs us a call.
+        reservation = await self.quota.reserve(
+            call.request_id, call.subject, reservation_tokens(call), call.model, call.operation
+        )
+        return _Plan(ranked, reason, reservation)
+
+    async def _credentials(self, call: ChatCall, provider: Provider, seconds: float) -> Credentials:
+        return await self.broker.credentials(
+            provider.address,
+            user=call.user,
+            request_id=call.request_id,
+            input_tokens=count_messages(m["content"] for m in call.messages),
+            limit_seconds=seconds,
+        )
+
+    async def complete(self, call: ChatCall) -> ChatOutcome:
+        """One unary answer; the reservation is released if no answer comes back."""
+        plan = await self._plan(call)
+        log_: list[Attempt] = []
+
+        async def attempt(provider: Provider, seconds: float) -> tuple[Credentials, Completion]:
+            creds = await self._credentials(call, provider, seconds)
+            body = request_body(creds, call.payload(), stream=False)
+            return creds, await self.http.complete(creds, body, seconds)
+
+        try:
+            routed = await self.failover.run(plan.ranked, attempt, call.deadline, log_)
+        except BaseException:
+            await self._release(plan.reservation)
+            _trace(call, plan, None, log_)
+            raise
+        creds, completion = routed.value
+        return await self._settle(call, plan, routed, creds, completion)
+
+    async def stream(self, call: ChatCall) -> AsyncIterator[str | ChatOutcome]:
+        """Text pieces as the provider sends them, then the outcome."""
+        plan = await self._plan(call)
+        log_: list[Attempt] = []
+
+        async def attempt(provider: Provider, seconds: float) -> tuple[Credentials, ProviderStream]:
+            creds = await self._credentials(call, provider, seconds)
+            body = request_body(creds, call.payload(), stream=True)
+            return creds, await self.http.open_stream(creds, body, seconds)
+
+        try:
+            routed = await self.failover.run(plan.ranked, attempt, call.deadline, log_)
+        except BaseException:
+            await self._release(plan.reservation)
+            _trace(call, plan, None, log_)
+            raise
+        creds, stream = routed.value
+        try:
+            async for piece in stream.deltas():
+                yield piece
+        except BaseException as error:
+            # Tokens already reached the caller, so no failover; the provider still charged us
+            # for what it produced, so bill what was received.
+            await stream.aclose()
+            if isinstance(error, StreamInterrupted):
+                log.warning("stream interrupted", extra={"provider": creds.provider})
+            partial = _stream_completion(stream, creds)
+            await self._settle(call, plan, routed, creds, partial, verify=False)
+            raise
+        yield await self._settle(call, plan, routed, creds, _stream_completion(stream, creds))
+
+    async def _release(self, reservation: Reservation) -> None:
+        try:
+            await self.quota.release(reservation)
+        except Exception:
+            # The reservation expires on its own; the caller must still see the real failure.
+            log.exception("release failed", extra={"reservation": reservation.reservation_id})
+
+    async def _settle(
+        self,
+        call: ChatCall,
+        plan: _Plan,
+        routed: Routed[Any],
+        creds: Credentials,
+        completion: Completion,
+        *,
+        verify: bool = True,
+    ) -> ChatOutcome:
+        usage = completion.usage
+        prompt = (
+            usage.prompt_tokens if usage else count_messages(m["content"] for m in call.messages)
+        )
+        produced = usage.completion_tokens if usage else count_text(completion.content)
+        fee = prompt * creds.input_price + produced * creds.output_price
+        used = min(prompt + produced, plan.reservation.tokens)
+        if used < prompt + produced:
+            log.warning("usage above reservation", extra={"provider": creds.provider})
+        metadata = {
+            "provider": creds.provider,
+            "model": completion.model,
+            "chat_id": completion.chat_id,
+        }
+        cost = await self.quota.commit(plan.reservation, used, metadata)
+        try:
+            await self.broker.record_usage(
+                f"{call.request_id}:{creds.provider.lower()}",
+                creds.provider,
+                input_tokens=prompt,
+                output_tokens=produced,
+                fee_neuron=fee,
+                user=call.user,
+                chat_id=completion.chat_id,
+            )
+        except Exception:
+            # Usage is also metered by the provider; a lost record only delays a top-up.
+            log.exception("record usage failed", extra={"provider": creds.provider})
+        verdict = Verdict(NOT_VERIFIABLE)
+        if creds.verifiable and verify:
+            verdict = await self._verify(call, creds, completion)
+        outcome = ChatOutcome(
+            id=completion.id,
+            model=completion.model,
+            content=completion.content,
+            finish_reason=completion.finish_reason,
+            prompt_tokens=prompt,
+            completion_tokens=produced,
+            counted_locally=usage is None,
+            fee_neuron=fee,
+            cost_micro_usd=cost,
+            reservation_id=plan.reservation.reservation_id,
+            provider=routed.provider.address,
+            strategy=call.strategy,
+            reason=plan.reason,
+            candidates=[p.address for p in plan.ranked],
+            attempts=list(routed.attempts),
+            calls=routed.calls,
+            verification=verdict,
+        )
+        _trace(call, plan, outcome, routed.attempts)
+        return outcome
+
+    async def _verify(self, call: ChatCall, creds: Credentials, completion: Completion) -> Verdict:
+        try:
+            result = await self.broker.verify(
+                f"{call.request_id}:verify",
+                creds.provider,
+                completion.chat_id,
+                completion.request_body,
+                completion.response_body,
+            )
+        except Exception as error:
+            # Could not check: that is a failed verification, never a silent pass.
+            log.warning("verification unavailable", extra={"provider": creds.provider})
+            return Verdict(FAILED, completion.chat_id, "", f"verification unavailable: {error}")
+        if result.valid:
+            return Verdict(VERIFIED, completion.chat_id, result.signing_address)
+        log.warning(
+            "verification failed", extra={"provider": creds.provider, "reason": result.reason}
+        )
+        return Verdict(FAILED, completion.chat_id, result.signing_address, result.reason)
+
+
+def _stream_completion(stream: ProviderStream, creds: Credentials) -> Completion:
+    return Completion(
+        id=stream.id,
+        chat_id=stream.chat_id or stream.id,
+        model=stream.model,
+        content="".join(stream.content),
+        finish_reason=stream.finish_reason or "stop",
+        usage=stream.usage,
+        request_body=stream.request_body,
+        response_body=stream.response_body,
+    )
+
+
+def _trace(
+    call: ChatCall, plan: _Plan, outcome: ChatOutcome | None, attempts: list[Attempt]
+) -> None:
+    """Put the routing decision on the current span, so a trace shows who answered and why."""
+    span = trace.get_current_span()
+    span.set_attribute("zerog.routing.strategy", call.strategy.value)
+    span.set_attribute("zerog.routing.reason", plan.reason)
+    span.set_attribute("zerog.routing.candidates", [p.address for p in plan.ranked])
+    span.set_attribute("zerog.routing.attempts", len(attempts))
+    span.set_attribute(
+        "zerog.routing.attempt_log", [f"{a.provider}#{a.attempt}:{a.outcome}" for a in attempts]
+    )
+    if outcome is not None:
+        span.set_attribute("zerog.routing.provider", outcome.provider)
+        span.set_attribute("zerog.verification", outcome.verification.status)
