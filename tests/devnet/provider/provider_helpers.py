@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,3 +95,13 @@ def chat(
 
 def fee_of(usage: dict[str, int], input_price: int, output_price: int) -> int:
     return usage["prompt_tokens"] * input_price + usage["completion_tokens"] * output_price
+
+
+def eventually(check: Callable[[], bool], timeout: float = 20.0) -> bool:
+    """Polls `check` until true or `timeout` s pass; for events, never to measure time."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.02)
+    return check()
