@@ -1,0 +1,88 @@
+"""The broker's settings, read once from the environment and validated at start."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from services.broker.amounts import A0GI
+from services.broker.policy import DEFAULT_ALLOW
+from zerog_grpc.settings import AuthSettings, ConfigError, Env, parse_allow
+
+# seeds/000: the official providers on the live networks.
+OFFICIAL_PROVIDERS = (
+    "0xf07240Efa67755B5311bc75784a061eDB47165Dd",
+    "0x3feE5a4dd5FDb8a32dDA97Bed899830605dBD9D3",
+)
+
+
+def _neuron(env: Env, name: str, default: int) -> int:
+    raw = env.values.get(name, "")
+    if raw == "":
+        return default
+    if not raw.isdigit():
+        raise ConfigError(f"{name} must be an integer amount of neuron, got {raw!r}")
+    return int(raw)
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything the broker reads from its environment (repr hides secrets)."""
+
+    database_url: str = field(repr=False)
+    private_key: str = field(repr=False)
+    auth: AuthSettings
+    allow: Mapping[str, frozenset[str]]
+    network: str
+    rpc_url: str
+    devnet_state: Path | None = None
+    port: int = 50052
+    metrics_port: int = 9465
+    db_pool_size: int = 20
+    shutdown_grace_seconds: float = 20.0
+    log_level: str = "INFO"
+    official_providers: tuple[str, ...] = OFFICIAL_PROVIDERS
+    provider_cache_ttl_seconds: float = 60.0
+    # The SDK's auto-funding rule: keep unsettled + min_balance locked, top up by at least
+    # topup_amount.
+    min_balance_neuron: int = 2 * A0GI
+    topup_amount_neuron: int = A0GI
+    receipt_timeout_seconds: float = 60.0
+    settlement_interval_seconds: float = 15.0
+    intent_window_seconds: int = 300
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Config:
+        env = Env(environ)
+        network = env.text("ZG_NETWORK", "devnet")
+        if network not in ("devnet", "testnet", "mainnet"):
+            raise ConfigError(f"ZG_NETWORK must be devnet, testnet or mainnet, got {network!r}")
+        state = env.values.get("DEVNET_STATE") or None
+        if network == "devnet" and state is None:
+            raise ConfigError("DEVNET_STATE is required when ZG_NETWORK is devnet")
+        official = env.values.get("OFFICIAL_PROVIDERS")
+        return cls(
+            database_url=env.secret("DATABASE_URL"),
+            private_key=env.secret("ZG_PRIVATE_KEY"),
+            auth=AuthSettings.from_env(env, audience="broker"),
+            allow={**DEFAULT_ALLOW, **parse_allow(env.text("AUTH_ALLOW", ""))},
+            network=network,
+            rpc_url=env.text("ZG_RPC_URL"),
+            devnet_state=Path(state) if state else None,
+            port=env.integer("PORT", 50052, maximum=65535),
+            metrics_port=env.integer("METRICS_PORT", 9465, maximum=65535),
+            db_pool_size=env.integer("DB_POOL_SIZE", 20, minimum=4),
+            shutdown_grace_seconds=env.number("SHUTDOWN_GRACE_SECONDS", 20.0),
+            log_level=env.text("LOG_LEVEL", "INFO").upper(),
+            official_providers=tuple(p.strip() for p in official.split(",") if p.strip())
+            if official is not None
+            else OFFICIAL_PROVIDERS,
+            provider_cache_ttl_seconds=env.number("PROVIDER_CACHE_TTL_SECONDS", 60.0, 0.1),
+            min_balance_neuron=_neuron(env, "TOPUP_MIN_BALANCE_NEURON", 2 * A0GI),
+            topup_amount_neuron=_neuron(env, "TOPUP_AMOUNT_NEURON", A0GI),
+            receipt_timeout_seconds=env.number("RECEIPT_TIMEOUT_SECONDS", 60.0, 1.0),
+            settlement_interval_seconds=env.number("SETTLEMENT_INTERVAL_SECONDS", 15.0, 0.1),
+            intent_window_seconds=env.integer("INTENT_WINDOW_SECONDS", 300, minimum=1),
+        )

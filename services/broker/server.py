@@ -1,0 +1,113 @@
+"""Assemble a running broker: chain connection (chain id checked), caches, background loops
+and the gRPC server. Used by __main__ and by tests alike."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import asyncpg
+import httpx
+from prometheus_client import CollectorRegistry
+
+from services.broker.config import Config
+from services.broker.credentials import Credentials
+from services.broker.deps import Deps
+from services.broker.providers import ProviderCache
+from services.broker.service import SERVICE_NAME, BrokerService
+from services.broker.settlement import SettlementWatcher
+from services.broker.store import PgRecorder
+from services.broker.topup import TopUps
+from zerog.broker.v1 import broker_service_pb2_grpc
+from zerog_chain import (
+    ChainUnavailable,
+    ComputeContracts,
+    FlowContracts,
+    TxSender,
+    Wallet,
+    connect,
+    network_profile,
+)
+from zerog_db import CONNECTION_ERRORS
+from zerog_grpc import RunningServer, start_server
+from zerog_signing import IntentVerifier, PostgresNonceStore, ReplayGuard
+
+
+@dataclass
+class BrokerServer:
+    """The gRPC server and what lives and dies with it."""
+
+    running: RunningServer
+    deps: Deps
+
+    @property
+    def port(self) -> int:
+        return self.running.port
+
+    async def stop(self, grace: float | None) -> None:
+        """NOT_SERVING, drain calls, stop background loops, close connections."""
+        await self.running.stop(grace)
+        await self.deps.providers.stop()
+        await self.deps.settlement.stop()
+        await self.deps.http.aclose()
+        await self.deps.compute.sender.w3.provider.disconnect()
+
+
+async def start(
+    pool: asyncpg.Pool,
+    config: Config,
+    address: str,
+    *,
+    registry: CollectorRegistry | None = None,
+) -> BrokerServer:
+    """Start the broker on `address` (the pool's database is migrated); refuses a wrong chain."""
+    profile = network_profile(config.network, config.devnet_state)
+    w3 = await connect(profile, config.rpc_url)
+    wallet = Wallet(config.private_key)
+    sender = TxSender(
+        w3,
+        wallet,
+        profile.chain_id,
+        recorder=PgRecorder(pool),
+        receipt_timeout=config.receipt_timeout_seconds,
+    )
+    compute = ComputeContracts(w3, profile, sender)
+    providers = ProviderCache(compute, config.provider_cache_ttl_seconds)
+    guard = ReplayGuard(
+        PostgresNonceStore(pool, table="broker.signing_nonces"),
+        window=timedelta(seconds=config.intent_window_seconds),
+    )
+    deps = Deps(
+        pool=pool,
+        profile=profile,
+        wallet=wallet,
+        compute=compute,
+        flow=FlowContracts(w3, profile.flow, sender),
+        providers=providers,
+        credentials=Credentials(pool, compute, wallet.signer),
+        topups=TopUps(
+            pool,
+            compute,
+            min_balance=config.min_balance_neuron,
+            topup_amount=config.topup_amount_neuron,
+        ),
+        settlement=SettlementWatcher(pool, compute),
+        intents=IntentVerifier(guard, chain_id=profile.chain_id),
+        http=httpx.AsyncClient(timeout=10.0),
+        official=frozenset(p.lower() for p in config.official_providers),
+    )
+    servicer = BrokerService(deps)
+    running = await start_server(
+        address,
+        [SERVICE_NAME],
+        lambda server: broker_service_pb2_grpc.add_BrokerServiceServicer_to_server(
+            servicer, server
+        ),
+        verifier=config.auth.verifier(),
+        allow=config.allow,
+        registry=registry or CollectorRegistry(),
+        unavailable=(*CONNECTION_ERRORS, ChainUnavailable),
+    )
+    providers.start()
+    deps.settlement.start(config.settlement_interval_seconds)
+    return BrokerServer(running, deps)

@@ -1,0 +1,157 @@
+"""Settlement reconciliation: read our sub-accounts' BalanceUpdated events from the chain and
+classify each balance change (our transfer, a provider's settlement, a refund); the report
+compares what we recorded with what providers settled."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import asyncpg
+from eth_utils.address import to_checksum_address
+
+from zerog_chain import ChainError, ComputeContracts
+from zerog_db import Connection
+from zerog_signing import keccak256
+
+log = logging.getLogger("services.broker")
+BALANCE_UPDATED = keccak256(b"BalanceUpdated(address,address,uint256,uint256)")
+TEE_SETTLEMENT_RESULT = keccak256(b"TEESettlementResult(address,uint8,uint256)")
+_BATCH_BLOCKS = 5_000
+
+
+def _topic(address: str) -> str:
+    return "0x" + "00" * 12 + address.lower().removeprefix("0x")
+
+
+class SettlementWatcher:
+    """Follows the chain from a cursor stored in broker.event_cursor."""
+
+    def __init__(self, pool: asyncpg.Pool, compute: ComputeContracts) -> None:
+        self._pool = pool
+        self._compute = compute
+        self._w3 = compute.sender.w3
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+
+    async def sync(self) -> int:
+        """Read new events up to the latest block; returns that block."""
+        async with self._lock:
+            latest = int(await self._w3.eth.block_number)
+            start = await self._pool.fetchval("SELECT next_block FROM event_cursor") or 0
+            while start <= latest:
+                end = min(start + _BATCH_BLOCKS - 1, latest)
+                await self._read(start, end)
+                start = end + 1
+            return latest
+
+    async def _read(self, start: int, end: int) -> None:
+        user = _topic(self._compute.user)
+        inference = self._compute.inference.address
+        logs: list[Any] = await self._w3.eth.get_logs(
+            {
+                "address": inference,
+                "fromBlock": start,
+                "toBlock": end,
+                "topics": [
+                    ["0x" + BALANCE_UPDATED.hex(), "0x" + TEE_SETTLEMENT_RESULT.hex()],
+                    user,
+                ],
+            }
+        )
+        settling = {
+            bytes(e["transactionHash"])
+            for e in logs
+            if bytes(e["topics"][0]) == TEE_SETTLEMENT_RESULT
+        }
+        async with self._pool.acquire() as conn, conn.transaction():
+            for entry in logs:
+                if bytes(entry["topics"][0]) != BALANCE_UPDATED:
+                    continue
+                await self._balance_event(conn, entry, bytes(entry["transactionHash"]) in settling)
+            await conn.execute(
+                """
+                INSERT INTO event_cursor (next_block) VALUES ($1)
+                ON CONFLICT (id) DO UPDATE SET next_block = $1
+                """,
+                end + 1,
+            )
+
+    async def _balance_event(self, conn: Connection, entry: Any, settled: bool) -> None:
+        provider = to_checksum_address("0x" + bytes(entry["topics"][2])[-20:].hex())
+        data = bytes(entry["data"])
+        balance = int.from_bytes(data[:32], "big")
+        previous = await conn.fetchval(
+            """
+            SELECT balance_neuron FROM balance_events WHERE provider = $1
+            ORDER BY block_number DESC, log_index DESC LIMIT 1
+            """,
+            provider,
+        )
+        delta = balance - int(previous or 0)
+        if settled:
+            kind = "settlement"
+        elif delta > 0:
+            kind = "transfer"
+        elif delta < 0:
+            kind = "refund"
+        else:
+            kind = "other"
+        await conn.execute(
+            """
+            INSERT INTO balance_events (block_number, log_index, tx_hash, provider,
+                balance_neuron, delta_neuron, kind) VALUES ($1, $2, $3, $4, $5, $6, $7)
+            ON CONFLICT DO NOTHING
+            """,
+            int(entry["blockNumber"]),
+            int(entry["logIndex"]),
+            "0x" + bytes(entry["transactionHash"]).hex(),
+            provider,
+            balance,
+            delta,
+            kind,
+        )
+
+    async def report(self, provider: str) -> list[asyncpg.Record]:
+        """Per provider: recorded fees and calls, settled fees and count, transfers."""
+        return await self._pool.fetch(
+            """
+            WITH providers AS (
+                SELECT provider FROM usage UNION SELECT provider FROM balance_events
+            )
+            SELECT p.provider,
+                coalesce((SELECT sum(fee_neuron) FROM usage u WHERE u.provider = p.provider), 0)
+                    AS recorded,
+                (SELECT count(*) FROM usage u WHERE u.provider = p.provider) AS calls,
+                coalesce((SELECT -sum(delta_neuron) FROM balance_events b
+                    WHERE b.provider = p.provider AND kind = 'settlement'), 0) AS settled,
+                (SELECT count(*) FROM balance_events b
+                    WHERE b.provider = p.provider AND kind = 'settlement') AS settlements,
+                coalesce((SELECT sum(delta_neuron) FROM balance_events b
+                    WHERE b.provider = p.provider AND kind = 'transfer'), 0) AS transferred
+            FROM providers p WHERE $1 = '' OR lower(p.provider) = lower($1)
+            ORDER BY p.provider
+            """,
+            provider,
+        )
+
+    def start(self, interval: float) -> None:
+        """Sync every `interval` seconds in the background."""
+        self._task = asyncio.create_task(self._loop(interval))
+
+    async def _loop(self, interval: float) -> None:
+        while True:
+            try:
+                await self.sync()
+            except (ChainError, OSError) as error:
+                log.warning("settlement sync failed", extra={"error": type(error).__name__})
+            await asyncio.sleep(interval)
+
+    async def stop(self) -> None:
+        """Stop the background sync."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
