@@ -1,0 +1,1 @@
+"""The scheduler service: digests, weekly summaries and performance alerts for each user."""

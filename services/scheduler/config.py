@@ -1,0 +1,181 @@
+"""The scheduler's settings, read once from the environment and validated at start."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from services.scheduler.model import JobSpec, Kind
+from services.scheduler.policy import DEFAULT_ALLOW
+from services.scheduler.schedule import BadSchedule, check_cron, zone
+from zerog_grpc.settings import AuthSettings, ConfigError, Env, parse_allow
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """Where email goes; host '' disables the email channel."""
+
+    host: str = ""
+    port: int = 25
+    username: str = ""
+    password: str = field(default="", repr=False)
+    starttls: bool = False
+    sender: str = "zerog@localhost"
+    timeout_seconds: float = 10.0
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """How runs and deliveries are processed."""
+
+    batch_size: int = 50
+    concurrency_limit: int = 10
+    lease_seconds: int = 300
+    max_attempts: int = 5
+    retry_base_seconds: float = 30.0
+    retry_max_seconds: float = 900.0
+    delivery_batch: int = 100
+    delivery_concurrency: int = 20
+    delivery_max_attempts: int = 6
+    delivery_retry_base_seconds: float = 30.0
+    delivery_retry_max_seconds: float = 3600.0
+    webhook_timeout_seconds: float = 10.0
+    default_alert_threshold_bps: int = 300
+    market_open_minute: int = 9 * 60
+    market_close_minute: int = 16 * 60
+
+
+def _minute_of_day(env: Env, name: str, default: str) -> int:
+    raw = env.text(name, default)
+    hours, sep, minutes = raw.partition(":")
+    if not sep or not hours.isdigit() or not minutes.isdigit():
+        raise ConfigError(f"{name} must be HH:MM, got {raw!r}")
+    value = int(hours) * 60 + int(minutes)
+    if int(hours) > 23 or int(minutes) > 59:
+        raise ConfigError(f"{name} must be HH:MM, got {raw!r}")
+    return value
+
+
+def _cron(env: Env, name: str, default: str) -> str:
+    expr = env.text(name, default)
+    try:
+        check_cron(expr)
+    except BadSchedule as error:
+        raise ConfigError(f"{name}: {error}") from None
+    return expr
+
+
+def _zone(env: Env, name: str, default: str) -> str:
+    value = env.text(name, default)
+    try:
+        zone(value)
+    except BadSchedule as error:
+        raise ConfigError(f"{name}: {error}") from None
+    return value
+
+
+def _jobs(env: Env) -> tuple[JobSpec, ...]:
+    """The three jobs; their crons and zones are the defaults a fresh database starts with."""
+    exchange = _zone(env, "EXCHANGE_TIME_ZONE", "America/New_York")
+    return (
+        JobSpec(
+            "daily_digest",
+            Kind.DAILY_DIGEST,
+            _cron(env, "DAILY_DIGEST_CRON", "0 8 * * *"),
+            "",
+            timedelta(seconds=env.integer("DAILY_DIGEST_MISFIRE_GRACE_SECONDS", 86400, 1)),
+        ),
+        JobSpec(
+            "weekly_summary",
+            Kind.WEEKLY_SUMMARY,
+            _cron(env, "WEEKLY_SUMMARY_CRON", "0 7 * * 1"),
+            "",
+            timedelta(seconds=env.integer("WEEKLY_SUMMARY_MISFIRE_GRACE_SECONDS", 86400, 1)),
+        ),
+        JobSpec(
+            "performance_alerts",
+            Kind.PERFORMANCE_ALERT,
+            _cron(env, "PERFORMANCE_ALERTS_CRON", "0 9-16 * * 1-5"),
+            exchange,
+            timedelta(seconds=env.integer("PERFORMANCE_ALERTS_MISFIRE_GRACE_SECONDS", 1800, 1)),
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything the scheduler reads from its environment."""
+
+    database_url: str = field(repr=False)
+    auth: AuthSettings
+    allow: Mapping[str, frozenset[str]]
+    jobs: tuple[JobSpec, ...]
+    jwt_secret: str = field(default="", repr=False)
+    port: int = 50055
+    metrics_port: int = 9464
+    db_pool_size: int = 20
+    shutdown_grace_seconds: float = 20.0
+    log_level: str = "INFO"
+    poll_interval_seconds: float = 15.0
+    exchange_time_zone: str = "America/New_York"
+    inference_address: str = ""
+    inference_model: str = ""
+    inference_timeout_seconds: float = 30.0
+    tuning: Tuning = field(default_factory=Tuning)
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Config:
+        env = Env(environ)
+        tuning = Tuning(
+            batch_size=env.integer("SCHEDULER_BATCH_SIZE", 50, minimum=1, maximum=1000),
+            concurrency_limit=env.integer("SCHEDULER_CONCURRENCY_LIMIT", 10, 1, 500),
+            lease_seconds=env.integer("SCHEDULER_LEASE_SECONDS", 300, minimum=5),
+            max_attempts=env.integer("SCHEDULER_MAX_ATTEMPTS", 5, minimum=1),
+            retry_base_seconds=env.number("SCHEDULER_RETRY_BASE_SECONDS", 30.0, 0.001),
+            retry_max_seconds=env.number("SCHEDULER_RETRY_MAX_SECONDS", 900.0, 0.001),
+            delivery_batch=env.integer("DELIVERY_BATCH_SIZE", 100, minimum=1, maximum=5000),
+            delivery_concurrency=env.integer("DELIVERY_CONCURRENCY", 20, 1, 500),
+            delivery_max_attempts=env.integer("DELIVERY_MAX_ATTEMPTS", 6, minimum=1),
+            delivery_retry_base_seconds=env.number("DELIVERY_RETRY_BASE_SECONDS", 30.0, 0.001),
+            delivery_retry_max_seconds=env.number("DELIVERY_RETRY_MAX_SECONDS", 3600.0, 0.001),
+            webhook_timeout_seconds=env.number("WEBHOOK_TIMEOUT_SECONDS", 10.0, 0.1),
+            default_alert_threshold_bps=env.integer("DEFAULT_ALERT_THRESHOLD_BPS", 300, 1),
+            market_open_minute=_minute_of_day(env, "MARKET_OPEN", "09:00"),
+            market_close_minute=_minute_of_day(env, "MARKET_CLOSE", "16:00"),
+        )
+        smtp = SmtpSettings(
+            host=env.text("SMTP_HOST", "") if env.values.get("SMTP_HOST") else "",
+            port=env.integer("SMTP_PORT", 25, minimum=1, maximum=65535),
+            username=env.text("SMTP_USERNAME", "") if env.values.get("SMTP_USERNAME") else "",
+            password=env.secret("SMTP_PASSWORD", required=False),
+            starttls=env.text("SMTP_STARTTLS", "false").lower() in ("1", "true", "yes"),
+            sender=env.text("SMTP_FROM", "zerog@localhost"),
+            timeout_seconds=env.number("SMTP_TIMEOUT_SECONDS", 10.0, 0.1),
+        )
+        auth = AuthSettings.from_env(env, audience="scheduler")
+        inference = env.values.get("INFERENCE_ADDRESS", "")
+        return cls(
+            database_url=env.secret("DATABASE_URL"),
+            auth=auth,
+            allow={**DEFAULT_ALLOW, **parse_allow(env.text("AUTH_ALLOW", ""))},
+            jobs=_jobs(env),
+            # Minting tokens for inference needs the shared HS256 secret.
+            jwt_secret=env.secret("AUTH_JWT_SECRET", required=bool(inference)),
+            port=env.integer("PORT", 50055, maximum=65535),
+            metrics_port=env.integer("METRICS_PORT", 9464, maximum=65535),
+            db_pool_size=env.integer("DB_POOL_SIZE", 20, minimum=4),
+            shutdown_grace_seconds=env.number("SHUTDOWN_GRACE_SECONDS", 20.0),
+            log_level=env.text("LOG_LEVEL", "INFO").upper(),
+            poll_interval_seconds=env.number("POLL_INTERVAL_SECONDS", 15.0, minimum=0.01),
+            exchange_time_zone=_zone(env, "EXCHANGE_TIME_ZONE", "America/New_York"),
+            inference_address=inference,
+            inference_model=env.text("INFERENCE_MODEL", "")
+            if env.values.get("INFERENCE_MODEL")
+            else "",
+            inference_timeout_seconds=env.number("INFERENCE_TIMEOUT_SECONDS", 30.0, 0.1),
+            tuning=tuning,
+            smtp=smtp,
+        )

@@ -1,0 +1,69 @@
+"""The scheduling loop: plan due runs, work through users, send the outbox, on every replica."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from services.scheduler.dispatcher import Dispatcher
+from services.scheduler.planner import Planner
+from services.scheduler.worker import Worker
+from zerog_db import CONNECTION_ERRORS
+
+log = logging.getLogger(__name__)
+
+
+class SchedulerLoop:
+    """Ticks every `interval` seconds; a tick is also callable directly (tests drive the clock)."""
+
+    def __init__(
+        self, planner: Planner, worker: Worker, dispatcher: Dispatcher, interval: float
+    ) -> None:
+        self.planner = planner
+        self.worker = worker
+        self.dispatcher = dispatcher
+        self._interval = interval
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def tick(self) -> None:
+        """One pass: create due runs, process every due user, attempt every due delivery."""
+        await self.planner.plan()
+        while not self._stop.is_set() and await self.worker.run_batch():
+            pass
+        while not self._stop.is_set() and await self.dispatcher.run_batch():
+            pass
+
+    def start(self) -> None:
+        """Run ticks in the background until stop()."""
+        self._task = asyncio.create_task(self._run(), name="scheduler-loop")
+
+    async def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                await self.tick()
+            except CONNECTION_ERRORS as error:
+                log.warning("database unavailable, retrying", extra={"error": type(error).__name__})
+            except Exception:
+                log.exception("scheduler tick failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self._interval)
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Let the current batch finish (up to `grace` seconds), then stop.
+
+        Work cut off here is safe: its leases run out and any replica resumes it.
+        """
+        self._stop.set()
+        if self._task is None:
+            return
+        done, _ = await asyncio.wait({self._task}, timeout=grace)
+        if not done:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task

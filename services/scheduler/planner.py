@@ -1,0 +1,116 @@
+"""Decides which runs are due: the latest fire time of each job, per time zone, caught up once."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+import asyncpg
+
+from services.scheduler import jobs, runs, users
+from services.scheduler.config import Tuning
+from services.scheduler.metrics import SchedulerMetrics
+from services.scheduler.model import Job, Trigger
+from services.scheduler.runs import NewRun, RunView
+from services.scheduler.schedule import latest_fire, local_key, utc_key
+
+log = logging.getLogger(__name__)
+Clock = Callable[[], datetime]
+
+# A run created this long after its fire time counts as a catch-up (the scheduler was down).
+ON_TIME = timedelta(minutes=5)
+
+
+def due_runs(job: Job, zones: list[str], now: datetime) -> list[NewRun]:
+    """The runs a job needs now: only the latest fire time per zone, within the misfire grace.
+
+    Per-user jobs group zones by the UTC instant they fire at, one run per instant; older
+    missed periods are never run (no stampede after downtime).
+    """
+    fires: dict[datetime, list[tuple[str, str]]] = defaultdict(list)
+    for tz in [job.time_zone] if job.time_zone else zones:
+        fire = latest_fire(job.cron, tz, now)
+        fires[fire.astimezone(now.tzinfo)].append((tz, local_key(fire, tz)))
+    due = []
+    for fire, keyed in sorted(fires.items()):
+        if fire < job.not_before or now - fire > job.misfire_grace:
+            continue
+        trigger = Trigger.SCHEDULE if now - fire <= ON_TIME else Trigger.CATCH_UP
+        due.append(
+            NewRun(
+                job.name,
+                job.kind,
+                utc_key(fire),
+                fire,
+                trigger,
+                None if job.time_zone else keyed,
+                keyed[0][1],
+                created_before=fire,
+            )
+        )
+    return due
+
+
+class Planner:
+    """Creates due runs; the unique (job, period) row makes one replica win each period."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        tuning: Tuning,
+        clock: Clock,
+        metrics: SchedulerMetrics,
+        instance: str,
+    ) -> None:
+        self._pool = pool
+        self._tuning = tuning
+        self._clock = clock
+        self._metrics = metrics
+        self._instance = instance
+
+    async def plan(self) -> list[int]:
+        """Create every due run that no replica created yet; return the new run ids."""
+        now = self._clock()
+        created = []
+        for job in await jobs.list_jobs(self._pool):
+            if job.paused:
+                continue
+            zones = [] if job.time_zone else await users.zones_for(self._pool, job.kind, now)
+            for new in due_runs(job, zones, now):
+                run_id = await self._create(new, now)
+                if run_id is not None:
+                    created.append(run_id)
+        return created
+
+    async def trigger(self, job_name: str, request_id: str) -> RunView:
+        """A manual run for every user with the notification on; a retry returns the same run."""
+        now = self._clock()
+        job = await jobs.get_job(self._pool, job_name)
+        period = f"manual:{request_id}"
+        new = NewRun(job.name, job.kind, period, now, Trigger.MANUAL, None, period, now)
+        run_id = await self._create(new, now)
+        if run_id is not None:
+            return await runs.get_run(self._pool, run_id)
+        found = await runs.find_run(self._pool, job.name, period)
+        assert found is not None
+        return found
+
+    async def _create(self, new: NewRun, now: datetime) -> int | None:
+        async with self._pool.acquire() as conn:
+            run_id = await runs.create_run(
+                conn,
+                new,
+                now,
+                self._tuning.batch_size,
+                self._tuning.concurrency_limit,
+                self._instance,
+            )
+        if run_id is not None:
+            self._metrics.jobs_executed.labels(new.job).inc()
+            log.info(
+                "run created",
+                extra={"job": new.job, "period": new.period, "trigger": new.trigger.value},
+            )
+        return run_id

@@ -1,0 +1,115 @@
+"""Assemble a running scheduler (gRPC server plus loop); used by __main__ and by tests alike."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import asyncpg
+import httpx
+from prometheus_client import CollectorRegistry
+
+from services.scheduler import jobs
+from services.scheduler.channels import EmailSender, WebhookSender
+from services.scheduler.config import Config
+from services.scheduler.content import Composer, MarketHours
+from services.scheduler.dispatcher import Dispatcher
+from services.scheduler.loop import SchedulerLoop
+from services.scheduler.metrics import SchedulerMetrics
+from services.scheduler.narrator import Narrator
+from services.scheduler.planner import Planner
+from services.scheduler.service import SERVICE_NAME, Clock, SchedulerService, instance_id, utc_now
+from services.scheduler.worker import Composing, Worker
+from zerog.scheduler.v1 import scheduler_service_pb2_grpc
+from zerog_db import CONNECTION_ERRORS
+from zerog_grpc import RunningServer, TokenMinter, start_server
+
+
+@dataclass
+class SchedulerServer:
+    """The gRPC server and the background parts that live and die with it."""
+
+    running: RunningServer
+    loop: SchedulerLoop
+    http: httpx.AsyncClient
+    narrator: Narrator | None
+    metrics: SchedulerMetrics
+
+    @property
+    def port(self) -> int:
+        return self.running.port
+
+    async def stop(self, grace: float | None) -> None:
+        """NOT_SERVING, stop the loop (leased work resumes elsewhere), drain calls, close."""
+        await self.running.health.enter_graceful_shutdown()
+        await self.loop.stop(grace)
+        await self.running.server.stop(grace)
+        await self.http.aclose()
+        if self.narrator is not None:
+            await self.narrator.close()
+
+
+def build_narrator(config: Config) -> Narrator | None:
+    """The inference client, or None when INFERENCE_ADDRESS is unset (figures only)."""
+    if not config.inference_address:
+        return None
+    minter = TokenMinter(config.jwt_secret, "scheduler")
+    return Narrator(
+        config.inference_address, minter, config.inference_model, config.inference_timeout_seconds
+    )
+
+
+async def start(
+    pool: asyncpg.Pool,
+    config: Config,
+    address: str,
+    *,
+    registry: CollectorRegistry | None = None,
+    clock: Clock = utc_now,
+    run_loop: bool = True,
+    composer: Composing | None = None,
+    instance: str | None = None,
+) -> SchedulerServer:
+    """Start the scheduler on `address` with the given pool (already migrated).
+
+    `run_loop=False` leaves ticking to the caller (tests drive a manual clock); `composer`
+    replaces how a user's notification is built (tests inject failures with it).
+    """
+    instance = instance or instance_id()
+    registry = registry or CollectorRegistry()
+    metrics = SchedulerMetrics(registry)
+    tuning = config.tuning
+    await jobs.ensure_jobs(pool, config.jobs, clock())
+    narrator = build_narrator(config)
+    hours = MarketHours(
+        config.exchange_time_zone, tuning.market_open_minute, tuning.market_close_minute
+    )
+    http = httpx.AsyncClient(timeout=tuning.webhook_timeout_seconds, follow_redirects=False)
+    loop = SchedulerLoop(
+        Planner(pool, tuning, clock, metrics, instance),
+        Worker(pool, composer or Composer(pool, narrator, hours), tuning, clock, metrics),
+        Dispatcher(pool, WebhookSender(http), EmailSender(config.smtp), tuning, clock, metrics),
+        config.poll_interval_seconds,
+    )
+    servicer = SchedulerService(
+        pool,
+        loop,
+        clock,
+        tuning.default_alert_threshold_bps,
+        tuning.concurrency_limit,
+        tuning.batch_size,
+        instance,
+    )
+    running = await start_server(
+        address,
+        [SERVICE_NAME],
+        lambda server: scheduler_service_pb2_grpc.add_SchedulerServiceServicer_to_server(
+            servicer, server
+        ),
+        verifier=config.auth.verifier(),
+        allow=config.allow,
+        registry=registry,
+        unavailable=CONNECTION_ERRORS,
+    )
+    if run_loop:
+        loop.start()
+    return SchedulerServer(running, loop, http, narrator, metrics)

@@ -1,0 +1,154 @@
+"""Processes due work items: batches of users, bounded and measured concurrency, retries."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol
+
+import asyncpg
+
+from services.scheduler import outcomes, runs
+from services.scheduler.config import Tuning
+from services.scheduler.content import BatchData, Outcome
+from services.scheduler.metrics import SchedulerMetrics
+from services.scheduler.model import WorkItem
+
+log = logging.getLogger(__name__)
+Clock = Callable[[], datetime]
+
+
+class Composing(Protocol):
+    """What the worker needs to turn a work item into an outcome (content.Composer)."""
+
+    async def load(self, items: Sequence[WorkItem], now: datetime) -> BatchData: ...
+
+    async def compose(self, item: WorkItem, batch: BatchData, now: datetime) -> Outcome: ...
+
+
+class LeaseLost(Exception):
+    """Another worker took the item over after our lease expired; our result is dropped."""
+
+
+@dataclass
+class Concurrency:
+    """Counts users in flight on this replica and remembers the highest count per run."""
+
+    active: int = 0
+    highest: int = 0
+    per_run: dict[int, int] = field(default_factory=dict)
+
+    def enter(self, run_id: int) -> None:
+        self.active += 1
+        self.highest = max(self.highest, self.active)
+        self.per_run[run_id] = max(self.per_run.get(run_id, 0), self.active)
+
+    def leave(self) -> None:
+        self.active -= 1
+
+
+def backoff(tuning: Tuning, attempts: int) -> timedelta:
+    """Exponential delay before attempt `attempts + 1`, capped."""
+    seconds = tuning.retry_base_seconds * 2 ** max(attempts - 1, 0)
+    return timedelta(seconds=min(seconds, tuning.retry_max_seconds))
+
+
+class Worker:
+    """Claims batches of work items (FOR UPDATE SKIP LOCKED) and processes each user once."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        composer: Composing,
+        tuning: Tuning,
+        clock: Clock,
+        metrics: SchedulerMetrics,
+    ) -> None:
+        self._pool = pool
+        self._composer = composer
+        self._tuning = tuning
+        self._clock = clock
+        self._metrics = metrics
+        self._limit = asyncio.Semaphore(tuning.concurrency_limit)
+        self.concurrency = Concurrency()
+
+    async def drain(self) -> int:
+        """Process batches until nothing is due; return how many items were processed."""
+        total = 0
+        while processed := await self.run_batch():
+            total += processed
+        return total
+
+    async def run_batch(self) -> int:
+        """Claim one batch and process it; return its size."""
+        now = self._clock()
+        lease_until = now + timedelta(seconds=self._tuning.lease_seconds)
+        items = await runs.claim(self._pool, now, lease_until, self._tuning.batch_size)
+        if not items:
+            return 0
+        batch = await self._composer.load(items, now)
+        self.concurrency.per_run.clear()
+        await asyncio.gather(*(self._process(item, batch) for item in items))
+        for run_id, observed in self.concurrency.per_run.items():
+            await runs.record_concurrency(self._pool, run_id, observed)
+        for job, duration in await runs.finish_runs(
+            self._pool, sorted({i.run_id for i in items}), self._clock()
+        ):
+            self._metrics.job_duration.labels(job).observe(duration)
+        return len(items)
+
+    async def _process(self, item: WorkItem, batch: BatchData) -> None:
+        async with self._limit:
+            self.concurrency.enter(item.run_id)
+            self._metrics.concurrency.inc()
+            self._metrics.max_concurrency.set(self.concurrency.highest)
+            try:
+                await self._attempt(item, batch)
+            except LeaseLost:
+                log.warning("lease lost", extra={"work_item": item.id})
+            except Exception as error:  # a failed user is retried alone, never the batch
+                try:
+                    await self._retry(item, error)
+                except Exception:
+                    # Left running: its lease expires and another pass picks it up.
+                    log.exception("could not record a failure", extra={"work_item": item.id})
+            finally:
+                self.concurrency.leave()
+                self._metrics.concurrency.dec()
+
+    async def _attempt(self, item: WorkItem, batch: BatchData) -> None:
+        outcome = await self._composer.compose(item, batch, self._clock())
+        now = self._clock()
+        async with self._pool.acquire() as conn, conn.transaction():
+            if outcome.alert is not None:
+                day, direction = outcome.alert
+                await outcomes.set_alert_direction(conn, item.user_id, day, direction, now)
+            if outcome.content is not None:
+                done = await outcomes.complete(conn, item, outcome.content, outcome.channels, now)
+            else:
+                done = await outcomes.skip(conn, item, outcome.reason, now)
+            if not done:
+                raise LeaseLost(item.id)
+        self._metrics.users_processed.labels(item.job).inc()
+        if outcome.content is not None and outcome.content.degraded:
+            self._metrics.degraded.labels(item.kind.value).inc()
+
+    async def _retry(self, item: WorkItem, error: Exception) -> None:
+        now = self._clock()
+        final = item.attempts >= self._tuning.max_attempts
+        retry_at = None if final else now + backoff(self._tuning, item.attempts)
+        log.warning(
+            "user failed" if final else "user failed, will retry",
+            extra={"work_item": item.id, "attempts": item.attempts, "error": type(error).__name__},
+        )
+        await outcomes.retry_or_fail(
+            self._pool, item, f"{type(error).__name__}: {error}", retry_at, now
+        )
+        if final:
+            self._metrics.users_processed.labels(item.job).inc()
+            self._metrics.job_failures.labels(item.job).inc()
+        else:
+            self._metrics.user_retries.labels(item.job).inc()
