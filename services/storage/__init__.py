@@ -1,0 +1,1 @@
+"""The storage service: namespaces, ACLs and objects kept on 0G Storage."""

@@ -1,0 +1,118 @@
+"""Backups: verify every replica of stored content, repair from good copies, apply retention."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import asyncpg
+
+from services.storage import namespaces, objects
+from services.storage.model import VerifyState
+from services.storage.objects import Content
+from zerog_storage import DataLost, Downloader, ReplicaReport, Uploader, repair
+
+log = logging.getLogger(__name__)
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    """What one check of a content found."""
+
+    state: VerifyState
+    detail: str
+
+
+@dataclass(frozen=True)
+class RecoverOutcome:
+    """What a recovery achieved."""
+
+    state: VerifyState
+    segments_restored: int
+
+
+def _judge(content: Content, report: ReplicaReport) -> CheckOutcome:
+    if report.lost:
+        return CheckOutcome(VerifyState.LOST, report.problems())
+    if hashlib.sha256(report.data()).digest() != content.sha256:
+        return CheckOutcome(VerifyState.LOST, "bytes proving against the root fail the SHA-256")
+    if not report.healthy(content.replicas):
+        return CheckOutcome(
+            VerifyState.DEGRADED,
+            f"{report.min_good} of {content.replicas} good copies; {report.problems()}",
+        )
+    return CheckOutcome(VerifyState.VERIFIED, "")
+
+
+class Backups:
+    """The verification job, RecoverObject and retention."""
+
+    def __init__(
+        self, pool: asyncpg.Pool, downloader: Downloader, uploader: Uploader, clock: Clock
+    ) -> None:
+        self._pool = pool
+        self._downloader = downloader
+        self._uploader = uploader
+        self._clock = clock
+
+    async def _report(self, content: Content) -> ReplicaReport | CheckOutcome:
+        try:
+            return await self._downloader.check(content.root, content.size, content.tx_seq)
+        except DataLost as e:
+            return CheckOutcome(VerifyState.LOST, str(e))
+
+    async def check(self, content: Content) -> CheckOutcome:
+        """Verify every copy of one content and record the outcome."""
+        report = await self._report(content)
+        outcome = report if isinstance(report, CheckOutcome) else _judge(content, report)
+        await objects.set_verification(
+            self._pool, content.root, outcome.state, outcome.detail, self._clock()
+        )
+        if outcome.state is not VerifyState.VERIFIED:
+            log.warning(
+                "content flagged",
+                extra={"root": "0x" + content.root.hex(), "state": outcome.state.value},
+            )
+        return outcome
+
+    async def run(
+        self, namespace: str | None, older_than: timedelta | None, limit: int
+    ) -> list[tuple[Content, CheckOutcome]]:
+        """One verification pass over contents not checked within `older_than`."""
+        before = None if older_than is None else self._clock() - older_than
+        due = await objects.due_for_check(self._pool, namespace, before, limit)
+        return [(content, await self.check(content)) for content in due]
+
+    async def recover(self, content: Content) -> RecoverOutcome:
+        """Refill lost or corrupt copies from good ones; LOST when no good copy remains."""
+        report = await self._report(content)
+        if isinstance(report, CheckOutcome):
+            await objects.set_verification(
+                self._pool, content.root, report.state, report.detail, self._clock()
+            )
+            return RecoverOutcome(report.state, 0)
+        first = _judge(content, report)
+        restored = 0
+        if first.state is VerifyState.DEGRADED:
+            restored = (await repair(self._uploader, report, content.replicas)).segments_restored
+            outcome = await self.check(content)
+        else:
+            outcome = first
+            await objects.set_verification(
+                self._pool, content.root, first.state, first.detail, self._clock()
+            )
+        return RecoverOutcome(outcome.state, restored)
+
+    async def retention(self, namespace: str | None) -> tuple[int, int]:
+        """Apply retention to one namespace or all: (expired, pruned) versions."""
+        names = [namespace] if namespace else await namespaces.all_names(self._pool)
+        expired = pruned = 0
+        for name in names:
+            e, p = await objects.apply_retention(self._pool, name, self._clock())
+            expired += e
+            pruned += p
+        return expired, pruned

@@ -1,0 +1,85 @@
+"""Storage's settings, read once from the environment and validated at start."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from services.storage.policy import DEFAULT_ALLOW
+from zerog_grpc.settings import AuthSettings, ConfigError, Env, parse_allow
+
+# 10 MiB: also the largest file a 0G node caches before it has seen the tx.
+DEFAULT_MAX_OBJECT_BYTES = 10 * 1024 * 1024
+
+
+def _urls(raw: str) -> tuple[str, ...]:
+    urls = tuple(u.strip() for u in raw.split(",") if u.strip())
+    for url in urls:
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError(f"STORAGE_NODES: {url!r} is not an http(s) URL")
+    return urls
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything storage reads from its environment."""
+
+    database_url: str = field(repr=False)
+    auth: AuthSettings
+    allow: Mapping[str, frozenset[str]]
+    node_urls: tuple[str, ...] = ()
+    indexer_url: str = ""
+    broker_address: str = ""
+    quota_address: str = ""
+    rpc_url: str = ""
+    port: int = 50054
+    metrics_port: int = 9464
+    db_pool_size: int = 20
+    shutdown_grace_seconds: float = 20.0
+    log_level: str = "INFO"
+    max_object_bytes: int = DEFAULT_MAX_OBJECT_BYTES
+    default_replicas: int = 1
+    max_replicas: int = 8
+    temp_dir: Path = Path("/tmp/zerog-storage")
+    get_chunk_bytes: int = 256 * 1024
+    poll_seconds: float = 0.5
+    tx_timeout_seconds: float = 120.0
+    finality_timeout_seconds: float = 300.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Config:
+        env = Env(environ)
+        config = cls(
+            database_url=env.secret("DATABASE_URL"),
+            auth=AuthSettings.from_env(env, audience="storage"),
+            allow={**DEFAULT_ALLOW, **parse_allow(env.text("AUTH_ALLOW", ""))},
+            node_urls=_urls(env.text("STORAGE_NODES", "")),
+            indexer_url=env.text("STORAGE_INDEXER_URL", ""),
+            broker_address=env.text("BROKER_ADDRESS", ""),
+            quota_address=env.text("QUOTA_ADDRESS", ""),
+            rpc_url=env.text("ZG_RPC_URL", ""),
+            port=env.integer("PORT", 50054, maximum=65535),
+            metrics_port=env.integer("METRICS_PORT", 9464, maximum=65535),
+            db_pool_size=env.integer("DB_POOL_SIZE", 20, minimum=2),
+            shutdown_grace_seconds=env.number("SHUTDOWN_GRACE_SECONDS", 20.0),
+            log_level=env.text("LOG_LEVEL", "INFO").upper(),
+            max_object_bytes=env.integer(
+                "MAX_OBJECT_BYTES", DEFAULT_MAX_OBJECT_BYTES, minimum=1, maximum=1 << 30
+            ),
+            default_replicas=env.integer("DEFAULT_REPLICAS", 1, minimum=1, maximum=64),
+            max_replicas=env.integer("MAX_REPLICAS", 8, minimum=1, maximum=64),
+            temp_dir=Path(env.text("STORAGE_TEMP_DIR", "/tmp/zerog-storage")),
+            get_chunk_bytes=env.integer("GET_CHUNK_BYTES", 256 * 1024, minimum=1024),
+            poll_seconds=env.number("UPLOAD_POLL_SECONDS", 0.5, minimum=0.01),
+            tx_timeout_seconds=env.number("UPLOAD_TX_TIMEOUT_SECONDS", 120.0, minimum=1.0),
+            finality_timeout_seconds=env.number(
+                "UPLOAD_FINALITY_TIMEOUT_SECONDS", 300.0, minimum=1.0
+            ),
+        )
+        if not config.node_urls and not config.indexer_url:
+            raise ConfigError("STORAGE_NODES or STORAGE_INDEXER_URL is required")
+        if config.default_replicas > config.max_replicas:
+            raise ConfigError("DEFAULT_REPLICAS must not exceed MAX_REPLICAS")
+        return config

@@ -1,0 +1,205 @@
+"""PutObject: refuse early, receive to a temp file, journal, reserve quota, upload, record.
+
+Nothing is paid before the header, the namespace permission, the replica count and the bytes
+(size and SHA-256) are all checked. The journal row is written before the broker is asked to
+pay; a retry (even after a crash) finds it and carries the paid tx forward.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+
+from services.storage import files, namespaces, objects, uploads
+from services.storage.errors import InvalidRequest, NamespaceQuotaExceeded, RequestIdReused
+from services.storage.model import Permission, PutHeader, StoredObject, VerifyState
+from services.storage.remote import QuotaClient
+from zerog_storage import (
+    FeeReader,
+    FileMerkleTree,
+    NodeSet,
+    NotEnoughReplicas,
+    SubmitResult,
+    Uploader,
+    replica_capacity,
+)
+from zerog_storage.uploader import build_tree
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PutResult:
+    """The stored version and whether no fee was paid for it."""
+
+    object: StoredObject
+    deduplicated: bool
+
+
+class PutFlow:
+    """Everything PutObject does after its header was parsed."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        nodes: NodeSet,
+        uploader: Uploader,
+        *,
+        quota: QuotaClient | None,
+        fees: FeeReader | None,
+        temp_dir: Path,
+        default_replicas: int,
+        max_replicas: int,
+    ) -> None:
+        self._pool = pool
+        self._nodes = nodes
+        self._uploader = uploader
+        self._quota = quota
+        self._fees = fees
+        self._temp_dir = temp_dir
+        self._default_replicas = default_replicas
+        self._max_replicas = max_replicas
+
+    async def prepare(self, header: PutHeader, principals: frozenset[str]) -> PutHeader:
+        """Check access and replicas; the header with its effective replica count."""
+        namespace = await namespaces.require(
+            self._pool, header.namespace, principals, Permission.WRITE
+        )
+        replicas = header.replicas or namespace.default_replicas or self._default_replicas
+        if replicas > self._max_replicas:
+            raise InvalidRequest("PutObjectHeader", {"replicas": f"must be 0-{self._max_replicas}"})
+        available = replica_capacity(await self._nodes.discover())
+        if replicas > available:
+            raise NotEnoughReplicas(replicas, available)
+        return PutHeader(
+            header.request_id,
+            header.namespace,
+            header.name,
+            header.size,
+            header.sha256,
+            replicas,
+            header.content_type,
+            header.metadata,
+        )
+
+    async def replay(self, header: PutHeader, principal: str) -> PutResult | None:
+        """The first result of a finished request with this request_id, if any."""
+        found = await uploads.find(self._pool, header.request_id)
+        if found is None:
+            return None
+        digest, upload = found
+        if digest != uploads.header_digest(header, principal):
+            raise RequestIdReused(header.request_id)
+        if upload.state != "stored" or upload.version is None:
+            return None
+        stored = await objects.get_version(
+            self._pool, header.namespace, header.name, upload.version
+        )
+        return PutResult(stored, upload.deduplicated)
+
+    async def put(
+        self, header: PutHeader, principal: str, chunks: AsyncIterator[bytes]
+    ) -> PutResult:
+        """Receive, upload (or deduplicate) and record one object version."""
+        with files.temp_file(self._temp_dir, "put-") as path:
+            await files.receive(chunks, path, header.size, header.sha256)
+            return await self._store(header, principal, path)
+
+    async def _store(self, header: PutHeader, principal: str, path: Path) -> PutResult:
+        tree = await build_tree(path)
+        upload = await uploads.begin(self._pool, header, principal, tree.root)
+        namespace = await namespaces.get(self._pool, header.namespace)
+        if namespace is None:  # deleted since prepare()
+            raise InvalidRequest("PutObjectHeader", {"namespace": "was deleted"})
+        self._check_namespace_quota(header, namespace.quota_bytes, namespace.used_bytes)
+        reservation = None
+        if self._quota is not None:
+            reservation = await self._quota.reserve(
+                f"storage-put:{header.request_id}:{upload.attempts}", namespace.owner, header.size
+            )
+        try:
+            tx_seq, deduplicated = await self._upload(header, upload, path, tree)
+            async with self._pool.acquire() as conn, conn.transaction():
+                await namespaces.lock(conn, header.namespace)
+                fresh = await namespaces.get(conn, header.namespace)
+                if fresh is not None:
+                    self._check_namespace_quota(header, fresh.quota_bytes, fresh.used_bytes)
+                await objects.save_content(
+                    conn, tree.root, header.size, header.sha256, tx_seq, header.replicas
+                )
+                version = await objects.insert_version(
+                    conn,
+                    namespace=header.namespace,
+                    name=header.name,
+                    root=tree.root,
+                    replicas=header.replicas,
+                    content_type=header.content_type,
+                    metadata=header.metadata,
+                    creator=principal,
+                    request_id=header.request_id,
+                )
+                await uploads.mark_stored(conn, header.request_id, tx_seq, version, deduplicated)
+        except BaseException:
+            if reservation is not None and self._quota is not None:
+                await _quietly(self._quota.release(reservation))
+            raise
+        if reservation is not None and self._quota is not None:
+            await self._quota.commit(reservation, header.size, "0x" + tree.root.hex())
+        stored = await objects.get_version(self._pool, header.namespace, header.name, version)
+        return PutResult(stored, deduplicated)
+
+    def _check_namespace_quota(self, header: PutHeader, limit: int, used: int) -> None:
+        if limit and used + header.size > limit:
+            raise NamespaceQuotaExceeded(header.namespace, limit, used, header.size)
+
+    async def _upload(
+        self, header: PutHeader, upload: uploads.Upload, path: Path, tree: FileMerkleTree
+    ) -> tuple[int, bool]:
+        """Put the bytes on 0G Storage unless they are there already: (tx seq, deduplicated)."""
+        known = await objects.content(self._pool, tree.root)
+        if (
+            known is not None
+            and known.replicas >= header.replicas
+            and known.verify_state is not VerifyState.LOST
+        ):
+            return known.tx_seq, True
+        max_fee = None
+        if self._fees is not None:
+            max_fee = (await self._fees.quote(tree.submission())).fee
+        await uploads.mark_submitting(self._pool, header.request_id)
+
+        async def submitted(result: SubmitResult) -> None:
+            await uploads.mark_submitted(
+                self._pool, header.request_id, result.tx_seq, result.tx_hash, result.fee
+            )
+            log.info(
+                "flow submission paid",
+                extra={
+                    "request_id": header.request_id,
+                    "tx_seq": result.tx_seq,
+                    "fee_neuron": str(result.fee),
+                    "replayed": result.replayed,
+                },
+            )
+
+        result = await self._uploader.upload(
+            path,
+            request_id=f"storage-put:{header.request_id}",
+            replicas=header.replicas,
+            tx_seq=upload.tx_seq,
+            max_fee=max_fee,
+            on_submitted=submitted,
+            tree=tree,
+        )
+        return result.tx_seq, result.submission is None
+
+
+async def _quietly(call: Awaitable[None]) -> None:
+    # A failed release only delays the bytes' return until the reservation expires.
+    with contextlib.suppress(Exception):
+        await call

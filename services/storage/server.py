@@ -1,0 +1,150 @@
+"""Assemble a running storage server; used by __main__ and by tests alike."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import asyncpg
+import grpc.aio
+from prometheus_client import CollectorRegistry
+
+from services.storage import files
+from services.storage.backups import Backups
+from services.storage.config import Config
+from services.storage.policy import GLOBAL_JOBS
+from services.storage.puts import PutFlow
+from services.storage.reads import ReadFlow
+from services.storage.remote import BrokerSubmitter, QuotaClient
+from services.storage.service import SERVICE_NAME, StorageService
+from services.storage.service_base import Clock, Deps, utc_now
+from zerog.storage.v1 import storage_service_pb2_grpc
+from zerog_db import CONNECTION_ERRORS
+from zerog_grpc import RunningServer, TokenMinter, start_server
+from zerog_storage import (
+    Downloader,
+    FeeReader,
+    JsonRpcClient,
+    NodeSet,
+    StorageProtocolError,
+    Submitter,
+    Uploader,
+    UploadOptions,
+)
+
+log = logging.getLogger(__name__)
+# Our own messages are at most one chunk; the limit only needs room for a generous chunk.
+MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+
+
+@dataclass
+class StorageServer:
+    """The gRPC server and the clients that live and die with it."""
+
+    running: RunningServer
+    nodes: NodeSet
+    channels: list[grpc.aio.Channel] = field(default_factory=list)
+    rpc: JsonRpcClient | None = None
+
+    @property
+    def port(self) -> int:
+        return self.running.port
+
+    async def stop(self, grace: float | None) -> None:
+        """NOT_SERVING, drain calls, then close the clients."""
+        await self.running.health.enter_graceful_shutdown()
+        await self.running.server.stop(grace)
+        for channel in self.channels:
+            await channel.close()
+        await self.nodes.aclose()
+        if self.rpc is not None:
+            await self.rpc.aclose()
+
+
+async def _fee_reader(
+    config: Config, nodes: NodeSet
+) -> tuple[FeeReader | None, JsonRpcClient | None]:
+    """Quote fees from the chain when ZG_RPC_URL is set; the Flow address comes from a node."""
+    if not config.rpc_url:
+        return None, None
+    for node in await nodes.discover():
+        try:
+            status = await node.client.get_status()
+        except StorageProtocolError:
+            continue
+        if status.network_identity is not None:
+            rpc = JsonRpcClient(config.rpc_url)
+            return FeeReader(rpc, status.network_identity.flow_address), rpc
+    log.warning("no storage node names its Flow contract: fees are not capped")
+    return None, None
+
+
+async def start(
+    pool: asyncpg.Pool,
+    config: Config,
+    address: str,
+    *,
+    registry: CollectorRegistry | None = None,
+    submitter: Submitter | None = None,
+    clock: Clock = utc_now,
+) -> StorageServer:
+    """Start storage on `address` with the given pool (already migrated).
+
+    `submitter` defaults to the broker at BROKER_ADDRESS, the only production payer.
+    """
+    files.reset_dir(config.temp_dir)
+    minter = TokenMinter(config.auth.key, "storage")
+    channels: list[grpc.aio.Channel] = []
+    if submitter is None:
+        if not config.broker_address:
+            raise ValueError("BROKER_ADDRESS is required to pay for uploads")
+        channel = grpc.aio.insecure_channel(config.broker_address)
+        channels.append(channel)
+        submitter = BrokerSubmitter(channel, minter)
+    quota = None
+    if config.quota_address:
+        channel = grpc.aio.insecure_channel(config.quota_address)
+        channels.append(channel)
+        quota = QuotaClient(channel, minter)
+    nodes = NodeSet(config.node_urls, indexer_url=config.indexer_url or None)
+    fees, rpc = await _fee_reader(config, nodes)
+    options = UploadOptions(
+        poll_interval=config.poll_seconds,
+        tx_timeout=config.tx_timeout_seconds,
+        finality_timeout=config.finality_timeout_seconds,
+    )
+    uploader = Uploader(nodes, submitter, options)
+    downloader = Downloader(nodes)
+    deps = Deps(
+        pool=pool,
+        puts=PutFlow(
+            pool,
+            nodes,
+            uploader,
+            quota=quota,
+            fees=fees,
+            temp_dir=config.temp_dir,
+            default_replicas=config.default_replicas,
+            max_replicas=config.max_replicas,
+        ),
+        reads=ReadFlow(downloader, config.temp_dir, config.get_chunk_bytes),
+        backups=Backups(pool, downloader, uploader, clock),
+        max_object_bytes=config.max_object_bytes,
+        max_replicas=config.max_replicas,
+        global_jobs=GLOBAL_JOBS,
+        clock=clock,
+    )
+    servicer = StorageService(deps)
+    running = await start_server(
+        address,
+        [SERVICE_NAME],
+        lambda server: storage_service_pb2_grpc.add_StorageServiceServicer_to_server(
+            servicer, server
+        ),
+        verifier=config.auth.verifier(),
+        allow=config.allow,
+        registry=registry or CollectorRegistry(),
+        unavailable=CONNECTION_ERRORS,
+        max_message_bytes=MAX_MESSAGE_BYTES,
+    )
+    return StorageServer(running, nodes, channels, rpc)
