@@ -17,7 +17,7 @@ from pathlib import Path
 
 from eth_account import Account
 
-from devnet.provider.knobs import Knobs, KnobError
+from devnet.provider.knobs import KnobError, Knobs
 from devnet.provider.server import ProviderConfig, start
 from devnet.state import DevnetState
 from zerog_grpc.settings import ConfigError, Env

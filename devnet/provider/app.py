@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from http import HTTPStatus
 from typing import Any
 
@@ -16,7 +16,7 @@ from devnet.provider.proxy import chat_completions, error_response
 from devnet.provider.runtime import Runtime
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-OnRefuse = Callable[[float], Awaitable[None]]
+OnRefuse = Callable[[float], Coroutine[Any, Any, None]]
 
 
 @web.middleware

@@ -13,11 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-_VOCABULARY = (
+_WORDS = (
     "zero gravity ledger provider token settle chain block proof answer model devnet "
     "storage segment merkle root neuron fee stake signer verify stream chunk request "
     "response broker quota schedule digest summary alert inference compute network"
-).split()
+)
+_VOCABULARY = tuple(_WORDS.split())
 DEFAULT_MAX_TOKENS = 24
 
 

@@ -118,7 +118,6 @@ def _spawn(state: DevnetState, spec: ProviderSpec) -> tuple[subprocess.Popen[byt
     address = Account.from_key(key).address
     if w3.eth.get_balance(address) < PROVIDER_FUNDS // 2:
         w3.provider.make_request(RPCEndpoint("anvil_setBalance"), [address, hex(PROVIDER_FUNDS)])
-    log = tempfile.NamedTemporaryFile(prefix="devnet-provider-", suffix=".log", delete=False)
     args = [
         sys.executable,
         "-m",
@@ -139,8 +138,9 @@ def _spawn(state: DevnetState, spec: ProviderSpec) -> tuple[subprocess.Popen[byt
         json.dumps(dict(spec.knobs)),
     ]
     env = {**os.environ, "PROVIDER_PRIVATE_KEY": key, "PROVIDER_TEE_KEY": tee_key}
-    process = spawn(args, stdout=subprocess.PIPE, stderr=log, env=env)
-    log.close()
+    # The child's stderr goes to a file, so a failed start can show why.
+    with tempfile.NamedTemporaryFile(prefix="devnet-provider-", suffix=".log", delete=False) as log:
+        process = spawn(args, stdout=subprocess.PIPE, stderr=log, env=env)
     return process, log.name, address
 
 

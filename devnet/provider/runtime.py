@@ -74,7 +74,9 @@ class Runtime:
             self.knobs.input_price,
             self.knobs.output_price,
         ):
-            await asyncio.to_thread(register_service, self.sender, self.inference, self.offer(knobs))
+            await asyncio.to_thread(
+                register_service, self.sender, self.inference, self.offer(knobs)
+            )
         self.knobs = knobs
 
     def inject_error(self) -> bool:

@@ -125,8 +125,5 @@ async def start(config: ProviderConfig) -> RunningProvider:
         await running.stop()
         raise
     if config.settle_interval > 0:
-        running._settle_task = asyncio.create_task(
-            _settle_forever(runtime, config.settle_interval)
-        )
+        running._settle_task = asyncio.create_task(_settle_forever(runtime, config.settle_interval))
     return running
-

@@ -116,9 +116,7 @@ class Settler:
                 )
             )
         receipt = self._sender.transact(self._serving.functions.settleFeesWithTEE(entries))
-        events = self._serving.events.TEESettlementResult().process_receipt(
-            receipt, errors=DISCARD
-        )
+        events = self._serving.events.TEESettlementResult().process_receipt(receipt, errors=DISCARD)
         by_user = {e["args"]["user"]: e["args"] for e in events}
         tx_hash = receipt["transactionHash"].to_0x_hex()
         outcomes = []

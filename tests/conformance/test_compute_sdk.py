@@ -27,7 +27,7 @@ def _run_sdk(net: Devnet, account: LocalAccount, provider: ProviderProcess) -> d
     env = {
         **os.environ,
         "RPC_URL": net.state.rpc_url,
-        "PRIVATE_KEY": account.key.to_0x_hex(),
+        "PRIVATE_KEY": "0x" + bytes(account.key).hex(),
         "LEDGER": net.state.contracts.ledger_manager,
         "INFERENCE": net.state.contracts.inference_serving,
         "PROVIDER": provider.provider,

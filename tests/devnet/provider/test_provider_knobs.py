@@ -106,7 +106,7 @@ def test_slow_stream_delivers_chunks_before_the_answer_is_complete(
     user = new_user(running_devnet, devnet_w3, provider.provider)
     body = {**PROMPT, "stream": True}
     seen: list[str] = []
-    served_at_first_token = None
+    served_at_first_token: int | None = None
 
     with httpx.stream(
         "POST",
@@ -119,13 +119,18 @@ def test_slow_stream_delivers_chunks_before_the_answer_is_complete(
             if not line:
                 continue
             seen.append(line)
-            chunk = line.removeprefix("data: ")
-            if chunk != "[DONE]" and json.loads(chunk)["choices"][:1] and served_at_first_token is None:
-                delta = json.loads(chunk)["choices"][0]["delta"]
-                if delta.get("content"):
-                    # The provider meters a call when its stream ends: not yet.
-                    served_at_first_token = provider.status()["requests_served"]
+            if served_at_first_token is None and _first_content(line):
+                # The provider meters a call when its stream ends: not yet.
+                served_at_first_token = provider.status()["requests_served"]
 
     assert served_at_first_token == 0
     assert seen[-1] == "data: [DONE]"
     assert provider.status()["requests_served"] == 1
+
+
+def _first_content(line: str) -> bool:
+    chunk = line.removeprefix("data: ")
+    if chunk == "[DONE]":
+        return False
+    choices = json.loads(chunk)["choices"]
+    return bool(choices and choices[0]["delta"].get("content"))

@@ -89,7 +89,9 @@ def test_signature_endpoint_signs_sha256_of_request_and_response_with_the_tee_ke
     ).json()
 
     expected = (
-        hashlib.sha256(request_body).hexdigest() + ":" + hashlib.sha256(response.content).hexdigest()
+        hashlib.sha256(request_body).hexdigest()
+        + ":"
+        + hashlib.sha256(response.content).hexdigest()
     )
     assert signed["text"] == expected
     assert signed["signing_address"] == devnet_provider.tee_signer
