@@ -137,7 +137,6 @@ from zerog_storage.submission import (
     submission_identity,
 )
 from zerog_storage.uploader import Uploader, UploadOptions, UploadResult
-from zerog_storage.uploader_repair import RepairResult, repair
 
 __all__ = [
     "BATCH_SUBMIT_SELECTOR",
@@ -182,7 +181,6 @@ __all__ = [
     "NotEnoughReplicas",
     "Placement",
     "ProofFailure",
-    "RepairResult",
     "ReplicaReport",
     "RpcError",
     "RpcTransportError",
@@ -252,7 +250,6 @@ __all__ = [
     "place_submission",
     "proof_position",
     "rear_padding_ok",
-    "repair",
     "replica_capacity",
     "segment_already_uploaded",
     "segment_parts",

@@ -106,12 +106,17 @@ class Uploader:
         max_fee: int | None = None,
         on_submitted: OnSubmitted | None = None,
         tree: FileMerkleTree | None = None,
+        fresh_tx: bool = False,
     ) -> UploadResult:
-        """Store `source` on `replicas` copies; `tx_seq` carries an earlier paid submission."""
+        """Store `source` on `replicas` copies; `tx_seq` carries an earlier paid submission.
+
+        `fresh_tx` pays for a new tx even when nodes know the root: the way to refill a node
+        that lost data of a tx it still believes finalized (it refuses uploads to that tx).
+        """
         tree = tree or await build_tree(source)
         targets = select_nodes(await self._nodes.discover(), replicas)
         paid: SubmitResult | None = None
-        if tx_seq is None:
+        if tx_seq is None and not fresh_tx:
             tx_seq = await self.known_tx_seq(targets, tree)
         if tx_seq is None:
             paid = await self._submitter.submit(request_id, tree.submission(), max_fee)

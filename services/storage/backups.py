@@ -13,7 +13,7 @@ import asyncpg
 from services.storage import namespaces, objects
 from services.storage.model import VerifyState
 from services.storage.objects import Content
-from zerog_storage import DataLost, Downloader, ReplicaReport, Uploader, repair
+from zerog_storage import DataLost, Downloader, ReplicaReport, Uploader
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -87,25 +87,43 @@ class Backups:
         due = await objects.due_for_check(self._pool, namespace, before, limit)
         return [(content, await self.check(content)) for content in due]
 
-    async def recover(self, content: Content) -> RecoverOutcome:
-        """Refill lost or corrupt copies from good ones; LOST when no good copy remains."""
+    async def recover(self, content: Content, request_id: str) -> RecoverOutcome:
+        """Refill lost copies from good ones under a new paid tx; LOST when no good copy remains.
+
+        A node that lost data of a tx still believes it finalized and refuses uploads to it,
+        so the good bytes go up again under a fresh submission (paid once per request_id).
+        """
         report = await self._report(content)
         if isinstance(report, CheckOutcome):
-            await objects.set_verification(
-                self._pool, content.root, report.state, report.detail, self._clock()
-            )
+            await self._record(content, report)
             return RecoverOutcome(report.state, 0)
         first = _judge(content, report)
-        restored = 0
-        if first.state is VerifyState.DEGRADED:
-            restored = (await repair(self._uploader, report, content.replicas)).segments_restored
-            outcome = await self.check(content)
-        else:
-            outcome = first
-            await objects.set_verification(
-                self._pool, content.root, first.state, first.detail, self._clock()
-            )
+        if first.state is not VerifyState.DEGRADED:
+            await self._record(content, first)
+            return RecoverOutcome(first.state, 0)
+        result = await self._uploader.upload(
+            report.data(),
+            request_id=f"storage-recover:{request_id}",
+            replicas=content.replicas,
+            fresh_tx=True,
+        )
+        await objects.set_tx_seq(self._pool, content.root, result.tx_seq)
+        fresh = Content(
+            content.root,
+            content.size,
+            content.sha256,
+            result.tx_seq,
+            content.replicas,
+            content.verify_state,
+        )
+        restored = sum(len(s.bad) for s in report.segments)
+        outcome = await self.check(fresh)
         return RecoverOutcome(outcome.state, restored)
+
+    async def _record(self, content: Content, outcome: CheckOutcome) -> None:
+        await objects.set_verification(
+            self._pool, content.root, outcome.state, outcome.detail, self._clock()
+        )
 
     async def retention(self, namespace: str | None) -> tuple[int, int]:
         """Apply retention to one namespace or all: (expired, pruned) versions."""

@@ -246,6 +246,11 @@ async def set_verification(
     )
 
 
+async def set_tx_seq(db: Executor, root: bytes, tx_seq: int) -> None:
+    """The content now lives under a newer tx (after a recovery)."""
+    await db.execute("UPDATE contents SET tx_seq = $2 WHERE root = $1", root, tx_seq)
+
+
 async def due_for_check(
     db: Executor, namespace: str | None, checked_before: datetime | None, limit: int
 ) -> list[Content]:

@@ -61,7 +61,7 @@ class JobRpcs:
         async def run() -> pb.RecoverObjectResponse:
             content = await objects.content(pool, root)
             assert content is not None
-            outcome = await self.deps.backups.recover(content)
+            outcome = await self.deps.backups.recover(content, request.request_id)
             found = await objects.with_root(pool, request.namespace, root)
             return pb.RecoverObjectResponse(
                 state=convert.STATE_TO_PB[outcome.state],
