@@ -1,0 +1,55 @@
+"""python -m bench [names...] [--quick] [--out FILE]: run benchmarks, print and write the table."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+from bench import machine, report
+from bench.context import Context
+from bench.model import Row
+from bench.registry import BENCHMARKS, load
+from bench.report import Section
+
+
+def run_all(names: list[str], ctx: Context) -> tuple[list[Row], list[Section]]:
+    """Run each named benchmark; one that fails becomes a row saying so, the rest go on."""
+    rows: list[Row] = []
+    sections: list[Section] = []
+    for name in names:
+        started = time.monotonic()
+        print(f"bench: {name} ...", file=sys.stderr, flush=True)
+        try:
+            results = load(name)(ctx)
+        except Exception as error:  # a broken benchmark must not hide the others' rows
+            traceback.print_exc()
+            results = [Row(name, "—", None, notes=[f"failed: {type(error).__name__}: {error}"])]
+        for item in results:
+            (rows if isinstance(item, Row) else sections).append(item)  # type: ignore[arg-type]
+        print(f"bench: {name} took {time.monotonic() - started:.0f} s", file=sys.stderr)
+    return rows, sections
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("names", nargs="*", choices=[*BENCHMARKS, []], metavar="NAME")
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer repeats")
+    parser.add_argument("--out", type=Path, help="write the markdown here (docs/benchmarks.md)")
+    args = parser.parse_args(argv)
+    names = args.names or list(BENCHMARKS)
+    with tempfile.TemporaryDirectory(prefix="zerog-bench-") as scratch:
+        rows, sections = run_all(names, Context(quick=args.quick, scratch=Path(scratch)))
+    text = report.render(machine.describe(), rows, sections)
+    if args.out:
+        args.out.write_text(text)
+        print(f"bench: wrote {args.out}", file=sys.stderr)
+    print(report.table(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
