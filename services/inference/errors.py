@@ -89,3 +89,11 @@ class RequestIdReused(InferenceError):
 
 class StorageUnavailable(InferenceError):
     """The storage service could not take an archive."""
+
+
+class ResponseNotVerified(InferenceError):
+    """A verifiable-only call got an answer whose TEE signature failed."""
+
+    def __init__(self, provider: str, chat_id: str, reason: str) -> None:
+        super().__init__(f"answer of {provider} failed TEE verification: {reason}")
+        self.provider, self.chat_id, self.reason = provider, chat_id, reason

@@ -9,6 +9,7 @@ from datetime import datetime
 import asyncpg
 
 from services.inference.errors import RequestIdReused, SessionNotFound
+from zerog_db.pool import Executor
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ async def recall(
 
 
 async def remember(
-    db: asyncpg.Pool | asyncpg.Connection,
+    db: Executor,
     caller: str,
     method: str,
     request_id: str,
@@ -139,7 +140,7 @@ def _message(row: asyncpg.Record) -> MessageRow:
 
 
 async def create_session(
-    conn: asyncpg.Connection,
+    conn: Executor,
     *,
     user_id: str,
     title: str,
@@ -176,9 +177,7 @@ def _uuid(session_id: str) -> uuid.UUID:
         raise SessionNotFound(session_id) from None
 
 
-async def get_session(
-    db: asyncpg.Pool | asyncpg.Connection, session_id: str, *, lock: bool = False
-) -> SessionRow:
+async def get_session(db: Executor, session_id: str, *, lock: bool = False) -> SessionRow:
     """The session; SessionNotFound if there is none. `lock` holds it until the transaction ends."""
     row = await db.fetchrow(
         "SELECT * FROM inference.chat_sessions WHERE session_id = $1"
@@ -190,7 +189,7 @@ async def get_session(
     return _session(row)
 
 
-async def messages(db: asyncpg.Pool | asyncpg.Connection, session_id: str) -> list[MessageRow]:
+async def messages(db: Executor, session_id: str) -> list[MessageRow]:
     """System prompts, then the summary, then the conversation oldest first."""
     rows = await db.fetch(
         "SELECT * FROM inference.chat_messages WHERE session_id = $1"
@@ -201,7 +200,7 @@ async def messages(db: asyncpg.Pool | asyncpg.Connection, session_id: str) -> li
 
 
 async def add_messages(
-    conn: asyncpg.Connection, session_id: str, new: list[NewMessage], now: datetime
+    conn: Executor, session_id: str, new: list[NewMessage], now: datetime
 ) -> None:
     """Append messages in order."""
     await conn.executemany(
@@ -216,7 +215,7 @@ async def add_messages(
 
 
 async def record_reply(
-    conn: asyncpg.Connection,
+    conn: Executor,
     session_id: str,
     *,
     tokens: int,
@@ -239,7 +238,7 @@ async def record_reply(
 
 
 async def compress(
-    conn: asyncpg.Connection,
+    conn: Executor,
     session_id: str,
     removed: list[int],
     summary: NewMessage,
@@ -262,9 +261,7 @@ async def compress(
     )
 
 
-async def set_context(
-    conn: asyncpg.Connection, session_id: str, context: bytes, now: datetime
-) -> None:
+async def set_context(conn: Executor, session_id: str, context: bytes, now: datetime) -> None:
     """Replace the portfolio context and its timestamp."""
     await conn.execute(
         "UPDATE inference.chat_sessions SET portfolio_context = $2, context_updated_at = $3,"
@@ -275,9 +272,7 @@ async def set_context(
     )
 
 
-async def archive(
-    conn: asyncpg.Connection, session_id: str, archive_id: str, now: datetime
-) -> None:
+async def archive(conn: Executor, session_id: str, archive_id: str, now: datetime) -> None:
     """Mark the session archived with the storage id of its archive."""
     await conn.execute(
         "UPDATE inference.chat_sessions SET state = 'archived', archive_id = $2, updated_at = $3"

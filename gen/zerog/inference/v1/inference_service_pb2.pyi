@@ -587,7 +587,7 @@ class StreamChatCompletionResponse(_message.Message):
 
     @_builtins.property
     def routing(self) -> Global___RoutingDecision:
-        """Set on the first and the last message."""
+        """Set on the last message only."""
 
     @_builtins.property
     def verification(self) -> Global___Verification:

@@ -93,7 +93,9 @@ class InferenceServiceServicer:
         FAILED_PRECONDITION + ErrorInfo(PROVIDER_REJECTED) with the provider's status and message when
         a provider refused the request (400/401/402/403/404); DEADLINE_EXCEEDED when the caller's
         deadline passes, retries included; ALREADY_EXISTS + ErrorInfo(REQUEST_ID_REUSED) when the
-        request_id was used for a different request.
+        request_id was used for a different request. When routing.verifiable_only is set, an answer
+        whose TEE signature fails is FAILED_PRECONDITION + ErrorInfo(RESPONSE_NOT_VERIFIED) (recorded;
+        the usage is still billed); otherwise it is returned with verification.status FAILED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -103,7 +105,8 @@ class InferenceServiceServicer:
         """StreamChatCompletion answers like ChatCompletion but sends the assistant's text as the
         provider produces it; the last message carries usage, cost, routing and verification.
         Failover happens only before the first token is sent. Errors: as ChatCompletion; an error
-        after some chunks ends the stream with UNAVAILABLE + ErrorInfo(STREAM_INTERRUPTED).
+        after some chunks ends the stream with UNAVAILABLE + ErrorInfo(STREAM_INTERRUPTED) (the
+        tokens received are still billed). A retried request_id gets the first answer as one message.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -53,13 +53,16 @@ class InferenceServiceStub:
     FAILED_PRECONDITION + ErrorInfo(PROVIDER_REJECTED) with the provider's status and message when
     a provider refused the request (400/401/402/403/404); DEADLINE_EXCEEDED when the caller's
     deadline passes, retries included; ALREADY_EXISTS + ErrorInfo(REQUEST_ID_REUSED) when the
-    request_id was used for a different request.
+    request_id was used for a different request. When routing.verifiable_only is set, an answer
+    whose TEE signature fails is FAILED_PRECONDITION + ErrorInfo(RESPONSE_NOT_VERIFIED) (recorded;
+    the usage is still billed); otherwise it is returned with verification.status FAILED.
     """
     StreamChatCompletion: _grpc.UnaryStreamMultiCallable[_inference_service_pb2.StreamChatCompletionRequest, _inference_service_pb2.StreamChatCompletionResponse]
     """StreamChatCompletion answers like ChatCompletion but sends the assistant's text as the
     provider produces it; the last message carries usage, cost, routing and verification.
     Failover happens only before the first token is sent. Errors: as ChatCompletion; an error
-    after some chunks ends the stream with UNAVAILABLE + ErrorInfo(STREAM_INTERRUPTED).
+    after some chunks ends the stream with UNAVAILABLE + ErrorInfo(STREAM_INTERRUPTED) (the
+    tokens received are still billed). A retried request_id gets the first answer as one message.
     """
     ListModels: _grpc.UnaryUnaryMultiCallable[_inference_service_pb2.ListModelsRequest, _inference_service_pb2.ListModelsResponse]
     """ListModels lists the models the broker's live provider discovery offers, with each provider's
@@ -103,13 +106,16 @@ class InferenceServiceAsyncStub(InferenceServiceStub):
     FAILED_PRECONDITION + ErrorInfo(PROVIDER_REJECTED) with the provider's status and message when
     a provider refused the request (400/401/402/403/404); DEADLINE_EXCEEDED when the caller's
     deadline passes, retries included; ALREADY_EXISTS + ErrorInfo(REQUEST_ID_REUSED) when the
-    request_id was used for a different request.
+    request_id was used for a different request. When routing.verifiable_only is set, an answer
+    whose TEE signature fails is FAILED_PRECONDITION + ErrorInfo(RESPONSE_NOT_VERIFIED) (recorded;
+    the usage is still billed); otherwise it is returned with verification.status FAILED.
     """
     StreamChatCompletion: _aio.UnaryStreamMultiCallable[_inference_service_pb2.StreamChatCompletionRequest, _inference_service_pb2.StreamChatCompletionResponse]  # type: ignore[assignment]
     """StreamChatCompletion answers like ChatCompletion but sends the assistant's text as the
     provider produces it; the last message carries usage, cost, routing and verification.
     Failover happens only before the first token is sent. Errors: as ChatCompletion; an error
-    after some chunks ends the stream with UNAVAILABLE + ErrorInfo(STREAM_INTERRUPTED).
+    after some chunks ends the stream with UNAVAILABLE + ErrorInfo(STREAM_INTERRUPTED) (the
+    tokens received are still billed). A retried request_id gets the first answer as one message.
     """
     ListModels: _aio.UnaryUnaryMultiCallable[_inference_service_pb2.ListModelsRequest, _inference_service_pb2.ListModelsResponse]  # type: ignore[assignment]
     """ListModels lists the models the broker's live provider discovery offers, with each provider's
@@ -156,7 +162,9 @@ class InferenceServiceServicer(metaclass=_abc_1.ABCMeta):
         FAILED_PRECONDITION + ErrorInfo(PROVIDER_REJECTED) with the provider's status and message when
         a provider refused the request (400/401/402/403/404); DEADLINE_EXCEEDED when the caller's
         deadline passes, retries included; ALREADY_EXISTS + ErrorInfo(REQUEST_ID_REUSED) when the
-        request_id was used for a different request.
+        request_id was used for a different request. When routing.verifiable_only is set, an answer
+        whose TEE signature fails is FAILED_PRECONDITION + ErrorInfo(RESPONSE_NOT_VERIFIED) (recorded;
+        the usage is still billed); otherwise it is returned with verification.status FAILED.
         """
 
     @_abc_1.abstractmethod
@@ -168,7 +176,8 @@ class InferenceServiceServicer(metaclass=_abc_1.ABCMeta):
         """StreamChatCompletion answers like ChatCompletion but sends the assistant's text as the
         provider produces it; the last message carries usage, cost, routing and verification.
         Failover happens only before the first token is sent. Errors: as ChatCompletion; an error
-        after some chunks ends the stream with UNAVAILABLE + ErrorInfo(STREAM_INTERRUPTED).
+        after some chunks ends the stream with UNAVAILABLE + ErrorInfo(STREAM_INTERRUPTED) (the
+        tokens received are still billed). A retried request_id gets the first answer as one message.
         """
 
     @_abc_1.abstractmethod

@@ -1,0 +1,73 @@
+"""Inference's settings, read once from the environment and validated at start."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from zerog_grpc.settings import AuthSettings, ConfigError, Env, parse_allow
+
+# Which calling services may use which methods; AUTH_ALLOW overrides per method.
+DEFAULT_ALLOW: dict[str, frozenset[str]] = {}
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything inference reads from its environment."""
+
+    database_url: str = field(repr=False)
+    jwt_secret: str = field(repr=False)
+    auth: AuthSettings
+    allow: Mapping[str, frozenset[str]]
+    quota_address: str
+    broker_address: str
+    storage_address: str = ""
+    port: int = 50053
+    metrics_port: int = 9466
+    db_pool_size: int = 10
+    shutdown_grace_seconds: float = 20.0
+    log_level: str = "INFO"
+    retry_attempts: int = 3
+    retry_base_seconds: float = 1.0
+    retry_cap_seconds: float = 30.0
+    attempt_timeout_seconds: float = 60.0
+    breaker_fail_max: int = 5
+    breaker_failure_ratio: float = 0.6
+    breaker_min_calls: int = 3
+    breaker_cool_down_seconds: float = 30.0
+    dependency_timeout_seconds: float = 10.0
+    provider_cache_seconds: float = 10.0
+    reservation_ttl_seconds: int = 300
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Config:
+        env = Env(environ)
+        ratio = env.number("BREAKER_FAILURE_RATIO", 0.6)
+        if not 0 < ratio <= 1:
+            raise ConfigError("BREAKER_FAILURE_RATIO: must be in (0, 1]")
+        return cls(
+            database_url=env.secret("DATABASE_URL"),
+            jwt_secret=env.secret("AUTH_JWT_SECRET"),
+            auth=AuthSettings.from_env(env, audience="inference"),
+            allow={**DEFAULT_ALLOW, **parse_allow(env.text("AUTH_ALLOW", ""))},
+            quota_address=env.text("QUOTA_ADDRESS"),
+            broker_address=env.text("BROKER_ADDRESS"),
+            storage_address=env.text("STORAGE_ADDRESS", ""),
+            port=env.integer("PORT", 50053, maximum=65535),
+            metrics_port=env.integer("METRICS_PORT", 9466, maximum=65535),
+            db_pool_size=env.integer("DB_POOL_SIZE", 10, minimum=2),
+            shutdown_grace_seconds=env.number("SHUTDOWN_GRACE_SECONDS", 20.0),
+            log_level=env.text("LOG_LEVEL", "INFO").upper(),
+            retry_attempts=env.integer("RETRY_ATTEMPTS", 3, minimum=1, maximum=10),
+            retry_base_seconds=env.number("RETRY_BASE_SECONDS", 1.0),
+            retry_cap_seconds=env.number("RETRY_CAP_SECONDS", 30.0),
+            attempt_timeout_seconds=env.number("PROVIDER_TIMEOUT_SECONDS", 60.0, minimum=0.01),
+            breaker_fail_max=env.integer("BREAKER_FAIL_MAX", 5, minimum=1),
+            breaker_failure_ratio=ratio,
+            breaker_min_calls=env.integer("BREAKER_MIN_CALLS", 3, minimum=1),
+            breaker_cool_down_seconds=env.number("BREAKER_COOL_DOWN_SECONDS", 30.0),
+            dependency_timeout_seconds=env.number("DEPENDENCY_TIMEOUT_SECONDS", 10.0, minimum=0.1),
+            provider_cache_seconds=env.number("PROVIDER_CACHE_SECONDS", 10.0),
+            reservation_ttl_seconds=env.integer("RESERVATION_TTL_SECONDS", 300, minimum=1),
+        )

@@ -1,0 +1,135 @@
+"""Assemble a running inference server; used by __main__ and by tests alike."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import grpc.aio
+import httpx
+from prometheus_client import CollectorRegistry
+
+from services.inference.archive import Archiver
+from services.inference.breaker import Breakers, BreakerSettings
+from services.inference.broker_client import BrokerClient
+from services.inference.chat import ChatEngine
+from services.inference.config import Config
+from services.inference.failover import Failover
+from services.inference.provider_http import ProviderHttp
+from services.inference.quota_client import QuotaClient
+from services.inference.retry import Clock, RetryPolicy, Sleep
+from services.inference.routing import ProviderStats
+from services.inference.service import SERVICE_NAME, InferenceService
+from services.inference.session_service import SERVICE_NAME as SESSIONS_NAME
+from services.inference.session_service import ChatSessionService
+from zerog.broker.v1 import broker_service_pb2_grpc
+from zerog.inference.v1 import inference_service_pb2_grpc
+from zerog.quota.v1 import quota_service_pb2_grpc
+from zerog.storage.v1 import storage_service_pb2_grpc
+from zerog_db import CONNECTION_ERRORS
+from zerog_grpc import RunningServer, TokenMinter, client_interceptors, start_server
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class InferenceServer:
+    """The gRPC server and the clients that live and die with it."""
+
+    running: RunningServer
+    engine: ChatEngine
+    breakers: Breakers
+    channels: list[grpc.aio.Channel]
+    http: httpx.AsyncClient
+
+    @property
+    def port(self) -> int:
+        return self.running.port
+
+    async def stop(self, grace: float | None) -> None:
+        """NOT_SERVING, drain calls, then close the outgoing channels and HTTP client."""
+        await self.running.stop(grace)
+        for channel in self.channels:
+            await channel.close()
+        await self.http.aclose()
+
+
+async def start(
+    pool: asyncpg.Pool,
+    config: Config,
+    address: str,
+    *,
+    registry: CollectorRegistry | None = None,
+    clock: Clock = time.monotonic,
+    sleep: Sleep = asyncio.sleep,
+    now: Callable[[], datetime] = utc_now,
+    http: httpx.AsyncClient | None = None,
+) -> InferenceServer:
+    """Start inference on `address` with the given pool (already migrated)."""
+    minter = TokenMinter(config.jwt_secret, "inference")
+    channels = [
+        grpc.aio.insecure_channel(config.quota_address, interceptors=client_interceptors()),
+        grpc.aio.insecure_channel(config.broker_address, interceptors=client_interceptors()),
+    ]
+    storage = None
+    if config.storage_address:
+        channels.append(
+            grpc.aio.insecure_channel(config.storage_address, interceptors=client_interceptors())
+        )
+        storage = storage_service_pb2_grpc.StorageServiceStub(channels[2])
+    timeout = config.dependency_timeout_seconds
+    quota = QuotaClient(
+        quota_service_pb2_grpc.QuotaServiceStub(channels[0]),
+        minter,
+        timedelta(seconds=config.reservation_ttl_seconds),
+        timeout,
+    )
+    broker = BrokerClient(
+        broker_service_pb2_grpc.BrokerServiceStub(channels[1]),
+        minter,
+        timeout,
+        cache_seconds=config.provider_cache_seconds,
+    )
+    breakers = Breakers(
+        BreakerSettings(
+            fail_max=config.breaker_fail_max,
+            failure_ratio=config.breaker_failure_ratio,
+            ratio_min_calls=config.breaker_min_calls,
+            cool_down_seconds=config.breaker_cool_down_seconds,
+        ),
+        clock,
+    )
+    stats = ProviderStats()
+    failover = Failover(
+        breakers,
+        stats,
+        RetryPolicy(config.retry_attempts, config.retry_base_seconds, config.retry_cap_seconds),
+        attempt_timeout=config.attempt_timeout_seconds,
+        clock=clock,
+        sleep=sleep,
+    )
+    client = http or ProviderHttp.new_client()
+    engine = ChatEngine(broker, quota, ProviderHttp(client), failover)
+    inference = InferenceService(pool, engine, breakers, stats, clock)
+    sessions = ChatSessionService(pool, engine, Archiver(storage, minter, timeout), clock, now)
+
+    def register(server: grpc.aio.Server) -> None:
+        inference_service_pb2_grpc.add_InferenceServiceServicer_to_server(inference, server)
+        inference_service_pb2_grpc.add_ChatSessionServiceServicer_to_server(sessions, server)
+
+    running = await start_server(
+        address,
+        [SERVICE_NAME, SESSIONS_NAME],
+        register,
+        verifier=config.auth.verifier(),
+        allow=config.allow,
+        registry=registry or CollectorRegistry(),
+        unavailable=CONNECTION_ERRORS,
+    )
+    return InferenceServer(running, engine, breakers, channels, client)
