@@ -15,7 +15,7 @@ from web3 import Web3
 
 from devnet import Devnet
 from devnet.paths import REPO_ROOT
-from devnet.storage_node import StorageNetwork
+from devnet.storage_node import NodeOptions, StorageNetwork, start_storage_network
 from tests.devnet.storage_node.storage_node_helpers import (
     download_verified,
     submit,
@@ -94,3 +94,42 @@ async def test_sdk_downloads_a_file_uploaded_by_our_client_pieces(
     root = "0x" + sent.root.hex()
     _sdk("download", storage_network.indexer.url, state.rpc_url, "", "", str(out), root)
     assert out.read_bytes() == data
+
+
+async def test_sdk_spreads_a_file_over_two_shards_and_reads_it_back(
+    running_devnet: Devnet, funded_account: LocalAccount, tmp_path: Path
+) -> None:
+    """The SDK covers both shards from the indexer's list, uploads each node its segments,
+    waits for both to finalize, and downloads each segment from the node holding it."""
+    shards = (NodeOptions(shard_id=0, num_shard=2), NodeOptions(shard_id=1, num_shard=2))
+    network = start_storage_network(running_devnet.state, shards, tmp_path / "network")
+    try:
+        data = os.urandom(3 * SEGMENT_SIZE + 1)
+        source, out = tmp_path / "in.bin", tmp_path / "out.bin"
+        source.write_bytes(data)
+        result = _sdk(
+            "upload",
+            network.indexer.url,
+            running_devnet.state.rpc_url,
+            _key(funded_account),
+            str(source),
+            str(out),
+        )
+        assert out.read_bytes() == data
+        root = bytes.fromhex(result["root"][2:])
+        held = []
+        first = -1
+        for node in network.nodes:
+            async with StorageNodeClient(node.url) as client:
+                info = await client.get_file_info(root)
+                assert info is not None
+                assert info.finalized
+                first = info.tx.start_entry_index // 1024
+                held.append(
+                    [await client.download_segment(root, i * 1024, i * 1024 + 1) for i in range(4)]
+                )
+        # Each node holds only the segments of its shard, and together they hold the file.
+        for shard, segments in enumerate(held):
+            assert [s is not None for s in segments] == [(first + i) % 2 == shard for i in range(4)]
+    finally:
+        network.stop()
