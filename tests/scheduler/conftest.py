@@ -1,0 +1,146 @@
+"""A migrated scheduler database per test (cloned from a template), servers, a webhook endpoint."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import grpc
+import grpc.aio
+import pytest
+
+from services.scheduler import server
+from services.scheduler.config import Config
+from services.scheduler.server import SchedulerServer
+from tests.scheduler.receiver import WebhookReceiver
+from tests.support import JWT_SECRET, ManualClock, auth_metadata
+from zerog.scheduler.v1 import scheduler_service_pb2_grpc
+from zerog_db import create_pool, migrate
+
+if TYPE_CHECKING:
+    from zerog.scheduler.v1.scheduler_service_pb2_grpc import SchedulerServiceAsyncStub
+
+MIGRATIONS = Path(__file__).parents[2] / "services" / "scheduler" / "migrations"
+
+
+def _database(dsn: str, name: str) -> str:
+    return urlunsplit(urlsplit(dsn)._replace(path=f"/{name}"))
+
+
+@pytest.fixture(scope="session")
+async def scheduler_template(postgres_url: str) -> AsyncIterator[str]:
+    """A database with the scheduler's migrations applied, cloned by each test."""
+    name = f"scheduler_template_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(postgres_url)
+    await admin.execute(f"CREATE DATABASE {name}")
+    await migrate(_database(postgres_url, name), "scheduler", MIGRATIONS)
+    yield name
+    await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    await admin.close()
+
+
+@pytest.fixture
+async def scheduler_db_url(postgres_url: str, scheduler_template: str) -> AsyncIterator[str]:
+    name = f"scheduler_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(postgres_url)
+    await admin.execute(f"CREATE DATABASE {name} TEMPLATE {scheduler_template}")
+    yield _database(postgres_url, name)
+    await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    await admin.close()
+
+
+@pytest.fixture
+async def db(scheduler_db_url: str) -> AsyncIterator[asyncpg.Pool]:
+    """A pool for the test's own checks on the scheduler's tables."""
+    pool = await create_pool(scheduler_db_url, search_path="scheduler", max_size=5)
+    yield pool
+    await pool.close()
+
+
+def scheduler_config(database_url: str, **overrides: str) -> Config:
+    env = {
+        "DATABASE_URL": database_url,
+        "AUTH_JWT_SECRET": JWT_SECRET,
+        "METRICS_PORT": "0",
+        "SCHEDULER_RETRY_BASE_SECONDS": "30",
+        "DELIVERY_RETRY_BASE_SECONDS": "30",
+        **overrides,
+    }
+    return Config.from_env(env)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    # A Friday; tests move it as they need.
+    return ManualClock(datetime(2026, 3, 6, 0, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[WebhookReceiver]:
+    endpoint = WebhookReceiver()
+    await endpoint.start()
+    yield endpoint
+    await endpoint.stop()
+
+
+@dataclass
+class Scheduler:
+    """A running scheduler (loop not started: tests tick it) and a stub calling it."""
+
+    server: SchedulerServer
+    stub: SchedulerServiceAsyncStub
+    channel: grpc.aio.Channel
+    pool: asyncpg.Pool
+
+    async def tick(self) -> None:
+        await self.server.loop.tick()
+
+    @staticmethod
+    def as_service(service: str = "app") -> tuple[tuple[str, str], ...]:
+        return auth_metadata(service, "scheduler")
+
+
+StartScheduler = Callable[..., Awaitable[Scheduler]]
+
+
+@pytest.fixture
+async def start_scheduler(
+    scheduler_db_url: str, clock: ManualClock
+) -> AsyncIterator[StartScheduler]:
+    """Start schedulers (several may share the database, as replicas); all stop after the test."""
+    started: list[Scheduler] = []
+
+    async def start(composer: Any = None, pool_size: int = 12, **overrides: str) -> Scheduler:
+        pool = await create_pool(scheduler_db_url, search_path="scheduler", max_size=pool_size)
+        config = scheduler_config(scheduler_db_url, **overrides)
+        running = await server.start(
+            pool,
+            config,
+            "127.0.0.1:0",
+            clock=clock,
+            run_loop=False,
+            composer=composer,
+            instance=f"replica-{len(started)}",
+        )
+        channel = grpc.aio.insecure_channel(f"127.0.0.1:{running.port}")
+        stub = scheduler_service_pb2_grpc.SchedulerServiceStub(channel)
+        scheduler = Scheduler(running, stub, channel, pool)
+        started.append(scheduler)
+        return scheduler
+
+    yield start
+    for scheduler in started:
+        await scheduler.channel.close()
+        await scheduler.server.stop(grace=None)
+        await scheduler.pool.close()
+
+
+@pytest.fixture
+async def scheduler(start_scheduler: StartScheduler) -> Scheduler:
+    return await start_scheduler()
