@@ -112,7 +112,8 @@ def deployment(s: Service) -> Doc:
         "initContainers": [migrate],
         "containers": [container],
         "volumes": [
-            {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}},
+            # Disk-backed: storage stages uploads under STORAGE_TEMP_DIR (/tmp/zerog-storage).
+            {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
             {"name": "secrets", "projected": {"defaultMode": 0o440, "sources": sources}},
         ],
         "topologySpreadConstraints": [

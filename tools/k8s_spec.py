@@ -67,7 +67,7 @@ SERVICES = [
         "zerog.quota.v1.QuotaService",
         env={},
         secrets=[_db("quota"), AUTH],
-        callers=["inference", "storage", "scheduler"],
+        callers=["inference", "storage"],
         calls=[],
     ),
     Service(
@@ -87,7 +87,8 @@ SERVICES = [
         "storage",
         "zerog.storage.v1.StorageService",
         env={
-            **CHAIN_ENV,
+            "ZG_RPC_URL": CHAIN_ENV["ZG_RPC_URL"],
+            "STORAGE_INDEXER_URL": "https://indexer-storage-testnet-turbo.0g.ai",
             "BROKER_ADDRESS": ADDRESSES["broker"],
             "QUOTA_ADDRESS": ADDRESSES["quota"],
         },
@@ -115,7 +116,7 @@ SERVICES = [
         env={"INFERENCE_ADDRESS": ADDRESSES["inference"]},
         secrets=[_db("scheduler"), AUTH],
         callers=[],
-        calls=["inference", "quota"],
+        calls=["inference"],
         egress=["webhooks", "smtp"],
     ),
 ]
