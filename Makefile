@@ -67,6 +67,7 @@ test: install  ## The whole test suite (starts its own PostgreSQL, chain and ser
 migrate: install  ## Apply every service's migrations to DATABASE_URL.
 	@test -n "$$DATABASE_URL" || (echo "set DATABASE_URL" && exit 1)
 	$(PY) -m services.quota migrate
+	$(PY) -m services.broker migrate
 	$(PY) -m services.inference migrate
 	$(PY) -m services.storage migrate
 	$(PY) -m services.scheduler migrate
