@@ -71,5 +71,5 @@ async def test_digest_at_local_eight_once_a_day_across_dst(
         "SELECT r.scheduled_for, w.user_id FROM runs r JOIN work_items w ON w.run_id = r.id"
     )
     for row in scheduled:
-        tz = ZoneInfo(row["user_id"].replace("_", "/"))
+        tz = ZoneInfo(next(z for z in ZONES if z.replace("/", "_") == row["user_id"]))
         assert row["scheduled_for"].astimezone(tz).strftime("%H:%M") == "08:00"
