@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -14,21 +15,21 @@ from services.broker.config import Config
 from zerog_chain import ChainError
 from zerog_db import create_pool, migrate, wait_for_database
 from zerog_grpc import setup_logging, setup_tracing, start_metrics_server, wait_for_signal
-from zerog_grpc.settings import ConfigError
+from zerog_grpc.settings import ConfigError, Env
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SCHEMA = "broker"
 log = logging.getLogger("services.broker")
 
 
-async def run_migrations(config: Config) -> None:
-    await wait_for_database(config.database_url)
-    applied = await migrate(config.database_url, SCHEMA, MIGRATIONS)
+async def run_migrations(database_url: str) -> None:
+    await wait_for_database(database_url)
+    applied = await migrate(database_url, SCHEMA, MIGRATIONS)
     log.info("migrations applied", extra={"count": applied})
 
 
 async def serve(config: Config) -> None:
-    await run_migrations(config)
+    await run_migrations(config.database_url)
     registry = CollectorRegistry()
     start_metrics_server(config.metrics_port, registry)
     pool = await create_pool(config.database_url, max_size=config.db_pool_size, search_path=SCHEMA)
@@ -48,17 +49,23 @@ async def serve(config: Config) -> None:
 
 
 def main() -> None:
-    try:
-        config = Config.from_env()
-    except ConfigError as error:
-        sys.exit(f"broker: configuration error: {error}")
-    setup_logging("broker", config.log_level)
-    setup_tracing("broker")
     match sys.argv[1:]:
         case [] | ["serve"]:
+            try:
+                config = Config.from_env()
+            except ConfigError as error:
+                sys.exit(f"broker: configuration error: {error}")
+            setup_logging("broker", config.log_level)
+            setup_tracing("broker")
             asyncio.run(serve(config))
         case ["migrate"]:
-            asyncio.run(run_migrations(config))
+            # Migrating needs only the database: no wallet, no chain.
+            try:
+                database_url = Env(os.environ).secret("DATABASE_URL")
+            except ConfigError as error:
+                sys.exit(f"broker: configuration error: {error}")
+            setup_logging("broker", os.environ.get("LOG_LEVEL", "INFO").upper())
+            asyncio.run(run_migrations(database_url))
         case _:
             sys.exit(__doc__)
 
