@@ -6,10 +6,16 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from zerog.inference.v1 import inference_service_pb2 as pb
+from zerog_grpc import ANY_SERVICE
 from zerog_grpc.settings import AuthSettings, ConfigError, Env, parse_allow
 
-# Which calling services may use which methods; AUTH_ALLOW overrides per method.
-DEFAULT_ALLOW: dict[str, frozenset[str]] = {}
+# Every authenticated internal service may chat; AUTH_ALLOW narrows a method to named callers.
+DEFAULT_ALLOW: dict[str, frozenset[str]] = {
+    method.name: frozenset({ANY_SERVICE})
+    for service in pb.DESCRIPTOR.services_by_name.values()
+    for method in service.methods
+}
 
 
 @dataclass(frozen=True)

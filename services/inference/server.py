@@ -70,6 +70,7 @@ async def start(
     sleep: Sleep = asyncio.sleep,
     now: Callable[[], datetime] = utc_now,
     http: httpx.AsyncClient | None = None,
+    breaker_clock: Clock | None = None,
 ) -> InferenceServer:
     """Start inference on `address` with the given pool (already migrated)."""
     minter = TokenMinter(config.jwt_secret, "inference")
@@ -103,7 +104,7 @@ async def start(
             ratio_min_calls=config.breaker_min_calls,
             cool_down_seconds=config.breaker_cool_down_seconds,
         ),
-        clock,
+        breaker_clock or clock,
     )
     stats = ProviderStats()
     failover = Failover(

@@ -1,0 +1,220 @@
+"""Real parts for inference tests: devnet providers, a broker with a funded ledger, a quota
+server, and inference servers started through the production server.start()."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import grpc.aio
+import pytest
+
+from devnet import A0GI, Devnet
+from devnet.deploy import Transactor
+from devnet.provider import ProviderProcess, ProviderSpec, launch_providers
+from services.inference import server
+from services.inference.config import Config
+from services.inference.server import InferenceServer
+from tests.broker.conftest import (  # noqa: F401  (fixtures)
+    Broker,
+    StartBroker,
+    broker_db_url,
+    broker_template,
+    start_broker,
+)
+from tests.quota.conftest import (  # noqa: F401  (fixtures)
+    Quota,
+    StartQuota,
+    clock,
+    quota_db_url,
+    quota_pool,
+    quota_template,
+    start_quota,
+)
+from tests.support import JWT_SECRET, auth_metadata
+from zerog.broker.v1 import broker_service_pb2 as bpb
+from zerog.inference.v1 import inference_service_pb2_grpc
+from zerog_db import create_pool, migrate
+
+if TYPE_CHECKING:
+    from zerog.inference.v1.inference_service_pb2_grpc import (
+        ChatSessionServiceAsyncStub,
+        InferenceServiceAsyncStub,
+    )
+
+MIGRATIONS = Path(__file__).parents[2] / "services" / "inference" / "migrations"
+
+
+def _database(dsn: str, name: str) -> str:
+    return urlunsplit(urlsplit(dsn)._replace(path=f"/{name}"))
+
+
+@pytest.fixture(scope="session")
+async def inference_template(postgres_url: str) -> AsyncIterator[str]:
+    name = f"inference_template_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(postgres_url)
+    await admin.execute(f"CREATE DATABASE {name}")
+    await migrate(_database(postgres_url, name), "inference", MIGRATIONS)
+    yield name
+    await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    await admin.close()
+
+
+@pytest.fixture
+async def inference_db_url(postgres_url: str, inference_template: str) -> AsyncIterator[str]:
+    name = f"inference_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(postgres_url)
+    await admin.execute(f"CREATE DATABASE {name} TEMPLATE {inference_template}")
+    yield _database(postgres_url, name)
+    await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    await admin.close()
+
+
+@dataclass
+class Trio:
+    """Three providers of one model: cheap but slow, dear but fast, and in between."""
+
+    model: str
+    cheap: ProviderProcess
+    fast: ProviderProcess
+    middle: ProviderProcess
+
+    @property
+    def all(self) -> list[ProviderProcess]:
+        return [self.cheap, self.fast, self.middle]
+
+
+BASE_KNOBS = {"error_rate": 0.0, "outage": "none", "token_delay_ms": 0}
+
+
+@pytest.fixture(scope="module")
+def trio(running_devnet: Devnet, deployer: Transactor) -> Iterator[Trio]:
+    """Shared by a module; a test that changes knobs puts them back (reset_knobs)."""
+    model = f"trio-{uuid.uuid4().hex[:8]}"
+    specs = [
+        ProviderSpec(model=model, settle_interval=0, knobs=knobs)
+        for knobs in (
+            {"input_price": 1, "output_price": 1, "first_token_delay_ms": 120},
+            {"input_price": 9, "output_price": 9, "first_token_delay_ms": 0},
+            {"input_price": 5, "output_price": 5, "first_token_delay_ms": 40},
+        )
+    ]
+    cheap, fast, middle = launch_providers(running_devnet.state, specs, deployer)
+    yield Trio(model, cheap, fast, middle)
+    for p in (cheap, fast, middle):
+        p.stop()
+
+
+@pytest.fixture
+def reset_knobs(trio: Trio) -> Iterator[None]:
+    yield
+    delays = (120, 0, 40)
+    for p, delay in zip(trio.all, delays, strict=True):
+        p.set_knobs(**BASE_KNOBS, first_token_delay_ms=delay)
+
+
+async def fund(broker: Broker, providers: list[ProviderProcess]) -> None:
+    """A ledger with money, and every provider's TEE signer acknowledged by our wallet."""
+    md = broker.md()
+    await broker.stub.CreateLedger(
+        bpb.CreateLedgerRequest(request_id="ledger", initial_deposit_neuron=str(30 * A0GI)),
+        metadata=md,
+    )
+    for p in providers:
+        await broker.stub.AcknowledgeProvider(
+            bpb.AcknowledgeProviderRequest(request_id=f"ack-{p.provider}", provider=p.provider),
+            metadata=md,
+        )
+
+
+def inference_config(database_url: str, quota: Quota, broker: Broker, **overrides: str) -> Config:
+    env = {
+        "DATABASE_URL": database_url,
+        "AUTH_JWT_SECRET": JWT_SECRET,
+        "METRICS_PORT": "0",
+        "QUOTA_ADDRESS": f"127.0.0.1:{quota.server.port}",
+        "BROKER_ADDRESS": f"127.0.0.1:{broker.server.port}",
+        # Backoff in milliseconds: the tests check which statuses are retried, not the waits.
+        "RETRY_BASE_SECONDS": "0.01",
+        "RETRY_CAP_SECONDS": "0.05",
+        "PROVIDER_CACHE_SECONDS": "0",
+        **overrides,
+    }
+    return Config.from_env(env)
+
+
+class BreakerClock:
+    """The breakers' clock, moved by tests to end a cool-down without waiting."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class Inference:
+    """A running inference server with stubs that call it as the scheduler service."""
+
+    server: InferenceServer
+    chat: InferenceServiceAsyncStub
+    sessions: ChatSessionServiceAsyncStub
+    quota: Quota
+    broker: Broker
+    breaker_clock: BreakerClock
+    pool: asyncpg.Pool
+    channel: grpc.aio.Channel
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def md(self, user: str = "") -> tuple[tuple[str, str], ...]:
+        return auth_metadata("scheduler", "inference", user)
+
+
+StartInference = Callable[..., Awaitable[Inference]]
+
+
+@pytest.fixture
+async def start_inference(
+    inference_db_url: str, start_quota: StartQuota, start_broker: StartBroker
+) -> AsyncIterator[StartInference]:
+    """start_inference(providers, **env) -> an inference server on a fresh broker and quota."""
+    started: list[Inference] = []
+    shared: dict[str, Any] = {}
+
+    async def start(providers: list[ProviderProcess] | None = None, **overrides: str) -> Inference:
+        if "quota" not in shared:
+            shared["quota"] = await start_quota()
+            shared["broker"] = await start_broker(PROVIDER_CACHE_TTL_SECONDS="0.1")
+            await fund(shared["broker"], providers or [])
+        quota, broker = shared["quota"], shared["broker"]
+        pool = await create_pool(inference_db_url, search_path="inference", max_size=10)
+        breaker_clock = BreakerClock()
+        config = inference_config(inference_db_url, quota, broker, **overrides)
+        running = await server.start(pool, config, "127.0.0.1:0", breaker_clock=breaker_clock)
+        channel = grpc.aio.insecure_channel(f"127.0.0.1:{running.port}")
+        inference = Inference(
+            running,
+            inference_service_pb2_grpc.InferenceServiceStub(channel),
+            inference_service_pb2_grpc.ChatSessionServiceStub(channel),
+            quota,
+            broker,
+            breaker_clock,
+            pool,
+            channel,
+        )
+        started.append(inference)
+        return inference
+
+    yield start
+    for inference in started:
+        await inference.channel.close()
+        await inference.server.stop(grace=None)
+        await inference.pool.close()
+    await asyncio.sleep(0)
