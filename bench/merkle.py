@@ -1,0 +1,112 @@
+"""Merkle root MB/s (MB = 2**20 bytes) of a file on disk: zerog_storage vs the official SDKs.
+
+Peers: the TS SDK (ZgFile.merkleTree in Node) and the Python SDK (0g-storage-sdk in a
+throwaway venv). Each side reads the same temporary file of random bytes and the roots are
+compared, so every side is known to do the whole job. The peers take about 15-35 s per
+64 MiB here, so at 512 MiB their 64 MiB rate stands in (the rate does not depend on size).
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from bench.context import Context
+from bench.model import Measurement, Row
+from bench.node import PeerUnavailable, run_node
+from bench.peers import peer_python, run_python
+from bench.report import Section
+from bench.timing import best_seconds
+from zerog_storage import FileMerkleTree
+
+PYSDK = ["0g-storage-sdk==0.4.0"]
+PEER_MAX_MIB = 64
+BAR = 30.0
+PYSDK_SCRIPT = Path(__file__).resolve().parent / "peers" / "merkle_pysdk.py"
+
+
+def _write_random(path: Path, mib: int) -> None:
+    with path.open("wb") as f:
+        for _ in range(mib):
+            f.write(os.urandom(1 << 20))
+
+
+def _rates(mib: float, seconds: list[float]) -> list[float]:
+    return [mib / s for s in seconds]
+
+
+def _ts_peer(ctx: Context, path: Path, repeat: int) -> tuple[list[float], str]:
+    out = run_node(ctx, "merkle.mjs", {"path": str(path), "repeat": repeat}, timeout=1800)
+    return out["seconds"], out["root"]
+
+
+def _py_peer(ctx: Context, path: Path, repeat: int) -> tuple[list[float], str]:
+    python = peer_python("storage-sdk", PYSDK, install=not ctx.tiny)
+    out = run_python(python, PYSDK_SCRIPT, [str(path), str(repeat)], timeout=3600)
+    return out["seconds"], out["root"]
+
+
+PEERS = (
+    ("TS SDK 1.2.8 (node)", _ts_peer),
+    ("0g-storage-sdk 0.4.0 (python)", _py_peer),
+)
+
+
+def _ours(
+    ctx: Context, path: Path, mib: int, pool: ProcessPoolExecutor
+) -> tuple[Measurement, Measurement]:
+    repeat = ctx.pick(20 if mib == 1 else 5 if mib == 64 else 3, 5, 1)
+    one = best_seconds(repeat, lambda: FileMerkleTree.from_path(path))
+    two = best_seconds(repeat, lambda: FileMerkleTree.from_path(path, executor=pool, workers=2))
+    return (
+        Measurement.of_rates("zerog_storage, 1 core", _rates(mib, one)),
+        Measurement.of_rates("zerog_storage, 2 processes", _rates(mib, two)),
+    )
+
+
+def _size_rows(
+    ctx: Context, path: Path, mib: int, pool: ProcessPoolExecutor, at_max: dict[str, Measurement]
+) -> list[Row | Section]:
+    one, two = _ours(ctx, path, mib, pool)
+    root = "0x" + FileMerkleTree.from_path(path).root.hex()
+    rows: list[Row | Section] = []
+    for label, peer_fn in PEERS:
+        notes: list[str] = []
+        peer: Measurement | None = None
+        if mib <= PEER_MAX_MIB:
+            try:
+                repeat = ctx.pick(5 if mib == 1 else 2, 2 if mib == 1 else 1, 1)
+                seconds, peer_root = peer_fn(ctx, path, repeat)
+                peer = at_max[label] = Measurement.of_rates(label, _rates(mib, seconds))
+                same = peer_root == root
+                notes.append("roots identical" if same else f"ROOTS DIFFER: {peer_root} vs {root}")
+            except PeerUnavailable as e:
+                notes.append(f"peer not run: {e}")
+        else:
+            peer = at_max.get(label)
+            notes.append(
+                f"peer rate measured at {PEER_MAX_MIB} MiB (too slow to wait for {mib} MiB)"
+            )
+        name = f"merkle root, {mib} MiB file"
+        rows.append(Row(name, "MB/s", one, peer, bar=BAR, notes=notes))
+        if label == PEERS[0][0]:
+            rows.append(Row(name, "MB/s", two, peer, bar=BAR, notes=["ours in 2 worker processes"]))
+    return rows
+
+
+def run(ctx: Context) -> list[Row | Section]:
+    """Per size: ours (1 core) vs each SDK, and ours in 2 processes vs the TS SDK."""
+    sizes = [1] if ctx.tiny else [1, 64] if ctx.quick else [1, 64, 512]
+    rows: list[Row | Section] = []
+    at_max: dict[str, Measurement] = {}
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        pool.submit(int).result()  # workers started before any timing
+        for mib in sizes:
+            path = ctx.scratch / f"merkle-{mib}.bin"
+            _write_random(path, mib)
+            try:
+                rows += _size_rows(ctx, path, mib, pool, at_max)
+            finally:
+                path.unlink(missing_ok=True)
+    return rows
