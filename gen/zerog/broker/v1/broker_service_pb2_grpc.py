@@ -338,6 +338,8 @@ class BrokerServiceServicer:
     def RevokeApiKey(self, request, context):
         """RevokeApiKey revokes one key on chain (revokeToken, setting its bit in the bitmap).
         Errors: INVALID_ARGUMENT + BadRequest; NOT_FOUND + ErrorInfo(API_KEY_NOT_FOUND);
+        FAILED_PRECONDITION + PreconditionFailure (API_KEY) + ErrorInfo(API_KEY_REVOKED) when it is
+        already revoked (a retry with the same request_id returns the first answer instead);
         FAILED_PRECONDITION + ErrorInfo(CONTRACT_REVERTED); UNAVAILABLE.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)

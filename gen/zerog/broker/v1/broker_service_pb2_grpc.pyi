@@ -139,6 +139,8 @@ class BrokerServiceStub:
     RevokeApiKey: _grpc.UnaryUnaryMultiCallable[_broker_service_pb2.RevokeApiKeyRequest, _broker_service_pb2.RevokeApiKeyResponse]
     """RevokeApiKey revokes one key on chain (revokeToken, setting its bit in the bitmap).
     Errors: INVALID_ARGUMENT + BadRequest; NOT_FOUND + ErrorInfo(API_KEY_NOT_FOUND);
+    FAILED_PRECONDITION + PreconditionFailure (API_KEY) + ErrorInfo(API_KEY_REVOKED) when it is
+    already revoked (a retry with the same request_id returns the first answer instead);
     FAILED_PRECONDITION + ErrorInfo(CONTRACT_REVERTED); UNAVAILABLE.
     """
     RevokeAllApiKeys: _grpc.UnaryUnaryMultiCallable[_broker_service_pb2.RevokeAllApiKeysRequest, _broker_service_pb2.RevokeAllApiKeysResponse]
@@ -312,6 +314,8 @@ class BrokerServiceAsyncStub(BrokerServiceStub):
     RevokeApiKey: _aio.UnaryUnaryMultiCallable[_broker_service_pb2.RevokeApiKeyRequest, _broker_service_pb2.RevokeApiKeyResponse]  # type: ignore[assignment]
     """RevokeApiKey revokes one key on chain (revokeToken, setting its bit in the bitmap).
     Errors: INVALID_ARGUMENT + BadRequest; NOT_FOUND + ErrorInfo(API_KEY_NOT_FOUND);
+    FAILED_PRECONDITION + PreconditionFailure (API_KEY) + ErrorInfo(API_KEY_REVOKED) when it is
+    already revoked (a retry with the same request_id returns the first answer instead);
     FAILED_PRECONDITION + ErrorInfo(CONTRACT_REVERTED); UNAVAILABLE.
     """
     RevokeAllApiKeys: _aio.UnaryUnaryMultiCallable[_broker_service_pb2.RevokeAllApiKeysRequest, _broker_service_pb2.RevokeAllApiKeysResponse]  # type: ignore[assignment]
@@ -566,6 +570,8 @@ class BrokerServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_broker_service_pb2.RevokeApiKeyResponse, _abc.Awaitable[_broker_service_pb2.RevokeApiKeyResponse]]:
         """RevokeApiKey revokes one key on chain (revokeToken, setting its bit in the bitmap).
         Errors: INVALID_ARGUMENT + BadRequest; NOT_FOUND + ErrorInfo(API_KEY_NOT_FOUND);
+        FAILED_PRECONDITION + PreconditionFailure (API_KEY) + ErrorInfo(API_KEY_REVOKED) when it is
+        already revoked (a retry with the same request_id returns the first answer instead);
         FAILED_PRECONDITION + ErrorInfo(CONTRACT_REVERTED); UNAVAILABLE.
         """
 
