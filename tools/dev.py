@@ -108,6 +108,9 @@ def service_env(
     if service.name == "broker":
         # The first funded devnet wallet is the platform wallet; a devnet key, not a secret.
         env["ZG_PRIVATE_KEY"] = state.wallets[0].private_key
+    storage = state.services.get("storage", {})
+    if service.name == "storage" and isinstance(indexer := storage.get("indexer"), str):
+        env["STORAGE_INDEXER_URL"] = indexer
     return env
 
 

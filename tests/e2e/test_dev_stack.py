@@ -40,7 +40,9 @@ class DevStack:
             self.lines.append(line.rstrip("\n"))
             if line.startswith("Ctrl-C stops everything."):
                 return
-        raise AssertionError(f"dev stack exited early: {self.lines}")
+        code = self.process.wait()
+        self.process.stdout.close()
+        raise AssertionError(f"dev stack exited with {code}: {self.lines}")
 
     def addresses(self) -> dict[str, str]:
         return {m[1]: m[2] for line in self.lines if (m := SERVICE_LINE.match(line))}
