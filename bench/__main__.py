@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import tempfile
 import time
@@ -38,12 +39,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("names", nargs="*", choices=[*BENCHMARKS, []], metavar="NAME")
     parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer repeats")
+    parser.add_argument("--tiny", action="store_true", help="smoke-test sizes (tests/bench)")
     parser.add_argument("--out", type=Path, help="write the markdown here (docs/benchmarks.md)")
     args = parser.parse_args(argv)
     names = args.names or list(BENCHMARKS)
+    host, load_start = machine.describe(), machine.load_average()
     with tempfile.TemporaryDirectory(prefix="zerog-bench-") as scratch:
-        rows, sections = run_all(names, Context(quick=args.quick, scratch=Path(scratch)))
-    text = report.render(machine.describe(), rows, sections)
+        rows, sections = run_all(
+            names, Context(quick=args.quick, scratch=Path(scratch), tiny=args.tiny)
+        )
+    load = f"{load_start:.1f} at the start, {machine.load_average():.1f} at the end"
+    text = report.render(dataclasses.replace(host, load=load), rows, sections)
     if args.out:
         args.out.write_text(text)
         print(f"bench: wrote {args.out}", file=sys.stderr)

@@ -22,6 +22,7 @@ class Machine:
     node: str
     os: str
     date: str
+    load: str = ""  # 1-minute load average at the start and end of the run
 
 
 def _cpu_model() -> str:
@@ -50,6 +51,11 @@ def _node_version() -> str:
         return "absent"
     done = subprocess.run([node, "--version"], capture_output=True, text=True, check=False)
     return done.stdout.strip() or "unknown"
+
+
+def load_average() -> float:
+    """The 1-minute load average: other work on a shared machine shows here."""
+    return os.getloadavg()[0]
 
 
 def describe() -> Machine:

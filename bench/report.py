@@ -70,7 +70,7 @@ def render(machine: Machine, rows: Sequence[Row], sections: Sequence[Section]) -
         f"- CPU: {machine.cpu}, {machine.cores} cores",
         f"- RAM: {machine.ram_gib:.1f} GiB",
         f"- Python {machine.python}, Node {machine.node}, {machine.os}",
-        f"- Run: {machine.date}\n",
+        f"- Run: {machine.date}; 1-minute load average {machine.load}\n",
         "## Results\n",
         table(rows),
         "",
