@@ -11,7 +11,7 @@ from opentelemetry import trace
 
 from services.inference.broker_client import BrokerClient
 from services.inference.errors import NoProvider, StreamInterrupted
-from services.inference.failover import Attempt, Failover, Routed
+from services.inference.failover import Attempt, Failover, Routed, Stopwatch
 from services.inference.provider_http import (
     Completion,
     Credentials,
@@ -144,9 +144,12 @@ class ChatEngine:
         plan = await self._plan(call)
         log_: list[Attempt] = []
 
-        async def attempt(provider: Provider, seconds: float) -> tuple[Credentials, Completion]:
+        async def attempt(
+            provider: Provider, seconds: float, watch: Stopwatch
+        ) -> tuple[Credentials, Completion]:
             creds = await self._credentials(call, provider, seconds)
             body = request_body(creds, call.payload(), stream=False)
+            watch.restart()
             return creds, await self.http.complete(creds, body, seconds)
 
         try:
@@ -163,9 +166,12 @@ class ChatEngine:
         plan = await self._plan(call)
         log_: list[Attempt] = []
 
-        async def attempt(provider: Provider, seconds: float) -> tuple[Credentials, ProviderStream]:
+        async def attempt(
+            provider: Provider, seconds: float, watch: Stopwatch
+        ) -> tuple[Credentials, ProviderStream]:
             creds = await self._credentials(call, provider, seconds)
             body = request_body(creds, call.payload(), stream=True)
+            watch.restart()
             return creds, await self.http.open_stream(creds, body, seconds)
 
         try:

@@ -48,6 +48,21 @@ class Routed(Generic[T]):
         return sum(1 for a in self.attempts if a.outcome != "breaker_open")
 
 
+class Stopwatch:
+    """Times one attempt; the attempt restarts it when the provider call itself begins, so the
+    latency average measures providers, not the broker's credential issuance."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self.started = clock()
+
+    def restart(self) -> None:
+        self.started = self._clock()
+
+    def elapsed_ms(self) -> int:
+        return int((self._clock() - self.started) * 1000)
+
+
 @dataclass
 class Failover:
     """The shared machinery: breakers, stats, policy and the clock and sleep to use."""
@@ -62,7 +77,7 @@ class Failover:
     async def run(
         self,
         candidates: list[Provider],
-        call: Callable[[Provider, float], Awaitable[T]],
+        call: Callable[[Provider, float, Stopwatch], Awaitable[T]],
         deadline: Deadline,
         log: list[Attempt],
     ) -> Routed[T]:
@@ -77,10 +92,10 @@ class Failover:
             for n in range(1, self.policy.attempts + 1):
                 if deadline.remaining() == 0:
                     raise DeadlineReached(sum(1 for a in log if a.outcome != "breaker_open"))
-                started = self.clock()
+                watch = Stopwatch(self.clock)
                 try:
                     value = await breaker.call_async(
-                        call, provider, deadline.bound(self.attempt_timeout)
+                        call, provider, deadline.bound(self.attempt_timeout), watch
                     )
                 except CircuitBreakerError as refused:
                     # aiobreaker raises this both when it refuses a call and when the call that
@@ -93,11 +108,11 @@ class Failover:
                 except ProviderError as failed:
                     error = failed
                 else:
-                    elapsed = int((self.clock() - started) * 1000)
+                    elapsed = watch.elapsed_ms()
                     self.stats.observe(provider.address, ok=True, latency_ms=elapsed)
                     log.append(Attempt(provider.address, n, "ok", 200, elapsed))
                     return Routed(value, provider, log)
-                elapsed = int((self.clock() - started) * 1000)
+                elapsed = watch.elapsed_ms()
                 log.append(Attempt(provider.address, n, error.outcome, error.status, elapsed))
                 if error.outcome.startswith("credentials") and not error.retryable:
                     # The broker cannot pay this provider: another one may still answer.

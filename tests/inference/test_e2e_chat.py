@@ -69,7 +69,8 @@ async def test_stream_tokens_arrive_before_the_provider_finishes(
 
     pieces = [first.content_delta]
     last = first
-    async for message in stream:
+    while (message := await stream.read()) is not grpc.aio.EOF:
+        assert isinstance(message, pb.StreamChatCompletionResponse)
         pieces.append(message.content_delta)
         last = message
     assert trio.cheap.status()["requests_served"] == served + 1
@@ -147,5 +148,5 @@ async def test_a_user_at_quota_is_refused_before_any_provider_call(
 
     assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     failure = unpack_detail(raised.value, error_details_pb2.QuotaFailure)
-    assert failure is not None and failure.violations[0].subject == "user:bob"
+    assert failure is not None and failure.violations[0].subject.startswith("user:bob")
     assert [p.status()["requests_served"] for p in trio.all] == served
