@@ -73,10 +73,10 @@ def wait_serving(service: ServiceProcess, timeout: float = 60.0) -> None:
 
 @contextmanager
 def service_process(
-    name: str, env: Mapping[str, str], scratch: Path, timeout: float = 60.0
+    name: str, env: Mapping[str, str], scratch: Path, timeout: float = 90.0, port: int = 0
 ) -> Iterator[ServiceProcess]:
     """`python -m services.<name>` on a free port with the usual env, SERVING; stopped after."""
-    port = free_port()
+    port = port or free_port()
     environment = {
         **os.environ,
         "PORT": str(port),
