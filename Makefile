@@ -10,7 +10,7 @@ BUF := node_modules/.bin/buf
 PROTO_FILES := $(shell find protos -name '*.proto' | sort)
 PY_SOURCES := libs services devnet tests tools
 
-.PHONY: help install protos lint format typecheck test check breaking gen-check dev migrate devnet \
+.PHONY: help install protos lint format typecheck test check breaking gen-check dev migrate devnet \ bench
 	k8s-validate docs-api images
 
 help:  ## List the targets.
@@ -88,3 +88,6 @@ docs-api: install  ## Regenerate docs/api.md from the protos.
 images:  ## Build the service and devnet images (needs a Docker engine).
 	docker build -f deploy/Dockerfile --target service -t zerog:dev .
 	docker build -f deploy/Dockerfile --target devnet -t zerog-devnet:dev .
+
+bench: install  ## Run every benchmark (ours beside the peers) and rewrite docs/benchmarks.md.
+	$(PY) -m bench --out docs/benchmarks.md
