@@ -10,8 +10,8 @@ BUF := node_modules/.bin/buf
 PROTO_FILES := $(shell find protos -name '*.proto' | sort)
 PY_SOURCES := libs services devnet tests tools
 
-.PHONY: help install protos lint format typecheck test check breaking gen-check dev migrate devnet \ bench
-	k8s-validate docs-api images
+.PHONY: help install protos lint format typecheck test check breaking gen-check dev migrate devnet \
+	k8s-validate docs-api images bench
 
 help:  ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
