@@ -66,7 +66,9 @@ async def put(
     **fields: object,
 ) -> pb.PutObjectResponse:
     h = header(namespace, name, data, request_id, **fields)
-    return await storage.stub.PutObject(_messages(h, data, chunk), metadata=storage.md(service, user))
+    return await storage.stub.PutObject(
+        _messages(h, data, chunk), metadata=storage.md(service, user)
+    )
 
 
 async def get(

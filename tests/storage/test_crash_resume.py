@@ -18,7 +18,9 @@ from web3 import Web3
 
 from devnet import Devnet
 from devnet.storage_node import StorageNodeProcess
-from tests.storage.conftest import StartBroker, StartQuota, storage_env
+from tests.broker.conftest import StartBroker
+from tests.quota.conftest import StartQuota
+from tests.storage.conftest import storage_env
 from tests.storage.helpers import content, put, rid
 from tests.support import auth_metadata
 from zerog.storage.v1 import storage_service_pb2 as pb
@@ -105,7 +107,7 @@ async def test_killed_after_submit_resumes_without_second_submit(
         # Writes are parked on the node, so the upload stalls right after the paid submit.
         node.set_faults(hold_writes=True)
         storage = type("S", (), {"stub": stub, "md": staticmethod(lambda s, u="": md)})()
-        upload = asyncio.create_task(put(storage, "chats", "s1", data, request_id=request_id))  # type: ignore[arg-type]
+        upload = asyncio.create_task(put(storage, "chats", "s1", data, request_id=request_id))
         for _ in range(600):
             if _submits(devnet_w3, flow, identity):
                 break
@@ -120,7 +122,7 @@ async def test_killed_after_submit_resumes_without_second_submit(
 
         process = _spawn(env, port, tmp_path / "storage.log")
         await _until_serving(stub, md)
-        stored = await put(storage, "chats", "s1", data, request_id=request_id)  # type: ignore[arg-type]
+        stored = await put(storage, "chats", "s1", data, request_id=request_id)
         assert stored.object.size == len(data)
         assert _submits(devnet_w3, flow, identity) == 1
         got = b""

@@ -6,10 +6,11 @@ from collections.abc import Awaitable, Callable
 
 import grpc
 import pytest
+from google.protobuf.field_mask_pb2 import FieldMask
 from google.rpc.error_details_pb2 import ErrorInfo
 
 from devnet.storage_node import StorageNetwork
-from tests.storage.conftest import Storage, StartStorage
+from tests.storage.conftest import StartStorage, Storage
 from tests.storage.helpers import content, create_namespace, get, put, rid
 from zerog.storage.v1 import storage_service_pb2 as pb
 from zerog_grpc import unpack_detail
@@ -30,7 +31,7 @@ ATTEMPTS: dict[str, Attempt] = {
         pb.UpdateNamespaceRequest(
             request_id=rid(),
             namespace=pb.Namespace(name="bob-ns", quota_bytes=1),
-            update_mask={"paths": ["quota_bytes"]},
+            update_mask=FieldMask(paths=["quota_bytes"]),
         ),
         metadata=_md(s),
     ),

@@ -9,7 +9,7 @@ import pytest
 from google.rpc.error_details_pb2 import ErrorInfo
 
 from devnet.storage_node import StorageNodeProcess
-from tests.storage.conftest import Storage, StartStorage
+from tests.storage.conftest import StartStorage, Storage
 from tests.storage.helpers import content, create_namespace, get, put, rid
 from zerog.storage.v1 import storage_service_pb2 as pb
 from zerog_grpc import unpack_detail

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import AsyncIterator
 
 import grpc
 import pytest
@@ -61,7 +62,7 @@ async def test_bytes_not_matching_the_header_are_refused(
     h = header("docs", "x", data)
     h.sha256 = hashlib.sha256(b"other").hexdigest()
 
-    async def messages():  # type: ignore[no-untyped-def]
+    async def messages() -> AsyncIterator[pb.PutObjectRequest]:
         yield pb.PutObjectRequest(header=h)
         yield pb.PutObjectRequest(chunk=data)
 
