@@ -1,0 +1,130 @@
+"""RPCs of provider discovery (list with filters and pages, get one) and acknowledgement of a
+provider's TEE signer before first use."""
+
+from __future__ import annotations
+
+from services.broker import convert, store
+from services.broker.amounts import A0GI
+from services.broker.convert import Problems
+from services.broker.deps import Deps, once, send_or_resume
+from services.broker.errors import Context, ProviderNotFound, fail
+from zerog.broker.v1 import broker_service_pb2 as pb
+
+_MAX_PAGE = 200
+
+
+class ProviderRpcs:
+    """Discovery and acknowledgement."""
+
+    deps: Deps
+
+    async def ListProviders(
+        self, request: pb.ListProvidersRequest, context: Context
+    ) -> pb.ListProvidersResponse:
+        problems = Problems()
+        max_in = problems.neuron(
+            request.max_input_price_neuron, "max_input_price_neuron", optional=True
+        )
+        max_out = problems.neuron(
+            request.max_output_price_neuron, "max_output_price_neuron", optional=True
+        )
+        size = request.page_size or 50
+        if not 1 <= size <= _MAX_PAGE:
+            problems["page_size"] = f"must be between 1 and {_MAX_PAGE}"
+        start = 0
+        if request.page_token:
+            if not request.page_token.isdigit():
+                problems["page_token"] = "not a token this service issued"
+            else:
+                start = int(request.page_token)
+        await problems.check(context, "ListProvidersRequest")
+        try:
+            services = await self.deps.providers.all()
+        except Exception as error:
+            await fail(context, error)
+        official = self.deps.official
+        chosen = [
+            s
+            for s in services
+            if (not request.model or s.model == request.model)
+            and (not request.verifiable_only or s.verifiability == "TeeML")
+            and (not request.official_only or s.provider.lower() in official)
+            and (max_in < 0 or s.input_price <= max_in)
+            and (max_out < 0 or s.output_price <= max_out)
+        ]
+        page = chosen[start : start + size]
+        more = start + size < len(chosen)
+        refreshed = self.deps.providers.refreshed_at
+        answer = pb.ListProvidersResponse(
+            providers=[convert.provider(s, official) for s in page],
+            next_page_token=str(start + size) if more else "",
+        )
+        if refreshed is not None:
+            answer.refreshed_at.FromDatetime(refreshed)
+        return answer
+
+    async def GetProvider(
+        self, request: pb.GetProviderRequest, context: Context
+    ) -> pb.GetProviderResponse:
+        problems = Problems()
+        provider = problems.address(request.provider, "provider")
+        await problems.check(context, "GetProviderRequest")
+        try:
+            service = await self.deps.compute.get_service(provider)
+            if service is None:
+                raise ProviderNotFound(provider)
+            account = await self.deps.compute.get_account(provider)
+        except Exception as error:
+            await fail(context, error)
+        return pb.GetProviderResponse(
+            provider=convert.provider(service, self.deps.official),
+            sub_account=convert.sub_account(account) if account else None,
+        )
+
+    async def AcknowledgeProvider(
+        self, request: pb.AcknowledgeProviderRequest, context: Context
+    ) -> pb.AcknowledgeProviderResponse:
+        problems = Problems()
+        problems.request_id(request.request_id)
+        provider = problems.address(request.provider, "provider")
+        await problems.check(context, "AcknowledgeProviderRequest")
+
+        async def work() -> pb.AcknowledgeProviderResponse:
+            compute = self.deps.compute
+            service = await self.deps.providers.get(provider)
+            receipts = []
+            account = await compute.get_account(provider)
+            if account is None:
+                # The SDK's rule: a new sub-account needs a first transfer of 1 A0GI.
+                r = await send_or_resume(
+                    self.deps,
+                    "TRANSFER",
+                    request.request_id,
+                    lambda: compute.transfer(provider, A0GI, request_id=request.request_id),
+                )
+                receipts.append(convert.receipt(r))
+                account = await compute.get_account(provider)
+            if account is None or not account.acknowledged:
+                r = await send_or_resume(
+                    self.deps,
+                    "ACKNOWLEDGE",
+                    request.request_id,
+                    lambda: compute.acknowledge(provider, request_id=request.request_id),
+                )
+                receipts.append(convert.receipt(r))
+                account = await compute.get_account(provider)
+            await store.record_acknowledgement(self.deps.pool, service.provider, service.tee_signer)
+            return pb.AcknowledgeProviderResponse(
+                receipts=receipts, sub_account=convert.sub_account(account) if account else None
+            )
+
+        return await once(
+            self.deps,
+            context,
+            "AcknowledgeProvider",
+            request,
+            request.request_id,
+            pb.AcknowledgeProviderResponse,
+            work,
+            "ledger",
+        )

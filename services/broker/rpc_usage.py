@@ -1,0 +1,188 @@
+"""RPCs after a call: response verification, usage recording (with auto top-up), the settlement
+report and the transaction log."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from services.broker import convert, store
+from services.broker.convert import Problems
+from services.broker.deps import Deps, once
+from services.broker.errors import Context, ProviderNotVerifiable, fail
+from services.broker.rpc_credentials import top_up_message
+from services.broker.topup import TopUpResult
+from services.broker.verification import check_signature
+from zerog.broker.v1 import broker_service_pb2 as pb
+from zerog_chain import ChainError
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+class UsageRpcs:
+    """Verification, usage, settlement, transactions."""
+
+    deps: Deps
+
+    async def VerifyResponse(
+        self, request: pb.VerifyResponseRequest, context: Context
+    ) -> pb.VerifyResponseResponse:
+        problems = Problems()
+        problems.request_id(request.request_id)
+        provider = problems.address(request.provider, "provider")
+        if not request.chat_id or "/" in request.chat_id:
+            problems["chat_id"] = "required, without '/'"
+        for name in ("request_sha256", "response_sha256"):
+            value = getattr(request, name)
+            if value and not _SHA256.fullmatch(value):
+                problems[name] = "must be 64 lowercase hex digits"
+        await problems.check(context, "VerifyResponseRequest")
+        deps = self.deps
+
+        async def work() -> pb.VerifyResponseResponse:
+            service = await deps.providers.get(provider)
+            if service.verifiability != "TeeML":
+                raise ProviderNotVerifiable(f"provider {provider} is not a TeeML service")
+            expected = convert.tee_signer(service)
+            answer = await check_signature(deps.http, service.url, service.model, request, expected)
+            await store.record_verification(
+                deps.pool,
+                request.request_id,
+                service.provider,
+                request.chat_id,
+                answer.valid,
+                answer.reason,
+                answer.signing_address,
+            )
+            return answer
+
+        return await once(
+            deps,
+            context,
+            "VerifyResponse",
+            request,
+            request.request_id,
+            pb.VerifyResponseResponse,
+            work,
+            provider,
+        )
+
+    async def RecordUsage(
+        self, request: pb.RecordUsageRequest, context: Context
+    ) -> pb.RecordUsageResponse:
+        problems = Problems()
+        problems.request_id(request.request_id)
+        provider = problems.address(request.provider, "provider")
+        fee = problems.neuron(request.fee_neuron, "fee_neuron", optional=True)
+        await problems.check(context, "RecordUsageRequest")
+        deps = self.deps
+
+        async def work() -> pb.RecordUsageResponse:
+            service = await deps.providers.get(provider)
+            cost = (
+                fee
+                if fee >= 0
+                else (
+                    request.input_tokens * service.input_price
+                    + request.output_tokens * service.output_price
+                )
+            )
+            this_fee, total = await store.record_usage(
+                deps.pool,
+                request.request_id,
+                service.provider,
+                request.user,
+                request.chat_id,
+                request.input_tokens,
+                request.output_tokens,
+                cost,
+            )
+            try:
+                top_up = await deps.topups.ensure(service.provider)
+            except ChainError as error:
+                top_up = TopUpResult(0, None, getattr(error, "name", type(error).__name__))
+            return pb.RecordUsageResponse(
+                fee_neuron=str(this_fee),
+                recorded_total_neuron=str(total),
+                top_up=top_up_message(top_up),
+            )
+
+        return await once(
+            deps,
+            context,
+            "RecordUsage",
+            request,
+            request.request_id,
+            pb.RecordUsageResponse,
+            work,
+            provider,
+        )
+
+    async def GetSettlementReport(
+        self, request: pb.GetSettlementReportRequest, context: Context
+    ) -> pb.GetSettlementReportResponse:
+        problems = Problems()
+        if request.provider:
+            problems.address(request.provider, "provider")
+        await problems.check(context, "GetSettlementReportRequest")
+        try:
+            block = await self.deps.settlement.sync()
+        except Exception as error:
+            await fail(context, error)
+        rows = await self.deps.settlement.report(request.provider)
+        return pb.GetSettlementReportResponse(
+            block_number=block,
+            providers=[
+                pb.ProviderSettlement(
+                    provider=r["provider"],
+                    recorded_fee_neuron=str(int(r["recorded"])),
+                    settled_fee_neuron=str(int(r["settled"])),
+                    outstanding_neuron=str(int(r["recorded"]) - int(r["settled"])),
+                    recorded_calls=r["calls"],
+                    settlements=r["settlements"],
+                    transferred_neuron=str(int(r["transferred"])),
+                )
+                for r in rows
+            ],
+        )
+
+    async def ListTransactions(
+        self, request: pb.ListTransactionsRequest, context: Context
+    ) -> pb.ListTransactionsResponse:
+        problems = Problems()
+        size = request.page_size or 50
+        if not 1 <= size <= 200:
+            problems["page_size"] = "must be between 1 and 200"
+        after = None
+        if request.page_token:
+            stamp, _, tx_hash = request.page_token.partition("|")
+            try:
+                after = (datetime.fromisoformat(stamp), tx_hash)
+            except ValueError:
+                problems["page_token"] = "not a token this service issued"
+        await problems.check(context, "ListTransactionsRequest")
+        rows = await store.list_transactions(self.deps.pool, request.purpose, after, size + 1)
+        statuses = {
+            "pending": pb.TRANSACTION_STATUS_PENDING,
+            "succeeded": pb.TRANSACTION_STATUS_SUCCEEDED,
+            "failed": pb.TRANSACTION_STATUS_FAILED,
+        }
+        answer = pb.ListTransactionsResponse()
+        for r in rows[:size]:
+            tx = answer.transactions.add(
+                tx_hash=r["tx_hash"],
+                purpose=r["purpose"],
+                status=statuses[r["status"]],
+                nonce=r["nonce"],
+                gas_limit=r["gas_limit"],
+                gas_used=r["gas_used"],
+                block_number=r["block_number"],
+                value_neuron=str(int(r["value_neuron"])),
+                error=r["error"],
+                request_id=r["request_id"],
+            )
+            tx.created_at.FromDatetime(r["created_at"])
+        if len(rows) > size:
+            last = rows[size - 1]
+            answer.next_page_token = f"{last['created_at'].isoformat()}|{last['tx_hash']}"
+        return answer
