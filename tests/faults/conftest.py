@@ -1,0 +1,3 @@
+"""The shared in-process stack (tests/stack.py) for the fault tests."""
+
+from tests.stack import stack, stack_db_url  # noqa: F401  (fixtures)
