@@ -1,9 +1,14 @@
-"""python -m bench [names...] [--quick] [--out FILE]: run benchmarks, print and write the table."""
+"""python -m bench [names...] [--quick] [--out FILE]: run benchmarks, print and write the table.
+
+BENCH_DATABASE_URL (a PostgreSQL superuser DSN) is used for throwaway databases when set;
+otherwise each benchmark that needs one starts a TempCluster.
+"""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 import tempfile
 import time
@@ -46,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     host, load_start = machine.describe(), machine.load_average()
     with tempfile.TemporaryDirectory(prefix="zerog-bench-") as scratch:
         rows, sections = run_all(
-            names, Context(quick=args.quick, scratch=Path(scratch), tiny=args.tiny)
+            names,
+            Context(args.quick, Path(scratch), args.tiny, os.environ.get("BENCH_DATABASE_URL")),
         )
     load = f"{load_start:.1f} at the start, {machine.load_average():.1f} at the end"
     text = report.render(dataclasses.replace(host, load=load), rows, sections)

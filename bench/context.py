@@ -18,6 +18,7 @@ class Context:
     quick: bool
     scratch: Path
     tiny: bool = False
+    postgres: str | None = None  # a superuser DSN to create databases in; else a TempCluster
 
     @property
     def python(self) -> str:

@@ -9,7 +9,6 @@ why instead of a number.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import statistics
 import sys
@@ -18,19 +17,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from bench.context import Context
+from bench.db import database
 from bench.model import Measurement, Row
 from bench.procs import JWT_SECRET, ServiceProcess, rss_mib, service_process
-from bench.quota import _create_database
 from bench.report import Section
 from tools.dev import ORDER, Service, running_devnet, service_env
-from zerog_db.cluster import TempCluster, free_port
+from zerog_db.cluster import free_port
 
 SETTLE_SECONDS = 2.0
 NEEDS_NO_DEVNET = {"quota"}
 
 
-def _idle_rss(service: ServiceProcess, samples: int) -> Measurement:
-    time.sleep(SETTLE_SECONDS)  # let start-up garbage be collected and caches settle
+def _idle_rss(service: ServiceProcess, samples: int, settle: float) -> Measurement:
+    time.sleep(settle)  # let start-up garbage be collected and caches settle
     values = []
     for _ in range(samples):
         values.append(rss_mib(service.process.pid))
@@ -57,9 +56,7 @@ def run(ctx: Context) -> list[Row | Section]:
     names = [n for n in present if n in NEEDS_NO_DEVNET] if ctx.tiny else present
     stack = [Service(n, free_port(), free_port()) for n in names]
     rows: list[Row | Section] = []
-    with TempCluster() as cluster, contextlib.ExitStack() as running:
-        asyncio.run(_create_database(cluster.dsn, "bench_services"))
-        dsn = cluster.dsn_for("bench_services")
+    with database(ctx, "bench_services") as dsn, contextlib.ExitStack() as running:
         devnet = running.enter_context(
             _devnet(ctx.scratch, any(n not in NEEDS_NO_DEVNET for n in names))
         )
@@ -89,7 +86,7 @@ def run(ctx: Context) -> list[Row | Section]:
                 Row(
                     f"memory: {service.name} at idle (RSS)",
                     "MiB",
-                    _idle_rss(started, ctx.pick(5, 3, 1)),
+                    _idle_rss(started, ctx.pick(5, 3, 1), SETTLE_SECONDS if not ctx.tiny else 0.2),
                     higher_is_better=False,
                     notes=["after SERVING + 2 s; median / max of samples; no peer"],
                 )

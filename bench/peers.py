@@ -18,17 +18,13 @@ from bench.node import PeerUnavailable
 PEERS_DIR = Path(__file__).resolve().parent / ".peers"
 
 
-def peer_python(name: str, requirements: list[str], *, install: bool = True) -> Path:
+def peer_python(name: str, requirements: list[str]) -> Path:
     """The python of venv `name` with exactly `requirements` installed (created if needed)."""
     venv = PEERS_DIR / name
     python = venv / "bin" / "python"
     stamp = venv / "requirements.json"
     if python.exists() and stamp.exists() and json.loads(stamp.read_text()) == requirements:
         return python
-    if not install:
-        raise PeerUnavailable(
-            f"peer venv {name} not installed (run python -m bench without --tiny)"
-        )
     shutil.rmtree(venv, ignore_errors=True)
     venv.parent.mkdir(parents=True, exist_ok=True)
     # sys.executable may be .venv's python; venv builds from the base interpreter either way.

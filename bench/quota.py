@@ -13,19 +13,22 @@ import asyncio
 import threading
 import time
 import uuid
+from typing import TYPE_CHECKING
 
-import asyncpg
 import grpc
 import grpc.aio
 
 from bench.context import Context
+from bench.db import database
 from bench.model import Measurement, Row
 from bench.procs import JWT_SECRET, rss_mib, service_process
 from bench.report import Section
 from zerog.quota.v1 import quota_service_pb2 as pb
 from zerog.quota.v1 import quota_service_pb2_grpc
-from zerog_db.cluster import TempCluster
 from zerog_grpc import TokenMinter
+
+if TYPE_CHECKING:
+    from zerog.quota.v1.quota_service_pb2_grpc import QuotaServiceAsyncStub
 
 EACH = 1_000
 NO_PEER = "no peer: LiteLLM has no budgets with reservations in this sense"
@@ -39,7 +42,7 @@ class _Round:
 
 
 async def _round(
-    stub: quota_service_pb2_grpc.QuotaServiceStub, clients: int, calls: int
+    stub: QuotaServiceAsyncStub, clients: int, calls: int
 ) -> tuple[_Round, float, int, int]:
     """One round; (results, wall seconds, budget, granted according to GetQuota)."""
     admin = TokenMinter(JWT_SECRET, "admin").metadata("quota")
@@ -86,7 +89,7 @@ async def _drive(
     latencies: list[float] = []
     checks: list[str] = []
     async with grpc.aio.insecure_channel(address) as channel:
-        stub = quota_service_pb2_grpc.QuotaServiceStub(channel)
+        stub: QuotaServiceAsyncStub = quota_service_pb2_grpc.QuotaServiceStub(channel)
         await _round(stub, min(clients, 20), 2)  # warm-up: connections, prepared statements
         for _ in range(rounds):
             result, wall, budget, booked = await _round(stub, clients, calls)
@@ -101,20 +104,11 @@ async def _drive(
     return rates, latencies, checks
 
 
-async def _create_database(dsn: str, name: str) -> None:
-    admin = await asyncpg.connect(dsn)
-    try:
-        await admin.execute(f"CREATE DATABASE {name}")
-    finally:
-        await admin.close()
-
-
 def run(ctx: Context) -> list[Row | Section]:
     """Two rows: reservations/s and the Reserve latency, both with the overspend check."""
     rounds, clients, calls = ctx.pick(3, 1, 1), ctx.pick(200, 200, 10), ctx.pick(10, 5, 2)
-    with TempCluster() as cluster:
-        asyncio.run(_create_database(cluster.dsn, "bench_quota"))
-        env = {"DATABASE_URL": cluster.dsn_for("bench_quota"), "SWEEP_INTERVAL_SECONDS": "3600"}
+    with database(ctx, "bench_quota") as dsn:
+        env = {"DATABASE_URL": dsn, "SWEEP_INTERVAL_SECONDS": "3600"}
         with service_process("quota", env, ctx.scratch) as quota:
             peak = [rss_mib(quota.process.pid)]
             done = threading.Event()

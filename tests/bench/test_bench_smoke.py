@@ -1,0 +1,98 @@
+"""Each benchmark runs at its smallest size and yields well-formed rows (timings never asserted)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from bench import machine, report
+from bench.context import Context
+from bench.model import Measurement, Row
+from bench.registry import load
+
+
+def _ctx(tmp_path: Path, postgres: str | None = None) -> Context:
+    return Context(quick=True, scratch=tmp_path, tiny=True, postgres=postgres)
+
+
+def _well_formed(m: Measurement | None) -> None:
+    assert m is not None
+    assert m.label
+    assert m.samples >= 1
+    assert math.isfinite(m.median) and m.median > 0
+    assert math.isfinite(m.p99) and m.p99 > 0
+
+
+def _rows(results: Sequence[object]) -> list[Row]:
+    rows = [r for r in results if isinstance(r, Row)]
+    assert rows
+    for row in rows:
+        assert row.name and row.unit and row.unit != "—"
+        assert not any(n.startswith("failed") for n in row.notes)
+    return rows
+
+
+def test_signing_rows_put_ours_beside_ethers(tmp_path: Path) -> None:
+    rows = _rows(load("signing")(_ctx(tmp_path)))
+    assert len(rows) == 4
+    for row in rows:
+        _well_formed(row.ours)
+        _well_formed(row.peer)  # node and ethers are installed by make install
+        assert row.ratio is not None and row.bar is not None
+
+
+def test_merkle_rows_agree_on_the_root_with_the_ts_sdk(tmp_path: Path) -> None:
+    rows = _rows(load("merkle")(_ctx(tmp_path)))
+    for row in rows:
+        _well_formed(row.ours)
+    ts_rows = [r for r in rows if r.peer is not None and "TS SDK" in r.peer.label]
+    assert ts_rows and all("roots identical" in r.notes for r in ts_rows)
+    assert not list(tmp_path.glob("merkle-*.bin"))  # the data file is cleaned up
+
+
+def test_quota_row_reports_zero_overspend(tmp_path: Path, postgres_url: str) -> None:
+    rows = _rows(load("quota")(_ctx(tmp_path, postgres_url)))
+    rate, latency, memory = rows
+    for row in rows:
+        _well_formed(row.ours)
+    assert rate.unit == "reservations/s" and rate.peer is None
+    assert any(n.startswith("zero overspend") for n in rate.notes)
+    assert not latency.higher_is_better and memory.unit == "MiB"
+
+
+def test_memory_rows_name_each_started_service(tmp_path: Path, postgres_url: str) -> None:
+    rows = _rows(load("memory")(_ctx(tmp_path, postgres_url)))
+    quota = next(r for r in rows if r.name.startswith("memory: quota"))
+    _well_formed(quota.ours)
+
+
+def test_report_lists_the_machine_and_every_row(tmp_path: Path) -> None:
+    rows = [
+        Row(
+            "a", "ops/s", Measurement("ours", 10.0, 9.0, 3), Measurement("peer", 1.0, 0.5, 3), bar=5
+        ),
+        Row("b", "ms", Measurement("ours", 2.0, 4.0, 9), higher_is_better=False, notes=["x|y"]),
+        Row("c", "MiB", None, notes=["did not start"]),
+    ]
+    text = report.render(machine.describe(), rows, [report.Section("Profile", "time in keccak")])
+    assert "## Machine" in text and "Python " in text and "Node " in text
+    table = [line for line in text.splitlines() if line.startswith("| ")]
+    assert len(table) == 1 + len(rows)
+    assert "10.0x" in text and ">= 5x: met" in text and "x\\|y" in text
+    assert "## Profile" in text
+
+
+@pytest.mark.parametrize(
+    ("ours", "peer", "bar", "verdict"),
+    [(300.0, 10.0, 30.0, "met"), (150.0, 10.0, 30.0, "missed (15.0x of 30x, 50% short)")],
+)
+def test_verdict_says_by_how_much_a_bar_is_missed(
+    ours: float, peer: float, bar: float, verdict: str
+) -> None:
+    row = Row(
+        "r", "MB/s", Measurement("o", ours, ours, 1), Measurement("p", peer, peer, 1), bar=bar
+    )
+    assert row.verdict == verdict
