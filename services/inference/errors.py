@@ -37,10 +37,11 @@ class ProvidersFailed(InferenceError):
 class ProviderRejected(InferenceError):
     """A provider refused the request with a status that retrying cannot fix."""
 
-    def __init__(self, provider: str, status: int, message: str) -> None:
+    def __init__(self, provider: str, status: int, message: str, attempts: int = 1) -> None:
         super().__init__(f"provider {provider} refused the request ({status}): {message}")
         self.provider = provider
         self.status = status
+        self.attempts = attempts
 
 
 class DeadlineReached(InferenceError):

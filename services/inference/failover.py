@@ -119,7 +119,8 @@ class Failover:
                     last = f"{provider.address}: {error}"
                     break
                 if not error.retryable:
-                    raise ProviderRejected(provider.address, error.status, str(error))
+                    calls = sum(1 for a in log if a.outcome != "breaker_open")
+                    raise ProviderRejected(provider.address, error.status, str(error), calls)
                 self.stats.observe(provider.address, ok=False, latency_ms=None)
                 last = f"{provider.address}: {error.outcome} ({error})"
                 if self.breakers.state(provider.address) != "closed":

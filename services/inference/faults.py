@@ -43,7 +43,12 @@ async def fail(context: Context, error: BaseException) -> NoReturn:
             context,
             grpc.StatusCode.FAILED_PRECONDITION,
             str(error),
-            error_info("PROVIDER_REJECTED", provider=error.provider, status=str(error.status)),
+            error_info(
+                "PROVIDER_REJECTED",
+                provider=error.provider,
+                status=str(error.status),
+                attempts=str(error.attempts),
+            ),
         )
     if isinstance(error, e.DeadlineReached):
         await abort(context, grpc.StatusCode.DEADLINE_EXCEEDED, str(error))

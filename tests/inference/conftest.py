@@ -182,7 +182,9 @@ StartInference = Callable[..., Awaitable[Inference]]
 
 @pytest.fixture
 async def start_inference(
-    inference_db_url: str, start_quota: StartQuota, start_broker: StartBroker
+    inference_db_url: str,
+    start_quota: StartQuota,  # noqa: F811  (the imported fixture)
+    start_broker: StartBroker,  # noqa: F811  (the imported fixture)
 ) -> AsyncIterator[StartInference]:
     """start_inference(providers, **env) -> an inference server on a fresh broker and quota."""
     started: list[Inference] = []
