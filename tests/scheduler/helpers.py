@@ -81,7 +81,15 @@ async def bulk_users(
     await users.set_users(
         pool,
         [
-            User(uid, time_zone, None, frozenset({Kind.DAILY_DIGEST}), f"{webhook_url}/{uid}", "", 300)
+            User(
+                uid,
+                time_zone,
+                None,
+                frozenset({Kind.DAILY_DIGEST}),
+                f"{webhook_url}/{uid}",
+                "",
+                300,
+            )
             for uid in ids
         ],
         now,
