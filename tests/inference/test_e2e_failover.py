@@ -8,6 +8,7 @@ from google.rpc import error_details_pb2
 
 from tests.inference.conftest import Inference, StartInference, Trio
 from zerog.inference.v1 import inference_service_pb2 as pb
+from zerog.quota.v1 import quota_service_pb2 as qpb
 from zerog_grpc import unpack_detail
 
 HELLO = [pb.ChatMessage(role=pb.CHAT_ROLE_USER, content="hello again")]
@@ -96,6 +97,12 @@ async def test_refusals_are_not_retried(
         info = _info(error)
         assert info.reason == "PROVIDER_REJECTED"
         assert (info.metadata["status"], info.metadata["attempts"]) == (str(status), "1")
+    # Every failed call gave its reservation back.
+    standing = await inference.quota.stub.GetQuota(
+        qpb.GetQuotaRequest(subject="user:carol"), metadata=inference.quota.as_service()
+    )
+    tokens = next(u for u in standing.usages if u.unit == qpb.UNIT_COMPUTE_TOKENS)
+    assert (tokens.reserved, tokens.used) == (0, 0)
     # Refusals say nothing about the provider's health: its breaker stays closed.
     models = await inference.chat.ListModels(pb.ListModelsRequest(), metadata=inference.md())
     states = {p.provider.lower(): p.breaker_state for m in models.models for p in m.providers}
