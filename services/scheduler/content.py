@@ -33,6 +33,8 @@ class BatchData:
     users: dict[str, User]
     snapshots: dict[str, Snapshot]
     week_ago: dict[str, Snapshot]
+    # The newest stories of the last week about any symbol held in the batch.
+    news: list[NewsItem]
 
 
 @dataclass(frozen=True)
@@ -58,11 +60,10 @@ class Composer:
         week_ago: dict[str, Snapshot] = {}
         if any(item.kind is Kind.WEEKLY_SUMMARY for item in items):
             week_ago = await data.latest_snapshots(self._db, ids, now - timedelta(days=7))
-        return BatchData(
-            await users.users_by_id(self._db, ids),
-            await data.latest_snapshots(self._db, ids, now),
-            week_ago,
-        )
+        snapshots = await data.latest_snapshots(self._db, ids, now)
+        held = sorted({p.symbol for s in snapshots.values() for p in s.positions})
+        news = await data.news_for(self._db, held, now - timedelta(days=7), now, 500)
+        return BatchData(await users.users_by_id(self._db, ids), snapshots, week_ago, news)
 
     async def compose(self, item: WorkItem, batch: BatchData, now: datetime) -> Outcome:
         """The outcome of one item (may call the model; never raises for inference trouble)."""
@@ -89,8 +90,9 @@ class Composer:
         else:
             figures = day_figures(snapshot)
             title, label, days = "Your daily digest", "Today", 1
-        held = [p.symbol for p in snapshot.positions]
-        news = await data.news_for(self._db, held, now - timedelta(days=days), now, 5)
+        held = {p.symbol for p in snapshot.positions}
+        since = now - timedelta(days=days)
+        news = [n for n in batch.news if n.published_at >= since and held & set(n.symbols)][:5]
         content = await self._write(item, title, describe(figures, label), news, figures)
         return Outcome(content, channels=channels)
 

@@ -75,7 +75,7 @@ async def retry_or_fail(
         UPDATE work_items SET
             state = CASE WHEN $3::timestamptz IS NULL THEN 'failed' ELSE 'pending' END,
             available_at = coalesce($3, available_at), last_error = $4, lease_until = NULL,
-            finished_at = CASE WHEN $3::timestamptz IS NULL THEN $5 END
+            finished_at = CASE WHEN $3::timestamptz IS NULL THEN $5::timestamptz END
         WHERE id = $1 AND lease_token = $2 AND state = 'running'
         """,
         item.id,
