@@ -24,7 +24,8 @@ from zerog_chain.networks import (
     devnet_profile,
     network_profile,
 )
-from zerog_chain.sender import GAS_MARGIN, Receipt, TxRecord, TxRecorder, TxSender
+from zerog_chain.records import NonceGuard, Receipt, TxRecord, TxRecorder
+from zerog_chain.sender import GAS_MARGIN, TxSender
 from zerog_chain.wallet import Wallet
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "FlowContracts",
     "LedgerInfo",
     "NetworkProfile",
+    "NonceGuard",
     "Receipt",
     "ReceiptTimeout",
     "ServiceInfo",

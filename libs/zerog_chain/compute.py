@@ -13,7 +13,8 @@ from web3.exceptions import ContractLogicError
 from zerog_chain.abis import load_abi
 from zerog_chain.errors import ChainUnavailable, ContractReverted
 from zerog_chain.networks import NetworkProfile
-from zerog_chain.sender import _TRANSPORT_ERRORS, Receipt, TxSender, reverted
+from zerog_chain.records import Receipt
+from zerog_chain.sender import _TRANSPORT_ERRORS, TxSender, reverted
 
 T = TypeVar("T")
 # getAllServices refuses limits above 50 (LimitTooLarge).

@@ -10,7 +10,8 @@ from web3 import AsyncWeb3
 
 from zerog_chain.abis import load_abi
 from zerog_chain.compute import read
-from zerog_chain.sender import Receipt, TxSender
+from zerog_chain.records import Receipt
+from zerog_chain.sender import TxSender
 from zerog_storage import (
     SUBMIT_EVENT_TOPIC,
     Submission,

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any, Literal, Protocol, cast
+from dataclasses import replace
+from typing import Any, cast
 
 from web3 import AsyncWeb3
 from web3.exceptions import ContractLogicError, TimeExhausted, Web3RPCError
@@ -21,6 +20,7 @@ from zerog_chain.errors import (
     TransactionFailed,
     TransactionRejected,
 )
+from zerog_chain.records import NonceGuard, NoRecorder, Receipt, TxRecord, TxRecorder
 from zerog_chain.wallet import Wallet
 from zerog_signing import keccak256
 
@@ -29,51 +29,6 @@ log = logging.getLogger("zerog_chain")
 # An estimate is made against the latest block, but the transaction lands in the next one, where
 # a Flow epoch may close (~70-170k more gas, devnet/README.md): leave room for that.
 GAS_MARGIN = 300_000
-TxStatus = Literal["pending", "succeeded", "failed"]
-
-
-@dataclass(frozen=True, slots=True)
-class TxRecord:
-    """What the recorder stores about one transaction, at each step of its life."""
-
-    tx_hash: str
-    purpose: str
-    request_id: str
-    sender: str
-    to: str
-    nonce: int
-    value: int
-    gas_limit: int
-    status: TxStatus = "pending"
-    gas_used: int = 0
-    block_number: int = 0
-    effective_gas_price: int = 0
-    error: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Receipt:
-    """A mined, successful transaction and its logs (raw web3 log dicts)."""
-
-    tx_hash: str
-    block_number: int
-    gas_used: int
-    effective_gas_price: int
-    logs: Sequence[Any] = field(default=(), repr=False)
-    record: TxRecord | None = None
-
-
-class TxRecorder(Protocol):
-    """Stores transactions (the broker writes them to its tables)."""
-
-    async def record(self, tx: TxRecord) -> None:
-        """Insert or update the row of `tx.tx_hash`."""
-        ...
-
-
-class _NoRecorder:
-    async def record(self, tx: TxRecord) -> None:
-        return None
 
 
 _TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (OSError, asyncio.TimeoutError)
@@ -114,16 +69,18 @@ class TxSender:
         gas_margin: int = GAS_MARGIN,
         receipt_timeout: float = 60.0,
         poll_interval: float = 0.05,
+        nonce_guard: NonceGuard | None = None,
     ) -> None:
         self.w3 = w3
         self.wallet = wallet
         self.chain_id = chain_id
-        self.recorder: TxRecorder = recorder or _NoRecorder()
+        self.recorder: TxRecorder = recorder or NoRecorder()
         self._gas_margin = gas_margin
         self._receipt_timeout = receipt_timeout
         self._poll = poll_interval
         self._lock = asyncio.Lock()
         self._next_nonce: int | None = None
+        self._guard = nonce_guard
 
     async def call(self, to: str, data: bytes) -> bytes:
         """eth_call from the wallet; reverts raise ContractReverted."""
@@ -174,50 +131,72 @@ class TxSender:
         self, base: dict[str, Any], limit: int, gas_price: int, purpose: str, request_id: str
     ) -> TxRecord:
         # One lock around nonce, sign and send: nonces leave in order, and a failed send
-        # gives its nonce back by re-reading the pending count from the node.
+        # gives its nonce back by re-reading the pending count from the node. With a guard,
+        # the lock spans every process sending from the wallet.
         async with self._lock:
-            if self._next_nonce is None:
-                self._next_nonce = await self.w3.eth.get_transaction_count(
+            if self._guard is None:
+                return await self._send_with_nonce(base, limit, gas_price, purpose, request_id)
+            async with self._guard.hold(self.wallet.address) as last_recorded:
+                self._next_nonce = max(
+                    await self._pending_count(),
+                    -1 if last_recorded is None else last_recorded + 1,
+                )
+                return await self._send_with_nonce(base, limit, gas_price, purpose, request_id)
+
+    async def _pending_count(self) -> int:
+        try:
+            return int(
+                await self.w3.eth.get_transaction_count(
                     self.wallet.address,  # type: ignore[arg-type]
                     "pending",
                 )
-            nonce = self._next_nonce
-            tx = {
-                **base,
-                "nonce": nonce,
-                "gas": limit,
-                "gasPrice": gas_price,
-                "chainId": self.chain_id,
-            }
-            raw = self.wallet.sign_transaction(tx)
-            record = TxRecord(
-                tx_hash="0x" + keccak256(raw).hex(),
-                purpose=purpose,
-                request_id=request_id,
-                sender=self.wallet.address,
-                to=str(base["to"]),
-                nonce=nonce,
-                value=int(base["value"]),
-                gas_limit=limit,
             )
-            # Recorded before broadcast: a crash after sending still leaves the hash behind.
-            await self.recorder.record(record)
-            try:
-                await self.w3.eth.send_raw_transaction(raw)
-            except BaseException as error:
-                self._next_nonce = None
-                cause = reverted(error)
-                await self.recorder.record(
-                    replace(record, status="failed", error=cause.name if cause else "not sent")
-                )
-                if cause is not None:
-                    raise cause from None
-                if isinstance(error, Web3RPCError):
-                    raise _rejection(error) from None
-                if isinstance(error, _TRANSPORT_ERRORS):
-                    raise ChainUnavailable(f"chain RPC failed: {type(error).__name__}") from None
-                raise
-            self._next_nonce = nonce + 1
+        except _TRANSPORT_ERRORS as error:
+            raise ChainUnavailable(f"chain RPC failed: {type(error).__name__}") from None
+
+    async def _send_with_nonce(
+        self, base: dict[str, Any], limit: int, gas_price: int, purpose: str, request_id: str
+    ) -> TxRecord:
+        """Sign with the next nonce, record, broadcast; the caller holds the nonce lock."""
+        if self._next_nonce is None:
+            self._next_nonce = await self._pending_count()
+        nonce = self._next_nonce
+        tx = {
+            **base,
+            "nonce": nonce,
+            "gas": limit,
+            "gasPrice": gas_price,
+            "chainId": self.chain_id,
+        }
+        raw = self.wallet.sign_transaction(tx)
+        record = TxRecord(
+            tx_hash="0x" + keccak256(raw).hex(),
+            purpose=purpose,
+            request_id=request_id,
+            sender=self.wallet.address,
+            to=str(base["to"]),
+            nonce=nonce,
+            value=int(base["value"]),
+            gas_limit=limit,
+        )
+        # Recorded before broadcast: a crash after sending still leaves the hash behind.
+        await self.recorder.record(record)
+        try:
+            await self.w3.eth.send_raw_transaction(raw)
+        except BaseException as error:
+            self._next_nonce = None
+            cause = reverted(error)
+            await self.recorder.record(
+                replace(record, status="failed", error=cause.name if cause else "not sent")
+            )
+            if cause is not None:
+                raise cause from None
+            if isinstance(error, Web3RPCError):
+                raise _rejection(error) from None
+            if isinstance(error, _TRANSPORT_ERRORS):
+                raise ChainUnavailable(f"chain RPC failed: {type(error).__name__}") from None
+            raise
+        self._next_nonce = nonce + 1
         return record
 
     async def wait(self, record: TxRecord) -> Receipt:

@@ -49,6 +49,9 @@ class Config:
     # topup_amount.
     min_balance_neuron: int = 2 * A0GI
     topup_amount_neuron: int = A0GI
+    # Refill the ledger from the wallet when its available balance is below the floor (0: off).
+    ledger_min_balance_neuron: int = 0
+    ledger_refill_neuron: int = 0
     receipt_timeout_seconds: float = 60.0
     settlement_interval_seconds: float = 15.0
     intent_window_seconds: int = 300
@@ -82,6 +85,8 @@ class Config:
             provider_cache_ttl_seconds=env.number("PROVIDER_CACHE_TTL_SECONDS", 60.0, 0.1),
             min_balance_neuron=_neuron(env, "TOPUP_MIN_BALANCE_NEURON", 2 * A0GI),
             topup_amount_neuron=_neuron(env, "TOPUP_AMOUNT_NEURON", A0GI),
+            ledger_min_balance_neuron=_neuron(env, "LEDGER_MIN_BALANCE_NEURON", 0),
+            ledger_refill_neuron=_neuron(env, "LEDGER_REFILL_NEURON", 0),
             receipt_timeout_seconds=env.number("RECEIPT_TIMEOUT_SECONDS", 60.0, 1.0),
             settlement_interval_seconds=env.number("SETTLEMENT_INTERVAL_SECONDS", 15.0, 0.1),
             intent_window_seconds=env.integer("INTENT_WINDOW_SECONDS", 300, minimum=1),

@@ -65,9 +65,9 @@ async def send_or_resume(
     deps: Deps, purpose: str, request_id: str, send: Callable[[], Awaitable[Receipt]]
 ) -> Receipt:
     """A retry after a crash or timeout waits for the transaction already sent, never resends."""
-    from services.broker import store
+    from services.broker import transactions
 
-    earlier = await store.live_transaction(deps.pool, request_id, purpose)
+    earlier = await transactions.live_transaction(deps.pool, request_id, purpose)
     if earlier is not None:
         return await deps.compute.sender.wait(earlier)
     return await send()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from services.broker import convert, store
+from services.broker import convert, store, transactions
 from services.broker.convert import Problems
 from services.broker.deps import Deps, once
 from services.broker.errors import Context, ProviderNotVerifiable, fail
@@ -161,7 +161,9 @@ class UsageRpcs:
             except ValueError:
                 problems["page_token"] = "not a token this service issued"
         await problems.check(context, "ListTransactionsRequest")
-        rows = await store.list_transactions(self.deps.pool, request.purpose, after, size + 1)
+        rows = await transactions.list_transactions(
+            self.deps.pool, request.purpose, after, size + 1
+        )
         statuses = {
             "pending": pb.TRANSACTION_STATUS_PENDING,
             "succeeded": pb.TRANSACTION_STATUS_SUCCEEDED,

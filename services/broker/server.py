@@ -13,11 +13,14 @@ from prometheus_client import CollectorRegistry
 from services.broker.config import Config
 from services.broker.credentials import Credentials
 from services.broker.deps import Deps
+from services.broker.nonces import PgNonceGuard
 from services.broker.providers import ProviderCache
+from services.broker.refill import LedgerRefill
 from services.broker.service import SERVICE_NAME, BrokerService
 from services.broker.settlement import SettlementWatcher
-from services.broker.store import PgRecorder
 from services.broker.topup import TopUps
+from services.broker.transactions import PgRecorder
+from services.broker.unsettled import UnsettledFees
 from zerog.broker.v1 import broker_service_pb2_grpc
 from zerog_chain import (
     ChainUnavailable,
@@ -70,6 +73,7 @@ async def start(
         profile.chain_id,
         recorder=PgRecorder(pool),
         receipt_timeout=config.receipt_timeout_seconds,
+        nonce_guard=PgNonceGuard(pool),
     )
     compute = ComputeContracts(w3, profile, sender)
     providers = ProviderCache(compute, config.provider_cache_ttl_seconds)
@@ -77,6 +81,15 @@ async def start(
         PostgresNonceStore(pool, table="broker.signing_nonces"),
         window=timedelta(seconds=config.intent_window_seconds),
     )
+    http = httpx.AsyncClient(timeout=10.0)
+    credentials = Credentials(pool, compute, wallet.signer)
+    refill = LedgerRefill(
+        pool,
+        compute,
+        floor=config.ledger_min_balance_neuron,
+        amount=config.ledger_refill_neuron,
+    )
+    unsettled = UnsettledFees(pool, http, credentials, providers, wallet.address)
     deps = Deps(
         pool=pool,
         profile=profile,
@@ -84,16 +97,18 @@ async def start(
         compute=compute,
         flow=FlowContracts(w3, profile.flow, sender),
         providers=providers,
-        credentials=Credentials(pool, compute, wallet.signer),
+        credentials=credentials,
         topups=TopUps(
             pool,
             compute,
+            unsettled,
+            refill,
             min_balance=config.min_balance_neuron,
             topup_amount=config.topup_amount_neuron,
         ),
         settlement=SettlementWatcher(pool, compute),
         intents=IntentVerifier(guard, chain_id=profile.chain_id),
-        http=httpx.AsyncClient(timeout=10.0),
+        http=http,
         official=frozenset(p.lower() for p in config.official_providers),
     )
     servicer = BrokerService(deps)

@@ -7,86 +7,7 @@ from datetime import datetime
 
 import asyncpg
 
-from zerog_chain import TxRecord
 from zerog_db import Connection
-
-
-class PgRecorder:
-    """zerog_chain's recorder hook: every transaction lands in broker.transactions."""
-
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self._pool = pool
-
-    async def record(self, tx: TxRecord) -> None:
-        await self._pool.execute(
-            """
-            INSERT INTO transactions (tx_hash, purpose, request_id, sender, to_address, nonce,
-                value_neuron, gas_limit, gas_used, effective_gas_price, block_number, status, error)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-            ON CONFLICT (tx_hash) DO UPDATE SET gas_used = EXCLUDED.gas_used,
-                effective_gas_price = EXCLUDED.effective_gas_price,
-                block_number = EXCLUDED.block_number, status = EXCLUDED.status,
-                error = EXCLUDED.error, updated_at = now()
-            """,
-            tx.tx_hash,
-            tx.purpose,
-            tx.request_id,
-            tx.sender,
-            tx.to,
-            tx.nonce,
-            tx.value,
-            tx.gas_limit,
-            tx.gas_used,
-            tx.effective_gas_price,
-            tx.block_number,
-            tx.status,
-            tx.error,
-        )
-
-
-async def live_transaction(pool: asyncpg.Pool, request_id: str, purpose: str) -> TxRecord | None:
-    """A pending or succeeded transaction an earlier attempt of `request_id` sent."""
-    row = await pool.fetchrow(
-        """
-        SELECT * FROM transactions WHERE request_id = $1 AND purpose = $2
-            AND status <> 'failed' ORDER BY created_at DESC LIMIT 1
-        """,
-        request_id,
-        purpose,
-    )
-    if row is None:
-        return None
-    return TxRecord(
-        tx_hash=row["tx_hash"],
-        purpose=row["purpose"],
-        request_id=row["request_id"],
-        sender=row["sender"],
-        to=row["to_address"],
-        nonce=row["nonce"],
-        value=int(row["value_neuron"]),
-        gas_limit=row["gas_limit"],
-        status=row["status"],
-        gas_used=row["gas_used"],
-        block_number=row["block_number"],
-    )
-
-
-async def list_transactions(
-    pool: asyncpg.Pool, purpose: str, after: tuple[datetime, str] | None, limit: int
-) -> list[asyncpg.Record]:
-    """Newest first, keyset-paginated on (created_at, tx_hash)."""
-    return await pool.fetch(
-        """
-        SELECT * FROM transactions
-        WHERE ($1 = '' OR purpose = $1)
-          AND ($2::timestamptz IS NULL OR (created_at, tx_hash) < ($2, $3))
-        ORDER BY created_at DESC, tx_hash DESC LIMIT $4
-        """,
-        purpose,
-        after[0] if after else None,
-        after[1] if after else "",
-        limit,
-    )
 
 
 async def record_acknowledgement(pool: asyncpg.Pool, provider: str, tee_signer: str) -> None:
@@ -254,15 +175,52 @@ async def record_top_up(
     tx_hash: str | None,
     error: str,
     started_at: datetime,
+    unsettled: tuple[int, str] = (0, "local"),
 ) -> None:
     await pool.execute(
         """
         INSERT INTO top_ups (provider, locked_before, required, amount_neuron, tx_hash, error,
-            started_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
+            started_at, unsettled_neuron, unsettled_source)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
         """,
         provider,
         locked_before,
         required,
+        amount,
+        tx_hash,
+        error,
+        started_at,
+        unsettled[0],
+        unsettled[1],
+    )
+
+
+async def finish_resumed(pool: asyncpg.Pool, table: str, tx_hash: str, error: str) -> None:
+    """A resumed transfer's outcome replaces the error its first attempt recorded."""
+    assert table in ("top_ups", "ledger_refills")
+    await pool.execute(
+        f"UPDATE {table} SET error = $2, finished_at = clock_timestamp() WHERE tx_hash = $1",
+        tx_hash,
+        error,
+    )
+
+
+async def record_refill(
+    pool: asyncpg.Pool,
+    available_before: int,
+    floor: int,
+    amount: int,
+    tx_hash: str | None,
+    error: str,
+    started_at: datetime,
+) -> None:
+    await pool.execute(
+        """
+        INSERT INTO ledger_refills (available_before, floor_neuron, amount_neuron, tx_hash,
+            error, started_at) VALUES ($1, $2, $3, $4, $5, $6)
+        """,
+        available_before,
+        floor,
         amount,
         tx_hash,
         error,

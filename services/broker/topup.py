@@ -1,20 +1,33 @@
 """Auto top-up of provider sub-accounts, the SDK's rule by default: required = unsettled +
 min_balance (+ the next call's input fee); if locked < required, transfer
 max(deficit, topup_amount). Never two top-ups of one sub-account at once: an asyncio lock
-per provider inside a replica, a Postgres advisory lock across replicas."""
+per provider inside a replica, a Postgres advisory lock across replicas. A top-up whose receipt
+timed out is resumed (waited for) by the next attempt, never sent twice."""
 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import asyncpg
 
 from services.broker import store
-from zerog_chain import AccountInfo, ChainError, ComputeContracts, ContractReverted, Receipt
-from zerog_chain.errors import TransactionFailed
+from services.broker.refill import LedgerRefill
+from services.broker.resume import resume_pending
+from services.broker.unsettled import Owed, UnsettledFees
+from zerog_chain import (
+    AccountInfo,
+    ChainError,
+    ComputeContracts,
+    ContractReverted,
+    Receipt,
+    ReceiptTimeout,
+)
 from zerog_signing import keccak256
+
+PURPOSE = "TOP_UP"
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +45,10 @@ def _lock_key(provider: str) -> int:
     )
 
 
+def _request_prefix(provider: str) -> str:
+    return f"topup:{provider.lower()}:"
+
+
 class TopUps:
     """Keeps sub-accounts above their floor."""
 
@@ -39,75 +56,75 @@ class TopUps:
         self,
         pool: asyncpg.Pool,
         compute: ComputeContracts,
+        unsettled: UnsettledFees,
+        refill: LedgerRefill,
         *,
         min_balance: int,
         topup_amount: int,
     ) -> None:
         self._pool = pool
         self._compute = compute
+        self._unsettled = unsettled
+        self._refill = refill
         self.min_balance = min_balance
         self.topup_amount = topup_amount
         self._locks: dict[str, asyncio.Lock] = {}
-
-    async def unsettled(self, provider: str) -> int:
-        """What we owe the provider and it has not settled yet (our records, chain events)."""
-        recorded = await store.recorded_fees(self._pool, provider)
-        settled = await store.settled_fees(self._pool, provider)
-        return max(recorded - settled, 0)
 
     def required(self, unsettled: int, next_input_fee: int) -> int:
         """What the sub-account must hold."""
         return unsettled + self.min_balance + next_input_fee
 
-    async def ensure(
-        self, provider: str, *, next_input_fee: int = 0, request_id: str = ""
-    ) -> TopUpResult | None:
+    async def ensure(self, provider: str, *, next_input_fee: int = 0) -> TopUpResult | None:
         """Top the provider's sub-account up if it is below the floor; None if it was not."""
         account = await self._compute.get_account(provider)
-        unsettled = await self.unsettled(provider)
-        if account is not None and account.locked >= self.required(unsettled, next_input_fee):
+        owed = await self._unsettled.owed(provider, account)
+        if account is not None and account.locked >= self.required(owed.amount, next_input_fee):
             return None
         lock = self._locks.setdefault(provider.lower(), asyncio.Lock())
         async with lock, self._pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", _lock_key(provider))
-            # Re-read under the lock: whoever held it may have topped up already.
+            resumed = await resume_pending(
+                self._pool, self._compute.sender, PURPOSE, _request_prefix(provider)
+            )
+            if resumed is not None:
+                await store.finish_resumed(self._pool, "top_ups", resumed.tx_hash, "")
+            # Re-read under the lock: whoever held it (or the resumed transfer) may have topped
+            # up already.
             account = await self._compute.get_account(provider)
-            unsettled = await self.unsettled(provider)
-            return await self._transfer(provider, account, unsettled, next_input_fee, request_id)
+            owed = await self._unsettled.owed(provider, account)
+            done = await self._transfer(provider, account, owed, next_input_fee)
+            if done is None and resumed is not None:
+                return TopUpResult(resumed.record.value if resumed.record else 0, resumed, "")
+            return done
 
     async def _transfer(
-        self,
-        provider: str,
-        account: AccountInfo | None,
-        unsettled: int,
-        next_input_fee: int,
-        request_id: str,
+        self, provider: str, account: AccountInfo | None, owed: Owed, next_input_fee: int
     ) -> TopUpResult | None:
-        required = self.required(unsettled, next_input_fee)
+        required = self.required(owed.amount, next_input_fee)
         locked = account.locked if account is not None else 0
         if account is not None and locked >= required:
             return None
         amount = max(required - locked, self.topup_amount)
+        await self._refill.ensure()
         started = datetime.now(UTC)
+        unsettled = (owed.amount, owed.source)
         try:
             receipt = await self._compute.transfer(
                 provider,
                 amount,
-                request_id=request_id or f"topup:{started.timestamp()}",
-                purpose="TOP_UP",
+                request_id=f"{_request_prefix(provider)}{uuid.uuid4()}",
+                purpose=PURPOSE,
             )
-        except (ContractReverted, TransactionFailed) as error:
-            name = error.name if isinstance(error, ContractReverted) else str(error)
-            await store.record_top_up(
-                self._pool, provider, locked, required, amount, None, name, started
-            )
-            raise
         except ChainError as error:
+            name = error.name if isinstance(error, ContractReverted) else type(error).__name__
+            # A timed-out transfer keeps its hash: the next attempt waits for it.
+            tx_hash = error.tx_hash if isinstance(error, ReceiptTimeout) else None
             await store.record_top_up(
-                self._pool, provider, locked, required, amount, None, type(error).__name__, started
+                self._pool, provider, locked, required, amount, tx_hash, name, started, unsettled
             )
             raise
         await store.record_top_up(
-            self._pool, provider, locked, required, amount, receipt.tx_hash, "", started
+            self._pool, provider, locked, required, amount, receipt.tx_hash, "", started, unsettled
         )
+        await self._refill.ensure()
         return TopUpResult(amount, receipt, "")

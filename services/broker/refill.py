@@ -1,0 +1,96 @@
+"""Ledger refill: when the ledger's available balance is below LEDGER_MIN_BALANCE_NEURON,
+deposit LEDGER_REFILL_NEURON from the wallet. Never two refills at once (an asyncio lock in a
+replica, a Postgres advisory lock across replicas); every refill recorded in ledger_refills."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import asyncpg
+
+from services.broker import store
+from services.broker.resume import resume_pending
+from zerog_chain import ChainError, ComputeContracts, Receipt, ReceiptTimeout
+
+log = logging.getLogger("services.broker")
+PURPOSE = "LEDGER_REFILL"
+_REQUEST_PREFIX = "refill:"
+_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtext('broker.ledger_refill'))"
+
+
+@dataclass(frozen=True, slots=True)
+class Refill:
+    """A deposit made (or attempted) to bring the ledger back above its floor."""
+
+    amount: int
+    receipt: Receipt | None
+    error: str
+
+
+class LedgerRefill:
+    """Keeps the ledger's available balance above a floor; off when floor or amount is 0."""
+
+    def __init__(
+        self, pool: asyncpg.Pool, compute: ComputeContracts, *, floor: int, amount: int
+    ) -> None:
+        self._pool = pool
+        self._compute = compute
+        self.floor = floor
+        self.amount = amount
+        self._lock = asyncio.Lock()
+
+    @property
+    def enabled(self) -> bool:
+        return self.floor > 0 and self.amount > 0
+
+    async def ensure(self) -> Refill | None:
+        """Refill if below the floor; None when nothing was needed. Failures are recorded and
+        returned, never raised: a refill is a best effort before a transfer that may still fit."""
+        if not self.enabled or not await self._below_floor():
+            return None
+        async with self._lock, self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(_LOCK_SQL)
+            try:
+                resumed = await resume_pending(
+                    self._pool, self._compute.sender, PURPOSE, _REQUEST_PREFIX
+                )
+                if resumed is not None:
+                    await store.finish_resumed(self._pool, "ledger_refills", resumed.tx_hash, "")
+                # Re-read under the lock: whoever held it may have refilled already.
+                ledger = await self._compute.get_ledger()
+                if ledger is None or ledger.available >= self.floor:
+                    return None
+            except ChainError as error:
+                return Refill(0, None, type(error).__name__)
+            return await self._deposit(ledger.available)
+
+    async def _below_floor(self) -> bool:
+        try:
+            ledger = await self._compute.get_ledger()
+        except ChainError:
+            return False
+        # No ledger: nothing to refill (creating one is an explicit CreateLedger).
+        return ledger is not None and ledger.available < self.floor
+
+    async def _deposit(self, available: int) -> Refill:
+        started = datetime.now(UTC)
+        try:
+            receipt = await self._compute.deposit(
+                self.amount, request_id=f"{_REQUEST_PREFIX}{uuid.uuid4()}", purpose=PURPOSE
+            )
+        except ChainError as error:
+            name = str(getattr(error, "name", "")) or type(error).__name__
+            tx_hash = error.tx_hash if isinstance(error, ReceiptTimeout) else None
+            await store.record_refill(
+                self._pool, available, self.floor, self.amount, tx_hash, name, started
+            )
+            log.warning("ledger refill failed", extra={"error": name})
+            return Refill(self.amount, None, name)
+        await store.record_refill(
+            self._pool, available, self.floor, self.amount, receipt.tx_hash, "", started
+        )
+        return Refill(self.amount, receipt, "")

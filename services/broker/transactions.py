@@ -1,0 +1,104 @@
+"""The broker.transactions table: the sender's recorder hook and the queries over it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import asyncpg
+
+from zerog_chain import TxRecord
+
+
+class PgRecorder:
+    """zerog_chain's recorder hook: every transaction lands in broker.transactions."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def record(self, tx: TxRecord) -> None:
+        await self._pool.execute(
+            """
+            INSERT INTO transactions (tx_hash, purpose, request_id, sender, to_address, nonce,
+                value_neuron, gas_limit, gas_used, effective_gas_price, block_number, status, error)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+            ON CONFLICT (tx_hash) DO UPDATE SET gas_used = EXCLUDED.gas_used,
+                effective_gas_price = EXCLUDED.effective_gas_price,
+                block_number = EXCLUDED.block_number, status = EXCLUDED.status,
+                error = EXCLUDED.error, updated_at = now()
+            """,
+            tx.tx_hash,
+            tx.purpose,
+            tx.request_id,
+            tx.sender,
+            tx.to,
+            tx.nonce,
+            tx.value,
+            tx.gas_limit,
+            tx.gas_used,
+            tx.effective_gas_price,
+            tx.block_number,
+            tx.status,
+            tx.error,
+        )
+
+
+def _tx_record(row: asyncpg.Record) -> TxRecord:
+    return TxRecord(
+        tx_hash=row["tx_hash"],
+        purpose=row["purpose"],
+        request_id=row["request_id"],
+        sender=row["sender"],
+        to=row["to_address"],
+        nonce=row["nonce"],
+        value=int(row["value_neuron"]),
+        gas_limit=row["gas_limit"],
+        status=row["status"],
+        gas_used=row["gas_used"],
+        block_number=row["block_number"],
+    )
+
+
+async def live_transaction(pool: asyncpg.Pool, request_id: str, purpose: str) -> TxRecord | None:
+    """A pending or succeeded transaction an earlier attempt of `request_id` sent."""
+    row = await pool.fetchrow(
+        """
+        SELECT * FROM transactions WHERE request_id = $1 AND purpose = $2
+            AND status <> 'failed' ORDER BY created_at DESC LIMIT 1
+        """,
+        request_id,
+        purpose,
+    )
+    return _tx_record(row) if row is not None else None
+
+
+async def pending_transaction(
+    pool: asyncpg.Pool, purpose: str, request_prefix: str
+) -> TxRecord | None:
+    """The oldest still-pending transaction of `purpose` whose request_id starts with the prefix."""
+    row = await pool.fetchrow(
+        """
+        SELECT * FROM transactions WHERE purpose = $1 AND status = 'pending'
+            AND starts_with(request_id, $2) ORDER BY created_at LIMIT 1
+        """,
+        purpose,
+        request_prefix,
+    )
+    return _tx_record(row) if row is not None else None
+
+
+async def list_transactions(
+    pool: asyncpg.Pool, purpose: str, after: tuple[datetime, str] | None, limit: int
+) -> list[asyncpg.Record]:
+    """Newest first, keyset-paginated on (created_at, tx_hash)."""
+    return await pool.fetch(
+        """
+        SELECT * FROM transactions
+        WHERE ($1 = '' OR purpose = $1)
+          AND ($2::timestamptz IS NULL OR (created_at, tx_hash) < ($2, $3))
+        ORDER BY created_at DESC, tx_hash DESC LIMIT $4
+        """,
+        purpose,
+        after[0] if after else None,
+        after[1] if after else "",
+        limit,
+    )
