@@ -29,7 +29,7 @@ async def add_user(
     time_zone: str,
     webhook_url: str = "",
     email: str = "",
-    enabled: Sequence[int] = (DIGEST,),
+    enabled: Sequence[pb.NotificationKind.ValueType] = (DIGEST,),
     quiet: tuple[int, int] | None = None,
     threshold_bps: int = 0,
 ) -> pb.UserPreferences:

@@ -59,16 +59,12 @@ async def test_failed_user_is_retried_alone_with_backoff(
     await _users(scheduler, receiver, clock, 10)
     clock.now = EIGHT_UTC
     await scheduler.tick()
-    row = await db.fetchrow(
-        "SELECT state, attempts, available_at FROM work_items WHERE user_id = 'u3'"
-    )
+    row = await _item(db, "u3")
     assert (row["state"], row["attempts"]) == ("pending", 1)
     assert row["available_at"] == datetime(2026, 3, 6, 8, 0, 30, tzinfo=UTC)
     clock.advance(seconds=30)
     await scheduler.tick()
-    row = await db.fetchrow(
-        "SELECT state, attempts, available_at FROM work_items WHERE user_id = 'u3'"
-    )
+    row = await _item(db, "u3")
     assert (row["state"], row["attempts"]) == ("pending", 2)
     assert row["available_at"] == datetime(2026, 3, 6, 8, 1, 30, tzinfo=UTC)  # 60 s later
     clock.advance(seconds=60)
@@ -83,6 +79,14 @@ async def test_failed_user_is_retried_alone_with_backoff(
     ).runs
     assert (run.users_done, run.users_retried, run.state) == (10, 1, pb.RUN_STATE_SUCCEEDED)
     assert sorted(r.path for r in receiver.accepted()) == sorted(f"/u{i}" for i in range(10))
+
+
+async def _item(db: asyncpg.Pool, user_id: str) -> asyncpg.Record:
+    row = await db.fetchrow(
+        "SELECT state, attempts, available_at FROM work_items WHERE user_id = $1", user_id
+    )
+    assert row is not None
+    return row
 
 
 def _real_composer(scheduler) -> Composing:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -46,7 +47,7 @@ def _check(delivered: dict[str, list[datetime]], receiver: WebhookReceiver, days
         assert len(dates) == len(set(dates)), f"{tz}: two digests on one day"
         # Every local day whose 08:00 fell inside the simulated window got its digest.
         assert len(dates) in (days - 1, days, days + 1), (tz, dates)
-        assert all(b - a == timedelta(days=1) for a, b in zip(dates, dates[1:], strict=False))
+        assert all(b - a == timedelta(days=1) for a, b in itertools.pairwise(dates))
         received = [r for r in receiver.accepted() if r.path == f"/{uid}"]
         assert len(received) == len(local)
 
