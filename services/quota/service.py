@@ -135,8 +135,12 @@ class QuotaService(quota_service_pb2_grpc.QuotaServiceServicer):
         validate.name(problems, "subject", request.subject)
         validate.name(problems, "operation", request.operation, required=False)
         validate.usage_items(problems, "items", request.items, need_positive=True)
-        ttl = request.ttl.ToTimedelta() if request.HasField("ttl") else self._default_ttl
-        if not timedelta(0) < ttl <= self._max_ttl:
+        ttl = (
+            validate.duration(problems, "ttl", request.ttl)
+            if request.HasField("ttl")
+            else self._default_ttl
+        )
+        if "ttl" not in problems and not timedelta(0) < ttl <= self._max_ttl:
             problems["ttl"] = f"must be positive and at most {int(self._max_ttl.total_seconds())} s"
         if problems:
             await _invalid(context, "ReserveRequest", problems)
@@ -321,8 +325,9 @@ class QuotaService(quota_service_pb2_grpc.QuotaServiceServicer):
     ) -> pb.SetRateLimitResponse:
         problems: dict[str, str] = {}
         validate.name(problems, "limit.method", request.limit.method)
-        window = request.limit.window.ToTimedelta()
-        if window.total_seconds() < 1 or window.total_seconds() != int(window.total_seconds()):
+        window = validate.duration(problems, "limit.window", request.limit.window)
+        seconds = window.total_seconds()
+        if "limit.window" not in problems and (seconds < 1 or seconds != int(seconds)):
             problems["limit.window"] = "must be a whole number of seconds, at least 1"
         if request.limit.max_requests < 0:
             problems["limit.max_requests"] = "must not be negative"
@@ -339,12 +344,11 @@ class QuotaService(quota_service_pb2_grpc.QuotaServiceServicer):
     ) -> pb.DeleteRateLimitResponse:
         problems: dict[str, str] = {}
         validate.name(problems, "method", request.method)
+        window = validate.duration(problems, "window", request.window)
         if problems:
             await _invalid(context, "DeleteRateLimitRequest", problems)
         try:
-            await ratelimit.delete_rule(
-                self._pool, request.method, int(request.window.ToTimedelta().total_seconds())
-            )
+            await ratelimit.delete_rule(self._pool, request.method, int(window.total_seconds()))
         except QuotaError as error:
             await _fail(context, error)
         return pb.DeleteRateLimitResponse()
@@ -366,8 +370,16 @@ class QuotaService(quota_service_pb2_grpc.QuotaServiceServicer):
         validate.name(problems, "service", request.service, required=False)
         if not 0 <= request.page_size <= 500:
             problems["page_size"] = "must be between 0 and 500"
-        start = request.start_time.ToDatetime(UTC) if request.HasField("start_time") else None
-        end = request.end_time.ToDatetime(UTC) if request.HasField("end_time") else None
+        start = (
+            validate.timestamp(problems, "start_time", request.start_time)
+            if request.HasField("start_time")
+            else None
+        )
+        end = (
+            validate.timestamp(problems, "end_time", request.end_time)
+            if request.HasField("end_time")
+            else None
+        )
         if start and end and end <= start:
             problems["end_time"] = "must be after start_time"
         if request.page_token:

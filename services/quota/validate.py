@@ -5,6 +5,10 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+
+from google.protobuf.duration_pb2 import Duration
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from services.quota.convert import UNIT_FROM_PB
 from services.quota.model import METERED_UNITS
@@ -64,3 +68,21 @@ def limits(problems: Problems, field: str, value: pb.Limits) -> None:
 def period(problems: Problems, field: str, value: str) -> None:
     if value and not _PERIOD.match(value):
         problems[field] = "must be a calendar month YYYY-MM"
+
+
+def duration(problems: Problems, field: str, value: Duration) -> timedelta:
+    """The Duration as a timedelta; out of range (or invalid) is a problem and zero."""
+    try:
+        return value.ToTimedelta()
+    except (ValueError, OverflowError):
+        problems[field] = "is not a valid duration"
+        return timedelta(0)
+
+
+def timestamp(problems: Problems, field: str, value: Timestamp) -> datetime | None:
+    """The Timestamp as an aware datetime; out of range (or invalid) is a problem and None."""
+    try:
+        return value.ToDatetime(UTC)
+    except (ValueError, OverflowError):
+        problems[field] = "is not a valid timestamp"
+        return None
