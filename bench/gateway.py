@@ -1,0 +1,252 @@
+"""Gateway overhead: our chat completion vs the devnet provider called directly vs LiteLLM.
+
+One devnet, one provider, one funded account: the broker's session token is what the direct
+calls and LiteLLM send, so all three paths reach the same provider with the same credential.
+Ours is the whole path a service uses: inference (gRPC) -> quota reserve/commit -> broker
+credentials -> provider -> TEE verification. Added latency = path p50/p99 minus the direct
+p50/p99 at the same concurrency, measured back to back in the same run.
+PRODUCT.md bars: added p50 < 2 ms, p99 < 10 ms; >= 150 completions/s per core through
+inference + quota + broker. LiteLLM (one worker) is the peer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import grpc.aio
+import httpx
+
+from bench.context import Context
+from bench.litellm_peer import LABEL as LITELLM
+from bench.litellm_peer import litellm_proxy
+from bench.loadgen import closed_loop
+from bench.model import Measurement, Row, percentile
+from bench.node import PeerUnavailable
+from bench.procs import JWT_SECRET
+from bench.report import Section
+from bench.stack import running_stack
+from zerog.broker.v1 import broker_service_pb2 as bpb
+from zerog.broker.v1 import broker_service_pb2_grpc
+from zerog.inference.v1 import inference_service_pb2 as ipb
+from zerog.inference.v1 import inference_service_pb2_grpc
+from zerog.quota.v1 import quota_service_pb2 as qpb
+from zerog.quota.v1 import quota_service_pb2_grpc
+from zerog_grpc import TokenMinter
+
+if TYPE_CHECKING:
+    from zerog.broker.v1.broker_service_pb2_grpc import BrokerServiceAsyncStub
+    from zerog.inference.v1.inference_service_pb2_grpc import InferenceServiceAsyncStub
+    from zerog.quota.v1.quota_service_pb2_grpc import QuotaServiceAsyncStub
+
+SERVICES = ["quota", "broker", "inference"]
+PROMPT = "hello there devnet"
+MAX_TOKENS = 16
+SUBJECT = "user:bench"
+OURS = "zerog inference + quota + broker"
+A0GI = 10**18
+
+Call = Callable[[int], Awaitable[object]]
+
+
+async def _credentials(
+    stack_addresses: dict[str, str], provider: str
+) -> bpb.GetRequestCredentialsResponse:
+    """What an operator does first: fund a ledger, acknowledge the provider, set a budget."""
+    admin_broker = TokenMinter(JWT_SECRET, "admin").metadata("broker")
+    async with grpc.aio.insecure_channel(stack_addresses["broker"]) as channel:
+        broker: BrokerServiceAsyncStub = broker_service_pb2_grpc.BrokerServiceStub(channel)
+        await broker.CreateLedger(
+            bpb.CreateLedgerRequest(
+                request_id="bench-ledger", initial_deposit_neuron=str(30 * A0GI)
+            ),
+            metadata=admin_broker,
+        )
+        await broker.AcknowledgeProvider(
+            bpb.AcknowledgeProviderRequest(request_id=f"bench-ack-{provider}", provider=provider),
+            metadata=admin_broker,
+        )
+        credentials = await broker.GetRequestCredentials(
+            bpb.GetRequestCredentialsRequest(provider=provider), metadata=admin_broker
+        )
+    async with grpc.aio.insecure_channel(stack_addresses["quota"]) as channel:
+        quota: QuotaServiceAsyncStub = quota_service_pb2_grpc.QuotaServiceStub(channel)
+        big = qpb.Limits(compute_tokens=10**15, cost_micro_usd=10**15)
+        await quota.SetSubjectTier(
+            qpb.SetSubjectTierRequest(subject=SUBJECT, tier="custom", custom_limits=big),
+            metadata=TokenMinter(JWT_SECRET, "admin").metadata("quota"),
+        )
+    return credentials
+
+
+def _openai_call(client: httpx.AsyncClient, url: str, headers: dict[str, str], model: str) -> Call:
+    body = {
+        "model": model,
+        "messages": [{"role": "user", "content": PROMPT}],
+        "max_tokens": MAX_TOKENS,
+    }
+
+    async def call(_: int) -> object:
+        response = await client.post(url, json=body, headers=headers)
+        response.raise_for_status()
+        return response.json()
+
+    return call
+
+
+def _ours_call(stub: InferenceServiceAsyncStub, model: str) -> Call:
+    metadata = TokenMinter(JWT_SECRET, "scheduler").metadata("inference")
+    run_id = uuid.uuid4().hex[:8]
+    messages = [ipb.ChatMessage(role=ipb.CHAT_ROLE_USER, content=PROMPT)]
+
+    async def call(index: int) -> object:
+        request = ipb.ChatCompletionRequest(
+            request_id=f"bench-{run_id}-{index}",
+            subject=SUBJECT,
+            model=model,
+            messages=messages,
+            max_tokens=MAX_TOKENS,
+        )
+        return await stub.ChatCompletion(request, metadata=metadata)
+
+    return call
+
+
+class _Level:
+    """Latencies and rates of each path at one concurrency."""
+
+    def __init__(self) -> None:
+        self.latencies: dict[str, list[float]] = {}
+        self.rates: dict[str, list[float]] = {}
+
+
+async def _measure(
+    paths: dict[str, Call], levels: list[int], total: int, rounds: int
+) -> dict[int, _Level]:
+    out: dict[int, _Level] = {}
+    for call in paths.values():  # warm-up: connections, caches, JIT of the peer
+        await closed_loop(call, 4, 20)
+    for concurrency in levels:
+        level = out[concurrency] = _Level()
+        count = max(total, concurrency * 4)
+        for _ in range(rounds):  # paths alternate, so load that comes and goes hits each alike
+            for path, call in paths.items():
+                latencies, wall = await closed_loop(call, concurrency, count // rounds)
+                level.latencies.setdefault(path, []).extend(latencies)
+                level.rates.setdefault(path, []).append(len(latencies) / wall)
+    return out
+
+
+def _added(label: str, path: list[float], direct: list[float]) -> Measurement:
+    return Measurement(
+        label,
+        percentile(path, 50) - percentile(direct, 50),
+        percentile(path, 99) - percentile(direct, 99),
+        len(path),
+    )
+
+
+def _rows(results: dict[int, _Level], notes: list[str]) -> list[Row | Section]:
+    rows: list[Row | Section] = []
+    cores = os.cpu_count() or 1
+    for concurrency, level in results.items():
+        direct = level.latencies["direct"]
+        ours = _added(OURS, level.latencies["ours"], direct)
+        peer = (
+            _added(LITELLM, level.latencies["litellm"], direct)
+            if "litellm" in level.latencies
+            else None
+        )
+        bar = "met" if ours.median < 2 and ours.p99 < 10 else "missed"
+        p50, p99 = percentile(direct, 50), percentile(direct, 99)
+        direct_note = f"direct to provider: p50 {p50:.1f} ms, p99 {p99:.1f} ms"
+        rows.append(
+            Row(
+                f"gateway: added latency, concurrency {concurrency}",
+                "ms",
+                ours,
+                peer,
+                higher_is_better=False,
+                notes=[f"bar p50 < 2 ms and p99 < 10 ms: {bar}", direct_note, *notes],
+            )
+        )
+        rate = Measurement.of_rates(OURS, level.rates["ours"])
+        peer_rate = (
+            Measurement.of_rates(LITELLM, level.rates["litellm"])
+            if "litellm" in level.rates
+            else None
+        )
+        per_core = rate.median / cores
+        verdict = "met" if per_core >= 150 else "missed"
+        rows.append(
+            Row(
+                f"gateway: completions/s, concurrency {concurrency}",
+                "completions/s",
+                rate,
+                peer_rate,
+                notes=[
+                    f"{per_core:.0f}/s per core (bar >= 150 per core: {verdict})",
+                    f"direct to provider: {statistics.median(level.rates['direct']):.0f}/s",
+                    "load generator, services, provider and chain share this machine",
+                ],
+            )
+        )
+    return rows
+
+
+async def _run_paths(
+    ctx: Context, addresses: dict[str, str], provider: dict[str, Any]
+) -> tuple[dict[int, _Level], list[str]]:
+    credentials = await _credentials(addresses, provider["provider"])
+    notes: list[str] = []
+    levels = [1, 16, 64]
+    total, rounds = ctx.pick(600, 120, 8), ctx.pick(3, 1, 1)
+    limits = httpx.Limits(max_connections=128, max_keepalive_connections=128)
+    async with (
+        httpx.AsyncClient(timeout=60, limits=limits) as client,
+        grpc.aio.insecure_channel(addresses["inference"]) as channel,
+    ):
+        stub: InferenceServiceAsyncStub = inference_service_pb2_grpc.InferenceServiceStub(channel)
+        paths: dict[str, Call] = {
+            "direct": _openai_call(
+                client,
+                credentials.endpoint + "/chat/completions",
+                {"Authorization": credentials.authorization},
+                credentials.model,
+            ),
+            "ours": _ours_call(stub, credentials.model),
+        }
+        try:
+            api_key = credentials.authorization.removeprefix("Bearer ")
+            with litellm_proxy(ctx.scratch, credentials.endpoint, credentials.model, api_key) as (
+                base,
+                master,
+            ):
+                paths["litellm"] = _openai_call(
+                    client,
+                    f"{base}/v1/chat/completions",
+                    {"Authorization": f"Bearer {master}"},
+                    "bench",
+                )
+                return await _measure(paths, levels, total, rounds), notes
+        except PeerUnavailable as e:
+            notes.append(f"LiteLLM not run: {e}")
+        return await _measure(paths, levels, total, rounds), notes
+
+
+def run(ctx: Context) -> list[Row | Section]:
+    """Two rows per concurrency (1, 16, 64): added latency, and completions/s."""
+    if ctx.tiny:
+        return [Row("gateway", "ms", None, notes=["not run at smoke-test size (needs the devnet)"])]
+    with running_stack(ctx, SERVICES) as stack:
+        if stack.failed or stack.devnet is None:
+            why = "; ".join(f"{k}: {v[:200]}" for k, v in stack.failed.items()) or "no devnet"
+            return [Row("gateway", "ms", None, notes=[f"stack did not start: {why}"])]
+        providers: Any = stack.devnet.services["providers"]
+        addresses = {name: s.address for name, s in stack.services.items()}
+        results, notes = asyncio.run(_run_paths(ctx, addresses, providers["providers"][0]))
+    return _rows(results, notes)
