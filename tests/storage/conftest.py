@@ -1,5 +1,9 @@
-"""A migrated storage database per test, and real storage servers wired to a real broker, quota
-service and devnet storage nodes."""
+"""Storage servers wired to a real broker, quota service and devnet storage nodes.
+
+The broker, quota and the storage database are shared by the tests of one module (starting
+them is most of a test's cost); each test starts its own storage server on them and works in
+namespaces of its own (helpers.namespace_name), so no test depends on another's data.
+"""
 
 from __future__ import annotations
 
@@ -13,66 +17,93 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import grpc.aio
 import pytest
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from web3.types import RPCEndpoint
 
+from devnet import A0GI, Devnet
+from services.broker import server as broker_server
+from services.quota import server as quota_server
 from services.storage import server
 from services.storage.config import Config
 from services.storage.server import StorageServer
-from tests.broker.conftest import (  # noqa: F401  # fixtures shared with the broker's tests
-    Broker,
-    StartBroker,
-    broker_db_url,
-    broker_template,
-    start_broker,
-)
-from tests.quota.conftest import (  # noqa: F401  # fixtures shared with quota's tests
-    Quota,
-    StartQuota,
-    clock,
-    quota_db_url,
-    quota_pool,
-    quota_template,
-    start_quota,
-)
-from tests.support import JWT_SECRET, auth_metadata
+from tests.broker.conftest import Broker, broker_config
+from tests.quota.conftest import Quota, quota_config
+from tests.support import JWT_SECRET, ManualClock, auth_metadata
+from zerog.broker.v1 import broker_service_pb2_grpc
+from zerog.quota.v1 import quota_service_pb2_grpc
 from zerog.storage.v1 import storage_service_pb2_grpc
 from zerog_db import create_pool, migrate
 
 if TYPE_CHECKING:
     from zerog.storage.v1.storage_service_pb2_grpc import StorageServiceAsyncStub
 
-MIGRATIONS = Path(__file__).parents[2] / "services" / "storage" / "migrations"
+ROOT = Path(__file__).parents[2]
 
 
 def _database(dsn: str, name: str) -> str:
     return urlunsplit(urlsplit(dsn)._replace(path=f"/{name}"))
 
 
+async def _create_db(postgres_url: str, prefix: str, template: str = "") -> str:
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(postgres_url)
+    try:
+        await admin.execute(
+            f"CREATE DATABASE {name}" + (f" TEMPLATE {template}" if template else "")
+        )
+    finally:
+        await admin.close()
+    return name
+
+
+async def _drop_db(postgres_url: str, name: str) -> None:
+    admin = await asyncpg.connect(postgres_url)
+    try:
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    finally:
+        await admin.close()
+
+
+def _funded_wallet(devnet: Devnet) -> LocalAccount:
+    """A new platform wallet for the module's broker, so modules never share a nonce."""
+    account: LocalAccount = Account.create()
+    devnet.web3().provider.make_request(
+        RPCEndpoint("anvil_setBalance"), [account.address, hex(1000 * A0GI)]
+    )
+    return account
+
+
 @pytest.fixture(scope="session")
 async def storage_template(postgres_url: str) -> AsyncIterator[str]:
-    name = f"storage_template_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(postgres_url)
-    await admin.execute(f"CREATE DATABASE {name}")
-    await migrate(_database(postgres_url, name), "storage", MIGRATIONS)
+    """A database with storage's, quota's and the broker's migrations, each in its schema."""
+    name = await _create_db(postgres_url, "storage_template")
+    for service in ("storage", "quota", "broker"):
+        await migrate(
+            _database(postgres_url, name), service, ROOT / "services" / service / "migrations"
+        )
     yield name
-    await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    await admin.close()
+    await _drop_db(postgres_url, name)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 async def storage_db_url(postgres_url: str, storage_template: str) -> AsyncIterator[str]:
-    name = f"storage_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(postgres_url)
-    await admin.execute(f"CREATE DATABASE {name} TEMPLATE {storage_template}")
+    """One database per test module for storage, quota and the broker (schemas apart)."""
+    name = await _create_db(postgres_url, "storage", storage_template)
     yield _database(postgres_url, name)
-    await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    await admin.close()
+    await _drop_db(postgres_url, name)
 
 
 def storage_env(
-    database_url: str, node_urls: Sequence[str], broker: str, quota: str, tmp: Path
+    database_url: str,
+    node_urls: Sequence[str],
+    broker: str,
+    quota: str,
+    tmp: Path,
+    rpc_url: str = "",
 ) -> dict[str, str]:
     """The environment a storage server (in-process or a child process) runs with."""
-    return {
+    env = {
         "DATABASE_URL": database_url,
         "AUTH_JWT_SECRET": JWT_SECRET,
         "METRICS_PORT": "0",
@@ -84,6 +115,67 @@ def storage_env(
         "UPLOAD_TX_TIMEOUT_SECONDS": "60",
         "UPLOAD_FINALITY_TIMEOUT_SECONDS": "60",
     }
+    if rpc_url:
+        # Fees are then capped at the market's price (the max_fee sent to the broker).
+        env["ZG_RPC_URL"] = rpc_url
+    return env
+
+
+@dataclass
+class Deps:
+    """The module's running broker and quota service."""
+
+    broker: Broker
+    quota: Quota
+    channels: tuple[grpc.aio.Channel, ...]
+
+    @property
+    def broker_address(self) -> str:
+        return f"127.0.0.1:{self.broker.server.port}"
+
+    @property
+    def quota_address(self) -> str:
+        return f"127.0.0.1:{self.quota.server.port}"
+
+
+@pytest.fixture(scope="module")
+async def storage_deps(storage_db_url: str, running_devnet: Devnet) -> AsyncIterator[Deps]:
+    """A broker (paying from a wallet of its own) and a quota server, shared by the module."""
+    wallet = _funded_wallet(running_devnet)
+    broker_pool = await create_pool(storage_db_url, search_path="broker", max_size=10)
+    broker_running = await broker_server.start(
+        broker_pool, broker_config(running_devnet, storage_db_url, wallet), "127.0.0.1:0"
+    )
+    quota_pool = await create_pool(storage_db_url, search_path="quota", max_size=10)
+    clock = ManualClock()
+    quota_running = await quota_server.start(
+        quota_pool, quota_config(storage_db_url), "127.0.0.1:0", clock=clock
+    )
+    broker_channel = grpc.aio.insecure_channel(f"127.0.0.1:{broker_running.port}")
+    quota_channel = grpc.aio.insecure_channel(f"127.0.0.1:{quota_running.port}")
+    deps = Deps(
+        Broker(
+            broker_running,
+            broker_service_pb2_grpc.BrokerServiceStub(broker_channel),
+            broker_pool,
+            wallet,
+        ),
+        Quota(
+            quota_running,
+            quota_service_pb2_grpc.QuotaServiceStub(quota_channel),
+            quota_channel,
+            clock,
+            quota_pool,
+        ),
+        (broker_channel, quota_channel),
+    )
+    yield deps
+    for channel in deps.channels:
+        await channel.close()
+    await quota_running.stop(grace=None)
+    await broker_running.stop(grace=None)
+    await quota_pool.close()
+    await broker_pool.close()
 
 
 @dataclass
@@ -108,25 +200,22 @@ StartStorage = Callable[..., Awaitable[Storage]]
 @pytest.fixture
 async def start_storage(
     storage_db_url: str,
-    start_broker: StartBroker,  # noqa: F811
-    start_quota: StartQuota,  # noqa: F811
+    storage_deps: Deps,
+    running_devnet: Devnet,
     tmp_path: Path,
 ) -> AsyncIterator[StartStorage]:
-    """start(node_urls, **env overrides) -> a storage server paying through a real broker."""
+    """start(node_urls, **env overrides) -> a storage server paying through the real broker,
+    with fees capped at the devnet market's price (ZG_RPC_URL set)."""
     started: list[tuple[Storage, grpc.aio.Channel]] = []
-    broker: Broker | None = None
-    quota: Quota | None = None
 
     async def start(node_urls: Sequence[str], **overrides: str) -> Storage:
-        nonlocal broker, quota
-        broker = broker or await start_broker()
-        quota = quota or await start_quota()
         env = storage_env(
             storage_db_url,
             node_urls,
-            f"127.0.0.1:{broker.server.port}",
-            f"127.0.0.1:{quota.server.port}",
+            storage_deps.broker_address,
+            storage_deps.quota_address,
             tmp_path,
+            running_devnet.state.rpc_url,
         )
         config = Config.from_env({**env, **overrides})
         pool = await create_pool(storage_db_url, search_path="storage", max_size=10)
@@ -140,8 +229,8 @@ async def start_storage(
             storage_service_pb2_grpc.StorageServiceStub(channel),
             pool,
             config,
-            broker,
-            quota,
+            storage_deps.broker,
+            storage_deps.quota,
         )
         started.append((storage, channel))
         return storage

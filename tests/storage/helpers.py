@@ -95,3 +95,8 @@ async def get(
             parts.append(message.chunk)
     assert first is not None
     return first, b"".join(parts)
+
+
+def namespace_name(prefix: str = "ns") -> str:
+    """A namespace name no other test uses (tests share a module's database)."""
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"

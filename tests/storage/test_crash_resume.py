@@ -18,10 +18,8 @@ from web3 import Web3
 
 from devnet import Devnet
 from devnet.storage_node import StorageNodeProcess
-from tests.broker.conftest import StartBroker
-from tests.quota.conftest import StartQuota
-from tests.storage.conftest import storage_env
-from tests.storage.helpers import content, put, rid
+from tests.storage.conftest import Deps, storage_env
+from tests.storage.helpers import content, namespace_name, put, rid
 from tests.support import auth_metadata
 from zerog.storage.v1 import storage_service_pb2 as pb
 from zerog.storage.v1 import storage_service_pb2_grpc
@@ -74,20 +72,18 @@ async def test_killed_after_submit_resumes_without_second_submit(
     running_devnet: Devnet,
     devnet_w3: Web3,
     start_storage_node: StartNode,
-    start_broker: StartBroker,
-    start_quota: StartQuota,
+    storage_deps: Deps,
     storage_db_url: str,
     tmp_path: Path,
 ) -> None:
     node = start_storage_node()
-    broker = await start_broker()
-    quota = await start_quota()
     env = storage_env(
         storage_db_url,
         [node.url],
-        f"127.0.0.1:{broker.server.port}",
-        f"127.0.0.1:{quota.server.port}",
+        storage_deps.broker_address,
+        storage_deps.quota_address,
         tmp_path,
+        running_devnet.state.rpc_url,
     )
     port = _free_port()
     md = auth_metadata("inference", "storage")
@@ -95,6 +91,7 @@ async def test_killed_after_submit_resumes_without_second_submit(
     identity = FileMerkleTree.from_bytes(data).submission().identity
     flow = running_devnet.state.contracts.flow
     request_id = rid()
+    chats = namespace_name("chats")
 
     process = _spawn(env, port, tmp_path / "storage.log")
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
@@ -102,12 +99,12 @@ async def test_killed_after_submit_resumes_without_second_submit(
     try:
         await _until_serving(stub, md)
         await stub.CreateNamespace(
-            pb.CreateNamespaceRequest(request_id=rid(), name="chats"), metadata=md
+            pb.CreateNamespaceRequest(request_id=rid(), name=chats), metadata=md
         )
         # Writes are parked on the node, so the upload stalls right after the paid submit.
         node.set_faults(hold_writes=True)
         storage = type("S", (), {"stub": stub, "md": staticmethod(lambda s, u="": md)})()
-        upload = asyncio.create_task(put(storage, "chats", "s1", data, request_id=request_id))
+        upload = asyncio.create_task(put(storage, chats, "s1", data, request_id=request_id))
         for _ in range(600):
             if _submits(devnet_w3, flow, identity):
                 break
@@ -122,12 +119,12 @@ async def test_killed_after_submit_resumes_without_second_submit(
 
         process = _spawn(env, port, tmp_path / "storage.log")
         await _until_serving(stub, md)
-        stored = await put(storage, "chats", "s1", data, request_id=request_id)
+        stored = await put(storage, chats, "s1", data, request_id=request_id)
         assert stored.object.size == len(data)
         assert _submits(devnet_w3, flow, identity) == 1
         got = b""
         async for message in stub.GetObject(
-            pb.GetObjectRequest(namespace="chats", name="s1"), metadata=md
+            pb.GetObjectRequest(namespace=chats, name="s1"), metadata=md
         ):
             got += message.chunk
         assert got == data

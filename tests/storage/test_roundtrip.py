@@ -10,12 +10,25 @@ import pytest
 from google.rpc.error_details_pb2 import BadRequest, ErrorInfo
 
 from devnet.storage_node import StorageNetwork
-from tests.storage.conftest import StartStorage
-from tests.storage.helpers import content, create_namespace, get, header, put, rid
+from tests.storage.conftest import StartStorage, Storage
+from tests.storage.helpers import (
+    content,
+    create_namespace,
+    get,
+    header,
+    namespace_name,
+    put,
+    rid,
+)
 from zerog.storage.v1 import storage_service_pb2 as pb
 from zerog_grpc import unpack_detail
 
 MIB = 1024 * 1024
+
+
+async def _paid(storage: Storage) -> int:
+    """Transactions the module's broker sent so far (tests of a module run one at a time)."""
+    return int(await storage.broker.pool.fetchval("SELECT count(*) FROM transactions"))
 
 
 @pytest.mark.parametrize("size", [1, 256 * 1024, 256 * 1024 + 1, 10 * MIB])
@@ -23,14 +36,14 @@ async def test_put_get_round_trip(
     size: int, storage_network: StorageNetwork, start_storage: StartStorage
 ) -> None:
     storage = await start_storage([n.url for n in storage_network.nodes])
-    await create_namespace(storage, "docs")
+    docs = (await create_namespace(storage, namespace_name("docs"))).name
     data = content(size)
-    stored = await put(storage, "docs", "a/b.bin", data, content_type="application/octet-stream")
+    stored = await put(storage, docs, "a/b.bin", data, content_type="application/octet-stream")
     assert stored.object.size == size
     assert stored.object.sha256 == hashlib.sha256(data).hexdigest()
     assert stored.object.version == 1
     assert not stored.deduplicated
-    meta, got = await get(storage, "docs", "a/b.bin")
+    meta, got = await get(storage, docs, "a/b.bin")
     assert got == data
     assert meta.root == stored.object.root
     assert meta.tx_seq == stored.object.tx_seq
@@ -40,26 +53,29 @@ async def test_over_the_limit_is_refused_before_paying(
     storage_network: StorageNetwork, start_storage: StartStorage
 ) -> None:
     storage = await start_storage([n.url for n in storage_network.nodes])
-    await create_namespace(storage, "docs")
+    docs = (await create_namespace(storage, namespace_name("docs"))).name
     data = content(10 * MIB + 1)
+    paid_before = await _paid(storage)
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await put(storage, "docs", "big", data)
+        await put(storage, docs, "big", data)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     detail = unpack_detail(caught.value, BadRequest)
     assert detail is not None
     assert [v.field for v in detail.field_violations] == ["size"]
     # Nothing was journalled, so nothing can have been paid or reserved.
-    assert await storage.pool.fetchval("SELECT count(*) FROM uploads") == 0
-    assert await storage.broker.pool.fetchval("SELECT count(*) FROM transactions") == 0
+    assert (
+        await storage.pool.fetchval("SELECT count(*) FROM uploads WHERE namespace = $1", docs) == 0
+    )
+    assert await _paid(storage) == paid_before
 
 
 async def test_bytes_not_matching_the_header_are_refused(
     storage_network: StorageNetwork, start_storage: StartStorage
 ) -> None:
     storage = await start_storage([n.url for n in storage_network.nodes])
-    await create_namespace(storage, "docs")
+    docs = (await create_namespace(storage, namespace_name("docs"))).name
     data = content(1000)
-    h = header("docs", "x", data)
+    h = header(docs, "x", data)
     h.sha256 = hashlib.sha256(b"other").hexdigest()
 
     async def messages() -> AsyncIterator[pb.PutObjectRequest]:
@@ -78,29 +94,29 @@ async def test_retry_and_dedup_never_pay_twice(
     storage_network: StorageNetwork, start_storage: StartStorage
 ) -> None:
     storage = await start_storage([n.url for n in storage_network.nodes])
-    await create_namespace(storage, "docs")
+    docs = (await create_namespace(storage, namespace_name("docs"))).name
     data = content(5000)
+    paid_before = await _paid(storage)
     request_id = rid()
-    first = await put(storage, "docs", "one", data, request_id=request_id)
-    again = await put(storage, "docs", "one", data, request_id=request_id)
+    first = await put(storage, docs, "one", data, request_id=request_id)
+    again = await put(storage, docs, "one", data, request_id=request_id)
     assert again.object == first.object
-    copy = await put(storage, "docs", "two", data)
+    copy = await put(storage, docs, "two", data)
     assert copy.deduplicated
     assert copy.object.root == first.object.root
     assert copy.object.tx_seq == first.object.tx_seq
-    paid = await storage.broker.pool.fetchval("SELECT count(*) FROM transactions")
-    assert paid == 1
+    assert await _paid(storage) == paid_before + 1
 
 
 async def test_request_id_reused_for_other_bytes(
     storage_network: StorageNetwork, start_storage: StartStorage
 ) -> None:
     storage = await start_storage([n.url for n in storage_network.nodes])
-    await create_namespace(storage, "docs")
+    docs = (await create_namespace(storage, namespace_name("docs"))).name
     request_id = rid()
-    await put(storage, "docs", "one", content(100), request_id=request_id)
+    await put(storage, docs, "one", content(100), request_id=request_id)
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await put(storage, "docs", "one", content(100), request_id=request_id)
+        await put(storage, docs, "one", content(100), request_id=request_id)
     assert caught.value.code() == grpc.StatusCode.ALREADY_EXISTS
     info = unpack_detail(caught.value, ErrorInfo)
     assert info is not None and info.reason == "REQUEST_ID_REUSED"
