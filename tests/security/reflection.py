@@ -10,10 +10,10 @@ from typing import Any
 import grpc
 import grpc.aio
 from google.protobuf.descriptor import Descriptor
-from google.rpc.error_details_pb2 import ErrorInfo
 from google.protobuf.descriptor_pool import DescriptorPool
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
+from google.rpc.error_details_pb2 import ErrorInfo
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
@@ -96,7 +96,7 @@ async def call(
     method: Method,
     request: Message,
     metadata: Sequence[tuple[str, str]] = (),
-    timeout: float = 10.0,
+    seconds: float = 10.0,
 ) -> Outcome:
     """Call `method` with `request` (a one-message stream for client streaming). A server
     stream is read to its end or its first error."""
@@ -107,18 +107,18 @@ async def call(
             stream_unary: Any = channel.stream_unary(
                 method.path, request_serializer=serialize, response_deserializer=_raw
             )
-            await stream_unary(_one(request), metadata=md, timeout=timeout)
+            await stream_unary(_one(request), metadata=md, timeout=seconds)
         elif method.server_streaming:
             unary_stream: Any = channel.unary_stream(
                 method.path, request_serializer=serialize, response_deserializer=_raw
             )
-            async for _ in unary_stream(request, metadata=md, timeout=timeout):
+            async for _ in unary_stream(request, metadata=md, timeout=seconds):
                 pass
         else:
             unary_unary: Any = channel.unary_unary(
                 method.path, request_serializer=serialize, response_deserializer=_raw
             )
-            await unary_unary(request, metadata=md, timeout=timeout)
+            await unary_unary(request, metadata=md, timeout=seconds)
     except grpc.aio.AioRpcError as error:
         info = unpack_detail(error, ErrorInfo)
         return Outcome(error.code(), str(error.details()), info.reason if info else "")

@@ -74,7 +74,7 @@ async def test_services_off_the_allow_list_are_denied(everything: Stack, service
             wrong.append(f"{method.path} has no allow list: nobody can call it")
             continue
         outcome = await call(
-            channel, method, method.request(), auth_metadata(INTRUDER, service), timeout=5
+            channel, method, method.request(), auth_metadata(INTRUDER, service), seconds=5
         )
         refused_by_auth = outcome.reason == "METHOD_NOT_ALLOWED"
         if ANY_SERVICE in allowed:
