@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +21,8 @@ from devnet.provider import ProviderProcess, ProviderSpec, launch_providers
 from services.inference import server
 from services.inference.config import Config
 from services.inference.server import InferenceServer
+from services.storage import server as storage_server
+from services.storage.config import Config as StorageConfig
 from tests.broker.conftest import (  # noqa: F401  (fixtures)
     Broker,
     StartBroker,
@@ -37,9 +39,11 @@ from tests.quota.conftest import (  # noqa: F401  (fixtures)
     quota_template,
     start_quota,
 )
+from tests.storage.conftest import storage_env
 from tests.support import JWT_SECRET, auth_metadata
 from zerog.broker.v1 import broker_service_pb2 as bpb
 from zerog.inference.v1 import inference_service_pb2_grpc
+from zerog.storage.v1 import storage_service_pb2_grpc
 from zerog_db import create_pool, migrate
 
 if TYPE_CHECKING:
@@ -47,8 +51,9 @@ if TYPE_CHECKING:
         ChatSessionServiceAsyncStub,
         InferenceServiceAsyncStub,
     )
+    from zerog.storage.v1.storage_service_pb2_grpc import StorageServiceAsyncStub
 
-MIGRATIONS = Path(__file__).parents[2] / "services" / "inference" / "migrations"
+SERVICES_DIR = Path(__file__).parents[2] / "services"
 
 
 def _database(dsn: str, name: str) -> str:
@@ -60,7 +65,9 @@ async def inference_template(postgres_url: str) -> AsyncIterator[str]:
     name = f"inference_template_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(postgres_url)
     await admin.execute(f"CREATE DATABASE {name}")
-    await migrate(_database(postgres_url, name), "inference", MIGRATIONS)
+    # Storage's schema too: tests that archive run a storage server on the same database.
+    for service in ("inference", "storage"):
+        await migrate(_database(postgres_url, name), service, SERVICES_DIR / service / "migrations")
     yield name
     await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     await admin.close()
@@ -171,10 +178,16 @@ class Inference:
     breaker_clock: BreakerClock
     pool: asyncpg.Pool
     channel: grpc.aio.Channel
+    storage: StorageServiceAsyncStub | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def md(self, user: str = "") -> tuple[tuple[str, str], ...]:
         return auth_metadata("scheduler", "inference", user)
+
+    @staticmethod
+    def storage_md() -> tuple[tuple[str, str], ...]:
+        """Storage metadata as inference itself (the archive namespace's owner)."""
+        return auth_metadata("inference", "storage")
 
 
 StartInference = Callable[..., Awaitable[Inference]]
@@ -185,17 +198,52 @@ async def start_inference(
     inference_db_url: str,
     start_quota: StartQuota,  # noqa: F811  (the imported fixture)
     start_broker: StartBroker,  # noqa: F811  (the imported fixture)
+    running_devnet: Devnet,
+    tmp_path: Path,
 ) -> AsyncIterator[StartInference]:
-    """start_inference(providers, **env) -> an inference server on a fresh broker and quota."""
+    """start_inference(providers, storage_nodes=(), **env) -> an inference server on a fresh
+    broker and quota; with storage_nodes also a storage server (on that broker and quota)
+    that inference archives to."""
     started: list[Inference] = []
     shared: dict[str, Any] = {}
+    closers: list[Callable[[], Awaitable[None]]] = []
 
-    async def start(providers: list[ProviderProcess] | None = None, **overrides: str) -> Inference:
+    async def start_storage(nodes: Sequence[str], quota: Quota, broker: Broker) -> str:
+        env = storage_env(
+            inference_db_url,
+            nodes,
+            f"127.0.0.1:{broker.server.port}",
+            f"127.0.0.1:{quota.server.port}",
+            tmp_path,
+            running_devnet.state.rpc_url,
+        )
+        pool = await create_pool(inference_db_url, search_path="storage", max_size=10)
+        running = await storage_server.start(pool, StorageConfig.from_env(env), "127.0.0.1:0")
+        channel = grpc.aio.insecure_channel(f"127.0.0.1:{running.port}")
+        shared["storage_stub"] = storage_service_pb2_grpc.StorageServiceStub(channel)
+
+        async def close() -> None:
+            await channel.close()
+            await running.stop(grace=None)
+            await pool.close()
+
+        closers.append(close)
+        return f"127.0.0.1:{running.port}"
+
+    async def start(
+        providers: list[ProviderProcess] | None = None,
+        storage_nodes: Sequence[str] = (),
+        **overrides: str,
+    ) -> Inference:
         if "quota" not in shared:
             shared["quota"] = await start_quota()
             shared["broker"] = await start_broker(PROVIDER_CACHE_TTL_SECONDS="0.1")
             await fund(shared["broker"], providers or [])
         quota, broker = shared["quota"], shared["broker"]
+        if storage_nodes and "storage" not in shared:
+            shared["storage"] = await start_storage(storage_nodes, quota, broker)
+        if "storage" in shared:
+            overrides.setdefault("STORAGE_ADDRESS", shared["storage"])
         pool = await create_pool(inference_db_url, search_path="inference", max_size=10)
         breaker_clock = BreakerClock()
         config = inference_config(inference_db_url, quota, broker, **overrides)
@@ -210,6 +258,7 @@ async def start_inference(
             breaker_clock,
             pool,
             channel,
+            shared.get("storage_stub"),
         )
         started.append(inference)
         return inference
@@ -219,4 +268,6 @@ async def start_inference(
         await inference.channel.close()
         await inference.server.stop(grace=None)
         await inference.pool.close()
+    for close in closers:
+        await close()
     await asyncio.sleep(0)
