@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from services.scheduler.model import JobSpec, Kind
-from services.scheduler.policy import DEFAULT_ALLOW
+from services.scheduler.policy import default_allow
 from services.scheduler.schedule import BadSchedule, check_cron, zone
 from zerog_grpc.settings import AuthSettings, ConfigError, Env, parse_allow
 
@@ -76,6 +76,13 @@ def _zone(env: Env, name: str, default: str) -> str:
     return value
 
 
+def _services(env: Env, name: str, default: str) -> tuple[str, ...]:
+    names = tuple(part.strip() for part in env.text(name, default).split(",") if part.strip())
+    if not names:
+        raise ConfigError(f"{name} must name at least one service")
+    return names
+
+
 def _jobs(env: Env) -> tuple[JobSpec, ...]:
     """The three jobs; their crons and zones are the defaults a fresh database starts with."""
     exchange = _zone(env, "EXCHANGE_TIME_ZONE", "America/New_York")
@@ -123,6 +130,10 @@ class Config:
     inference_address: str = ""
     inference_model: str = ""
     inference_timeout_seconds: float = 30.0
+    quota_address: str = ""
+    quota_reconnect_base_seconds: float = 1.0
+    quota_reconnect_max_seconds: float = 30.0
+    host_services: tuple[str, ...] = ("app",)
     tuning: Tuning = field(default_factory=Tuning)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
 
@@ -157,13 +168,15 @@ class Config:
         )
         auth = AuthSettings.from_env(env, audience="scheduler")
         inference = env.values.get("INFERENCE_ADDRESS", "")
+        quota = env.values.get("QUOTA_ADDRESS", "")
+        hosts = _services(env, "SCHEDULER_HOST_SERVICES", "app")
         return cls(
             database_url=env.secret("DATABASE_URL"),
             auth=auth,
-            allow={**DEFAULT_ALLOW, **parse_allow(env.text("AUTH_ALLOW", ""))},
+            allow={**default_allow(hosts), **parse_allow(env.text("AUTH_ALLOW", ""))},
             jobs=_jobs(env),
-            # Minting tokens for inference needs the shared HS256 secret.
-            jwt_secret=env.secret("AUTH_JWT_SECRET", required=bool(inference)),
+            # Minting tokens for inference and quota needs the shared HS256 secret.
+            jwt_secret=env.secret("AUTH_JWT_SECRET", required=bool(inference or quota)),
             port=env.integer("PORT", 50055, maximum=65535),
             metrics_port=env.integer("METRICS_PORT", 9464, maximum=65535),
             db_pool_size=env.integer("DB_POOL_SIZE", 20, minimum=4),
@@ -176,6 +189,10 @@ class Config:
             if env.values.get("INFERENCE_MODEL")
             else "",
             inference_timeout_seconds=env.number("INFERENCE_TIMEOUT_SECONDS", 30.0, 0.1),
+            quota_address=quota,
+            quota_reconnect_base_seconds=env.number("QUOTA_RECONNECT_BASE_SECONDS", 1.0, 0.001),
+            quota_reconnect_max_seconds=env.number("QUOTA_RECONNECT_MAX_SECONDS", 30.0, 0.001),
+            host_services=hosts,
             tuning=tuning,
             smtp=smtp,
         )

@@ -25,6 +25,7 @@ class SchedulerLoop:
         self.dispatcher = dispatcher
         self._interval = interval
         self._stop = asyncio.Event()
+        self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -39,6 +40,10 @@ class SchedulerLoop:
         while not self._stop.is_set() and await self.dispatcher.run_batch():
             pass
 
+    def wake(self) -> None:
+        """Tick now rather than at the end of the interval (new deliveries are waiting)."""
+        self._wake.set()
+
     def start(self) -> None:
         """Run ticks in the background until stop()."""
         self._task = asyncio.create_task(self._run(), name="scheduler-loop")
@@ -52,7 +57,8 @@ class SchedulerLoop:
             except Exception:
                 log.exception("scheduler tick failed")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), self._interval)
+                await asyncio.wait_for(self._wake.wait(), self._interval)
+            self._wake.clear()
 
     async def stop(self, grace: float | None = None) -> None:
         """Let the current batch finish (up to `grace` seconds), then stop.
@@ -60,6 +66,7 @@ class SchedulerLoop:
         Work cut off here is safe: its leases run out and any replica resumes it.
         """
         self._stop.set()
+        self._wake.set()
         if self._task is None:
             return
         done, _ = await asyncio.wait({self._task}, timeout=grace)

@@ -13,6 +13,8 @@ class Kind(enum.StrEnum):
     DAILY_DIGEST = "daily_digest"
     WEEKLY_SUMMARY = "weekly_summary"
     PERFORMANCE_ALERT = "performance_alert"
+    # Not a job: made from the quota service's alert stream.
+    QUOTA_ALERT = "quota_alert"
 
 
 class Trigger(enum.StrEnum):

@@ -17,7 +17,15 @@ from services.scheduler.loop import SchedulerLoop
 from services.scheduler.metrics import SchedulerMetrics
 from services.scheduler.narrator import Narrator
 from services.scheduler.planner import Planner
-from services.scheduler.service import SERVICE_NAME, Clock, SchedulerService, instance_id, utc_now
+from services.scheduler.quota_watch import QuotaAlertWatcher
+from services.scheduler.service import (
+    SERVICE_NAME,
+    Clock,
+    Deps,
+    SchedulerService,
+    instance_id,
+    utc_now,
+)
 from services.scheduler.worker import Composing, Worker
 from zerog.scheduler.v1 import scheduler_service_pb2_grpc
 from zerog_db import CONNECTION_ERRORS
@@ -33,6 +41,7 @@ class SchedulerServer:
     http: httpx.AsyncClient
     narrator: Narrator | None
     metrics: SchedulerMetrics
+    quota_watcher: QuotaAlertWatcher | None = None
 
     @property
     def port(self) -> int:
@@ -41,6 +50,8 @@ class SchedulerServer:
     async def stop(self, grace: float | None) -> None:
         """NOT_SERVING, stop the loop (leased work resumes elsewhere), drain calls, close."""
         await self.running.health.enter_graceful_shutdown()
+        if self.quota_watcher is not None:
+            await self.quota_watcher.stop()
         await self.loop.stop(grace)
         await self.running.server.stop(grace)
         await self.http.aclose()
@@ -58,6 +69,22 @@ def build_narrator(config: Config) -> Narrator | None:
     )
 
 
+def build_quota_watcher(
+    pool: asyncpg.Pool, config: Config, clock: Clock, loop: SchedulerLoop
+) -> QuotaAlertWatcher | None:
+    """The quota alert stream's follower, or None when QUOTA_ADDRESS is unset."""
+    if not config.quota_address:
+        return None
+    return QuotaAlertWatcher(
+        pool,
+        config.quota_address,
+        TokenMinter(config.jwt_secret, "scheduler"),
+        clock,
+        (config.quota_reconnect_base_seconds, config.quota_reconnect_max_seconds),
+        on_notified=loop.wake,
+    )
+
+
 async def start(
     pool: asyncpg.Pool,
     config: Config,
@@ -72,7 +99,8 @@ async def start(
     """Start the scheduler on `address` with the given pool (already migrated).
 
     `run_loop=False` leaves ticking to the caller (tests drive a manual clock); `composer`
-    replaces how a user's notification is built (tests inject failures with it).
+    replaces how a user's notification is built (tests inject failures with it). The quota alert
+    watch runs whenever QUOTA_ADDRESS is set.
     """
     instance = instance or instance_id()
     registry = registry or CollectorRegistry()
@@ -90,14 +118,18 @@ async def start(
         Dispatcher(pool, WebhookSender(http), EmailSender(config.smtp), tuning, clock, metrics),
         config.poll_interval_seconds,
     )
+    watcher = build_quota_watcher(pool, config, clock, loop)
     servicer = SchedulerService(
-        pool,
-        loop,
-        clock,
-        tuning.default_alert_threshold_bps,
-        tuning.concurrency_limit,
-        tuning.batch_size,
-        instance,
+        Deps(
+            pool,
+            loop,
+            clock,
+            tuning.default_alert_threshold_bps,
+            tuning.concurrency_limit,
+            tuning.batch_size,
+            instance,
+            watcher,
+        )
     )
     running = await start_server(
         address,
@@ -112,4 +144,6 @@ async def start(
     )
     if run_loop:
         loop.start()
-    return SchedulerServer(running, loop, http, narrator, metrics)
+    if watcher is not None:
+        watcher.start()
+    return SchedulerServer(running, loop, http, narrator, metrics, watcher)

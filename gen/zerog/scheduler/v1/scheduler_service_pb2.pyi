@@ -35,6 +35,10 @@ class _NotificationKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Noti
     """The weekly summary: the week's change and top movers."""
     NOTIFICATION_KIND_PERFORMANCE_ALERT: _NotificationKind.ValueType  # 3
     """A performance alert: the day change crossed the user's threshold during market hours."""
+    NOTIFICATION_KIND_QUOTA_ALERT: _NotificationKind.ValueType  # 4
+    """A quota alert: the user reached 80% (warning) or 100% (critical) of a quota; comes from the
+    quota service's WatchAlerts stream, once per alert.
+    """
 
 class NotificationKind(_NotificationKind, metaclass=_NotificationKindEnumTypeWrapper):
     """NotificationKind is what a job produces and what a user may enable."""
@@ -47,6 +51,10 @@ NOTIFICATION_KIND_WEEKLY_SUMMARY: NotificationKind.ValueType  # 2
 """The weekly summary: the week's change and top movers."""
 NOTIFICATION_KIND_PERFORMANCE_ALERT: NotificationKind.ValueType  # 3
 """A performance alert: the day change crossed the user's threshold during market hours."""
+NOTIFICATION_KIND_QUOTA_ALERT: NotificationKind.ValueType  # 4
+"""A quota alert: the user reached 80% (warning) or 100% (critical) of a quota; comes from the
+quota service's WatchAlerts stream, once per alert.
+"""
 Global___NotificationKind: _TypeAlias = NotificationKind  # noqa: Y015
 
 class _RunTrigger:
@@ -760,6 +768,8 @@ class GetSchedulerStatusResponse(_message.Message):
     DELIVERIES_FAILED_FIELD_NUMBER: _builtins.int
     CONCURRENCY_LIMIT_FIELD_NUMBER: _builtins.int
     BATCH_SIZE_FIELD_NUMBER: _builtins.int
+    QUOTA_ALERTS_CONNECTED_FIELD_NUMBER: _builtins.int
+    LAST_QUOTA_ALERT_ID_FIELD_NUMBER: _builtins.int
     instance_id: _builtins.str
     """This replica's id (host name and process id)."""
     running: _builtins.bool
@@ -778,6 +788,12 @@ class GetSchedulerStatusResponse(_message.Message):
     """The concurrency limit per replica."""
     batch_size: _builtins.int
     """Users per batch."""
+    quota_alerts_connected: _builtins.bool
+    """Whether this replica is watching the quota service's alert stream (false when QUOTA_ADDRESS
+    is unset or quota is unreachable; it reconnects with backoff).
+    """
+    last_quota_alert_id: _builtins.int
+    """The largest quota alert id stored by any replica; a watch resumes after it."""
     @_builtins.property
     def now(self) -> _timestamp_pb2.Timestamp:
         """The scheduler's clock now."""
@@ -800,10 +816,12 @@ class GetSchedulerStatusResponse(_message.Message):
         deliveries_failed: _builtins.int = ...,
         concurrency_limit: _builtins.int = ...,
         batch_size: _builtins.int = ...,
+        quota_alerts_connected: _builtins.bool = ...,
+        last_quota_alert_id: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["now", b"now"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch_size", b"batch_size", "concurrency_limit", b"concurrency_limit", "deliveries_deferred", b"deliveries_deferred", "deliveries_failed", b"deliveries_failed", "deliveries_pending", b"deliveries_pending", "instance_id", b"instance_id", "jobs", b"jobs", "now", b"now", "running", b"running", "runs_in_progress", b"runs_in_progress", "work_items_pending", b"work_items_pending"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch_size", b"batch_size", "concurrency_limit", b"concurrency_limit", "deliveries_deferred", b"deliveries_deferred", "deliveries_failed", b"deliveries_failed", "deliveries_pending", b"deliveries_pending", "instance_id", b"instance_id", "jobs", b"jobs", "last_quota_alert_id", b"last_quota_alert_id", "now", b"now", "quota_alerts_connected", b"quota_alerts_connected", "running", b"running", "runs_in_progress", b"runs_in_progress", "work_items_pending", b"work_items_pending"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
