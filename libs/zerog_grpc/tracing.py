@@ -13,6 +13,7 @@ from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.util.types import AttributeValue
 
 
 def setup_tracing(
@@ -23,8 +24,15 @@ def setup_tracing(
     """Install the process-wide tracer provider and instrument asyncpg and httpx.
 
     Spans always get trace ids (so logs can carry them and context propagates between
-    services); they leave the process only when OTEL_EXPORTER_OTLP_ENDPOINT is set.
+    services); they leave the process only when OTEL_EXPORTER_OTLP_ENDPOINT is set. OpenTelemetry
+    lets a process set its provider once, so a second call (several services in one test
+    process) adds its processors to the provider already installed.
     """
+    current = trace.get_tracer_provider()
+    if isinstance(current, TracerProvider):
+        if extra_processor is not None:
+            current.add_span_processor(extra_processor)
+        return current
     provider = TracerProvider(resource=Resource.create({"service.name": service}))
     if env.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
         # Imported here: the exporter pulls in a gRPC client that tests without OTLP never need.
@@ -49,3 +57,14 @@ def client_interceptors() -> list[grpc.aio.ClientInterceptor]:
     """Client interceptors that start a span per call and propagate the trace context."""
     interceptors: list[grpc.aio.ClientInterceptor] = aio_client_interceptors()
     return interceptors
+
+
+def annotate(attributes: Mapping[str, AttributeValue | None]) -> None:
+    """Set attributes on the current span (the RPC's server span), skipping None values.
+
+    Never pass secrets: spans leave the process for the trace collector.
+    """
+    span = trace.get_current_span()
+    for key, value in attributes.items():
+        if value is not None:
+            span.set_attribute(key, value)

@@ -10,6 +10,7 @@ from services.broker.convert import Problems
 from services.broker.deps import Deps, once, send_or_resume
 from services.broker.errors import AccountNotFound, Context, FeeAboveMaximum, IntentRefused, fail
 from zerog.broker.v1 import broker_service_pb2 as pb
+from zerog_grpc.tracing import annotate
 from zerog_signing import (
     IntentAction,
     SignatureRejected,
@@ -182,6 +183,12 @@ class AccountRpcs:
         async def work() -> pb.SubmitStorageResponse:
             price = await deps.flow.price_per_sector()
             fee = deps.flow.fee(datas, price)
+            annotate(
+                {
+                    "zerog.storage.merkle_roots": ["0x" + d.root.hex() for d in datas],
+                    "zerog.fee_neuron": str(fee),
+                }
+            )
             if max_fee >= 0 and fee > max_fee:
                 raise FeeAboveMaximum(fee, max_fee)
             r = await send_or_resume(

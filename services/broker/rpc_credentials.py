@@ -11,6 +11,7 @@ from services.broker.deps import Deps, once
 from services.broker.errors import Context, fail
 from services.broker.topup import TopUpResult
 from zerog.broker.v1 import broker_service_pb2 as pb
+from zerog_grpc.tracing import annotate
 
 
 def top_up_message(result: TopUpResult | None) -> pb.TopUp | None:
@@ -60,6 +61,7 @@ class CredentialRpcs:
         except Exception as error:
             await fail(context, error, provider)
         token = deps.credentials.ephemeral(service.provider, account.generation)
+        annotate({"zerog.provider": service.provider, "zerog.model": service.model})
         return pb.GetRequestCredentialsResponse(
             authorization=token.authorization,
             endpoint=service.url.rstrip("/") + "/v1/proxy",

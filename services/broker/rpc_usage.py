@@ -15,6 +15,7 @@ from services.broker.topup import TopUpResult
 from services.broker.verification import check_signature
 from zerog.broker.v1 import broker_service_pb2 as pb
 from zerog_chain import ChainError
+from zerog_grpc.tracing import annotate
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -86,6 +87,14 @@ class UsageRpcs:
                     request.input_tokens * service.input_price
                     + request.output_tokens * service.output_price
                 )
+            )
+            annotate(
+                {
+                    "zerog.provider": service.provider,
+                    "zerog.usage.input_tokens": request.input_tokens,
+                    "zerog.usage.output_tokens": request.output_tokens,
+                    "zerog.fee_neuron": str(cost),
+                }
             )
             this_fee, total = await store.record_usage(
                 deps.pool,

@@ -14,6 +14,7 @@ from services.storage.model import Permission, StoredObject
 from services.storage.service_base import Deps, caller
 from services.storage.service_guard import guarded
 from zerog.storage.v1 import storage_service_pb2 as pb
+from zerog_grpc.tracing import annotate
 from zerog_storage import StorageProtocolError
 
 
@@ -60,9 +61,16 @@ class ObjectRpcs:
             done = await self.deps.puts.replay(header, who.primary)
             if done is None:
                 done = await self.deps.puts.put(header, who.primary, _chunks(request_iterator))
-            return pb.PutObjectResponse(
-                object=convert.stored_object(done.object), deduplicated=done.deduplicated
+            stored = convert.stored_object(done.object)
+            annotate(
+                {
+                    "zerog.storage.merkle_root": stored.root,
+                    "zerog.storage.tx_seq": stored.tx_seq,
+                    "zerog.storage.size": stored.size,
+                    "zerog.storage.deduplicated": done.deduplicated,
+                }
             )
+            return pb.PutObjectResponse(object=stored, deduplicated=done.deduplicated)
         except (StorageError, StorageProtocolError) as error:
             await fail(context, error)
         except grpc.aio.AioRpcError as error:
