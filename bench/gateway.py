@@ -12,6 +12,7 @@ inference + quota + broker. LiteLLM (one worker) is the peer.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import statistics
 import uuid
@@ -102,10 +103,13 @@ def _ours_call(stub: InferenceServiceAsyncStub, model: str) -> Call:
     metadata = TokenMinter(JWT_SECRET, "scheduler").metadata("inference")
     run_id = uuid.uuid4().hex[:8]
     messages = [ipb.ChatMessage(role=ipb.CHAT_ROLE_USER, content=PROMPT)]
+    # A fresh request_id for every call of every batch: a repeated one is answered from
+    # inference's record without reaching the provider (idempotency), which is not the path.
+    counter = itertools.count()
 
-    async def call(index: int) -> object:
+    async def call(_: int) -> object:
         request = ipb.ChatCompletionRequest(
-            request_id=f"bench-{run_id}-{index}",
+            request_id=f"bench-{run_id}-{next(counter)}",
             subject=SUBJECT,
             model=model,
             messages=messages,
