@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from devnet.state import DevnetState
 from services.storage.policy import DEFAULT_ALLOW
 from zerog_grpc.settings import AuthSettings, ConfigError, Env, parse_allow
 
@@ -20,6 +21,34 @@ def _urls(raw: str) -> tuple[str, ...]:
         if not url.startswith(("http://", "https://")):
             raise ConfigError(f"STORAGE_NODES: {url!r} is not an http(s) URL")
     return urls
+
+
+def _devnet_defaults(env: Env) -> dict[str, str]:
+    """STORAGE_NODES, STORAGE_INDEXER_URL and ZG_RPC_URL as the devnet state file names them.
+
+    Only in the devnet profile (ZG_NETWORK=devnet with DEVNET_STATE); variables that are set
+    win, so compose and `make dev` need nothing beyond the state file.
+    """
+    network = env.text("ZG_NETWORK", "devnet")
+    if network not in ("devnet", "testnet", "mainnet"):
+        raise ConfigError(f"ZG_NETWORK must be devnet, testnet or mainnet, got {network!r}")
+    path = env.values.get("DEVNET_STATE") or ""
+    if network != "devnet" or not path:
+        return {}
+    try:
+        state = DevnetState.load(Path(path))
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ConfigError(f"DEVNET_STATE {path!r} is not a readable devnet state file") from error
+    published = state.services.get("storage", {})
+    nodes = published.get("nodes")
+    listed = nodes if isinstance(nodes, list) else []
+    node_urls = [str(n["url"]) for n in listed if isinstance(n, dict) and n.get("url")]
+    indexer = published.get("indexer")
+    return {
+        "STORAGE_NODES": ",".join(node_urls),
+        "STORAGE_INDEXER_URL": indexer if isinstance(indexer, str) else "",
+        "ZG_RPC_URL": state.rpc_url,
+    }
 
 
 @dataclass(frozen=True)
@@ -50,7 +79,10 @@ class Config:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Config:
-        env = Env(environ)
+        values = dict(environ)
+        for name, value in _devnet_defaults(Env(environ)).items():
+            values[name] = values.get(name) or value
+        env = Env(values)
         config = cls(
             database_url=env.secret("DATABASE_URL"),
             auth=AuthSettings.from_env(env, audience="storage"),
