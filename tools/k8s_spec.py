@@ -67,7 +67,7 @@ SERVICES = [
         "zerog.quota.v1.QuotaService",
         env={},
         secrets=[_db("quota"), AUTH],
-        callers=["inference", "storage"],
+        callers=["inference", "storage", "scheduler"],
         calls=[],
     ),
     Service(
@@ -113,10 +113,10 @@ SERVICES = [
     Service(
         "scheduler",
         "zerog.scheduler.v1.SchedulerService",
-        env={"INFERENCE_ADDRESS": ADDRESSES["inference"]},
+        env={"INFERENCE_ADDRESS": ADDRESSES["inference"], "QUOTA_ADDRESS": ADDRESSES["quota"]},
         secrets=[_db("scheduler"), AUTH],
         callers=[],
-        calls=["inference"],
+        calls=["inference", "quota"],
         egress=["webhooks", "smtp"],
     ),
 ]

@@ -66,7 +66,7 @@ def test_network_policies_allow_only_the_architecture(rendered: dict[str, Docs])
         "broker": set(),
         "storage": {"broker", "quota"},
         "inference": {"broker", "quota", "storage"},
-        "scheduler": {"inference"},
+        "scheduler": {"inference", "quota"},
     }
     for svc, calls in expected_calls.items():
         spec = policies[svc]
