@@ -20,7 +20,7 @@ from services.storage.service import SERVICE_NAME, StorageService
 from services.storage.service_base import Clock, Deps, utc_now
 from zerog.storage.v1 import storage_service_pb2_grpc
 from zerog_db import CONNECTION_ERRORS
-from zerog_grpc import RunningServer, TokenMinter, start_server
+from zerog_grpc import RunningServer, TokenMinter, client_interceptors, start_server
 from zerog_storage import (
     Downloader,
     FeeReader,
@@ -98,12 +98,16 @@ async def start(
     if submitter is None:
         if not config.broker_address:
             raise ValueError("BROKER_ADDRESS is required to pay for uploads")
-        channel = grpc.aio.insecure_channel(config.broker_address)
+        channel = grpc.aio.insecure_channel(
+            config.broker_address, interceptors=client_interceptors()
+        )
         channels.append(channel)
         submitter = BrokerSubmitter(channel, minter)
     quota = None
     if config.quota_address:
-        channel = grpc.aio.insecure_channel(config.quota_address)
+        channel = grpc.aio.insecure_channel(
+            config.quota_address, interceptors=client_interceptors()
+        )
         channels.append(channel)
         quota = QuotaClient(channel, minter)
     nodes = NodeSet(config.node_urls, indexer_url=config.indexer_url or None)
