@@ -89,7 +89,7 @@ class PutFlow:
 
     async def replay(self, header: PutHeader, principal: str) -> PutResult | None:
         """The first result of a finished request with this request_id, if any."""
-        found = await uploads.find(self._pool, header.request_id)
+        found = await uploads.find(self._pool, principal, header.request_id)
         if found is None:
             return None
         digest, upload = found
@@ -113,6 +113,7 @@ class PutFlow:
     async def _store(self, header: PutHeader, principal: str, path: Path) -> PutResult:
         tree = await build_tree(path)
         upload = await uploads.begin(self._pool, header, principal, tree.root)
+        scoped = uploads.scoped_id(principal, header.request_id)
         namespace = await namespaces.get(self._pool, header.namespace)
         if namespace is None:  # deleted since prepare()
             raise InvalidRequest("PutObjectHeader", {"namespace": "was deleted"})
@@ -120,10 +121,10 @@ class PutFlow:
         reservation = None
         if self._quota is not None:
             reservation = await self._quota.reserve(
-                f"storage-put:{header.request_id}:{upload.attempts}", namespace.owner, header.size
+                f"storage-put:{scoped}:{upload.attempts}", namespace.owner, header.size
             )
         try:
-            tx_seq, deduplicated = await self._upload(header, upload, path, tree)
+            tx_seq, deduplicated = await self._upload(header, principal, upload, path, tree)
             async with self._pool.acquire() as conn, conn.transaction():
                 await namespaces.lock(conn, header.namespace)
                 fresh = await namespaces.get(conn, header.namespace)
@@ -143,7 +144,9 @@ class PutFlow:
                     creator=principal,
                     request_id=header.request_id,
                 )
-                await uploads.mark_stored(conn, header.request_id, tx_seq, version, deduplicated)
+                await uploads.mark_stored(
+                    conn, principal, header.request_id, tx_seq, version, deduplicated
+                )
         except BaseException:
             if reservation is not None and self._quota is not None:
                 await _quietly(self._quota.release(reservation))
@@ -158,7 +161,12 @@ class PutFlow:
             raise NamespaceQuotaExceeded(header.namespace, limit, used, header.size)
 
     async def _upload(
-        self, header: PutHeader, upload: uploads.Upload, path: Path, tree: FileMerkleTree
+        self,
+        header: PutHeader,
+        principal: str,
+        upload: uploads.Upload,
+        path: Path,
+        tree: FileMerkleTree,
     ) -> tuple[int, bool]:
         """Put the bytes on 0G Storage unless they are there already: (tx seq, deduplicated)."""
         known = await objects.content(self._pool, tree.root)
@@ -171,11 +179,11 @@ class PutFlow:
         max_fee = None
         if self._fees is not None:
             max_fee = (await self._fees.quote(tree.submission())).fee
-        await uploads.mark_submitting(self._pool, header.request_id)
+        await uploads.mark_submitting(self._pool, principal, header.request_id)
 
         async def submitted(result: SubmitResult) -> None:
             await uploads.mark_submitted(
-                self._pool, header.request_id, result.tx_seq, result.tx_hash, result.fee
+                self._pool, principal, header.request_id, result.tx_seq, result.tx_hash, result.fee
             )
             log.info(
                 "flow submission paid",
@@ -189,7 +197,7 @@ class PutFlow:
 
         result = await self._uploader.upload(
             path,
-            request_id=f"storage-put:{header.request_id}",
+            request_id=f"storage-put:{uploads.scoped_id(principal, header.request_id)}",
             replicas=header.replicas,
             tx_seq=upload.tx_seq,
             max_fee=max_fee,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.storage import convert, namespaces, objects, replay, validate
+from services.storage import convert, namespaces, objects, replay, uploads, validate
 from services.storage.errors import ObjectNotFound
 from services.storage.faults import Context
 from services.storage.model import Permission
@@ -61,7 +61,9 @@ class JobRpcs:
         async def run() -> pb.RecoverObjectResponse:
             content = await objects.content(pool, root)
             assert content is not None
-            outcome = await self.deps.backups.recover(content, request.request_id)
+            outcome = await self.deps.backups.recover(
+                content, uploads.scoped_id(who.primary, request.request_id)
+            )
             found = await objects.with_root(pool, request.namespace, root)
             return pb.RecoverObjectResponse(
                 state=convert.STATE_TO_PB[outcome.state],

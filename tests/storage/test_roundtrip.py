@@ -120,3 +120,28 @@ async def test_request_id_reused_for_other_bytes(
     assert caught.value.code() == grpc.StatusCode.ALREADY_EXISTS
     info = unpack_detail(caught.value, ErrorInfo)
     assert info is not None and info.reason == "REQUEST_ID_REUSED"
+
+
+async def test_request_ids_belong_to_their_caller(
+    storage_network: StorageNetwork, start_storage: StartStorage
+) -> None:
+    storage = await start_storage([n.url for n in storage_network.nodes])
+    suffix = rid()[:8]
+    alice, bob = f"alice-{suffix}", f"bob-{suffix}"
+    alices = (await create_namespace(storage, namespace_name("a"), user=alice)).name
+    bobs = (await create_namespace(storage, namespace_name("b"), user=bob)).name
+    request_id = rid()
+    paid_before = await _paid(storage)
+    mine = await put(storage, alices, "x", content(700), user=alice, request_id=request_id)
+    # Bob picks the same id for other bytes: a request of his own, not a reuse of Alice's.
+    data = content(900)
+    theirs = await put(storage, bobs, "y", data, user=bob, request_id=request_id)
+    assert theirs.object.namespace == bobs and theirs.object.size == 900
+    assert theirs.object.root != mine.object.root
+    assert await _paid(storage) == paid_before + 2
+    # Each retry still replays its own caller's first answer.
+    again = await put(storage, bobs, "y", data, user=bob, request_id=request_id)
+    assert again.object == theirs.object
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await put(storage, alices, "x", content(5), user=alice, request_id=request_id)
+    assert caught.value.code() == grpc.StatusCode.ALREADY_EXISTS
