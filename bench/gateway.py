@@ -15,6 +15,7 @@ import asyncio
 import itertools
 import os
 import statistics
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import grpc.aio
 import httpx
 
+from bench import profile
 from bench.context import Context
 from bench.litellm_peer import LABEL as LITELLM
 from bench.litellm_peer import litellm_proxy
@@ -253,4 +255,36 @@ def run(ctx: Context) -> list[Row | Section]:
         providers: Any = stack.devnet.services["providers"]
         addresses = {name: s.address for name, s in stack.services.items()}
         results, notes = asyncio.run(_run_paths(ctx, addresses, providers["providers"][0]))
-    return _rows(results, notes)
+        rows = _rows(results, notes)
+        if any(r.ours is not None and "missed" in r.notes[0] for r in rows if isinstance(r, Row)):
+            pids = {name: s.process.pid for name, s in stack.services.items()}
+            rows += asyncio.run(_profile(ctx, addresses, pids, providers["providers"][0]["model"]))
+    return rows
+
+
+WHERE = """Every completion through ours is: inference ChatCompletion (gRPC, JWT check) -> quota
+Reserve -> broker GetRequestCredentials -> HTTP to the provider -> broker VerifyResponse and
+RecordUsage -> quota Commit -> inference's own record, each a gRPC hop and a PostgreSQL
+transaction. py-spy sampled each service while ours ran at concurrency 16:"""
+
+
+async def _profile(
+    ctx: Context, addresses: dict[str, str], pids: dict[str, int], model: str
+) -> list[Row | Section]:
+    if not profile.available():
+        return [Section("Profile: gateway", "py-spy is not installed (make install)")]
+    seconds = ctx.pick(10, 5, 1)
+    outs = {name: ctx.scratch / f"gateway-{name}.profile.txt" for name in pids}
+    recorders = [profile.record_pid(pid, seconds, outs[name]) for name, pid in pids.items()]
+    async with grpc.aio.insecure_channel(addresses["inference"]) as channel:
+        stub: InferenceServiceAsyncStub = inference_service_pb2_grpc.InferenceServiceStub(channel)
+        call = _ours_call(stub, model)
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            await closed_loop(call, 16, 32)
+    for recorder in recorders:
+        await asyncio.to_thread(recorder.wait)
+    parts = [WHERE]
+    for name in pids:
+        parts.append(f"### {name}\n\n{profile.summarize(profile.read_raw(outs[name]))}")
+    return [Section("Profile: gateway (ours at concurrency 16)", "\n\n".join(parts))]

@@ -16,6 +16,7 @@ from datetime import timedelta
 from bench.context import Context
 from bench.model import Measurement, Row
 from bench.node import PeerUnavailable, run_node
+from bench.profile import profile_snippet
 from bench.report import Section
 from bench.timing import async_rates, rates
 from zerog_signing import (
@@ -157,14 +158,51 @@ def run(ctx: Context) -> list[Row | Section]:
         except PeerUnavailable as e:
             notes.append(f"peer not run: {e}")
             peer = None
-    return [
-        Row(
-            name,
-            "ops/s",
-            Measurement.of_rates(OURS, ours[key]),
-            Measurement.of_rates(PEER, peer[key]) if peer else None,
-            bar=bar,
-            notes=notes,
+    rows: list[Row | Section] = []
+    missed: list[str] = []
+    for key, name, bar in ROWS:
+        peer_m = Measurement.of_rates(PEER, peer[key]) if peer else None
+        row = Row(
+            name, "ops/s", Measurement.of_rates(OURS, ours[key]), peer_m, bar=bar, notes=notes
         )
-        for key, name, bar in ROWS
-    ]
+        rows.append(row)
+        if row.verdict.startswith("missed"):
+            missed.append(key)
+    if missed and not ctx.tiny:
+        rows += [_profile(ctx, key) for key in missed]
+    return rows
+
+
+def spin(key: str, seconds: float) -> None:
+    """Run one operation of ROWS in a loop for `seconds` (what the profiler samples)."""
+    signer = LocalSigner.from_hex(KEY)
+    inputs = _inputs(signer, 2000)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        asyncio.run(_ours_one(signer, key, inputs))
+
+
+async def _ours_one(signer: LocalSigner, key: str, inputs: Inputs) -> None:
+    if key == "sign":
+        for _ in range(2000):
+            issue_ephemeral_token(signer, PROVIDER, generation=0)
+    elif key == "verifyTokens":
+        for token in inputs.tokens:
+            verify_session_header(token, provider=PROVIDER, generation=0, revoked_bitmap=0)
+    elif key == "verify191":
+        verifier = _verifier()
+        for message, signature in inputs.personal:
+            await verifier.verify_message(message, signature)
+    else:
+        verifier = _verifier()
+        for intent, signature in inputs.typed:
+            await verifier.verify_typed(intent, signature)
+
+
+def _profile(ctx: Context, key: str) -> Section:
+    name = next(n for k, n, _ in ROWS if k == key)
+    code = f"from bench.signing import spin\nspin({key!r}, {ctx.pick(6, 3, 1)})"
+    return Section(
+        f"Profile: {name} (ours)",
+        profile_snippet(code, ctx.scratch, f"signing-{key}", under="_ours_one"),
+    )

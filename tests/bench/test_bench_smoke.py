@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import machine, report
+from bench import machine, profile, report
 from bench.context import Context
 from bench.model import Measurement, Row
 from bench.registry import load
@@ -96,3 +96,17 @@ def test_verdict_says_by_how_much_a_bar_is_missed(
         "r", "MB/s", Measurement("o", ours, ours, 1), Measurement("p", peer, peer, 1), bar=bar
     )
     assert row.verdict == verdict
+
+
+def test_profile_summary_ranks_functions_by_share_of_samples() -> None:
+    raw = "\n".join(
+        [
+            "main (x.py:1);loop (x.py:2);hash (h.py:9) 6",
+            "main (x.py:1);loop (x.py:2);parse (p.py:3) 3",
+            "main (x.py:1);startup (s.py:1) 1",
+        ]
+    )
+    text = profile.summarize(raw, under="loop")
+    assert text.startswith("9 samples.")
+    assert "67% `hash (h.py)`" in text and "33% `parse (p.py)`" in text
+    assert "startup" not in text
