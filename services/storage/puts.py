@@ -23,7 +23,6 @@ from zerog_storage import (
     FeeReader,
     FileMerkleTree,
     NodeSet,
-    NotEnoughReplicas,
     SubmitResult,
     Uploader,
     replica_capacity,
@@ -75,7 +74,12 @@ class PutFlow:
             raise InvalidRequest("PutObjectHeader", {"replicas": f"must be 0-{self._max_replicas}"})
         available = replica_capacity(await self._nodes.discover())
         if replicas > available:
-            raise NotEnoughReplicas(replicas, available)
+            # Refused with the header, before a byte is received, whatever the object's size.
+            which = "replicas" if header.replicas else "replicas (the namespace's default)"
+            raise InvalidRequest(
+                "PutObjectHeader",
+                {"replicas": f"{which} {replicas} exceeds the {available} the nodes can hold"},
+            )
         return PutHeader(
             header.request_id,
             header.namespace,

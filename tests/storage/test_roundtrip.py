@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import AsyncIterator
 
@@ -145,3 +146,33 @@ async def test_request_ids_belong_to_their_caller(
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await put(storage, alices, "x", content(5), user=alice, request_id=request_id)
     assert caught.value.code() == grpc.StatusCode.ALREADY_EXISTS
+
+
+@pytest.mark.parametrize("size", [1, 10 * MIB])
+@pytest.mark.parametrize("replicas", [2, 9])
+async def test_replicas_beyond_the_nodes_or_the_maximum_are_bad_requests(
+    size: int, replicas: int, storage_network: StorageNetwork, start_storage: StartStorage
+) -> None:
+    # One node holding every shard: one copy at most; MAX_REPLICAS is 8.
+    storage = await start_storage([n.url for n in storage_network.nodes])
+    docs = (await create_namespace(storage, namespace_name("docs"))).name
+    paid_before = await _paid(storage)
+    data = content(size)
+    never = asyncio.Event()
+
+    async def header_only() -> AsyncIterator[pb.PutObjectRequest]:
+        # The bytes would follow only once the header is accepted: the answer must come first.
+        yield pb.PutObjectRequest(header=header(docs, "r", data, replicas=replicas))
+        await never.wait()
+        yield pb.PutObjectRequest(chunk=data)
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await storage.stub.PutObject(header_only(), metadata=storage.md())
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    detail = unpack_detail(caught.value, BadRequest)
+    assert detail is not None
+    assert [v.field for v in detail.field_violations] == ["replicas"]
+    assert (
+        await storage.pool.fetchval("SELECT count(*) FROM uploads WHERE namespace = $1", docs) == 0
+    )
+    assert await _paid(storage) == paid_before
