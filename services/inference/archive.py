@@ -15,6 +15,7 @@ from services.inference.errors import StorageUnavailable
 from zerog.inference.v1 import inference_service_pb2 as pb
 from zerog.storage.v1 import storage_service_pb2 as spb
 from zerog_grpc import TokenMinter
+from zerog_grpc.tracing import annotate
 
 if TYPE_CHECKING:
     from zerog.storage.v1.storage_service_pb2_grpc import StorageServiceAsyncStub
@@ -88,4 +89,10 @@ class Archiver:
             raise StorageUnavailable(
                 f"storage refused the archive: {error.code().name}: {error.details()}"
             ) from error
+        annotate(
+            {
+                "zerog.archive.id": f"{response.object.namespace}/{response.object.name}",
+                "zerog.storage.merkle_root": response.object.root,
+            }
+        )
         return f"{response.object.namespace}/{response.object.name}"

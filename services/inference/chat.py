@@ -311,6 +311,13 @@ def _trace(
     span.set_attribute(
         "zerog.routing.attempt_log", [f"{a.provider}#{a.attempt}:{a.outcome}" for a in attempts]
     )
+    span.set_attribute("gen_ai.request.model", call.model)
     if outcome is not None:
         span.set_attribute("zerog.routing.provider", outcome.provider)
         span.set_attribute("zerog.verification", outcome.verification.status)
+        # OpenTelemetry's GenAI names where they exist, so trace viewers recognise them.
+        span.set_attribute("gen_ai.response.model", outcome.model)
+        span.set_attribute("gen_ai.usage.input_tokens", outcome.prompt_tokens)
+        span.set_attribute("gen_ai.usage.output_tokens", outcome.completion_tokens)
+        span.set_attribute("zerog.cost.micro_usd", outcome.cost_micro_usd)
+        span.set_attribute("zerog.cost.fee_neuron", str(outcome.fee_neuron))
