@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
 import asyncpg
@@ -23,15 +23,19 @@ Clock = Callable[[], datetime]
 ON_TIME = timedelta(minutes=5)
 
 
-def due_runs(job: Job, zones: list[str], now: datetime) -> list[NewRun]:
+def due_runs(job: Job, zones: Mapping[str, datetime], now: datetime) -> list[NewRun]:
     """The runs a job needs now: only the latest fire time per zone, within the misfire grace.
 
     Per-user jobs group zones by the UTC instant they fire at, one run per instant; older
-    missed periods are never run (no stampede after downtime).
+    missed periods are never run (no stampede after downtime). `zones` maps each user zone to
+    when its first user joined: a user belongs to a period only if they existed at their own
+    local fire time, so a zone's fire time before its first user makes no (empty) run.
     """
     fires: dict[datetime, list[tuple[str, str]]] = defaultdict(list)
     for tz in [job.time_zone] if job.time_zone else zones:
         fire = latest_fire(job.cron, tz, now)
+        if not job.time_zone and fire < zones[tz]:
+            continue
         fires[fire.astimezone(now.tzinfo)].append((tz, local_key(fire, tz)))
     due = []
     for fire, keyed in sorted(fires.items()):
@@ -77,7 +81,9 @@ class Planner:
         for job in await jobs.list_jobs(self._pool):
             if job.paused:
                 continue
-            zones = [] if job.time_zone else await users.zones_for(self._pool, job.kind, now)
+            zones = (
+                {} if job.time_zone else await users.zone_first_joined(self._pool, job.kind, now)
+            )
             for new in due_runs(job, zones, now):
                 run_id = await self._create(new, now)
                 if run_id is not None:

@@ -104,3 +104,16 @@ async def zones_for(db: Executor, kind: Kind, created_before: datetime) -> list[
         created_before,
     )
     return [r["time_zone"] for r in rows]
+
+
+async def zone_first_joined(
+    db: Executor, kind: Kind, created_before: datetime
+) -> dict[str, datetime]:
+    """Per time zone of users who want `kind`, when the first of them joined."""
+    rows = await db.fetch(
+        "SELECT time_zone, min(created_at) AS first FROM users"
+        " WHERE $1 = ANY(enabled) AND created_at <= $2 GROUP BY time_zone",
+        kind.value,
+        created_before,
+    )
+    return {r["time_zone"]: r["first"] for r in rows}
