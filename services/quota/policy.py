@@ -13,6 +13,8 @@ DEFAULT_ALLOW: dict[str, frozenset[str]] = {
     "Reserve": _SPENDERS,
     "Commit": _SPENDERS,
     "Release": _SPENDERS,
+    # Only the services that record stored bytes give them back.
+    "ReleaseUsage": frozenset({"storage", "admin"}),
     "CheckRateLimit": _ANYONE,
     "EstimateCost": _ANYONE,
     "GetQuota": _ANYONE,

@@ -11,7 +11,15 @@ import asyncpg
 import grpc
 from google.protobuf.message import Message
 
-from services.quota import convert, limits, ratelimit, records, reservations, validate
+from services.quota import (
+    convert,
+    limits,
+    ratelimit,
+    records,
+    reservations,
+    usage_release,
+    validate,
+)
 from services.quota.alerts import AlertHub
 from services.quota.errors import (
     CommitExceedsReservation,
@@ -198,6 +206,38 @@ class QuotaService(quota_service_pb2_grpc.QuotaServiceServicer):
         except QuotaError as error:
             await _fail(context, error)
         return pb.ReleaseResponse(reservation=convert.reservation(found))
+
+    async def ReleaseUsage(
+        self, request: pb.ReleaseUsageRequest, context: Context
+    ) -> pb.ReleaseUsageResponse:
+        problems: dict[str, str] = {}
+        validate.name(problems, "request_id", request.request_id)
+        validate.name(problems, "subject", request.subject)
+        validate.usage_items(problems, "items", request.items, need_positive=True)
+        for i, item in enumerate(request.items):
+            if item.unit != pb.UNIT_STORAGE_BYTES:
+                problems[f"items[{i}].unit"] = "only UNIT_STORAGE_BYTES can be given back"
+            elif item.amount <= 0:
+                problems[f"items[{i}].amount"] = "must be positive"
+        if problems:
+            await _invalid(context, "ReleaseUsageRequest", problems)
+        try:
+            released = await usage_release.release_usage(
+                self._pool,
+                current_caller().service,
+                request.request_id,
+                request.subject,
+                convert.usage_items(list(request.items)),
+                month_of(self._clock()),
+            )
+        except QuotaError as error:
+            await _fail(context, error)
+        return pb.ReleaseUsageResponse(
+            released=[
+                pb.UsageItem(unit=convert.UNIT_TO_PB[unit], amount=amount)
+                for unit, amount in sorted(released.items())
+            ]
+        )
 
     async def EstimateCost(
         self, request: pb.EstimateCostRequest, context: Context

@@ -432,6 +432,62 @@ class ReleaseResponse(_message.Message):
 Global___ReleaseResponse: _TypeAlias = ReleaseResponse  # noqa: Y015
 
 @_typing.final
+class ReleaseUsageRequest(_message.Message):
+    """ReleaseUsageRequest gives usage back."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    SUBJECT_FIELD_NUMBER: _builtins.int
+    ITEMS_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Idempotency key chosen by the caller; a retry with the same key returns the first result."""
+    subject: _builtins.str
+    """The subject whose usage is lowered."""
+    @_builtins.property
+    def items(self) -> _containers.RepeatedCompositeFieldContainer[Global___UsageItem]:
+        """What to give back: UNIT_STORAGE_BYTES items with positive amounts."""
+
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        subject: _builtins.str = ...,
+        items: _abc.Iterable[Global___UsageItem] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["items", b"items", "request_id", b"request_id", "subject", b"subject"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReleaseUsageRequest: _TypeAlias = ReleaseUsageRequest  # noqa: Y015
+
+@_typing.final
+class ReleaseUsageResponse(_message.Message):
+    """ReleaseUsageResponse says what was given back."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RELEASED_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def released(self) -> _containers.RepeatedCompositeFieldContainer[Global___UsageItem]:
+        """The amounts really given back, per unit (less than asked when usage was lower)."""
+
+    def __init__(
+        self,
+        *,
+        released: _abc.Iterable[Global___UsageItem] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["released", b"released"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReleaseUsageResponse: _TypeAlias = ReleaseUsageResponse  # noqa: Y015
+
+@_typing.final
 class EstimateCostRequest(_message.Message):
     """EstimateCostRequest asks what usage would cost."""
 

@@ -57,6 +57,11 @@ class QuotaServiceStub:
                 request_serializer=zerog_dot_quota_dot_v1_dot_quota__service__pb2.ReleaseRequest.SerializeToString,
                 response_deserializer=zerog_dot_quota_dot_v1_dot_quota__service__pb2.ReleaseResponse.FromString,
                 _registered_method=True)
+        self.ReleaseUsage = channel.unary_unary(
+                '/zerog.quota.v1.QuotaService/ReleaseUsage',
+                request_serializer=zerog_dot_quota_dot_v1_dot_quota__service__pb2.ReleaseUsageRequest.SerializeToString,
+                response_deserializer=zerog_dot_quota_dot_v1_dot_quota__service__pb2.ReleaseUsageResponse.FromString,
+                _registered_method=True)
         self.EstimateCost = channel.unary_unary(
                 '/zerog.quota.v1.QuotaService/EstimateCost',
                 request_serializer=zerog_dot_quota_dot_v1_dot_quota__service__pb2.EstimateCostRequest.SerializeToString,
@@ -166,6 +171,17 @@ class QuotaServiceServicer:
     def Release(self, request, context):
         """Release gives a reservation back without spending it. Releasing twice is harmless.
         Errors: NOT_FOUND; FAILED_PRECONDITION + ErrorInfo(RESERVATION_COMMITTED); PERMISSION_DENIED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReleaseUsage(self, request, context):
+        """ReleaseUsage gives back committed storage bytes (an object deleted or expired), lowering the
+        subject's usage but never below zero. A retry with the same request_id returns the first
+        result. Errors: INVALID_ARGUMENT + BadRequest (only UNIT_STORAGE_BYTES, positive amounts);
+        ALREADY_EXISTS + ErrorInfo(REQUEST_ID_REUSED); PERMISSION_DENIED for other callers than
+        storage and admin.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -297,6 +313,11 @@ def add_QuotaServiceServicer_to_server(servicer, server):
                     servicer.Release,
                     request_deserializer=zerog_dot_quota_dot_v1_dot_quota__service__pb2.ReleaseRequest.FromString,
                     response_serializer=zerog_dot_quota_dot_v1_dot_quota__service__pb2.ReleaseResponse.SerializeToString,
+            ),
+            'ReleaseUsage': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReleaseUsage,
+                    request_deserializer=zerog_dot_quota_dot_v1_dot_quota__service__pb2.ReleaseUsageRequest.FromString,
+                    response_serializer=zerog_dot_quota_dot_v1_dot_quota__service__pb2.ReleaseUsageResponse.SerializeToString,
             ),
             'EstimateCost': grpc.unary_unary_rpc_method_handler(
                     servicer.EstimateCost,
@@ -458,6 +479,33 @@ class QuotaService:
             '/zerog.quota.v1.QuotaService/Release',
             zerog_dot_quota_dot_v1_dot_quota__service__pb2.ReleaseRequest.SerializeToString,
             zerog_dot_quota_dot_v1_dot_quota__service__pb2.ReleaseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReleaseUsage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/zerog.quota.v1.QuotaService/ReleaseUsage',
+            zerog_dot_quota_dot_v1_dot_quota__service__pb2.ReleaseUsageRequest.SerializeToString,
+            zerog_dot_quota_dot_v1_dot_quota__service__pb2.ReleaseUsageResponse.FromString,
             options,
             channel_credentials,
             insecure,

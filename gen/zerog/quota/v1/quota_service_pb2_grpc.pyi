@@ -60,6 +60,13 @@ class QuotaServiceStub:
     """Release gives a reservation back without spending it. Releasing twice is harmless.
     Errors: NOT_FOUND; FAILED_PRECONDITION + ErrorInfo(RESERVATION_COMMITTED); PERMISSION_DENIED.
     """
+    ReleaseUsage: _grpc.UnaryUnaryMultiCallable[_quota_service_pb2.ReleaseUsageRequest, _quota_service_pb2.ReleaseUsageResponse]
+    """ReleaseUsage gives back committed storage bytes (an object deleted or expired), lowering the
+    subject's usage but never below zero. A retry with the same request_id returns the first
+    result. Errors: INVALID_ARGUMENT + BadRequest (only UNIT_STORAGE_BYTES, positive amounts);
+    ALREADY_EXISTS + ErrorInfo(REQUEST_ID_REUSED); PERMISSION_DENIED for other callers than
+    storage and admin.
+    """
     EstimateCost: _grpc.UnaryUnaryMultiCallable[_quota_service_pb2.EstimateCostRequest, _quota_service_pb2.EstimateCostResponse]
     """EstimateCost prices usage without reserving anything. Errors: INVALID_ARGUMENT + BadRequest."""
     GetQuota: _grpc.UnaryUnaryMultiCallable[_quota_service_pb2.GetQuotaRequest, _quota_service_pb2.GetQuotaResponse]
@@ -139,6 +146,13 @@ class QuotaServiceAsyncStub(QuotaServiceStub):
     Release: _aio.UnaryUnaryMultiCallable[_quota_service_pb2.ReleaseRequest, _quota_service_pb2.ReleaseResponse]  # type: ignore[assignment]
     """Release gives a reservation back without spending it. Releasing twice is harmless.
     Errors: NOT_FOUND; FAILED_PRECONDITION + ErrorInfo(RESERVATION_COMMITTED); PERMISSION_DENIED.
+    """
+    ReleaseUsage: _aio.UnaryUnaryMultiCallable[_quota_service_pb2.ReleaseUsageRequest, _quota_service_pb2.ReleaseUsageResponse]  # type: ignore[assignment]
+    """ReleaseUsage gives back committed storage bytes (an object deleted or expired), lowering the
+    subject's usage but never below zero. A retry with the same request_id returns the first
+    result. Errors: INVALID_ARGUMENT + BadRequest (only UNIT_STORAGE_BYTES, positive amounts);
+    ALREADY_EXISTS + ErrorInfo(REQUEST_ID_REUSED); PERMISSION_DENIED for other callers than
+    storage and admin.
     """
     EstimateCost: _aio.UnaryUnaryMultiCallable[_quota_service_pb2.EstimateCostRequest, _quota_service_pb2.EstimateCostResponse]  # type: ignore[assignment]
     """EstimateCost prices usage without reserving anything. Errors: INVALID_ARGUMENT + BadRequest."""
@@ -234,6 +248,19 @@ class QuotaServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_quota_service_pb2.ReleaseResponse, _abc.Awaitable[_quota_service_pb2.ReleaseResponse]]:
         """Release gives a reservation back without spending it. Releasing twice is harmless.
         Errors: NOT_FOUND; FAILED_PRECONDITION + ErrorInfo(RESERVATION_COMMITTED); PERMISSION_DENIED.
+        """
+
+    @_abc_1.abstractmethod
+    def ReleaseUsage(
+        self,
+        request: _quota_service_pb2.ReleaseUsageRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_quota_service_pb2.ReleaseUsageResponse, _abc.Awaitable[_quota_service_pb2.ReleaseUsageResponse]]:
+        """ReleaseUsage gives back committed storage bytes (an object deleted or expired), lowering the
+        subject's usage but never below zero. A retry with the same request_id returns the first
+        result. Errors: INVALID_ARGUMENT + BadRequest (only UNIT_STORAGE_BYTES, positive amounts);
+        ALREADY_EXISTS + ErrorInfo(REQUEST_ID_REUSED); PERMISSION_DENIED for other callers than
+        storage and admin.
         """
 
     @_abc_1.abstractmethod
