@@ -12,7 +12,7 @@ from services.quota.reservations import _lock_usage
 
 
 def _hash(subject: str, items: list[UsageItem]) -> str:
-    parts = [subject] + sorted(f"{i.unit.value}:{i.amount}" for i in items)
+    parts = [subject, *sorted(f"{i.unit.value}:{i.amount}" for i in items)]
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
@@ -48,7 +48,8 @@ async def release_usage(
             used, _ = usage[(unit, period)]
             released[unit] = min(wanted[unit], used)
             await conn.execute(
-                "UPDATE usage SET used = used - $4 WHERE subject = $1 AND unit = $2 AND period = $3",
+                "UPDATE usage SET used = used - $4"
+                " WHERE subject = $1 AND unit = $2 AND period = $3",
                 subject,
                 unit.value,
                 period,
