@@ -8,11 +8,12 @@ import grpc
 import pytest
 from google.rpc import error_details_pb2
 
-from tests.scheduler.conftest import Scheduler
+from tests.scheduler.conftest import Scheduler, StartScheduler, scheduler_config
 from tests.scheduler.helpers import add_user, push_snapshot, stamp
 from tests.support import ManualClock, auth_metadata
 from zerog.scheduler.v1 import scheduler_service_pb2 as pb
 from zerog_grpc import unpack_detail
+from zerog_grpc.settings import ConfigError
 
 
 async def test_bad_preferences_list_every_field(scheduler: Scheduler) -> None:
@@ -77,6 +78,28 @@ async def test_auth_is_required_and_per_method(scheduler: Scheduler) -> None:
             metadata=auth_metadata("app", "scheduler"),
         )
     assert raised.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_host_services_are_configurable(start_scheduler: StartScheduler) -> None:
+    scheduler = await start_scheduler(SCHEDULER_HOST_SERVICES="portfolio, crm")
+    request = pb.ListUserPreferencesRequest()
+    for host in ("portfolio", "crm", "admin"):
+        await scheduler.stub.ListUserPreferences(request, metadata=scheduler.as_service(host))
+    for outsider in ("app", "inference"):
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await scheduler.stub.ListUserPreferences(
+                request, metadata=scheduler.as_service(outsider)
+            )
+        assert raised.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    # Job control stays with operators whatever the host is called.
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await scheduler.stub.PauseJob(
+            pb.PauseJobRequest(request_id="p", name="daily_digest"),
+            metadata=scheduler.as_service("portfolio"),
+        )
+    assert raised.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    with pytest.raises(ConfigError):
+        scheduler_config("postgresql://x/y", SCHEDULER_HOST_SERVICES=" , ")
 
 
 async def test_jobs_status_trigger_idempotent_and_snapshot_figures(
