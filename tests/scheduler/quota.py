@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -78,9 +77,10 @@ class QuotaNode:
         )
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 15.0) -> None:
-    """Wait (bounded) until `check` holds: the alert stream is asynchronous."""
-    deadline = time.monotonic() + timeout
-    while not await check():
-        assert time.monotonic() < deadline, "condition not reached in time"
+async def eventually(check: Callable[[], Awaitable[bool]]) -> None:
+    """Wait (at most 15 s) until `check` holds: the alert stream is asynchronous."""
+    for _ in range(750):
+        if await check():
+            return
         await asyncio.sleep(0.02)
+    raise AssertionError("condition not reached within 15 s")

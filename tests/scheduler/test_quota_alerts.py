@@ -89,7 +89,10 @@ async def test_each_alert_is_delivered_once_across_a_quota_restart(
     await scheduler.tick()
     accepted = receiver.accepted()
     assert [r.body["figures"]["level"] for r in accepted] == ["warning", "critical"]
-    assert accepted[1].body["title"] == "Quota reached: you have used all of your monthly compute tokens"
+    assert (
+        accepted[1].body["title"]
+        == "Quota reached: you have used all of your monthly compute tokens"
+    )
     assert len({r.body["figures"]["alert_id"] for r in accepted}) == 2
     assert await db.fetchval("SELECT count(*) FROM notifications") == 2
     status = await scheduler.stub.GetSchedulerStatus(
@@ -113,8 +116,8 @@ async def test_two_replicas_deliver_each_alert_once(
         )
         await quota.set_token_limit(f"user:u{i}", 100)
     # Both watch before anything is raised, so both receive every alert and race to store it.
-    for replica in (first, second):
-        await eventually(lambda r=replica: _connected(r))
+    await eventually(lambda: _connected(first))
+    await eventually(lambda: _connected(second))
     for i in range(5):
         await quota.spend(f"user:u{i}", f"a{i}", 80)
         await quota.spend(f"user:u{i}", f"b{i}", 20)
