@@ -303,7 +303,7 @@ async def apply_retention(db: Executor, namespace: str, now: datetime) -> tuple[
         UPDATE objects o SET deleted_at = $2 FROM namespaces n
         WHERE o.namespace = $1 AND n.name = o.namespace AND o.deleted_at IS NULL
           AND n.expire_after_seconds IS NOT NULL
-          AND o.created_at < $2 - make_interval(secs => n.expire_after_seconds)
+          AND o.created_at < $2::timestamptz - make_interval(secs => n.expire_after_seconds)
         """,
         namespace,
         now,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import asyncpg
 
-from services.storage import files, namespaces, objects, uploads
+from services.storage import files, namespaces, objects, quota_returns, uploads
 from services.storage.errors import InvalidRequest, NamespaceQuotaExceeded, RequestIdReused
 from services.storage.model import Permission, PutHeader, StoredObject, VerifyState
 from services.storage.remote import QuotaClient
@@ -157,6 +157,9 @@ class PutFlow:
             raise
         if reservation is not None and self._quota is not None:
             await self._quota.commit(reservation, header.size, "0x" + tree.root.hex())
+            await quota_returns.mark_charged(
+                self._pool, header.namespace, header.name, version, namespace.owner
+            )
         stored = await objects.get_version(self._pool, header.namespace, header.name, version)
         return PutResult(stored, deduplicated)
 

@@ -101,3 +101,15 @@ class QuotaClient:
             metadata=self._meta(),
             timeout=_QUOTA_TIMEOUT,
         )
+
+    async def release_usage(self, request_id: str, subject: str, size: int) -> None:
+        """Give committed bytes back (their object was deleted); idempotent per request_id."""
+        await self._stub.ReleaseUsage(
+            quota_pb.ReleaseUsageRequest(
+                request_id=request_id,
+                subject=subject,
+                items=[quota_pb.UsageItem(unit=quota_pb.UNIT_STORAGE_BYTES, amount=size)],
+            ),
+            metadata=self._meta(),
+            timeout=_QUOTA_TIMEOUT,
+        )

@@ -137,6 +137,7 @@ async def start(
         max_replicas=config.max_replicas,
         global_jobs=GLOBAL_JOBS,
         clock=clock,
+        quota=quota,
     )
     servicer = StorageService(deps)
     running = await start_server(

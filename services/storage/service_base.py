@@ -12,6 +12,7 @@ from services.storage.backups import Backups
 from services.storage.errors import AccessDenied
 from services.storage.puts import PutFlow
 from services.storage.reads import ReadFlow
+from services.storage.remote import QuotaClient
 from zerog_grpc import current_caller
 
 Clock = Callable[[], datetime]
@@ -58,3 +59,4 @@ class Deps:
     max_replicas: int
     global_jobs: frozenset[str]
     clock: Clock
+    quota: QuotaClient | None = None

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from services.storage import convert, namespaces, objects, replay, uploads, validate
+from services.storage import (
+    convert,
+    namespaces,
+    objects,
+    quota_returns,
+    replay,
+    uploads,
+    validate,
+)
 from services.storage.errors import ObjectNotFound
 from services.storage.faults import Context
 from services.storage.model import Permission
@@ -170,7 +178,7 @@ class JobRpcs:
             expired, pruned = await self.deps.backups.retention(scope)
             return pb.ApplyRetentionResponse(expired_versions=expired, pruned_versions=pruned)
 
-        return await replay.once(
+        response = await replay.once(
             self.deps.pool,
             who.primary,
             "ApplyRetention",
@@ -179,3 +187,7 @@ class JobRpcs:
             pb.ApplyRetentionResponse,
             run,
         )
+        names = [scope] if scope else await namespaces.all_names(self.deps.pool)
+        for name in names:
+            await quota_returns.give_back(self.deps.pool, self.deps.quota, name)
+        return response

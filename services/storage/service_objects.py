@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import grpc.aio
 
-from services.storage import convert, namespaces, objects, replay, validate
+from services.storage import convert, namespaces, objects, quota_returns, replay, validate
 from services.storage.errors import InvalidRequest, ObjectNotFound, StorageError
 from services.storage.faults import Context, fail, relay
 from services.storage.model import Permission, StoredObject
@@ -158,7 +158,7 @@ class ObjectRpcs:
                 raise ObjectNotFound(request.namespace, request.name)
             return pb.DeleteObjectResponse(deleted_versions=deleted)
 
-        return await replay.once(
+        response = await replay.once(
             pool,
             who.primary,
             "DeleteObject",
@@ -167,3 +167,6 @@ class ObjectRpcs:
             pb.DeleteObjectResponse,
             run,
         )
+        # Outside the replay: a retry also finishes a give-back that failed the first time.
+        await quota_returns.give_back(pool, self.deps.quota, request.namespace)
+        return response
