@@ -43,11 +43,15 @@ class ChatCall:
     strategy: Strategy = Strategy.COST
     filters: Filters = field(default_factory=Filters)
     operation: str = "chat.completion"
+    response_format: dict[str, Any] | None = None
+    """OpenAI structured output (json_schema) for the insight prompts; None for text."""
 
     def payload(self) -> dict[str, Any]:
         body: dict[str, Any] = {"messages": self.messages, "max_tokens": self.max_tokens}
         if self.temperature is not None:
             body["temperature"] = self.temperature
+        if self.response_format is not None:
+            body["response_format"] = self.response_format
         return body
 
 

@@ -32,6 +32,48 @@ def _strings(value: Any) -> list[str] | None:
     return [v.strip() for v in value if v.strip()]
 
 
+def _schema_format(name: str, properties: dict[str, Any]) -> dict[str, Any]:
+    """OpenAI's response_format asking for JSON of exactly these (all required) properties."""
+    return {
+        "type": "json_schema",
+        "json_schema": {
+            "name": name,
+            "strict": True,
+            "schema": {
+                "type": "object",
+                "properties": properties,
+                "required": list(properties),
+                "additionalProperties": False,
+            },
+        },
+    }
+
+
+_TEXTS = {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 5}
+PORTFOLIO_FORMAT = _schema_format(
+    "portfolio_insights", {"narrative": {"type": "string"}, "insights": _TEXTS}
+)
+DREAM_FORMAT = _schema_format(
+    "dream_reading",
+    {
+        "interpretation": {"type": "string"},
+        "symbols": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 5,
+            "items": {
+                "type": "object",
+                "properties": {"symbol": {"type": "string"}, "meaning": {"type": "string"}},
+                "required": ["symbol", "meaning"],
+                "additionalProperties": False,
+            },
+        },
+        "emotions": _TEXTS,
+        "insights": _TEXTS,
+    },
+)
+
+
 def portfolio_messages(figures: PortfolioFigures) -> list[dict[str, str]]:
     """Ask for a narrative and insights about figures computed by code (never by the model)."""
     facts = {

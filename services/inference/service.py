@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal, InvalidOperation
@@ -274,6 +275,7 @@ class InferenceService(inference_service_pb2_grpc.InferenceServiceServicer):
                 "invalid AnalyzePortfolioRequest",
                 bad_request(problems),
             )
+        call = dataclasses.replace(call, response_format=insights.PORTFOLIO_FORMAT)
 
         async def run() -> tuple[pb.AnalyzePortfolioResponse, ChatOutcome]:
             outcome = await self._engine.complete(call)
@@ -322,6 +324,7 @@ class InferenceService(inference_service_pb2_grpc.InferenceServiceServicer):
                 "invalid AnalyzeDreamRequest",
                 bad_request(problems),
             )
+        call = dataclasses.replace(call, response_format=insights.DREAM_FORMAT)
 
         async def run() -> tuple[pb.AnalyzeDreamResponse, ChatOutcome]:
             outcome = await self._engine.complete(call)
