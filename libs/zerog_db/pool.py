@@ -26,6 +26,9 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.TooManyConnectionsError,
     asyncpg.AdminShutdownError,
     asyncpg.CrashShutdownError,
+    # Rolling back a transaction whose connection died mid-query ("cannot switch to state N;
+    # another operation is in progress"): seen when PostgreSQL restarts under load.
+    asyncpg.InternalClientError,
 )
 
 
