@@ -21,18 +21,8 @@ from web3.types import RPCEndpoint
 
 from devnet import A0GI, Devnet
 from devnet.provider import ProviderProcess
-from services.broker import server as broker_server
-from services.inference import server as inference_server
-from services.inference.config import Config as InferenceConfig
-from services.quota import server as quota_server
-from services.scheduler import server as scheduler_server
-from services.storage import server as storage_server
-from services.storage.config import Config as StorageConfig
 from tests.broker.conftest import Broker, broker_config
-from tests.inference.conftest import fund
 from tests.quota.conftest import quota_config
-from tests.scheduler.conftest import scheduler_config
-from tests.storage.conftest import storage_env
 from tests.support import JWT_SECRET, auth_metadata
 from zerog.broker.v1 import broker_service_pb2_grpc
 from zerog_db import create_pool, migrate
@@ -123,25 +113,39 @@ class Stack:
                 if needed not in self.servers:
                     await self._start_one(needed, dict(env.get(needed, {})), nodes)
         if providers:
+            from tests.inference.conftest import fund
+
             await fund(self.broker(), list(providers))
         return self
 
     async def _start_one(
         self, service: str, overrides: dict[str, str], nodes: Sequence[str]
     ) -> None:
+        # Imported here, so a module needing only some services does not import the others.
         pool = await create_pool(self.database_url, search_path=service, max_size=10)
         self.pools[service] = pool
         address = "127.0.0.1:0"
         if service == "quota":
+            from services.quota import server as quota_server
+
             config: Any = quota_config(self.database_url, **overrides)
             running: Any = await quota_server.start(pool, config, address)
         elif service == "broker":
+            from services.broker import server as broker_server
+
             config = broker_config(self.devnet, self.database_url, self.wallet, **overrides)
             running = await broker_server.start(pool, config, address)
         elif service == "inference":
+            from services.inference import server as inference_server
+            from services.inference.config import Config as InferenceConfig
+
             config = InferenceConfig.from_env({**self._inference_env(), **overrides})
             running = await inference_server.start(pool, config, address)
         elif service == "storage":
+            from services.storage import server as storage_server
+            from services.storage.config import Config as StorageConfig
+            from tests.storage.conftest import storage_env
+
             base = storage_env(
                 self.database_url,
                 nodes,
@@ -152,6 +156,9 @@ class Stack:
             config = StorageConfig.from_env({**base, **overrides})
             running = await storage_server.start(pool, config, address)
         else:
+            from services.scheduler import server as scheduler_server
+            from tests.scheduler.conftest import scheduler_config
+
             config = scheduler_config(self.database_url, **overrides)
             running = await scheduler_server.start(pool, config, address, run_loop=False)
         self.servers[service] = running
