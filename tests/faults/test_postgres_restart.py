@@ -8,6 +8,7 @@ import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import asyncpg
 import grpc
@@ -21,6 +22,9 @@ from zerog.quota.v1 import quota_service_pb2 as pb
 from zerog.quota.v1 import quota_service_pb2_grpc
 from zerog_db import create_pool, migrate
 from zerog_db.cluster import TempCluster
+
+if TYPE_CHECKING:
+    from zerog.quota.v1.quota_service_pb2_grpc import QuotaServiceAsyncStub
 
 WORKERS = 50
 SUBJECT = "tenant:outage"
@@ -46,7 +50,7 @@ class Tally:
 
 
 @pytest.fixture
-async def stub(cluster: TempCluster) -> AsyncIterator[quota_service_pb2_grpc.QuotaServiceStub]:
+async def stub(cluster: TempCluster) -> AsyncIterator[QuotaServiceAsyncStub]:
     await migrate(cluster.dsn, "quota", MIGRATIONS)
     pool = await create_pool(cluster.dsn, search_path="quota", max_size=20)
     running = await server.start(pool, quota_config(cluster.dsn), "127.0.0.1:0")
@@ -57,7 +61,7 @@ async def stub(cluster: TempCluster) -> AsyncIterator[quota_service_pb2_grpc.Quo
     await pool.close()
 
 
-async def _loop(stub: quota_service_pb2_grpc.QuotaServiceStub, worker: int, tally: Tally) -> None:
+async def _loop(stub: QuotaServiceAsyncStub, worker: int, tally: Tally) -> None:
     md = auth_metadata("inference", "quota")
     index = 0
     while not tally.stop.is_set():
@@ -97,7 +101,7 @@ async def _until(condition: object, what: str) -> None:
 
 
 async def test_restart_under_load_loses_nothing(
-    cluster: TempCluster, stub: quota_service_pb2_grpc.QuotaServiceStub
+    cluster: TempCluster, stub: QuotaServiceAsyncStub
 ) -> None:
     await stub.SetSubjectTier(
         pb.SetSubjectTierRequest(
