@@ -3,27 +3,19 @@
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
+import shutil
 import signal
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from typing import IO
 
-_PR_SET_PDEATHSIG = 1
-# Resolved here, in the parent: the child must not dlopen between fork and exec, where another
-# thread's loader lock could be held forever.
-_prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform == "linux" else None
-
-
-def _die_with_parent(parent_pid: int) -> None:
-    """Runs in the child between fork and exec (Linux): SIGKILL it when the parent dies."""
-    assert _prctl is not None
-    _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    # The parent may have died before prctl took effect; then nobody would kill us.
-    if os.getppid() != parent_pid:
-        os._exit(1)
+# util-linux's setpriv (essential on Debian/Ubuntu) sets the parent-death signal and then execs
+# the command. Doing it ourselves needs a preexec_fn, which forces a plain fork() that runs
+# every at-fork handler in the child, including gRPC's, which can abort it when the parent has
+# gRPC threads running (seen as "epoll_wait error: Bad file descriptor" and SIGABRT).
+_SETPRIV = shutil.which("setpriv") if sys.platform == "linux" else None
 
 
 def spawn(
@@ -38,9 +30,9 @@ def spawn(
     The parent-death signal fires when the *thread* that called spawn exits, so call it from a
     thread that lives as long as the child should (the main thread, in practice).
     """
-    parent = os.getpid()
+    command = [_SETPRIV, "--pdeathsig", "KILL", "--", *args] if _SETPRIV else list(args)
     return subprocess.Popen(
-        args,
+        command,
         stdin=subprocess.DEVNULL,
         stdout=stdout,
         stderr=stderr,
@@ -48,7 +40,6 @@ def spawn(
         # A terminal's Ctrl-C then reaches only us, so we stop children in order, and
         # terminate() can signal the child's whole group.
         start_new_session=True,
-        preexec_fn=(lambda: _die_with_parent(parent)) if _prctl is not None else None,
     )
 
 
