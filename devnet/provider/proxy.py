@@ -123,6 +123,12 @@ async def _events(
 async def _stream(
     request: web.Request, rt: Runtime, chat: ChatRequest, chat_id: str, words: list[str]
 ) -> tuple[web.StreamResponse, int, bytes]:
+    """Send the SSE answer; returns the response, the tokens sent and the bytes sent.
+
+    A stream in flight when the outage knob turns to `drop` breaks there: the connection is
+    closed mid-answer and only the tokens already sent are charged (as a provider whose
+    process died mid-stream would have metered them).
+    """
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream",
@@ -132,8 +138,13 @@ async def _stream(
     )
     await response.prepare(request)
     sent = bytearray()
+    tokens = 0
     async for event in _events(rt, chat, chat_id, words):
+        if rt.knobs.outage == "drop" and request.transport is not None:
+            request.transport.close()
+            return response, tokens, bytes(sent)
         sent += event
         await response.write(event)
+        tokens += b'"delta":{"content":' in event
     await response.write_eof()
     return response, len(words), bytes(sent)

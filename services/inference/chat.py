@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -93,6 +94,10 @@ class _Plan:
     ranked: list[Provider]
     reason: str
     reservation: Reservation
+    run_id: str
+    """Names this run at quota and the broker. A caller's retry after a failure is a new run
+    (its own reservation and usage record); a retry after success never gets here, it is
+    answered from the inference's own record."""
 
 
 def reservation_tokens(call: ChatCall) -> int:
@@ -128,11 +133,12 @@ class ChatEngine:
 
     async def _plan(self, call: ChatCall) -> _Plan:
         ranked, reason = await self.candidates(call)
+        run_id = f"{call.request_id}~{uuid.uuid4().hex[:12]}"
         # Reserved before any provider is called: a subject over budget never costs us a call.
         reservation = await self.quota.reserve(
-            call.request_id, call.subject, reservation_tokens(call), call.model, call.operation
+            run_id, call.subject, reservation_tokens(call), call.model, call.operation
         )
-        return _Plan(ranked, reason, reservation)
+        return _Plan(ranked, reason, reservation, run_id)
 
     async def _credentials(self, call: ChatCall, provider: Provider, seconds: float) -> Credentials:
         return await self.broker.credentials(
@@ -233,7 +239,7 @@ class ChatEngine:
         cost = await self.quota.commit(plan.reservation, used, metadata)
         try:
             await self.broker.record_usage(
-                f"{call.request_id}:{creds.provider.lower()}",
+                f"{plan.run_id}:{creds.provider.lower()}",
                 creds.provider,
                 input_tokens=prompt,
                 output_tokens=produced,
@@ -246,7 +252,7 @@ class ChatEngine:
             log.exception("record usage failed", extra={"provider": creds.provider})
         verdict = Verdict(NOT_VERIFIABLE)
         if creds.verifiable and verify:
-            verdict = await self._verify(call, creds, completion)
+            verdict = await self._verify(plan.run_id, creds, completion)
         outcome = ChatOutcome(
             id=completion.id,
             model=completion.model,
@@ -269,10 +275,10 @@ class ChatEngine:
         _trace(call, plan, outcome, routed.attempts)
         return outcome
 
-    async def _verify(self, call: ChatCall, creds: Credentials, completion: Completion) -> Verdict:
+    async def _verify(self, run_id: str, creds: Credentials, completion: Completion) -> Verdict:
         try:
             result = await self.broker.verify(
-                f"{call.request_id}:verify",
+                f"{run_id}:verify",
                 creds.provider,
                 completion.chat_id,
                 completion.request_body,

@@ -7,6 +7,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
@@ -201,9 +202,9 @@ async def start_inference(
     running_devnet: Devnet,
     tmp_path: Path,
 ) -> AsyncIterator[StartInference]:
-    """start_inference(providers, storage_nodes=(), **env) -> an inference server on a fresh
-    broker and quota; with storage_nodes also a storage server (on that broker and quota)
-    that inference archives to."""
+    """start_inference(providers, storage_nodes=(), now=None, **env) -> an inference server on
+    a fresh broker and quota; with storage_nodes also a storage server (on that broker and
+    quota) that inference archives to; `now` is its wall clock (stale-context tests)."""
     started: list[Inference] = []
     shared: dict[str, Any] = {}
     closers: list[Callable[[], Awaitable[None]]] = []
@@ -233,6 +234,7 @@ async def start_inference(
     async def start(
         providers: list[ProviderProcess] | None = None,
         storage_nodes: Sequence[str] = (),
+        now: Callable[[], datetime] | None = None,
         **overrides: str,
     ) -> Inference:
         if "quota" not in shared:
@@ -247,7 +249,10 @@ async def start_inference(
         pool = await create_pool(inference_db_url, search_path="inference", max_size=10)
         breaker_clock = BreakerClock()
         config = inference_config(inference_db_url, quota, broker, **overrides)
-        running = await server.start(pool, config, "127.0.0.1:0", breaker_clock=breaker_clock)
+        extra: dict[str, Any] = {"now": now} if now is not None else {}
+        running = await server.start(
+            pool, config, "127.0.0.1:0", breaker_clock=breaker_clock, **extra
+        )
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{running.port}")
         inference = Inference(
             running,

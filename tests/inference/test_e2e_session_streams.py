@@ -1,0 +1,190 @@
+"""Chat sessions through the server: streamed messages and their retries, the portfolio
+context and its 15-minute staleness (wall clock injected through server.start(now=...)),
+and a provider stream that breaks midway (billed for what arrived, the rest released)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import grpc
+import grpc.aio
+import pytest
+from google.rpc import error_details_pb2
+
+from services.inference.tokens import count_messages, count_text
+from tests.inference.conftest import Inference, StartInference, Trio
+from zerog.inference.v1 import inference_service_pb2 as pb
+from zerog.quota.v1 import quota_service_pb2 as qpb
+from zerog_grpc import unpack_detail
+
+USD = 1_000_000
+CONTEXT = pb.PortfolioContext(
+    positions=[pb.Position(symbol="ETH", quantity="2", cost_basis_micro_usd=200 * USD)],
+    price_history=[pb.PriceSeries(symbol="ETH", close_micro_usd=[100 * USD, 120 * USD])],
+    notes="long term",
+)
+
+
+class WallClock:
+    """The inference server's wall clock, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2025, 3, 3, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+async def _session(inference: Inference, trio: Trio, user: str, **fields: object) -> str:
+    created = await inference.sessions.CreateChatSession(
+        pb.CreateChatSessionRequest(
+            request_id=f"create-{user}",
+            model=trio.model,
+            routing=pb.RoutingOptions(provider=trio.cheap.provider),
+            **fields,  # type: ignore[arg-type]
+        ),
+        metadata=inference.md(user=user),
+    )
+    return created.session.session_id
+
+
+async def _stream(
+    inference: Inference, request: pb.SendChatMessageRequest, user: str
+) -> tuple[list[str], list[pb.SendChatMessageResponse]]:
+    call = inference.sessions.StreamChatMessage(
+        pb.StreamChatMessageRequest(request=request), metadata=inference.md(user=user)
+    )
+    deltas, results = [], []
+    async for message in call:
+        if message.HasField("result"):
+            results.append(message.result)
+        else:
+            deltas.append(message.content_delta)
+    return deltas, results
+
+
+async def test_a_streamed_message_is_stored_and_its_retry_replays_the_answer(
+    start_inference: StartInference, trio: Trio
+) -> None:
+    inference = await start_inference(trio.all)
+    sid = await _session(inference, trio, "sam")
+    request = pb.SendChatMessageRequest(request_id="s1", session_id=sid, content="hi stream")
+    served = trio.cheap.status()["requests_served"]
+
+    deltas, (result,) = await _stream(inference, request, "sam")
+
+    assert len(deltas) > 1 and "".join(deltas) == result.reply.content
+    assert [(m.role, m.content) for m in result.session.messages] == [
+        (pb.CHAT_ROLE_USER, "hi stream"),
+        (pb.CHAT_ROLE_ASSISTANT, result.reply.content),
+    ]
+    assert result.usage.completion_tokens == len(result.reply.content.split())
+    assert result.routing.provider.lower() == trio.cheap.provider.lower()
+    # The retry is answered from the record in one piece: no provider call, no new message.
+    replay_deltas, (replayed,) = await _stream(inference, request, "sam")
+    assert replay_deltas == [] and replayed == result
+    unary = await inference.sessions.SendChatMessage(request, metadata=inference.md(user="sam"))
+    assert unary == result
+    assert trio.cheap.status()["requests_served"] == served + 1
+    session = await inference.sessions.GetChatSession(
+        pb.GetChatSessionRequest(session_id=sid), metadata=inference.md(user="sam")
+    )
+    assert len(session.session.messages) == 2
+
+
+async def test_portfolio_context_is_flagged_stale_after_15_minutes(
+    start_inference: StartInference, trio: Trio
+) -> None:
+    clock = WallClock()
+    inference = await start_inference(trio.all, now=clock)
+    md = inference.md(user="pia")
+    sid = await _session(inference, trio, "pia", portfolio_context=CONTEXT)
+
+    clock.now += timedelta(minutes=15)
+    fresh = await inference.sessions.SendChatMessage(
+        pb.SendChatMessageRequest(request_id="m1", session_id=sid, content="how am I doing"),
+        metadata=md,
+    )
+    assert not fresh.context_stale and not fresh.session.context_stale
+
+    clock.now += timedelta(seconds=1)
+    stale = await inference.sessions.SendChatMessage(
+        pb.SendChatMessageRequest(request_id="m2", session_id=sid, content="and now"),
+        metadata=md,
+    )
+    assert stale.context_stale and stale.session.context_stale
+    # The model was told: the stale note adds words to the same-shaped prompt.
+    assert stale.usage.prompt_tokens > fresh.usage.prompt_tokens
+
+    newer = pb.PortfolioContext()
+    newer.CopyFrom(CONTEXT)
+    newer.notes = "sold nothing"
+    updated = await inference.sessions.UpdatePortfolioContext(
+        pb.UpdatePortfolioContextRequest(request_id="u1", session_id=sid, portfolio_context=newer),
+        metadata=md,
+    )
+    assert updated.session.portfolio_context == newer and not updated.session.context_stale
+    assert updated.session.context_update_time.ToDatetime(UTC) == clock.now
+    again = await inference.sessions.UpdatePortfolioContext(
+        pb.UpdatePortfolioContextRequest(request_id="u1", session_id=sid, portfolio_context=newer),
+        metadata=md,
+    )
+    assert again == updated
+    after = await inference.sessions.SendChatMessage(
+        pb.SendChatMessageRequest(request_id="m3", session_id=sid, content="and now"),
+        metadata=md,
+    )
+    assert not after.context_stale
+
+
+async def test_a_stream_broken_midway_bills_what_arrived_and_releases_the_rest(
+    start_inference: StartInference, trio: Trio, reset_knobs: None
+) -> None:
+    inference = await start_inference(trio.all)
+    sid = await _session(inference, trio, "bea")
+    trio.cheap.set_knobs(token_delay_ms=500)
+    question = "tell me everything"
+    call = inference.sessions.StreamChatMessage(
+        pb.StreamChatMessageRequest(
+            request=pb.SendChatMessageRequest(request_id="b1", session_id=sid, content=question)
+        ),
+        metadata=inference.md(user="bea"),
+    )
+    deltas = [(await call.read()).content_delta for _ in range(2)]  # type: ignore[union-attr]
+    trio.cheap.set_knobs(outage="drop")  # the provider drops its connections, this one too
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        while (message := await call.read()) is not grpc.aio.EOF:
+            assert isinstance(message, pb.StreamChatMessageResponse)
+            deltas.append(message.content_delta)
+
+    assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
+    info = unpack_detail(raised.value, error_details_pb2.ErrorInfo)
+    assert info is not None and info.reason == "STREAM_INTERRUPTED", raised.value.details()
+    # No usage came from the provider: what arrived is counted locally and committed; the
+    # rest of the reservation is released.
+    used = count_messages([question]) + count_text("".join(deltas))
+    standing = await inference.quota.stub.GetQuota(
+        qpb.GetQuotaRequest(subject="user:bea"), metadata=inference.quota.as_service()
+    )
+    tokens = next(u for u in standing.usages if u.unit == qpb.UNIT_COMPUTE_TOKENS)
+    assert (tokens.reserved, tokens.used) == (0, used)
+    records = await inference.quota.stub.ListCostRecords(
+        qpb.ListCostRecordsRequest(subject="user:bea"), metadata=inference.quota.as_service()
+    )
+    assert [r.items[0].amount for r in records.cost_records] == [used]
+    # Nothing half-written: the session holds no message of the broken exchange.
+    session = await inference.sessions.GetChatSession(
+        pb.GetChatSessionRequest(session_id=sid), metadata=inference.md(user="bea")
+    )
+    assert list(session.session.messages) == []
+
+    # Once the provider is back, the same request_id gets a whole answer (nothing was stored).
+    trio.cheap.set_knobs(outage="none", token_delay_ms=0)
+    retried, (result,) = await _stream(
+        inference,
+        pb.SendChatMessageRequest(request_id="b1", session_id=sid, content=question),
+        "bea",
+    )
+    assert "".join(retried) == result.reply.content and len(result.session.messages) == 2
+    # The broken stream was the same answer, cut short.
+    assert 2 <= len(deltas) < len(retried) and retried[: len(deltas)] == deltas
