@@ -150,7 +150,11 @@ async def test_a_stream_broken_midway_bills_what_arrived_and_releases_the_rest(
         ),
         metadata=inference.md(user="bea"),
     )
-    deltas = [(await call.read()).content_delta for _ in range(2)]  # type: ignore[union-attr]
+    deltas = []
+    for _ in range(2):
+        first = await call.read()
+        assert isinstance(first, pb.StreamChatMessageResponse)
+        deltas.append(first.content_delta)
     trio.cheap.set_knobs(outage="drop")  # the provider drops its connections, this one too
     with pytest.raises(grpc.aio.AioRpcError) as raised:
         while (message := await call.read()) is not grpc.aio.EOF:
