@@ -52,6 +52,10 @@ Context = grpc.aio.ServicerContext[Any, Any]
 Clock = Callable[[], datetime]
 
 
+# Windows are stored in an integer column.
+MAX_WINDOW_SECONDS = 2**31 - 1
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -367,7 +371,9 @@ class QuotaService(quota_service_pb2_grpc.QuotaServiceServicer):
         validate.name(problems, "limit.method", request.limit.method)
         window = validate.duration(problems, "limit.window", request.limit.window)
         seconds = window.total_seconds()
-        if "limit.window" not in problems and (seconds < 1 or seconds != int(seconds)):
+        if "limit.window" not in problems and not (
+            1 <= seconds <= MAX_WINDOW_SECONDS and seconds == int(seconds)
+        ):
             problems["limit.window"] = "must be a whole number of seconds, at least 1"
         if request.limit.max_requests < 0:
             problems["limit.max_requests"] = "must not be negative"
@@ -385,6 +391,8 @@ class QuotaService(quota_service_pb2_grpc.QuotaServiceServicer):
         problems: dict[str, str] = {}
         validate.name(problems, "method", request.method)
         window = validate.duration(problems, "window", request.window)
+        if not 0 <= window.total_seconds() <= MAX_WINDOW_SECONDS:
+            problems["window"] = f"must be between 0 and {MAX_WINDOW_SECONDS} s"
         if problems:
             await _invalid(context, "DeleteRateLimitRequest", problems)
         try:
