@@ -8,8 +8,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from opentelemetry import trace
-
 from services.inference.broker_client import BrokerClient
 from services.inference.errors import NoProvider, StreamInterrupted
 from services.inference.failover import Attempt, Failover, Routed, Stopwatch
@@ -23,6 +21,7 @@ from services.inference.provider_http import (
 from services.inference.quota_client import QuotaClient, Reservation
 from services.inference.retry import Deadline
 from services.inference.routing import Filters, Provider, Strategy, rank
+from services.inference.spans import annotate_call
 from services.inference.tokens import PER_MESSAGE_OVERHEAD, count_messages, count_text
 
 log = logging.getLogger("services.inference.chat")
@@ -166,7 +165,7 @@ class ChatEngine:
             routed = await self.failover.run(plan.ranked, attempt, call.deadline, log_)
         except BaseException:
             await self._release(plan.reservation)
-            _trace(call, plan, None, log_)
+            annotate_call(call, plan.ranked, plan.reason, None, log_)
             raise
         creds, completion = routed.value
         return await self._settle(call, plan, routed, creds, completion)
@@ -188,7 +187,7 @@ class ChatEngine:
             routed = await self.failover.run(plan.ranked, attempt, call.deadline, log_)
         except BaseException:
             await self._release(plan.reservation)
-            _trace(call, plan, None, log_)
+            annotate_call(call, plan.ranked, plan.reason, None, log_)
             raise
         creds, stream = routed.value
         try:
@@ -272,7 +271,7 @@ class ChatEngine:
             calls=routed.calls,
             verification=verdict,
         )
-        _trace(call, plan, outcome, routed.attempts)
+        annotate_call(call, plan.ranked, plan.reason, outcome, routed.attempts)
         return outcome
 
     async def _verify(self, run_id: str, creds: Credentials, completion: Completion) -> Verdict:
@@ -307,27 +306,3 @@ def _stream_completion(stream: ProviderStream, creds: Credentials) -> Completion
         request_body=stream.request_body,
         response_body=stream.response_body,
     )
-
-
-def _trace(
-    call: ChatCall, plan: _Plan, outcome: ChatOutcome | None, attempts: list[Attempt]
-) -> None:
-    """Put the routing decision on the current span, so a trace shows who answered and why."""
-    span = trace.get_current_span()
-    span.set_attribute("zerog.routing.strategy", call.strategy.value)
-    span.set_attribute("zerog.routing.reason", plan.reason)
-    span.set_attribute("zerog.routing.candidates", [p.address for p in plan.ranked])
-    span.set_attribute("zerog.routing.attempts", len(attempts))
-    span.set_attribute(
-        "zerog.routing.attempt_log", [f"{a.provider}#{a.attempt}:{a.outcome}" for a in attempts]
-    )
-    span.set_attribute("gen_ai.request.model", call.model)
-    if outcome is not None:
-        span.set_attribute("zerog.routing.provider", outcome.provider)
-        span.set_attribute("zerog.verification", outcome.verification.status)
-        # OpenTelemetry's GenAI names where they exist, so trace viewers recognise them.
-        span.set_attribute("gen_ai.response.model", outcome.model)
-        span.set_attribute("gen_ai.usage.input_tokens", outcome.prompt_tokens)
-        span.set_attribute("gen_ai.usage.output_tokens", outcome.completion_tokens)
-        span.set_attribute("zerog.cost.micro_usd", outcome.cost_micro_usd)
-        span.set_attribute("zerog.cost.fee_neuron", str(outcome.fee_neuron))

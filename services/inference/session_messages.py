@@ -1,0 +1,219 @@
+"""SendChatMessage and StreamChatMessage: the prompt with context, the reply, compression."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import grpc
+
+from services.inference import convert, sessions, store
+from services.inference.calls import build_call, refuse_unverified
+from services.inference.chat import ChatCall, ChatOutcome
+from services.inference.errors import SessionArchived
+from services.inference.faults import Context, fail
+from services.inference.session_base import SessionBase, acting_user, check_owner, context_text
+from zerog.inference.v1 import inference_service_pb2 as pb
+from zerog_grpc import abort, bad_request, current_caller
+
+
+class SessionMessaging(SessionBase):
+    """Talking in a session, unary or streamed; a retried request_id replays the answer."""
+
+    async def _prepare(
+        self, request: pb.SendChatMessageRequest, context: Context
+    ) -> tuple[ChatCall, store.SessionRow, bool]:
+        problems: dict[str, str] = {}
+        if not request.content.strip():
+            problems["content"] = "must not be empty"
+        if not request.session_id:
+            problems["session_id"] = "required"
+        row = None
+        history: list[store.MessageRow] = []
+        try:
+            if request.session_id:
+                row = await store.get_session(self._pool, request.session_id)
+                check_owner(row, acting_user(request.user))
+                if row.state == "archived":
+                    raise SessionArchived(row.session_id)
+                history = await store.messages(self._pool, request.session_id)
+        except Exception as error:
+            if not problems:
+                await fail(context, error)
+        stale = row is not None and sessions.is_stale(row.context_updated_at, self._now())
+        messages = [
+            pb.ChatMessage(role=convert.ROLE_OF[m.role], content=m.content) for m in history
+        ]
+        if row is not None and row.portfolio_context:
+            note = context_text(row.portfolio_context)
+            if stale:
+                note += (
+                    " (This portfolio context is more than 15 minutes old: say so if it matters.)"
+                )
+            messages.insert(
+                len([m for m in history if m.role == "system"]),
+                pb.ChatMessage(role=pb.CHAT_ROLE_SYSTEM, content=note),
+            )
+        messages.append(pb.ChatMessage(role=pb.CHAT_ROLE_USER, content=request.content or " "))
+        chat = pb.ChatCompletionRequest(
+            request_id=request.request_id,
+            model=row.model if row else "",
+            messages=messages,
+            routing=pb.RoutingOptions.FromString(row.routing) if row else None,
+        )
+        if request.HasField("temperature"):
+            chat.temperature = request.temperature
+        if request.HasField("max_tokens"):
+            chat.max_tokens = request.max_tokens
+        call, problems = build_call(
+            chat, context, self._clock, operation="chat.session", problems=problems
+        )
+        if call is None or row is None:
+            await abort(
+                context,
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "invalid SendChatMessageRequest",
+                bad_request(problems),
+            )
+        return call, row, stale
+
+    async def _store_reply(
+        self, request: pb.SendChatMessageRequest, call: ChatCall, outcome: ChatOutcome, stale: bool
+    ) -> pb.SendChatMessageResponse:
+        now = self._now()
+        sid = request.session_id
+        async with self._pool.acquire() as conn, conn.transaction():
+            await store.get_session(conn, sid, lock=True)
+            await store.add_messages(
+                conn,
+                sid,
+                [
+                    store.NewMessage("user", request.content),
+                    store.NewMessage(
+                        "assistant",
+                        outcome.content,
+                        tokens=outcome.prompt_tokens + outcome.completion_tokens,
+                        provider=outcome.provider,
+                        model=outcome.model,
+                    ),
+                ],
+                now,
+            )
+            await store.record_reply(
+                conn,
+                sid,
+                tokens=outcome.prompt_tokens + outcome.completion_tokens,
+                provider=outcome.provider,
+                model=outcome.model,
+                now=now,
+            )
+        compressed = await self._compress(call, sid)
+        session = await self._session(sid)
+        reply = next(
+            m
+            for m in reversed(session.messages)
+            if m.role == pb.CHAT_ROLE_ASSISTANT and not m.summary
+        )
+        return pb.SendChatMessageResponse(
+            reply=reply,
+            session=session,
+            usage=convert.usage(outcome),
+            cost=convert.cost(outcome),
+            routing=convert.routing(outcome),
+            verification=convert.verification(outcome),
+            context_stale=stale,
+            compressed=compressed,
+        )
+
+    async def _compress(self, call: ChatCall, session_id: str) -> bool:
+        kept = await store.messages(self._pool, session_id)
+        plan = sessions.plan_compression(
+            [sessions.StoredMessage(m.message_id, m.role, m.content, m.summary) for m in kept]
+        )
+        if plan is None:
+            return False
+        summary_call = ChatCall(
+            request_id=f"{call.request_id}:summary",
+            subject=call.subject,
+            user=call.user,
+            model=call.model,
+            messages=sessions.summary_prompt(plan),
+            max_tokens=512,
+            deadline=call.deadline,
+            strategy=call.strategy,
+            filters=call.filters,
+            operation="chat.session.summary",
+        )
+        outcome = await self._engine.complete(summary_call)
+        tokens = outcome.prompt_tokens + outcome.completion_tokens
+        now = self._now()
+        async with self._pool.acquire() as conn, conn.transaction():
+            await store.get_session(conn, session_id, lock=True)
+            await store.compress(
+                conn,
+                session_id,
+                [m.message_id for m in plan.summarise],
+                store.NewMessage(
+                    "system",
+                    outcome.content,
+                    summary=True,
+                    tokens=tokens,
+                    provider=outcome.provider,
+                    model=outcome.model,
+                ),
+                now,
+            )
+            await store.record_reply(
+                conn, session_id, tokens=tokens, provider="", model="", now=now
+            )
+        return True
+
+    async def SendChatMessage(
+        self, request: pb.SendChatMessageRequest, context: Context
+    ) -> pb.SendChatMessageResponse:
+        call, _, stale = await self._prepare(request, context)
+
+        async def run() -> pb.SendChatMessageResponse:
+            outcome = await self._engine.complete(call)
+            refuse_unverified(call, outcome)
+            return await self._store_reply(request, call, outcome, stale)
+
+        response: pb.SendChatMessageResponse = await self._once(
+            "SendChatMessage", request, context, run, pb.SendChatMessageResponse.FromString
+        )
+        return response
+
+    async def StreamChatMessage(
+        self, request: pb.StreamChatMessageRequest, context: Context
+    ) -> AsyncIterator[pb.StreamChatMessageResponse]:
+        inner = request.request
+        call, _, stale = await self._prepare(inner, context)
+        caller = current_caller().service
+        key = convert.fingerprint(inner)
+        try:
+            stored = await store.recall(
+                self._pool, caller, "SendChatMessage", inner.request_id, key
+            )
+            if stored is not None:
+                yield pb.StreamChatMessageResponse(
+                    result=pb.SendChatMessageResponse.FromString(stored)
+                )
+                return
+            async for event in self._engine.stream(call):
+                if isinstance(event, str):
+                    yield pb.StreamChatMessageResponse(content_delta=event)
+                    continue
+                refuse_unverified(call, event)
+                result = await self._store_reply(inner, call, event, stale)
+                await store.remember(
+                    self._pool,
+                    caller,
+                    "SendChatMessage",
+                    inner.request_id,
+                    key,
+                    result.SerializeToString(),
+                )
+                yield pb.StreamChatMessageResponse(result=result)
+        except grpc.aio.AbortError:
+            raise
+        except Exception as error:
+            await fail(context, error)
