@@ -102,7 +102,9 @@ def _openai_call(client: httpx.AsyncClient, url: str, headers: dict[str, str], m
 
 
 def _ours_call(stub: InferenceServiceAsyncStub, model: str) -> Call:
-    metadata = TokenMinter(JWT_SECRET, "scheduler").metadata("inference")
+    # Minted per call: the minter reuses a token until a minute before it expires, as a
+    # real calling service does (a run lasts longer than one token's 5 minutes).
+    minter = TokenMinter(JWT_SECRET, "scheduler")
     run_id = uuid.uuid4().hex[:8]
     messages = [ipb.ChatMessage(role=ipb.CHAT_ROLE_USER, content=PROMPT)]
     # A fresh request_id for every call of every batch: a repeated one is answered from
@@ -117,7 +119,7 @@ def _ours_call(stub: InferenceServiceAsyncStub, model: str) -> Call:
             messages=messages,
             max_tokens=MAX_TOKENS,
         )
-        return await stub.ChatCompletion(request, metadata=metadata)
+        return await stub.ChatCompletion(request, metadata=minter.metadata("inference"))
 
     return call
 

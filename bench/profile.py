@@ -106,8 +106,13 @@ def read_raw(out: Path) -> str:
     return out.read_text() if out.exists() else ""
 
 
-def profile_snippet(code: str, scratch: Path, name: str, under: str | None = None) -> str:
-    """Run `code` in a child python under py-spy; the summary (see summarize for `under`)."""
+def profile_snippet(
+    code: str, scratch: Path, name: str, under: str | None = None, native: bool = True
+) -> str:
+    """Run `code` in a child python under py-spy; the summary (see summarize for `under`).
+
+    `native` includes C frames (keccak, libsecp256k1), which is where these hot paths live.
+    """
     py_spy = _py_spy()
     if py_spy is None:
         return "py-spy is not installed (make install)"

@@ -202,7 +202,15 @@ async def _ours_one(signer: LocalSigner, key: str, inputs: Inputs) -> None:
 def _profile(ctx: Context, key: str) -> Section:
     name = next(n for k, n, _ in ROWS if k == key)
     code = f"from bench.signing import spin\nspin({key!r}, {ctx.pick(6, 3, 1)})"
-    return Section(
-        f"Profile: {name} (ours)",
-        profile_snippet(code, ctx.scratch, f"signing-{key}", under="_ours_one"),
-    )
+    summary = profile_snippet(code, ctx.scratch, f"signing-{key}", under="_ours_one")
+    return Section(f"Profile: {name} (ours)", WHERE + summary)
+
+
+WHERE = """libsecp256k1 does the elliptic-curve work: coincurve's `recover` / `sign_recoverable`
+(its ecdsa.py / keys.py) are the calls into it, whose C frames py-spy cannot name; that is
+the floor, about 50 us per recovery on an idle core here. The rest is ours:
+parsing, EIP-55 checksums, keccak, the nonce store. On a loaded machine a row can miss its
+bar by noise (compare the p99 column with the median); the profile shows how much time is
+left above the floor. py-spy with native frames:
+
+"""
