@@ -4,6 +4,7 @@ list, change nor delete another user's sessions. Storage namespaces: tests/stora
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
 import grpc
@@ -32,7 +33,7 @@ async def test_one_user_cannot_touch_another_users_sessions(stack: Stack) -> Non
     )
     sid = created.session.session_id
 
-    attempts = {
+    attempts: dict[str, Awaitable[object]] = {
         "get": stub.GetChatSession(pb.GetChatSessionRequest(session_id=sid), metadata=bob),
         "get as alice": stub.GetChatSession(
             pb.GetChatSessionRequest(session_id=sid, user="alice"), metadata=bob
