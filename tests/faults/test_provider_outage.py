@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 SUBJECT = "user:mid-stream"
 
 
-async def test_provider_gone_mid_stream_ends_unavailable_and_releases_quota(
+async def test_provider_gone_mid_stream_ends_unavailable_and_settles_quota(
     stack: Stack, start_provider: Callable[..., ProviderProcess]
 ) -> None:
     model = f"outage-{uuid.uuid4().hex[:8]}"
