@@ -128,7 +128,9 @@ class TempCluster:
     def pause(self) -> None:
         """Stop the server but keep its data, so resume() brings it back (for fault tests)."""
         assert self._process is not None
-        self._args = self._process.args
+        args = self._process.args
+        assert isinstance(args, list)
+        self._args = args[len(self._as_owner()) :]  # _spawn adds the prefix again
         if self._process.poll() is None:
             self._process.send_signal(signal.SIGINT)
             self._process.wait(timeout=15)
@@ -148,16 +150,12 @@ class TempCluster:
 
     def _spawn(self, argv: list[str]) -> subprocess.Popen[bytes]:
         # The child keeps its own copy of the log descriptor; ours can close at once.
-        uid, gid, groups = self._owner()
         with open(self.directory / "server.log", "ab") as log:
             return subprocess.Popen(
-                argv,
+                [*self._as_owner(), *argv],
                 stdout=subprocess.DEVNULL,
                 stderr=log,
                 start_new_session=True,
-                user=uid,
-                group=gid,
-                extra_groups=groups,
             )
 
     def _wait_ready(self, timeout: float) -> None:
@@ -191,18 +189,21 @@ class TempCluster:
             user = pwd.getpwnam(_UNPRIVILEGED_USER)
             os.chown(self.directory, user.pw_uid, user.pw_gid)
 
-    def _owner(self) -> tuple[int | None, int | None, list[int] | None]:
-        # Popen switches user itself, so signals reach postgres directly (no runuser in between).
-        if os.geteuid() == 0:
-            user = pwd.getpwnam(_UNPRIVILEGED_USER)
-            return user.pw_uid, user.pw_gid, []
-        return None, None, None
+    def _as_owner(self) -> list[str]:
+        """The command prefix that runs a program as the unprivileged user when we are root.
+
+        setpriv switches user and then execs, so signals reach postgres directly. Popen's own
+        user=/group= would do the same but forces a plain fork() (no vfork), which runs gRPC's
+        at-fork handlers in the child and can abort it when the caller has gRPC calls in flight.
+        """
+        if os.geteuid() != 0:
+            return []
+        user = pwd.getpwnam(_UNPRIVILEGED_USER)
+        setpriv = shutil.which("setpriv") or "setpriv"
+        return [setpriv, f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--clear-groups", "--"]
 
     def _run(self, argv: list[str]) -> None:
-        uid, gid, groups = self._owner()
-        done = subprocess.run(
-            argv, capture_output=True, check=False, user=uid, group=gid, extra_groups=groups
-        )
+        done = subprocess.run([*self._as_owner(), *argv], capture_output=True, check=False)
         if done.returncode != 0:
             raise ClusterError(
                 f"{Path(argv[0]).name} failed: {done.stderr.decode(errors='replace')[-2000:]}"
