@@ -101,9 +101,10 @@ class Trio:
 BASE_KNOBS = {"error_rate": 0.0, "outage": "none", "token_delay_ms": 0}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def trio(running_devnet: Devnet, deployer: Transactor) -> Iterator[Trio]:
-    """Shared by a module; a test that changes knobs puts them back (reset_knobs)."""
+    """Shared by the session (launching three providers is most of a module's setup); a test
+    that changes knobs puts them back (reset_knobs)."""
     model = f"trio-{uuid.uuid4().hex[:8]}"
     specs = [
         ProviderSpec(model=model, settle_interval=0, knobs=knobs)
