@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 from zerog_grpc.auth import AuthInterceptor, JwtVerifier
 from zerog_grpc.interceptors import HideUnexpectedErrors, ServerMetrics
 from zerog_grpc.tracing import server_interceptor
+from zerog_grpc.wellformed import RefuseMalformed
 
 log = logging.getLogger(__name__)
 
@@ -77,11 +78,13 @@ async def start_server(
     """
     server = grpc.aio.server(
         # Order matters: the trace span wraps everything; auth refusals are counted in metrics;
-        # error hiding sits closest to the servicer so nothing escapes it.
+        # only authenticated callers learn what is malformed; error hiding sits closest to the
+        # servicer so nothing escapes it.
         interceptors=[
             server_interceptor(),
             ServerMetrics(registry),
             AuthInterceptor(verifier, allow),
+            RefuseMalformed(),
             HideUnexpectedErrors(unavailable),
         ],
         options=[

@@ -97,38 +97,14 @@ async def _broken(stack: Stack, service: str, kind: str) -> list[str]:
     return found
 
 
-def _known(reason: str) -> pytest.MarkDecorator:
-    return pytest.mark.xfail(strict=True, reason=reason)
-
-
-NUL_BUGS = {
-    "broker": "ListTransactions.purpose reaches PostgreSQL with a NUL: INTERNAL",
-    "inference": "CreateChatSession user/title/system_prompt/model and ListChatSessions.user "
-    "reach PostgreSQL with a NUL: INTERNAL",
-    "storage": "request_id of DeleteNamespace/DeleteObject/RunVerification/ApplyRetention "
-    "reaches PostgreSQL with a NUL: INTERNAL",
-}
-TIME_BUGS = {
-    "broker": "CreateApiKey converts expires_at with ToMilliseconds() unchecked: INTERNAL",
-    "storage": "retention.expire_after (Create/UpdateNamespace) and RunVerification.older_than "
-    "converted with ToTimedelta() unchecked: INTERNAL",
-    "scheduler": "UpdateJob.misfire_grace converted with ToTimedelta() unchecked: INTERNAL",
-}
-
-
-@pytest.mark.parametrize(
-    "service",
-    [pytest.param(s, marks=_known(NUL_BUGS[s])) if s in NUL_BUGS else s for s in SERVICES],
-)
+# zerog_grpc.wellformed refuses both kinds for every service, before any servicer sees them.
+@pytest.mark.parametrize("service", SERVICES)
 async def test_nul_in_any_text_field_is_not_internal(everything: Stack, service: str) -> None:
     broken = await _broken(everything, service, "nul")
     assert not broken, ", ".join(broken)
 
 
-@pytest.mark.parametrize(
-    "service",
-    [pytest.param(s, marks=_known(TIME_BUGS[s])) if s in TIME_BUGS else s for s in SERVICES],
-)
+@pytest.mark.parametrize("service", SERVICES)
 async def test_out_of_range_times_are_not_internal(everything: Stack, service: str) -> None:
     broken = await _broken(everything, service, "time")
     assert not broken, ", ".join(broken)

@@ -85,7 +85,8 @@ async def test_reserve_needs_a_positive_amount_and_a_printable_bounded_subject(
             metadata=quota.as_service(),
         )
     )
-    assert fields == {"subject", "items"}
+    # NUL is refused by zerog_grpc.wellformed for every service, before quota's own checks run.
+    assert fields == {"subject"}
 
 
 async def test_malformed_reservation_ids_are_invalid(quota: Quota) -> None:
