@@ -45,6 +45,18 @@ class Config:
     dependency_timeout_seconds: float = 10.0
     provider_cache_seconds: float = 10.0
     reservation_ttl_seconds: int = 300
+    request_lease_seconds: float = 0.0
+    """How long a request_id claim lasts before another call may take it over (its owner is
+    presumed dead); 0 means derived from the provider timeout and attempts (lease())."""
+    request_retry_after_seconds: float = 1.0
+
+    def lease(self) -> float:
+        """The claim lease: as set, else twice the longest one chat call may run (every attempt
+        timing out after the longest backoff; 9 minutes with the defaults), at least 5 minutes."""
+        if self.request_lease_seconds:
+            return self.request_lease_seconds
+        longest = self.retry_attempts * (self.attempt_timeout_seconds + self.retry_cap_seconds)
+        return max(300.0, 2 * longest)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Config:
@@ -76,4 +88,6 @@ class Config:
             dependency_timeout_seconds=env.number("DEPENDENCY_TIMEOUT_SECONDS", 10.0, minimum=0.1),
             provider_cache_seconds=env.number("PROVIDER_CACHE_SECONDS", 10.0),
             reservation_ttl_seconds=env.integer("RESERVATION_TTL_SECONDS", 300, minimum=1),
+            request_lease_seconds=env.number("REQUEST_LEASE_SECONDS", 0.0),
+            request_retry_after_seconds=env.number("REQUEST_RETRY_AFTER_SECONDS", 1.0),
         )

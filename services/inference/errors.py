@@ -98,3 +98,15 @@ class ResponseNotVerified(InferenceError):
     def __init__(self, provider: str, chat_id: str, reason: str) -> None:
         super().__init__(f"answer of {provider} failed TEE verification: {reason}")
         self.provider, self.chat_id, self.reason = provider, chat_id, reason
+
+
+class RequestInProgress(InferenceError):
+    """Another call with the same request_id is running (here or on another replica)."""
+
+    def __init__(self, request_id: str, retry_after: float) -> None:
+        super().__init__(
+            f"request_id {request_id!r} is being answered by an earlier call;"
+            " retry to get its answer"
+        )
+        self.request_id = request_id
+        self.retry_after = retry_after

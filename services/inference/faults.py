@@ -88,6 +88,14 @@ async def fail(context: Context, error: BaseException) -> NoReturn:
             str(error),
             error_info("REQUEST_ID_REUSED", request_id=error.request_id),
         )
+    if isinstance(error, e.RequestInProgress):
+        await abort(
+            context,
+            grpc.StatusCode.ABORTED,
+            str(error),
+            error_info("REQUEST_IN_PROGRESS", request_id=error.request_id),
+            retry_info(error.retry_after),
+        )
     if isinstance(error, e.ResponseNotVerified):
         await abort(
             context,

@@ -17,6 +17,7 @@ from services.inference.archive import Archiver
 from services.inference.breaker import Breakers, BreakerSettings
 from services.inference.broker_client import BrokerClient
 from services.inference.chat import ChatEngine
+from services.inference.claims import Claims
 from services.inference.config import Config
 from services.inference.failover import Failover
 from services.inference.provider_http import ProviderHttp
@@ -117,8 +118,13 @@ async def start(
     )
     client = http or ProviderHttp.new_client()
     engine = ChatEngine(broker, quota, ProviderHttp(client), failover)
-    inference = InferenceService(pool, engine, breakers, stats, clock)
-    sessions = ChatSessionService(pool, engine, Archiver(storage, minter, timeout), clock, now)
+    claims = Claims(
+        pool, timedelta(seconds=config.lease()), now, config.request_retry_after_seconds
+    )
+    inference = InferenceService(pool, engine, breakers, stats, clock, claims)
+    sessions = ChatSessionService(
+        pool, engine, Archiver(storage, minter, timeout), clock, now, claims
+    )
 
     def register(server: grpc.aio.Server) -> None:
         inference_service_pb2_grpc.add_InferenceServiceServicer_to_server(inference, server)

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import grpc
 
-from services.inference import convert, store
+from services.inference import convert
 from services.inference.calls import build_call, refuse_unverified
 from services.inference.chat import ChatOutcome
 from services.inference.faults import Context, fail
@@ -54,35 +54,35 @@ class InferenceService(InsightRpcs):
                 "invalid StreamChatCompletionRequest",
                 bad_request({f"request.{k}": v for k, v in problems.items()}),
             )
-        caller = current_caller().service
         key = convert.fingerprint(inner)
         try:
-            # Same idempotency record as the unary call: a retry gets the first answer in one piece.
-            stored = await store.recall(self._pool, caller, "ChatCompletion", inner.request_id, key)
-            if stored is not None:
-                first = pb.ChatCompletionResponse.FromString(stored)
+            # Same claim and record as the unary call: a retry gets the first answer in one piece.
+            got = await self._claims.claim(
+                current_caller().service, "ChatCompletion", inner.request_id, key
+            )
+            if isinstance(got, bytes):
+                first = pb.ChatCompletionResponse.FromString(got)
                 last = convert.last_chunk(first)
                 last.content_delta = first.choices[0].message.content if first.choices else ""
                 yield last
                 return
-            async for event in self._engine.stream(call):
-                if isinstance(event, str):
-                    chunk = pb.StreamChatCompletionResponse(content_delta=event, model=call.model)
-                    yield chunk
-                    continue
-                refuse_unverified(call, event)
-                response = convert.completion_response(event)
-                await store.remember(
-                    self._pool,
-                    caller,
-                    "ChatCompletion",
-                    inner.request_id,
-                    key,
-                    response.SerializeToString(),
-                    provider=event.provider,
-                    verification=event.verification.status,
-                )
-                yield convert.last_chunk(response)
+            try:
+                async for event in self._engine.stream(call):
+                    if isinstance(event, str):
+                        yield pb.StreamChatCompletionResponse(content_delta=event, model=call.model)
+                        continue
+                    refuse_unverified(call, event)
+                    response = convert.completion_response(event)
+                    await self._claims.finish(
+                        got,
+                        response.SerializeToString(),
+                        provider=event.provider,
+                        verification=event.verification.status,
+                    )
+                    yield convert.last_chunk(response)
+            except BaseException:
+                await self._claims.release(got)
+                raise
         except grpc.aio.AbortError:
             raise
         except Exception as error:

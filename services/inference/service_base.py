@@ -8,9 +8,10 @@ from typing import Any
 import asyncpg
 import grpc
 
-from services.inference import convert, store
+from services.inference import convert
 from services.inference.breaker import Breakers
 from services.inference.chat import ChatEngine
+from services.inference.claims import Claim, Claims, run_once
 from services.inference.faults import Context, fail
 from services.inference.retry import Clock
 from services.inference.routing import ProviderStats
@@ -28,8 +29,10 @@ class InferenceBase(inference_service_pb2_grpc.InferenceServiceServicer):
         breakers: Breakers,
         stats: ProviderStats,
         clock: Clock,
+        claims: Claims,
     ) -> None:
         self._pool = pool
+        self._claims = claims
         self._engine = engine
         self._breakers = breakers
         self._stats = stats
@@ -43,25 +46,26 @@ class InferenceBase(inference_service_pb2_grpc.InferenceServiceServicer):
         run: Callable[[], Any],
         parse: Callable[[bytes], Any],
     ) -> Any:
-        """Run `run` once per (caller, request_id); retries get the stored answer."""
-        caller = current_caller().service
-        key = convert.fingerprint(request)
-        try:
-            stored = await store.recall(self._pool, caller, method, request.request_id, key)
-            if stored is not None:
-                return parse(stored)
+        """Run `run` once per (caller, request_id); retries get the stored answer, a
+        concurrent duplicate RequestInProgress (ABORTED)."""
+
+        async def claimed(_: Claim) -> tuple[Any, dict[str, str]]:
             response, outcome = await run()
-            await store.remember(
-                self._pool,
-                caller,
+            return response, {
+                "provider": outcome.provider,
+                "verification": outcome.verification.status,
+            }
+
+        try:
+            return await run_once(
+                self._claims,
+                current_caller().service,
                 method,
                 request.request_id,
-                key,
-                response.SerializeToString(),
-                provider=outcome.provider,
-                verification=outcome.verification.status,
+                convert.fingerprint(request),
+                claimed,
+                parse,
             )
-            return response
         except grpc.aio.AbortError:
             raise
         except Exception as error:

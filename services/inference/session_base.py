@@ -12,11 +12,13 @@ import grpc
 from services.inference import convert, sessions, store
 from services.inference.archive import Archiver
 from services.inference.chat import ChatEngine
-from services.inference.errors import NotSessionOwner
+from services.inference.claims import Claim, Claims, run_once
+from services.inference.errors import NotSessionOwner, RequestInProgress
 from services.inference.faults import Context, fail
 from services.inference.retry import Clock
 from zerog.inference.v1 import inference_service_pb2 as pb
 from zerog.inference.v1 import inference_service_pb2_grpc
+from zerog_db.pool import Executor
 from zerog_grpc import current_caller
 
 WallClock = Callable[[], datetime]
@@ -61,8 +63,10 @@ class SessionBase(inference_service_pb2_grpc.ChatSessionServiceServicer):
         archiver: Archiver,
         clock: Clock,
         now: WallClock,
+        claims: Claims,
     ) -> None:
         self._pool = pool
+        self._claims = claims
         self._engine = engine
         self._archiver = archiver
         self._clock = clock
@@ -110,25 +114,36 @@ class SessionBase(inference_service_pb2_grpc.ChatSessionServiceServicer):
         s.update_time.FromDatetime(row.updated_at)
         return s
 
+    async def _hold(self, conn: Executor, claim: Claim) -> None:
+        """Lock this call's claim in the session write's transaction; RequestInProgress if a
+        later call took it over (this one outlived its lease), so the session changes once."""
+        if not await self._claims.owns(conn, claim):
+            raise RequestInProgress(claim.request_id, self._claims.retry_after)
+
     async def _once(
         self,
         method: str,
         request: Any,
         context: Context,
-        run: Callable[[], Any],
+        run: Callable[[Claim], Any],
         parse: Callable[[bytes], Any],
     ) -> Any:
-        caller = current_caller().service
-        key = convert.fingerprint(request)
+        """Run `run` (given its claim) once per (caller, request_id); retries get the stored
+        answer, a concurrent duplicate RequestInProgress (ABORTED)."""
+
+        async def claimed(claim: Claim) -> tuple[Any, dict[str, str]]:
+            return await run(claim), {}
+
         try:
-            stored = await store.recall(self._pool, caller, method, request.request_id, key)
-            if stored is not None:
-                return parse(stored)
-            response = await run()
-            await store.remember(
-                self._pool, caller, method, request.request_id, key, response.SerializeToString()
+            return await run_once(
+                self._claims,
+                current_caller().service,
+                method,
+                request.request_id,
+                convert.fingerprint(request),
+                claimed,
+                parse,
             )
-            return response
         except grpc.aio.AbortError:
             raise
         except Exception as error:

@@ -9,6 +9,7 @@ import grpc
 from services.inference import convert, sessions, store
 from services.inference.calls import build_call, refuse_unverified
 from services.inference.chat import ChatCall, ChatOutcome
+from services.inference.claims import Claim
 from services.inference.errors import SessionArchived
 from services.inference.faults import Context, fail
 from services.inference.session_base import SessionBase, acting_user, check_owner, context_text
@@ -77,11 +78,17 @@ class SessionMessaging(SessionBase):
         return call, row, stale
 
     async def _store_reply(
-        self, request: pb.SendChatMessageRequest, call: ChatCall, outcome: ChatOutcome, stale: bool
+        self,
+        request: pb.SendChatMessageRequest,
+        claim: Claim,
+        call: ChatCall,
+        outcome: ChatOutcome,
+        stale: bool,
     ) -> pb.SendChatMessageResponse:
         now = self._now()
         sid = request.session_id
         async with self._pool.acquire() as conn, conn.transaction():
+            await self._hold(conn, claim)
             await store.get_session(conn, sid, lock=True)
             await store.add_messages(
                 conn,
@@ -172,10 +179,10 @@ class SessionMessaging(SessionBase):
     ) -> pb.SendChatMessageResponse:
         call, _, stale = await self._prepare(request, context)
 
-        async def run() -> pb.SendChatMessageResponse:
+        async def run(claim: Claim) -> pb.SendChatMessageResponse:
             outcome = await self._engine.complete(call)
             refuse_unverified(call, outcome)
-            return await self._store_reply(request, call, outcome, stale)
+            return await self._store_reply(request, claim, call, outcome, stale)
 
         response: pb.SendChatMessageResponse = await self._once(
             "SendChatMessage", request, context, run, pb.SendChatMessageResponse.FromString
@@ -187,32 +194,28 @@ class SessionMessaging(SessionBase):
     ) -> AsyncIterator[pb.StreamChatMessageResponse]:
         inner = request.request
         call, _, stale = await self._prepare(inner, context)
-        caller = current_caller().service
         key = convert.fingerprint(inner)
         try:
-            stored = await store.recall(
-                self._pool, caller, "SendChatMessage", inner.request_id, key
+            got = await self._claims.claim(
+                current_caller().service, "SendChatMessage", inner.request_id, key
             )
-            if stored is not None:
+            if isinstance(got, bytes):
                 yield pb.StreamChatMessageResponse(
-                    result=pb.SendChatMessageResponse.FromString(stored)
+                    result=pb.SendChatMessageResponse.FromString(got)
                 )
                 return
-            async for event in self._engine.stream(call):
-                if isinstance(event, str):
-                    yield pb.StreamChatMessageResponse(content_delta=event)
-                    continue
-                refuse_unverified(call, event)
-                result = await self._store_reply(inner, call, event, stale)
-                await store.remember(
-                    self._pool,
-                    caller,
-                    "SendChatMessage",
-                    inner.request_id,
-                    key,
-                    result.SerializeToString(),
-                )
-                yield pb.StreamChatMessageResponse(result=result)
+            try:
+                async for event in self._engine.stream(call):
+                    if isinstance(event, str):
+                        yield pb.StreamChatMessageResponse(content_delta=event)
+                        continue
+                    refuse_unverified(call, event)
+                    result = await self._store_reply(inner, got, call, event, stale)
+                    await self._claims.finish(got, result.SerializeToString())
+                    yield pb.StreamChatMessageResponse(result=result)
+            except BaseException:
+                await self._claims.release(got)
+                raise
         except grpc.aio.AbortError:
             raise
         except Exception as error:

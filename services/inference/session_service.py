@@ -10,6 +10,7 @@ import grpc
 
 from services.inference import store
 from services.inference.calls import check_request_id
+from services.inference.claims import Claim
 from services.inference.errors import NotSessionOwner, SessionArchived, SessionNotFound
 from services.inference.faults import Context, fail
 from services.inference.session_base import acting_user, check_owner
@@ -40,7 +41,7 @@ class ChatSessionService(SessionMessaging):
                 bad_request(problems),
             )
 
-        async def run() -> pb.CreateChatSessionResponse:
+        async def run(claim: Claim) -> pb.CreateChatSessionResponse:
             user = acting_user(request.user)
             context_raw = (
                 request.portfolio_context.SerializeToString()
@@ -48,6 +49,7 @@ class ChatSessionService(SessionMessaging):
                 else None
             )
             async with self._pool.acquire() as conn, conn.transaction():
+                await self._hold(conn, claim)
                 session_id = await store.create_session(
                     conn,
                     user_id=user,
@@ -138,8 +140,9 @@ class ChatSessionService(SessionMessaging):
                 bad_request(problems),
             )
 
-        async def run() -> pb.UpdatePortfolioContextResponse:
+        async def run(claim: Claim) -> pb.UpdatePortfolioContextResponse:
             async with self._pool.acquire() as conn, conn.transaction():
+                await self._hold(conn, claim)
                 row = await store.get_session(conn, request.session_id, lock=True)
                 check_owner(row, acting_user(request.user))
                 if row.state == "archived":

@@ -8,7 +8,7 @@ from datetime import datetime
 
 import asyncpg
 
-from services.inference.errors import RequestIdReused, SessionNotFound
+from services.inference.errors import SessionNotFound
 from zerog_db.pool import Executor
 
 
@@ -57,51 +57,6 @@ class NewMessage:
     tokens: int = 0
     provider: str = ""
     model: str = ""
-
-
-async def recall(
-    pool: asyncpg.Pool, caller: str, method: str, request_id: str, fingerprint: str
-) -> bytes | None:
-    """The stored answer to this request, None if new; RequestIdReused if it asked otherwise."""
-    row = await pool.fetchrow(
-        "SELECT fingerprint, response FROM inference.responses"
-        " WHERE caller = $1 AND method = $2 AND request_id = $3",
-        caller,
-        method,
-        request_id,
-    )
-    if row is None:
-        return None
-    if row["fingerprint"] != fingerprint:
-        raise RequestIdReused(request_id)
-    response: bytes = row["response"]
-    return response
-
-
-async def remember(
-    db: Executor,
-    caller: str,
-    method: str,
-    request_id: str,
-    fingerprint: str,
-    response: bytes,
-    *,
-    provider: str = "",
-    verification: str = "",
-) -> None:
-    """Store an answer; a concurrent duplicate keeps the first one."""
-    await db.execute(
-        "INSERT INTO inference.responses"
-        " (caller, method, request_id, fingerprint, response, provider, verification)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
-        caller,
-        method,
-        request_id,
-        fingerprint,
-        response,
-        provider,
-        verification,
-    )
 
 
 def _session(row: asyncpg.Record) -> SessionRow:
