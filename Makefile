@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 BUF := node_modules/.bin/buf
 PROTO_FILES := $(shell find protos -name '*.proto' | sort)
-PY_SOURCES := libs services devnet tests tools
+PY_SOURCES := libs services devnet tests tools bench
 
 .PHONY: help install protos lint format typecheck test check breaking gen-check dev migrate devnet \
 	k8s-validate docs-api images bench
