@@ -15,6 +15,7 @@ from services.broker.credentials import Credentials
 from services.broker.errors import Context, fail
 from services.broker.operations import run_once
 from services.broker.providers import ProviderCache
+from services.broker.refill import LedgerRefill
 from services.broker.settlement import SettlementWatcher
 from services.broker.topup import TopUps
 from zerog_chain import ComputeContracts, FlowContracts, NetworkProfile, Receipt, Wallet
@@ -35,6 +36,7 @@ class Deps:
     providers: ProviderCache
     credentials: Credentials
     topups: TopUps
+    refill: LedgerRefill
     settlement: SettlementWatcher
     intents: IntentVerifier
     http: httpx.AsyncClient

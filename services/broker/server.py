@@ -106,6 +106,7 @@ async def start(
             min_balance=config.min_balance_neuron,
             topup_amount=config.topup_amount_neuron,
         ),
+        refill=refill,
         settlement=SettlementWatcher(pool, compute),
         intents=IntentVerifier(guard, chain_id=profile.chain_id),
         http=http,

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from services.broker import store
+from services.broker import store, transactions
 from services.broker.refill import LedgerRefill
 from services.broker.resume import resume_pending
 from services.broker.unsettled import Owed, UnsettledFees
@@ -78,7 +78,11 @@ class TopUps:
         """Top the provider's sub-account up if it is below the floor; None if it was not."""
         account = await self._compute.get_account(provider)
         owed = await self._unsettled.owed(provider, account)
-        if account is not None and account.locked >= self.required(owed.amount, next_input_fee):
+        enough = account is not None and account.locked >= self.required(
+            owed.amount, next_input_fee
+        )
+        # A transfer still pending (its receipt timed out) is settled first, even if it landed.
+        if enough and not await self._pending(provider):
             return None
         lock = self._locks.setdefault(provider.lower(), asyncio.Lock())
         async with lock, self._pool.acquire() as conn, conn.transaction():
@@ -96,6 +100,12 @@ class TopUps:
             if done is None and resumed is not None:
                 return TopUpResult(resumed.record.value if resumed.record else 0, resumed, "")
             return done
+
+    async def _pending(self, provider: str) -> bool:
+        return (
+            await transactions.pending_transaction(self._pool, PURPOSE, _request_prefix(provider))
+            is not None
+        )
 
     async def _transfer(
         self, provider: str, account: AccountInfo | None, owed: Owed, next_input_fee: int

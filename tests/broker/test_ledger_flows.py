@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import grpc
 import pytest
 from google.rpc import error_details_pb2
@@ -52,14 +54,13 @@ async def test_retrieve_funds_requests_then_collects_the_refund(
     )
     assert replay.receipt.tx_hash == first.receipt.tx_hash
 
-    devnet_w3.provider.make_request(
-        RPCEndpoint("evm_increaseTime"), [running_devnet.state.lock_time + 1]
-    )
-    devnet_w3.provider.make_request(RPCEndpoint("evm_mine"), [])
+    # From a thread: a blocking web3 call on the loop's thread can deadlock with the broker's
+    # AsyncWeb3 session cache.
+    jump = [running_devnet.state.lock_time + 1]
+    await asyncio.to_thread(devnet_w3.provider.make_request, RPCEndpoint("evm_increaseTime"), jump)
+    await asyncio.to_thread(devnet_w3.provider.make_request, RPCEndpoint("evm_mine"), [])
     # An empty list means every provider the ledger has a sub-account with.
-    second = await broker.stub.RetrieveFunds(
-        pb.RetrieveFundsRequest(request_id="r2"), metadata=md
-    )
+    second = await broker.stub.RetrieveFunds(pb.RetrieveFundsRequest(request_id="r2"), metadata=md)
     sub = {s.provider: s for s in second.ledger.sub_accounts}[provider]
     assert (sub.balance_neuron, sub.pending_refund_neuron) == ("0", "0")
     assert second.ledger.available_neuron == str(10 * A0GI)

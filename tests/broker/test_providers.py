@@ -4,6 +4,7 @@ over services registered on the devnet's InferenceServing."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import grpc
 import pytest
@@ -55,7 +56,7 @@ async def test_filters_and_pages(
     broker = await start_broker(OFFICIAL_PROVIDERS=plain.address)
     md = broker.md()
 
-    async def listed(**fields: object) -> set[str]:
+    async def listed(**fields: Any) -> set[str]:
         answer = await broker.stub.ListProviders(pb.ListProvidersRequest(**fields), metadata=md)
         return {p.address for p in answer.providers} & ours
 
@@ -77,9 +78,7 @@ async def test_filters_and_pages(
     ]
 
     # Pages of 2 walk every service exactly once, then stop.
-    everyone = await broker.stub.ListProviders(
-        pb.ListProvidersRequest(page_size=200), metadata=md
-    )
+    everyone = await broker.stub.ListProviders(pb.ListProvidersRequest(page_size=200), metadata=md)
     seen: list[str] = []
     token = ""
     while True:

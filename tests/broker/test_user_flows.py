@@ -144,6 +144,7 @@ async def test_typed_intents_init_fund_and_balance(broker: Broker, running_devne
     )
     ledger = await broker.stub.GetLedger(pb.GetLedgerRequest(), metadata=broker.md())
     assert ledger.ledger.total_neuron == str(5 * A0GI)
-    assert await broker.pool.fetchval(
-        "SELECT count(*) FROM transactions WHERE purpose = 'FUND_USER'"
-    ) == 1
+    assert (
+        await broker.pool.fetchval("SELECT count(*) FROM transactions WHERE purpose = 'FUND_USER'")
+        == 1
+    )
