@@ -40,19 +40,38 @@ class DevnetService(Protocol):
         ...
 
 
-def default_services(providers: int = 2) -> list[DevnetService]:
+def default_services(
+    providers: int = 2,
+    *,
+    host: str = "127.0.0.1",
+    advertise_host: str | None = None,
+    provider_base_port: int = 0,
+    storage_port: int = 0,
+    indexer_port: int = 0,
+) -> list[DevnetService]:
     """What `python -m devnet` starts after the chain, in order.
 
     `providers` devnet providers (devnet.provider: each stakes 100 A0GI and registers with
     addOrUpdateService), published under services.providers.providers; the storage node
-    (follows Submit events) appends itself here.
+    (follows Submit events) appends itself here. All bind `host` and announce
+    `advertise_host` (default: host) in their URLs; ports 0 are free ones, provider i gets
+    provider_base_port + i.
     """
     from devnet.provider.service import DevnetProviders  # late: it imports devnet modules
-    from devnet.storage_node import StorageNodeService
+    from devnet.storage_node import IndexerOptions, NodeOptions, StorageNodeService
 
     services: list[DevnetService] = []
     if providers > 0:
-        services.append(DevnetProviders(count=providers))
+        services.append(
+            DevnetProviders(
+                count=providers,
+                host=host,
+                advertise_host=advertise_host,
+                base_port=provider_base_port,
+            )
+        )
     # One storage node holding every shard, and an indexer: services.storage.
-    services.append(StorageNodeService())
+    node = NodeOptions(port=storage_port, host=host, advertise_host=advertise_host)
+    indexer = IndexerOptions(host=host, port=indexer_port, advertise_host=advertise_host)
+    services.append(StorageNodeService(shards=(node,), indexer=indexer))
     return services
