@@ -17,11 +17,11 @@ from devnet.chain import (
     DevnetConfig,
 )
 from devnet.paths import DEFAULT_STATE_PATH
-from devnet.services import default_services
+from devnet.services import DevnetService, default_services
 from devnet.wallets import A0GI
 
 
-def _parse(argv: list[str]) -> tuple[DevnetConfig, int]:
+def _parse(argv: list[str]) -> tuple[DevnetConfig, list[DevnetService]]:
     parser = argparse.ArgumentParser(prog="python -m devnet", description=__doc__)
     parser.add_argument("--state", type=Path, default=DEFAULT_STATE_PATH, help="state JSON path")
     parser.add_argument("--port", type=int, default=None, help="RPC port (default: a free one)")
@@ -32,7 +32,18 @@ def _parse(argv: list[str]) -> tuple[DevnetConfig, int]:
     parser.add_argument("--lock-time", type=int, default=DEFAULT_LOCK_TIME)
     parser.add_argument("--blocks-per-epoch", type=int, default=DEFAULT_BLOCKS_PER_EPOCH)
     parser.add_argument("--providers", type=int, default=2, help="devnet providers to start")
+    parser.add_argument("--host", default="127.0.0.1", help="bind address of every service")
+    parser.add_argument(
+        "--advertise-host",
+        default=None,
+        help="host name in the URLs of the state file and on chain (default: --host)",
+    )
+    parser.add_argument("--provider-base-port", type=int, default=0, help="provider i: N+i")
+    parser.add_argument("--storage-port", type=int, default=0, help="storage node JSON-RPC")
+    parser.add_argument("--indexer-port", type=int, default=0, help="storage indexer")
     args = parser.parse_args(argv)
+    if args.host in ("0.0.0.0", "::") and args.advertise_host is None:
+        parser.error("--host binds every interface: name the host clients use, --advertise-host")
     config = DevnetConfig(
         state_path=args.state.resolve(),
         port=args.port,
@@ -42,8 +53,18 @@ def _parse(argv: list[str]) -> tuple[DevnetConfig, int]:
         price_per_sector=args.price_per_sector,
         lock_time=args.lock_time,
         blocks_per_epoch=args.blocks_per_epoch,
+        host=args.host,
+        advertise_host=args.advertise_host,
     )
-    return config, args.providers
+    services = default_services(
+        providers=args.providers,
+        host=args.host,
+        advertise_host=args.advertise_host,
+        provider_base_port=args.provider_base_port,
+        storage_port=args.storage_port,
+        indexer_port=args.indexer_port,
+    )
+    return config, services
 
 
 def _report(net: Devnet) -> str:
@@ -68,7 +89,7 @@ def _report(net: Devnet) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    config, providers = _parse(sys.argv[1:] if argv is None else argv)
+    config, services = _parse(sys.argv[1:] if argv is None else argv)
     stop = threading.Event()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
@@ -77,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     # Installed before launching, so a signal during start-up still ends in a clean stop.
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, request_stop)
-    with Devnet.start(config, default_services(providers=providers)) as net:
+    with Devnet.start(config, services) as net:
         print(_report(net), flush=True)
         while not stop.wait(1.0):
             if not net.anvil.alive():

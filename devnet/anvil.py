@@ -37,6 +37,9 @@ class AnvilConfig:
     balance_a0gi: int = 10_000
     port: int | None = None
     host: str = "127.0.0.1"
+    """Bind address."""
+    advertise_host: str | None = None
+    """Host name in the published RPC URL (None: `host`), e.g. a container's DNS name."""
     binary: Path | None = None
 
 
@@ -60,13 +63,23 @@ def _chain_id(rpc_url: str) -> int | None:
         return None
 
 
+def local_host(bind: str) -> str:
+    """How to reach a server bound to `bind` from this machine (a wildcard is loopback)."""
+    return "127.0.0.1" if bind in ("0.0.0.0", "::", "") else bind
+
+
 class Anvil:
     """A running anvil. Use `Anvil.start(config)`, then `stop()` (idempotent)."""
 
-    def __init__(self, process: subprocess.Popen[bytes], rpc_url: str, log: IO[bytes]) -> None:
+    def __init__(
+        self, process: subprocess.Popen[bytes], rpc_url: str, log: IO[bytes], local_url: str = ""
+    ) -> None:
         self._process = process
         self._log = log
         self.rpc_url = rpc_url
+        """The advertised URL (what the state file publishes)."""
+        self.local_url = local_url or rpc_url
+        """How this machine reaches anvil (the launcher deploys and probes through it)."""
 
     @property
     def pid(self) -> int:
@@ -108,14 +121,17 @@ class Anvil:
         # anvil's stderr, read only to explain a failed start; closed by stop().
         log = tempfile.TemporaryFile()  # noqa: SIM115
         process = spawn(args, stderr=log)
-        return cls(process, f"http://{config.host}:{port}", log)
+        advertised = config.advertise_host or config.host
+        return cls(
+            process, f"http://{advertised}:{port}", log, f"http://{local_host(config.host)}:{port}"
+        )
 
     def _wait_ready(self, chain_id: int) -> None:
         deadline = time.monotonic() + _READY_TIMEOUT_S
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 raise AnvilError(f"anvil exited with {self._process.returncode}: {self._stderr()}")
-            answered = _chain_id(self.rpc_url)
+            answered = _chain_id(self.local_url)
             # Alive after answering: else another node on that port answered, not ours.
             if answered is not None and self._process.poll() is None:
                 if answered != chain_id:

@@ -49,6 +49,10 @@ class DevnetConfig:
     """None: a block per transaction. Else interval mining, switched on after the deploys."""
     mnemonic: str = DEFAULT_MNEMONIC
     anvil_binary: Path | None = None
+    host: str = "127.0.0.1"
+    """Bind address of anvil (and, through default_services, of the other services)."""
+    advertise_host: str | None = None
+    """Host name written into published URLs (None: `host`), e.g. a container's DNS name."""
 
 
 @dataclass
@@ -108,6 +112,8 @@ class Devnet:
                 accounts=len(keys),
                 balance_a0gi=_ANVIL_DEFAULT_BALANCE_A0GI,
                 port=config.port,
+                host=config.host,
+                advertise_host=config.advertise_host,
                 binary=config.anvil_binary,
             )
         )
@@ -132,7 +138,8 @@ class Devnet:
 
     def _start_services(self, services: Sequence[DevnetService]) -> None:
         for service in services:
-            handle = service.start(self.state)
+            # Services started here reach the chain the local way; they publish their own URLs.
+            handle = service.start(replace(self.state, rpc_url=self.anvil.local_url))
             self._handles.append((service.name, handle))
             published = {**self.state.services, service.name: dict(handle.info())}
             self.state = replace(self.state, services=published)
@@ -140,7 +147,7 @@ class Devnet:
 
     def web3(self) -> Web3:
         """A new web3 connection to the devnet's RPC."""
-        return Web3(Web3.HTTPProvider(self.state.rpc_url))
+        return Web3(Web3.HTTPProvider(self.anvil.local_url))
 
     def contracts(self, w3: Web3 | None = None) -> DevnetContracts:
         """The deployed contracts, bound to `w3` (a new connection by default)."""
@@ -168,7 +175,7 @@ def _lap(started: float) -> float:
 def _deploy(
     config: DevnetConfig, anvil: Anvil, deployer: Wallet, wallets: tuple[Wallet, ...]
 ) -> DevnetState:
-    w3 = Web3(Web3.HTTPProvider(anvil.rpc_url))
+    w3 = Web3(Web3.HTTPProvider(anvil.local_url))
     if config.wallet_balance != _ANVIL_DEFAULT_BALANCE_A0GI * A0GI:
         for wallet in wallets:
             w3.provider.make_request(

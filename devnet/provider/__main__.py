@@ -31,7 +31,8 @@ def parse(argv: list[str], environ: dict[str, str]) -> ProviderConfig:
     p.add_argument("--rpc-url")
     p.add_argument("--chain-id", type=int)
     p.add_argument("--inference", help="InferenceServing address")
-    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--host", default="127.0.0.1", help="bind address")
+    p.add_argument("--advertise-host", help="host name in the URL registered on chain")
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--model", default="zerog-devnet-echo")
     p.add_argument("--settle-interval", type=float, default=30.0, help="seconds; 0 = on demand")
@@ -61,6 +62,7 @@ def parse(argv: list[str], environ: dict[str, str]) -> ProviderConfig:
         model=args.model,
         knobs=knobs,
         host=args.host,
+        advertise_host=args.advertise_host,
         port=args.port,
         settle_interval=args.settle_interval,
     )

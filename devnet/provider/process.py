@@ -51,6 +51,10 @@ class ProviderSpec:
     private_key: str | None = field(default=None, repr=False)
     tee_key: str | None = field(default=None, repr=False)
     port: int = 0
+    host: str = "127.0.0.1"
+    """Bind address."""
+    advertise_host: str | None = None
+    """Host name in the URL registered on chain and published (None: `host`)."""
 
 
 @dataclass
@@ -130,6 +134,8 @@ def _spawn(state: DevnetState, spec: ProviderSpec) -> tuple[subprocess.Popen[byt
         state.contracts.inference_serving,
         "--model",
         spec.model,
+        "--host",
+        spec.host,
         "--port",
         str(spec.port),
         "--settle-interval",
@@ -137,6 +143,8 @@ def _spawn(state: DevnetState, spec: ProviderSpec) -> tuple[subprocess.Popen[byt
         "--knobs",
         json.dumps(dict(spec.knobs)),
     ]
+    if spec.advertise_host:
+        args += ["--advertise-host", spec.advertise_host]
     env = {**os.environ, "PROVIDER_PRIVATE_KEY": key, "PROVIDER_TEE_KEY": tee_key}
     # The child's stderr goes to a file, so a failed start can show why.
     with tempfile.NamedTemporaryFile(prefix="devnet-provider-", suffix=".log", delete=False) as log:

@@ -39,6 +39,8 @@ class ProviderConfig:
     host: str = "127.0.0.1"
     port: int = 0
     settle_interval: float = 30.0
+    advertise_host: str | None = None
+    """Host name in the URL registered on chain (None: `host`)."""
     """Seconds between automatic settlements; 0 settles only on demand (POST /admin/settle)."""
 
 
@@ -116,7 +118,7 @@ async def start(config: ProviderConfig) -> RunningProvider:
     site = web.TCPSite(runner, config.host, config.port, reuse_address=True)
     await site.start()
     port = runner.addresses[0][1]
-    runtime.url = f"http://{config.host}:{port}"
+    runtime.url = f"http://{config.advertise_host or config.host}:{port}"
     running = RunningProvider(runtime, runner, config.host, port, site)
     holder.append(running)
     try:

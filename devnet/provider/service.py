@@ -11,8 +11,16 @@ from devnet.state import DevnetState, JSONValue
 SERVICE_NAME = "providers"
 
 
-def default_specs(count: int, settle_interval: float = 30.0) -> list[ProviderSpec]:
-    """Provider i: deterministic keys, price and latency rising with i (cheap-fast first)."""
+def default_specs(
+    count: int,
+    settle_interval: float = 30.0,
+    *,
+    host: str = "127.0.0.1",
+    advertise_host: str | None = None,
+    base_port: int = 0,
+) -> list[ProviderSpec]:
+    """Provider i: deterministic keys, price and latency rising with i (cheap-fast first);
+    port base_port + i (0: free ports)."""
     return [
         ProviderSpec(
             model=f"zerog-devnet-echo-{i}",
@@ -25,6 +33,9 @@ def default_specs(count: int, settle_interval: float = 30.0) -> list[ProviderSpe
             settle_interval=settle_interval,
             private_key=derived_key(f"provider-{i}"),
             tee_key=derived_key(f"provider-{i}-tee"),
+            port=base_port + i if base_port else 0,
+            host=host,
+            advertise_host=advertise_host,
         )
         for i in range(count)
     ]
@@ -51,7 +62,16 @@ class DevnetProviders:
     count: int = 1
     settle_interval: float = 30.0
     name: str = SERVICE_NAME
+    host: str = "127.0.0.1"
+    advertise_host: str | None = None
+    base_port: int = 0
 
     def start(self, state: DevnetState) -> ProvidersHandle:
-        specs = default_specs(self.count, self.settle_interval)
+        specs = default_specs(
+            self.count,
+            self.settle_interval,
+            host=self.host,
+            advertise_host=self.advertise_host,
+            base_port=self.base_port,
+        )
         return ProvidersHandle(launch_providers(state, specs) if specs else [])

@@ -1,6 +1,7 @@
 """Devnet storage node + indexer: the real node's JSON-RPC, checks and messages, on one machine."""
 
 from devnet.storage_node.launcher import (
+    IndexerOptions,
     IndexerProcess,
     NodeOptions,
     StartFailed,
@@ -13,6 +14,7 @@ from devnet.storage_node.launcher import (
 )
 
 __all__ = [
+    "IndexerOptions",
     "IndexerProcess",
     "NodeOptions",
     "StartFailed",

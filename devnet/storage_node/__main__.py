@@ -21,7 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     node.add_argument("--data-dir", type=Path, required=True, help="where data and metadata live")
     node.add_argument("--shard-id", type=int, default=0)
     node.add_argument("--num-shard", type=int, default=1, help="a power of two")
-    node.add_argument("--host", default="127.0.0.1")
+    node.add_argument("--host", default="127.0.0.1", help="bind address")
+    node.add_argument("--advertise-host", help="host name in the announced URLs")
     node.add_argument("--port", type=int, default=0, help="JSON-RPC port (0: a free one)")
     node.add_argument("--admin-port", type=int, default=0, help="admin port (0: a free one)")
     node.add_argument("--confirmations", type=int, default=1, help="blocks before a log counts")
@@ -29,11 +30,12 @@ def main(argv: list[str] | None = None) -> int:
     node.add_argument("--max-writes", type=int, default=MAX_WRITES, help="concurrent writes")
     indexer = sub.add_parser("indexer", help="an indexer over trusted nodes")
     indexer.add_argument("--node", action="append", default=[], help="trusted node URL")
-    indexer.add_argument("--host", default="127.0.0.1")
+    indexer.add_argument("--host", default="127.0.0.1", help="bind address")
     indexer.add_argument("--port", type=int, default=0)
+    indexer.add_argument("--advertise-host", help="host name in the announced URL")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     if args.command == "indexer":
-        run_indexer_until_signal(args.node, args.host, args.port)
+        run_indexer_until_signal(args.node, args.host, args.port, args.advertise_host)
         return 0
     try:
         shard = ShardConfig(args.shard_id, args.num_shard)
@@ -48,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
             host=args.host,
             port=args.port,
             admin_port=args.admin_port,
+            advertise_host=args.advertise_host,
             confirmations=args.confirmations,
             poll_interval=args.poll_interval,
             max_writes=args.max_writes,

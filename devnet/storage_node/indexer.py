@@ -119,24 +119,31 @@ class IndexerMethods:
         return True
 
 
-async def serve_indexer(node_urls: Sequence[str], host: str = "127.0.0.1", port: int = 0) -> None:
+async def serve_indexer(
+    node_urls: Sequence[str],
+    host: str = "127.0.0.1",
+    port: int = 0,
+    advertise_host: str | None = None,
+) -> None:
     """Run an indexer until cancelled; prints one JSON line {url} once listening."""
     async with httpx.AsyncClient(timeout=_NODE_TIMEOUT) as http:
         methods = IndexerMethods(Indexer(node_urls, http), http)
         runner, bound = await listen(JsonRpcApp(methods.public()).application(), host, port)
-        print(json.dumps({"url": f"http://{host}:{bound}"}), flush=True)
+        print(json.dumps({"url": f"http://{advertise_host or host}:{bound}"}), flush=True)
         try:
             await asyncio.Event().wait()
         finally:
             await runner.cleanup()
 
 
-def run_indexer_until_signal(node_urls: Sequence[str], host: str, port: int) -> None:
+def run_indexer_until_signal(
+    node_urls: Sequence[str], host: str, port: int, advertise_host: str | None = None
+) -> None:
     """Serve until SIGTERM/SIGINT."""
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
 
     async def main() -> None:
-        task = asyncio.create_task(serve_indexer(node_urls, host, port))
+        task = asyncio.create_task(serve_indexer(node_urls, host, port, advertise_host))
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, task.cancel)

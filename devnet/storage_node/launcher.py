@@ -59,6 +59,19 @@ class NodeOptions:
     max_writes: int = 16
     port: int = 0
     admin_port: int = 0
+    host: str = "127.0.0.1"
+    """Bind address."""
+    advertise_host: str | None = None
+    """Host name in the node's announced URLs (None: `host`)."""
+
+
+@dataclass(frozen=True)
+class IndexerOptions:
+    """Where the indexer listens (port 0: a free one) and the host name it announces."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    advertise_host: str | None = None
 
 
 @dataclass
@@ -90,6 +103,8 @@ class StorageNodeProcess:
             f"--max-writes={o.max_writes}",
             f"--port={o.port}",
             f"--admin-port={o.admin_port}",
+            f"--host={o.host}",
+            *([f"--advertise-host={o.advertise_host}"] if o.advertise_host else []),
         ]
         self.process = _spawn(args, self.data_dir / "node.log")
         return self
@@ -162,6 +177,9 @@ class IndexerProcess:
     log_path: Path
     url: str = ""
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    host: str = "127.0.0.1"
+    port: int = 0
+    advertise_host: str | None = None
 
     def start(self) -> IndexerProcess:
         """Start and wait until it listens."""
@@ -169,7 +187,13 @@ class IndexerProcess:
 
     def launch(self) -> IndexerProcess:
         """Start the process without waiting."""
-        args = ["indexer", *(f"--node={u}" for u in self.node_urls)]
+        args = [
+            "indexer",
+            *(f"--node={u}" for u in self.node_urls),
+            f"--host={self.host}",
+            f"--port={self.port}",
+            *([f"--advertise-host={self.advertise_host}"] if self.advertise_host else []),
+        ]
         self.process = _spawn(args, self.log_path)
         return self
 
@@ -235,11 +259,15 @@ def start_storage_network(
     state: DevnetState,
     shards: Sequence[NodeOptions] = (NodeOptions(),),
     work_dir: Path | None = None,
+    indexer_options: IndexerOptions | None = None,
 ) -> StorageNetwork:
     """Start one node per entry of `shards` and an indexer trusting them all."""
     owned = work_dir is None
     base = Path(tempfile.mkdtemp(prefix="zg-storage-")) if work_dir is None else work_dir
-    indexer = IndexerProcess([], base / "indexer.log")
+    io = indexer_options or IndexerOptions()
+    indexer = IndexerProcess(
+        [], base / "indexer.log", host=io.host, port=io.port, advertise_host=io.advertise_host
+    )
     nodes = [
         StorageNodeProcess(state.rpc_url, o.flow or state.contracts.flow, base / f"node-{i}", o)
         for i, o in enumerate(shards)
@@ -269,10 +297,11 @@ class StorageNodeService:
 
     name: str = "storage"
     shards: tuple[NodeOptions, ...] = (NodeOptions(),)
+    indexer: IndexerOptions = field(default_factory=lambda: IndexerOptions())
 
     def start(self, state: DevnetState) -> StorageNetwork:
         """Start the nodes and the indexer against the running chain."""
-        return start_storage_network(state, self.shards)
+        return start_storage_network(state, self.shards, indexer_options=self.indexer)
 
 
 def _port(url: str) -> int:

@@ -39,6 +39,8 @@ class NodeConfig:
     host: str = "127.0.0.1"
     port: int = 0
     admin_port: int = 0
+    advertise_host: str | None = None
+    """Host name in the URLs the node announces (None: `host`)."""
     confirmations: int = 1
     poll_interval: float = 0.1
     max_writes: int = MAX_WRITES
@@ -88,8 +90,8 @@ async def serve(config: NodeConfig, ready: asyncio.Event | None = None) -> None:
         print(
             json.dumps(
                 {
-                    "url": f"http://{config.host}:{port}",
-                    "admin_url": f"http://{config.host}:{admin_port}",
+                    "url": f"http://{config.advertise_host or config.host}:{port}",
+                    "admin_url": f"http://{config.advertise_host or config.host}:{admin_port}",
                 }
             ),
             flush=True,
