@@ -20,7 +20,8 @@ def zone(name: str) -> ZoneInfo:
         raise BadSchedule(f"unknown time zone {name!r}")
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    # A name too long for a file name raises OSError (ENAMETOOLONG): it is no zone either.
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise BadSchedule(f"unknown time zone {name!r}") from None
 
 

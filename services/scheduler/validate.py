@@ -42,7 +42,8 @@ def time_zone(problems: Problems, field: str, value: str) -> None:
     try:
         zone(value)
     except BadSchedule:
-        problems[field] = f"unknown IANA time zone {value!r}"
+        # Echo at most a name's worth: a 10 kB value would overflow the client's header limit.
+        problems[field] = f"unknown IANA time zone {value[:64]!r}"
 
 
 def cron(problems: Problems, field: str, value: str) -> None:
