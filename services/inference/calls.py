@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import math
+import re
+from typing import Any
 
 from services.inference import convert
 from services.inference.chat import FAILED, ChatCall, ChatOutcome
@@ -15,6 +18,7 @@ from zerog_grpc import current_caller
 
 DEFAULT_MAX_TOKENS, MAX_MAX_TOKENS = 512, 32768
 MAX_REQUEST_ID = 100
+SCHEMA_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def subject_of(given: str) -> str:
@@ -28,6 +32,30 @@ def check_request_id(problems: dict[str, str], field: str, value: str) -> None:
         problems[field] = "required"
     elif len(value) > MAX_REQUEST_ID or not value.isprintable():
         problems[field] = f"at most {MAX_REQUEST_ID} printable characters"
+
+
+def response_format_of(fmt: pb.ResponseFormat, problems: dict[str, str]) -> dict[str, Any] | None:
+    """OpenAI's response_format for the provider body; None for text (problems noted)."""
+    schema_kind = fmt.type == pb.RESPONSE_FORMAT_TYPE_JSON_SCHEMA
+    if fmt.json_schema and not schema_kind:
+        problems["response_format.json_schema"] = "only with RESPONSE_FORMAT_TYPE_JSON_SCHEMA"
+    if fmt.schema_name and not SCHEMA_NAME.fullmatch(fmt.schema_name):
+        problems["response_format.schema_name"] = "1-64 letters, digits, '_' or '-'"
+    if fmt.type == pb.RESPONSE_FORMAT_TYPE_JSON_OBJECT:
+        return {"type": "json_object"}
+    if not schema_kind:
+        return None
+    try:
+        schema = json.loads(fmt.json_schema)
+    except ValueError:
+        schema = None
+    if not isinstance(schema, dict):
+        problems["response_format.json_schema"] = "must be a JSON Schema (a JSON object)"
+        return None
+    spec: dict[str, Any] = {"name": fmt.schema_name or "response", "schema": schema}
+    if fmt.strict:
+        spec["strict"] = True
+    return {"type": "json_schema", "json_schema": spec}
 
 
 def build_call(
@@ -55,6 +83,7 @@ def build_call(
     max_tokens = request.max_tokens if request.HasField("max_tokens") else DEFAULT_MAX_TOKENS
     if not 1 <= max_tokens <= MAX_MAX_TOKENS:
         problems["max_tokens"] = f"must be between 1 and {MAX_MAX_TOKENS}"
+    response_format = response_format_of(request.response_format, problems)
     if problems:
         return None, problems
     caller = current_caller()
@@ -70,6 +99,7 @@ def build_call(
         strategy=convert.STRATEGIES.get(request.routing.strategy, Strategy.COST),
         filters=convert.filters(request.model, request.routing),
         operation=operation,
+        response_format=response_format,
     ), problems
 
 

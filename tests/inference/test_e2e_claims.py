@@ -13,7 +13,7 @@ import sys
 from collections.abc import Awaitable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import grpc
 import grpc.aio
@@ -204,7 +204,7 @@ async def _spawn_replica(
         sys.executable, "-m", "services.inference", "serve", cwd=ROOT, env=env
     )
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
-    health = health_pb2_grpc.HealthStub(channel)
+    health: Any = health_pb2_grpc.HealthStub(channel)  # no async stub types
     for _ in range(300):
         assert process.returncode is None, "the replica exited"
         try:

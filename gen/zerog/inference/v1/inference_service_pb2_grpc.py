@@ -96,6 +96,13 @@ class InferenceServiceServicer:
         request_id was used for a different request. When routing.verifiable_only is set, an answer
         whose TEE signature fails is FAILED_PRECONDITION + ErrorInfo(RESPONSE_NOT_VERIFIED) (recorded;
         the usage is still billed); otherwise it is returned with verification.status FAILED.
+        Concurrent duplicates: the first arrival of a request_id claims it before any provider is
+        called; a call with the same request_id arriving while it runs (on any replica) gets ABORTED +
+        ErrorInfo(REQUEST_IN_PROGRESS) + RetryInfo at once and calls no provider. It is refused rather
+        than made to wait because an answer may take minutes (provider timeout x attempts) and a
+        stream cannot be joined halfway; retried after RetryInfo's delay it gets the first answer, or
+        runs afresh if the first call failed (a failed call gives up its claim). A claim whose owner
+        died is taken over after a lease (REQUEST_LEASE_SECONDS).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -107,6 +114,9 @@ class InferenceServiceServicer:
         Failover happens only before the first token is sent. Errors: as ChatCompletion; an error
         after some chunks ends the stream with UNAVAILABLE + ErrorInfo(STREAM_INTERRUPTED) (the
         tokens received are still billed). A retried request_id gets the first answer as one message.
+        It shares ChatCompletion's request_id record: a stream and a unary call with the same
+        request_id are the same request, and a duplicate arriving while either runs gets ABORTED +
+        ErrorInfo(REQUEST_IN_PROGRESS) + RetryInfo (refused, not held open, for the same reasons).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -124,7 +134,8 @@ class InferenceServiceServicer:
         """AnalyzePortfolio computes deterministic metrics (value, P&L per position, total and day
         returns, volatility, Sharpe ratio, max drawdown, diversification) and asks a model for a
         narrative and actionable insights. Errors: INVALID_ARGUMENT + BadRequest (no positions, bad
-        quantity, a position without prices, negative prices); the model call fails as ChatCompletion.
+        quantity, a position without prices, negative prices); the model call fails as ChatCompletion,
+        ABORTED + ErrorInfo(REQUEST_IN_PROGRESS) for a concurrent duplicate included.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -134,7 +145,8 @@ class InferenceServiceServicer:
         """AnalyzeDream asks a model for a structured reading of a dream (interpretation, symbols,
         emotions, insights). Errors: INVALID_ARGUMENT + BadRequest (empty dream);
         FAILED_PRECONDITION + ErrorInfo(MALFORMED_MODEL_OUTPUT) when the model's answer is not the
-        requested structure; the model call fails as ChatCompletion.
+        requested structure; the model call fails as ChatCompletion, ABORTED +
+        ErrorInfo(REQUEST_IN_PROGRESS) included.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -391,7 +403,8 @@ class ChatSessionServiceServicer:
     def CreateChatSession(self, request, context):
         """CreateChatSession starts a session, optionally with a system prompt and a portfolio context.
         A retry with the same request_id returns the first session. Errors: INVALID_ARGUMENT +
-        BadRequest; ALREADY_EXISTS + ErrorInfo(REQUEST_ID_REUSED).
+        BadRequest; ALREADY_EXISTS + ErrorInfo(REQUEST_ID_REUSED); ABORTED +
+        ErrorInfo(REQUEST_IN_PROGRESS) + RetryInfo while a call with the same request_id runs.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -402,7 +415,11 @@ class ChatSessionServiceServicer:
         and stores its reply. A retry with the same request_id returns the first reply.
         Errors: INVALID_ARGUMENT + BadRequest; NOT_FOUND + ErrorInfo(SESSION_NOT_FOUND);
         FAILED_PRECONDITION + ErrorInfo(SESSION_ARCHIVED); PERMISSION_DENIED; and every
-        ChatCompletion error (the user's message is then not stored).
+        ChatCompletion error (the user's message is then not stored). A call with the same request_id
+        arriving while the first runs (on any replica) gets ABORTED + ErrorInfo(REQUEST_IN_PROGRESS)
+        + RetryInfo without calling a provider or touching the session: refused rather than held
+        open, since the first may take minutes; retried later it gets the first reply. A failed call
+        gives up its claim, so its retry runs; a dead call's claim is taken over after a lease.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -410,7 +427,8 @@ class ChatSessionServiceServicer:
 
     def StreamChatMessage(self, request, context):
         """StreamChatMessage is SendChatMessage with the reply streamed as it is produced; the last
-        message carries the stored reply. Errors: as SendChatMessage and StreamChatCompletion.
+        message carries the stored reply. Errors: as SendChatMessage and StreamChatCompletion; it
+        shares SendChatMessage's request_id record, ABORTED + ErrorInfo(REQUEST_IN_PROGRESS) included.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -435,7 +453,8 @@ class ChatSessionServiceServicer:
     def UpdatePortfolioContext(self, request, context):
         """UpdatePortfolioContext replaces a session's portfolio context and its timestamp.
         Errors: INVALID_ARGUMENT + BadRequest; NOT_FOUND; FAILED_PRECONDITION +
-        ErrorInfo(SESSION_ARCHIVED); PERMISSION_DENIED.
+        ErrorInfo(SESSION_ARCHIVED); PERMISSION_DENIED; ABORTED + ErrorInfo(REQUEST_IN_PROGRESS) +
+        RetryInfo while a call with the same request_id runs.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

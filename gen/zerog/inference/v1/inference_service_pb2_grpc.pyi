@@ -56,6 +56,13 @@ class InferenceServiceStub:
     request_id was used for a different request. When routing.verifiable_only is set, an answer
     whose TEE signature fails is FAILED_PRECONDITION + ErrorInfo(RESPONSE_NOT_VERIFIED) (recorded;
     the usage is still billed); otherwise it is returned with verification.status FAILED.
+    Concurrent duplicates: the first arrival of a request_id claims it before any provider is
+    called; a call with the same request_id arriving while it runs (on any replica) gets ABORTED +
+    ErrorInfo(REQUEST_IN_PROGRESS) + RetryInfo at once and calls no provider. It is refused rather
+    than made to wait because an answer may take minutes (provider timeout x attempts) and a
+    stream cannot be joined halfway; retried after RetryInfo's delay it gets the first answer, or
+    runs afresh if the first call failed (a failed call gives up its claim). A claim whose owner
+    died is taken over after a lease (REQUEST_LEASE_SECONDS).
     """
     StreamChatCompletion: _grpc.UnaryStreamMultiCallable[_inference_service_pb2.StreamChatCompletionRequest, _inference_service_pb2.StreamChatCompletionResponse]
     """StreamChatCompletion answers like ChatCompletion but sends the assistant's text as the
@@ -63,6 +70,9 @@ class InferenceServiceStub:
     Failover happens only before the first token is sent. Errors: as ChatCompletion; an error
     after some chunks ends the stream with UNAVAILABLE + ErrorInfo(STREAM_INTERRUPTED) (the
     tokens received are still billed). A retried request_id gets the first answer as one message.
+    It shares ChatCompletion's request_id record: a stream and a unary call with the same
+    request_id are the same request, and a duplicate arriving while either runs gets ABORTED +
+    ErrorInfo(REQUEST_IN_PROGRESS) + RetryInfo (refused, not held open, for the same reasons).
     """
     ListModels: _grpc.UnaryUnaryMultiCallable[_inference_service_pb2.ListModelsRequest, _inference_service_pb2.ListModelsResponse]
     """ListModels lists the models the broker's live provider discovery offers, with each provider's
@@ -72,13 +82,15 @@ class InferenceServiceStub:
     """AnalyzePortfolio computes deterministic metrics (value, P&L per position, total and day
     returns, volatility, Sharpe ratio, max drawdown, diversification) and asks a model for a
     narrative and actionable insights. Errors: INVALID_ARGUMENT + BadRequest (no positions, bad
-    quantity, a position without prices, negative prices); the model call fails as ChatCompletion.
+    quantity, a position without prices, negative prices); the model call fails as ChatCompletion,
+    ABORTED + ErrorInfo(REQUEST_IN_PROGRESS) for a concurrent duplicate included.
     """
     AnalyzeDream: _grpc.UnaryUnaryMultiCallable[_inference_service_pb2.AnalyzeDreamRequest, _inference_service_pb2.AnalyzeDreamResponse]
     """AnalyzeDream asks a model for a structured reading of a dream (interpretation, symbols,
     emotions, insights). Errors: INVALID_ARGUMENT + BadRequest (empty dream);
     FAILED_PRECONDITION + ErrorInfo(MALFORMED_MODEL_OUTPUT) when the model's answer is not the
-    requested structure; the model call fails as ChatCompletion.
+    requested structure; the model call fails as ChatCompletion, ABORTED +
+    ErrorInfo(REQUEST_IN_PROGRESS) included.
     """
 
 @_typing.type_check_only
@@ -109,6 +121,13 @@ class InferenceServiceAsyncStub(InferenceServiceStub):
     request_id was used for a different request. When routing.verifiable_only is set, an answer
     whose TEE signature fails is FAILED_PRECONDITION + ErrorInfo(RESPONSE_NOT_VERIFIED) (recorded;
     the usage is still billed); otherwise it is returned with verification.status FAILED.
+    Concurrent duplicates: the first arrival of a request_id claims it before any provider is
+    called; a call with the same request_id arriving while it runs (on any replica) gets ABORTED +
+    ErrorInfo(REQUEST_IN_PROGRESS) + RetryInfo at once and calls no provider. It is refused rather
+    than made to wait because an answer may take minutes (provider timeout x attempts) and a
+    stream cannot be joined halfway; retried after RetryInfo's delay it gets the first answer, or
+    runs afresh if the first call failed (a failed call gives up its claim). A claim whose owner
+    died is taken over after a lease (REQUEST_LEASE_SECONDS).
     """
     StreamChatCompletion: _aio.UnaryStreamMultiCallable[_inference_service_pb2.StreamChatCompletionRequest, _inference_service_pb2.StreamChatCompletionResponse]  # type: ignore[assignment]
     """StreamChatCompletion answers like ChatCompletion but sends the assistant's text as the
@@ -116,6 +135,9 @@ class InferenceServiceAsyncStub(InferenceServiceStub):
     Failover happens only before the first token is sent. Errors: as ChatCompletion; an error
     after some chunks ends the stream with UNAVAILABLE + ErrorInfo(STREAM_INTERRUPTED) (the
     tokens received are still billed). A retried request_id gets the first answer as one message.
+    It shares ChatCompletion's request_id record: a stream and a unary call with the same
+    request_id are the same request, and a duplicate arriving while either runs gets ABORTED +
+    ErrorInfo(REQUEST_IN_PROGRESS) + RetryInfo (refused, not held open, for the same reasons).
     """
     ListModels: _aio.UnaryUnaryMultiCallable[_inference_service_pb2.ListModelsRequest, _inference_service_pb2.ListModelsResponse]  # type: ignore[assignment]
     """ListModels lists the models the broker's live provider discovery offers, with each provider's
@@ -125,13 +147,15 @@ class InferenceServiceAsyncStub(InferenceServiceStub):
     """AnalyzePortfolio computes deterministic metrics (value, P&L per position, total and day
     returns, volatility, Sharpe ratio, max drawdown, diversification) and asks a model for a
     narrative and actionable insights. Errors: INVALID_ARGUMENT + BadRequest (no positions, bad
-    quantity, a position without prices, negative prices); the model call fails as ChatCompletion.
+    quantity, a position without prices, negative prices); the model call fails as ChatCompletion,
+    ABORTED + ErrorInfo(REQUEST_IN_PROGRESS) for a concurrent duplicate included.
     """
     AnalyzeDream: _aio.UnaryUnaryMultiCallable[_inference_service_pb2.AnalyzeDreamRequest, _inference_service_pb2.AnalyzeDreamResponse]  # type: ignore[assignment]
     """AnalyzeDream asks a model for a structured reading of a dream (interpretation, symbols,
     emotions, insights). Errors: INVALID_ARGUMENT + BadRequest (empty dream);
     FAILED_PRECONDITION + ErrorInfo(MALFORMED_MODEL_OUTPUT) when the model's answer is not the
-    requested structure; the model call fails as ChatCompletion.
+    requested structure; the model call fails as ChatCompletion, ABORTED +
+    ErrorInfo(REQUEST_IN_PROGRESS) included.
     """
 
 class InferenceServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -165,6 +189,13 @@ class InferenceServiceServicer(metaclass=_abc_1.ABCMeta):
         request_id was used for a different request. When routing.verifiable_only is set, an answer
         whose TEE signature fails is FAILED_PRECONDITION + ErrorInfo(RESPONSE_NOT_VERIFIED) (recorded;
         the usage is still billed); otherwise it is returned with verification.status FAILED.
+        Concurrent duplicates: the first arrival of a request_id claims it before any provider is
+        called; a call with the same request_id arriving while it runs (on any replica) gets ABORTED +
+        ErrorInfo(REQUEST_IN_PROGRESS) + RetryInfo at once and calls no provider. It is refused rather
+        than made to wait because an answer may take minutes (provider timeout x attempts) and a
+        stream cannot be joined halfway; retried after RetryInfo's delay it gets the first answer, or
+        runs afresh if the first call failed (a failed call gives up its claim). A claim whose owner
+        died is taken over after a lease (REQUEST_LEASE_SECONDS).
         """
 
     @_abc_1.abstractmethod
@@ -178,6 +209,9 @@ class InferenceServiceServicer(metaclass=_abc_1.ABCMeta):
         Failover happens only before the first token is sent. Errors: as ChatCompletion; an error
         after some chunks ends the stream with UNAVAILABLE + ErrorInfo(STREAM_INTERRUPTED) (the
         tokens received are still billed). A retried request_id gets the first answer as one message.
+        It shares ChatCompletion's request_id record: a stream and a unary call with the same
+        request_id are the same request, and a duplicate arriving while either runs gets ABORTED +
+        ErrorInfo(REQUEST_IN_PROGRESS) + RetryInfo (refused, not held open, for the same reasons).
         """
 
     @_abc_1.abstractmethod
@@ -199,7 +233,8 @@ class InferenceServiceServicer(metaclass=_abc_1.ABCMeta):
         """AnalyzePortfolio computes deterministic metrics (value, P&L per position, total and day
         returns, volatility, Sharpe ratio, max drawdown, diversification) and asks a model for a
         narrative and actionable insights. Errors: INVALID_ARGUMENT + BadRequest (no positions, bad
-        quantity, a position without prices, negative prices); the model call fails as ChatCompletion.
+        quantity, a position without prices, negative prices); the model call fails as ChatCompletion,
+        ABORTED + ErrorInfo(REQUEST_IN_PROGRESS) for a concurrent duplicate included.
         """
 
     @_abc_1.abstractmethod
@@ -211,7 +246,8 @@ class InferenceServiceServicer(metaclass=_abc_1.ABCMeta):
         """AnalyzeDream asks a model for a structured reading of a dream (interpretation, symbols,
         emotions, insights). Errors: INVALID_ARGUMENT + BadRequest (empty dream);
         FAILED_PRECONDITION + ErrorInfo(MALFORMED_MODEL_OUTPUT) when the model's answer is not the
-        requested structure; the model call fails as ChatCompletion.
+        requested structure; the model call fails as ChatCompletion, ABORTED +
+        ErrorInfo(REQUEST_IN_PROGRESS) included.
         """
 
 def add_InferenceServiceServicer_to_server(servicer: InferenceServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
@@ -231,18 +267,24 @@ class ChatSessionServiceStub:
     CreateChatSession: _grpc.UnaryUnaryMultiCallable[_inference_service_pb2.CreateChatSessionRequest, _inference_service_pb2.CreateChatSessionResponse]
     """CreateChatSession starts a session, optionally with a system prompt and a portfolio context.
     A retry with the same request_id returns the first session. Errors: INVALID_ARGUMENT +
-    BadRequest; ALREADY_EXISTS + ErrorInfo(REQUEST_ID_REUSED).
+    BadRequest; ALREADY_EXISTS + ErrorInfo(REQUEST_ID_REUSED); ABORTED +
+    ErrorInfo(REQUEST_IN_PROGRESS) + RetryInfo while a call with the same request_id runs.
     """
     SendChatMessage: _grpc.UnaryUnaryMultiCallable[_inference_service_pb2.SendChatMessageRequest, _inference_service_pb2.SendChatMessageResponse]
     """SendChatMessage adds the user's message, asks the model (with the portfolio context, if any)
     and stores its reply. A retry with the same request_id returns the first reply.
     Errors: INVALID_ARGUMENT + BadRequest; NOT_FOUND + ErrorInfo(SESSION_NOT_FOUND);
     FAILED_PRECONDITION + ErrorInfo(SESSION_ARCHIVED); PERMISSION_DENIED; and every
-    ChatCompletion error (the user's message is then not stored).
+    ChatCompletion error (the user's message is then not stored). A call with the same request_id
+    arriving while the first runs (on any replica) gets ABORTED + ErrorInfo(REQUEST_IN_PROGRESS)
+    + RetryInfo without calling a provider or touching the session: refused rather than held
+    open, since the first may take minutes; retried later it gets the first reply. A failed call
+    gives up its claim, so its retry runs; a dead call's claim is taken over after a lease.
     """
     StreamChatMessage: _grpc.UnaryStreamMultiCallable[_inference_service_pb2.StreamChatMessageRequest, _inference_service_pb2.StreamChatMessageResponse]
     """StreamChatMessage is SendChatMessage with the reply streamed as it is produced; the last
-    message carries the stored reply. Errors: as SendChatMessage and StreamChatCompletion.
+    message carries the stored reply. Errors: as SendChatMessage and StreamChatCompletion; it
+    shares SendChatMessage's request_id record, ABORTED + ErrorInfo(REQUEST_IN_PROGRESS) included.
     """
     GetChatSession: _grpc.UnaryUnaryMultiCallable[_inference_service_pb2.GetChatSessionRequest, _inference_service_pb2.GetChatSessionResponse]
     """GetChatSession returns a session with its messages. Errors: NOT_FOUND +
@@ -255,7 +297,8 @@ class ChatSessionServiceStub:
     UpdatePortfolioContext: _grpc.UnaryUnaryMultiCallable[_inference_service_pb2.UpdatePortfolioContextRequest, _inference_service_pb2.UpdatePortfolioContextResponse]
     """UpdatePortfolioContext replaces a session's portfolio context and its timestamp.
     Errors: INVALID_ARGUMENT + BadRequest; NOT_FOUND; FAILED_PRECONDITION +
-    ErrorInfo(SESSION_ARCHIVED); PERMISSION_DENIED.
+    ErrorInfo(SESSION_ARCHIVED); PERMISSION_DENIED; ABORTED + ErrorInfo(REQUEST_IN_PROGRESS) +
+    RetryInfo while a call with the same request_id runs.
     """
     ArchiveChatSession: _grpc.UnaryUnaryMultiCallable[_inference_service_pb2.ArchiveChatSessionRequest, _inference_service_pb2.ArchiveChatSessionResponse]
     """ArchiveChatSession writes the session (JSON) to the storage service and marks it archived;
@@ -281,18 +324,24 @@ class ChatSessionServiceAsyncStub(ChatSessionServiceStub):
     CreateChatSession: _aio.UnaryUnaryMultiCallable[_inference_service_pb2.CreateChatSessionRequest, _inference_service_pb2.CreateChatSessionResponse]  # type: ignore[assignment]
     """CreateChatSession starts a session, optionally with a system prompt and a portfolio context.
     A retry with the same request_id returns the first session. Errors: INVALID_ARGUMENT +
-    BadRequest; ALREADY_EXISTS + ErrorInfo(REQUEST_ID_REUSED).
+    BadRequest; ALREADY_EXISTS + ErrorInfo(REQUEST_ID_REUSED); ABORTED +
+    ErrorInfo(REQUEST_IN_PROGRESS) + RetryInfo while a call with the same request_id runs.
     """
     SendChatMessage: _aio.UnaryUnaryMultiCallable[_inference_service_pb2.SendChatMessageRequest, _inference_service_pb2.SendChatMessageResponse]  # type: ignore[assignment]
     """SendChatMessage adds the user's message, asks the model (with the portfolio context, if any)
     and stores its reply. A retry with the same request_id returns the first reply.
     Errors: INVALID_ARGUMENT + BadRequest; NOT_FOUND + ErrorInfo(SESSION_NOT_FOUND);
     FAILED_PRECONDITION + ErrorInfo(SESSION_ARCHIVED); PERMISSION_DENIED; and every
-    ChatCompletion error (the user's message is then not stored).
+    ChatCompletion error (the user's message is then not stored). A call with the same request_id
+    arriving while the first runs (on any replica) gets ABORTED + ErrorInfo(REQUEST_IN_PROGRESS)
+    + RetryInfo without calling a provider or touching the session: refused rather than held
+    open, since the first may take minutes; retried later it gets the first reply. A failed call
+    gives up its claim, so its retry runs; a dead call's claim is taken over after a lease.
     """
     StreamChatMessage: _aio.UnaryStreamMultiCallable[_inference_service_pb2.StreamChatMessageRequest, _inference_service_pb2.StreamChatMessageResponse]  # type: ignore[assignment]
     """StreamChatMessage is SendChatMessage with the reply streamed as it is produced; the last
-    message carries the stored reply. Errors: as SendChatMessage and StreamChatCompletion.
+    message carries the stored reply. Errors: as SendChatMessage and StreamChatCompletion; it
+    shares SendChatMessage's request_id record, ABORTED + ErrorInfo(REQUEST_IN_PROGRESS) included.
     """
     GetChatSession: _aio.UnaryUnaryMultiCallable[_inference_service_pb2.GetChatSessionRequest, _inference_service_pb2.GetChatSessionResponse]  # type: ignore[assignment]
     """GetChatSession returns a session with its messages. Errors: NOT_FOUND +
@@ -305,7 +354,8 @@ class ChatSessionServiceAsyncStub(ChatSessionServiceStub):
     UpdatePortfolioContext: _aio.UnaryUnaryMultiCallable[_inference_service_pb2.UpdatePortfolioContextRequest, _inference_service_pb2.UpdatePortfolioContextResponse]  # type: ignore[assignment]
     """UpdatePortfolioContext replaces a session's portfolio context and its timestamp.
     Errors: INVALID_ARGUMENT + BadRequest; NOT_FOUND; FAILED_PRECONDITION +
-    ErrorInfo(SESSION_ARCHIVED); PERMISSION_DENIED.
+    ErrorInfo(SESSION_ARCHIVED); PERMISSION_DENIED; ABORTED + ErrorInfo(REQUEST_IN_PROGRESS) +
+    RetryInfo while a call with the same request_id runs.
     """
     ArchiveChatSession: _aio.UnaryUnaryMultiCallable[_inference_service_pb2.ArchiveChatSessionRequest, _inference_service_pb2.ArchiveChatSessionResponse]  # type: ignore[assignment]
     """ArchiveChatSession writes the session (JSON) to the storage service and marks it archived;
@@ -334,7 +384,8 @@ class ChatSessionServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_inference_service_pb2.CreateChatSessionResponse, _abc.Awaitable[_inference_service_pb2.CreateChatSessionResponse]]:
         """CreateChatSession starts a session, optionally with a system prompt and a portfolio context.
         A retry with the same request_id returns the first session. Errors: INVALID_ARGUMENT +
-        BadRequest; ALREADY_EXISTS + ErrorInfo(REQUEST_ID_REUSED).
+        BadRequest; ALREADY_EXISTS + ErrorInfo(REQUEST_ID_REUSED); ABORTED +
+        ErrorInfo(REQUEST_IN_PROGRESS) + RetryInfo while a call with the same request_id runs.
         """
 
     @_abc_1.abstractmethod
@@ -347,7 +398,11 @@ class ChatSessionServiceServicer(metaclass=_abc_1.ABCMeta):
         and stores its reply. A retry with the same request_id returns the first reply.
         Errors: INVALID_ARGUMENT + BadRequest; NOT_FOUND + ErrorInfo(SESSION_NOT_FOUND);
         FAILED_PRECONDITION + ErrorInfo(SESSION_ARCHIVED); PERMISSION_DENIED; and every
-        ChatCompletion error (the user's message is then not stored).
+        ChatCompletion error (the user's message is then not stored). A call with the same request_id
+        arriving while the first runs (on any replica) gets ABORTED + ErrorInfo(REQUEST_IN_PROGRESS)
+        + RetryInfo without calling a provider or touching the session: refused rather than held
+        open, since the first may take minutes; retried later it gets the first reply. A failed call
+        gives up its claim, so its retry runs; a dead call's claim is taken over after a lease.
         """
 
     @_abc_1.abstractmethod
@@ -357,7 +412,8 @@ class ChatSessionServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_inference_service_pb2.StreamChatMessageResponse], _abc.AsyncIterator[_inference_service_pb2.StreamChatMessageResponse]]:
         """StreamChatMessage is SendChatMessage with the reply streamed as it is produced; the last
-        message carries the stored reply. Errors: as SendChatMessage and StreamChatCompletion.
+        message carries the stored reply. Errors: as SendChatMessage and StreamChatCompletion; it
+        shares SendChatMessage's request_id record, ABORTED + ErrorInfo(REQUEST_IN_PROGRESS) included.
         """
 
     @_abc_1.abstractmethod
@@ -388,7 +444,8 @@ class ChatSessionServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_inference_service_pb2.UpdatePortfolioContextResponse, _abc.Awaitable[_inference_service_pb2.UpdatePortfolioContextResponse]]:
         """UpdatePortfolioContext replaces a session's portfolio context and its timestamp.
         Errors: INVALID_ARGUMENT + BadRequest; NOT_FOUND; FAILED_PRECONDITION +
-        ErrorInfo(SESSION_ARCHIVED); PERMISSION_DENIED.
+        ErrorInfo(SESSION_ARCHIVED); PERMISSION_DENIED; ABORTED + ErrorInfo(REQUEST_IN_PROGRESS) +
+        RetryInfo while a call with the same request_id runs.
         """
 
     @_abc_1.abstractmethod
