@@ -78,7 +78,8 @@ def _same(payload: str) -> Callable[[Any], Awaitable[str]]:
     return read
 
 
-def storage_stub(stack: Stack) -> storage_service_pb2_grpc.StorageServiceStub:
+def storage_stub(stack: Stack) -> Any:
+    """The storage service's stub (its async form, typed loosely)."""
     return storage_service_pb2_grpc.StorageServiceStub(stack.channels["storage"])
 
 

@@ -27,6 +27,11 @@ def rid() -> str:
     return uuid.uuid4().hex
 
 
+def _text(field: str, value: str) -> dict[str, Any]:
+    """Keyword arguments setting one text field (typed loosely for the message constructors)."""
+    return {field: value}
+
+
 async def quota(stack: Stack, f: Findings, p: str) -> None:
     stub: Any = quota_service_pb2_grpc.QuotaServiceStub(stack.channels["quota"])
     md = stack.md("quota", "admin")
@@ -67,7 +72,7 @@ async def quota(stack: Stack, f: Findings, p: str) -> None:
         await f.listed(
             f"quota ListCostRecords {field}",
             p,
-            stub.ListCostRecords(qpb.ListCostRecordsRequest(**{field: p}), metadata=md),
+            stub.ListCostRecords(qpb.ListCostRecordsRequest(**_text(field, p)), metadata=md),
         )
 
 
@@ -115,7 +120,7 @@ async def inference(stack: Stack, f: Findings, p: str) -> None:
         return read
 
     for field in ("title", "model"):
-        create = ipb.CreateChatSessionRequest(request_id=rid(), **{"model": "m", field: p})
+        create = ipb.CreateChatSessionRequest(request_id=rid(), **{"model": "m", **_text(field, p)})
         await f.check(
             f"inference CreateChatSession {field}",
             p,
@@ -208,7 +213,7 @@ async def scheduler(stack: Stack, f: Findings, p: str) -> None:
         return read
 
     for field in ("user_id", "time_zone", "email", "webhook_url"):
-        values = {"user_id": f"u-{rid()}", "time_zone": "UTC", field: p}
+        values: dict[str, Any] = {"user_id": f"u-{rid()}", "time_zone": "UTC", field: p}
         request = cpb.SetUserPreferencesRequest(
             request_id=rid(), preferences=cpb.UserPreferences(**values)
         )
@@ -230,15 +235,15 @@ async def scheduler(stack: Stack, f: Findings, p: str) -> None:
     published.GetCurrentTime()
     for field in ("id", "headline", "summary", "url", "symbols"):
         item_id = p if field == "id" else f"n-{rid()}"
-        values: dict[str, Any] = {
+        fields: dict[str, Any] = {
             "id": item_id,
             "symbols": ["AAPL"],
             "headline": "h",
             "summary": "s",
             "url": "https://example.com/n",
         }
-        values[field] = [p] if field == "symbols" else p
-        item = cpb.NewsItem(published_at=published, **values)
+        fields[field] = [p] if field == "symbols" else p
+        item = cpb.NewsItem(published_at=published, **fields)
         await f.check(
             f"scheduler PushNewsItems {field}",
             p,
@@ -251,5 +256,5 @@ async def scheduler(stack: Stack, f: Findings, p: str) -> None:
         await f.listed(
             f"scheduler ListDeliveries {field}",
             p,
-            stub.ListDeliveries(cpb.ListDeliveriesRequest(**{field: p}), metadata=md),
+            stub.ListDeliveries(cpb.ListDeliveriesRequest(**_text(field, p)), metadata=md),
         )

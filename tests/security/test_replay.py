@@ -16,7 +16,7 @@ from google.rpc import error_details_pb2
 from devnet import A0GI
 from devnet.provider import ProviderProcess
 from tests.broker.conftest import Broker
-from tests.security.tables import changed, row_counts
+from tests.security.tables import row_counts
 from tests.stack import Stack
 from zerog.broker.v1 import broker_service_pb2 as pb
 from zerog_grpc import unpack_detail
