@@ -170,7 +170,10 @@ def test_encryption_v2_key_ciphertext_and_decryption() -> None:
     assert key == from_hex(v2["derivedAesKey"])
     header = parse_header(from_hex(v2["encrypted"]))
     assert (header.version, header.ephemeral_pub, header.nonce) == (
-        2, ephemeral, from_hex(v2["nonce"]))
+        2,
+        ephemeral,
+        from_hex(v2["nonce"]),
+    )
     assert header.encode() + aes_ctr(key, header.nonce, PLAINTEXT) == from_hex(v2["encrypted"])
     assert decrypt(from_hex(v2["encrypted"]), private_key=priv) == PLAINTEXT
     mine = encrypt_v2(from_hex(v2["recipientPubCompressed"]), PLAINTEXT)
