@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from eth_utils.address import to_checksum_address
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 from grpc import StatusCode
@@ -31,7 +32,9 @@ class Problems(dict[str, str]):
     def address(self, value: str, field: str) -> str:
         if not _ADDRESS.fullmatch(value):
             self[field] = "must be a 0x-prefixed 40-hex-digit address"
-        return value
+            return value
+        # Any spelling is accepted; web3 wants the checksummed one, and so do our tables' keys.
+        return str(to_checksum_address(value))
 
     def neuron(self, value: str, field: str, *, minimum: int = 0, optional: bool = False) -> int:
         if optional and value == "":

@@ -12,7 +12,6 @@ from services.inference.chat import FAILED, ChatCall, ChatOutcome
 from services.inference.errors import ResponseNotVerified
 from services.inference.faults import Context
 from services.inference.retry import Clock, Deadline
-from services.inference.routing import Strategy
 from zerog.inference.v1 import inference_service_pb2 as pb
 from zerog_grpc import current_caller
 
@@ -83,6 +82,7 @@ def build_call(
     max_tokens = request.max_tokens if request.HasField("max_tokens") else DEFAULT_MAX_TOKENS
     if not 1 <= max_tokens <= MAX_MAX_TOKENS:
         problems["max_tokens"] = f"must be between 1 and {MAX_MAX_TOKENS}"
+    check_routing(problems, "routing", request.routing)
     response_format = response_format_of(request.response_format, problems)
     if problems:
         return None, problems
@@ -96,11 +96,17 @@ def build_call(
         max_tokens=max_tokens,
         deadline=Deadline.after(clock, context.time_remaining()),
         temperature=request.temperature if request.HasField("temperature") else None,
-        strategy=convert.STRATEGIES.get(request.routing.strategy, Strategy.COST),
+        strategy=convert.STRATEGIES[request.routing.strategy],
         filters=convert.filters(request.model, request.routing),
         operation=operation,
         response_format=response_format,
     ), problems
+
+
+def check_routing(problems: dict[str, str], field: str, routing: pb.RoutingOptions) -> None:
+    """An unknown strategy is refused rather than quietly routed by cost."""
+    if routing.strategy not in convert.STRATEGIES:
+        problems[f"{field}.strategy"] = "must be COST, LATENCY, RELIABILITY or unspecified"
 
 
 def refuse_unverified(call: ChatCall, outcome: ChatOutcome) -> None:

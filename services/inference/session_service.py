@@ -9,7 +9,7 @@ from datetime import datetime
 import grpc
 
 from services.inference import store
-from services.inference.calls import check_request_id
+from services.inference.calls import check_request_id, check_routing
 from services.inference.claims import Claim
 from services.inference.errors import NotSessionOwner, SessionArchived, SessionNotFound
 from services.inference.faults import Context, fail
@@ -33,6 +33,7 @@ class ChatSessionService(SessionMessaging):
             problems["title"] = "at most 200 characters"
         if not (request.user or current_caller().user):
             problems["user"] = "required"
+        check_routing(problems, "routing", request.routing)
         if problems:
             await abort(
                 context,

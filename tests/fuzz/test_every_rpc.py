@@ -80,10 +80,7 @@ def fuzz_method(
 
 
 # Found by this test in services still being finished; strict, so a fix shows up as XPASS.
-KNOWN = {
-    "broker": "GetProvider('0xffff…ffff'): web3 refuses the non-checksummed address inside "
-    "zerog_chain.compute.get_service and the broker answers INTERNAL",
-}
+KNOWN: dict[str, str] = {}
 
 
 @pytest.mark.parametrize(

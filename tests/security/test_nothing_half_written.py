@@ -20,10 +20,7 @@ async def everything(stack: Stack, storage_network: StorageNetwork) -> Stack:
 
 
 # Found by this test; strict, so a fix shows up as XPASS.
-KNOWN = {
-    "inference_create_bad_strategy": "inference accepts an unknown RoutingStrategy (99) and "
-    "routes it as COST (convert.STRATEGIES.get(..., Strategy.COST)) instead of refusing it",
-}
+KNOWN: dict[str, str] = {}
 
 
 @pytest.mark.parametrize(
