@@ -36,6 +36,15 @@ class Problems(dict[str, str]):
         # Any spelling is accepted; web3 wants the checksummed one, and so do our tables' keys.
         return str(to_checksum_address(value))
 
+    def offset(self, token: str, field: str = "page_token") -> int:
+        """The offset a page token of ours encodes (ASCII digits, within PostgreSQL's int4)."""
+        if not token:
+            return 0
+        if not (token.isascii() and token.isdigit()) or int(token) > 2**31 - 1:
+            self[field] = "not a token this service issued"
+            return 0
+        return int(token)
+
     def neuron(self, value: str, field: str, *, minimum: int = 0, optional: bool = False) -> int:
         if optional and value == "":
             return -1

@@ -122,10 +122,8 @@ class CredentialRpcs:
         size = request.page_size or 50
         if not 1 <= size <= 200:
             problems["page_size"] = "must be between 1 and 200"
-        if request.page_token and not request.page_token.isdigit():
-            problems["page_token"] = "not a token this service issued"
+        start = problems.offset(request.page_token)
         await problems.check(context, "ListApiKeysRequest")
-        start = int(request.page_token or 0)
         provider = request.provider
         if provider:
             provider = to_checksum_address(provider)

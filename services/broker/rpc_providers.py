@@ -31,12 +31,7 @@ class ProviderRpcs:
         size = request.page_size or 50
         if not 1 <= size <= _MAX_PAGE:
             problems["page_size"] = f"must be between 1 and {_MAX_PAGE}"
-        start = 0
-        if request.page_token:
-            if not request.page_token.isdigit():
-                problems["page_token"] = "not a token this service issued"
-            else:
-                start = int(request.page_token)
+        start = problems.offset(request.page_token)
         await problems.check(context, "ListProvidersRequest")
         try:
             services = await self.deps.providers.all()

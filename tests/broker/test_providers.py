@@ -109,3 +109,19 @@ async def test_bad_page_arguments_are_invalid(start_broker: StartBroker) -> None
         "page_token",
         "max_input_price_neuron",
     }
+
+
+@pytest.mark.parametrize("token", ["99999999999999999999", "²", "-1", "1e3"])
+async def test_page_tokens_we_never_issued_are_invalid(
+    start_broker: StartBroker, token: str
+) -> None:
+    broker = await start_broker()
+    for call in (
+        broker.stub.ListProviders(pb.ListProvidersRequest(page_token=token), metadata=broker.md()),
+        broker.stub.ListApiKeys(pb.ListApiKeysRequest(page_token=token), metadata=broker.md()),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await call
+        assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        bad = unpack_detail(raised.value, error_details_pb2.BadRequest)
+        assert bad is not None and [v.field for v in bad.field_violations] == ["page_token"]
