@@ -87,7 +87,7 @@ SERVICES = [
         "storage",
         "zerog.storage.v1.StorageService",
         env={
-            "ZG_RPC_URL": CHAIN_ENV["ZG_RPC_URL"],
+            **CHAIN_ENV,
             "STORAGE_INDEXER_URL": "https://indexer-storage-testnet-turbo.0g.ai",
             "BROKER_ADDRESS": ADDRESSES["broker"],
             "QUOTA_ADDRESS": ADDRESSES["quota"],
