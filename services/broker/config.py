@@ -49,6 +49,9 @@ class Config:
     # topup_amount.
     min_balance_neuron: int = 2 * A0GI
     topup_amount_neuron: int = A0GI
+    # How old the last full balance check of a provider may be before a call re-checks it
+    # (calls in between need no chain read while the headroom is ample).
+    topup_check_seconds: float = 2.0
     # Refill the ledger from the wallet when its available balance is below the floor (0: off).
     ledger_min_balance_neuron: int = 0
     ledger_refill_neuron: int = 0
@@ -85,6 +88,7 @@ class Config:
             provider_cache_ttl_seconds=env.number("PROVIDER_CACHE_TTL_SECONDS", 60.0, 0.1),
             min_balance_neuron=_neuron(env, "TOPUP_MIN_BALANCE_NEURON", 2 * A0GI),
             topup_amount_neuron=_neuron(env, "TOPUP_AMOUNT_NEURON", A0GI),
+            topup_check_seconds=env.number("TOPUP_CHECK_SECONDS", 2.0, 0.0),
             ledger_min_balance_neuron=_neuron(env, "LEDGER_MIN_BALANCE_NEURON", 0),
             ledger_refill_neuron=_neuron(env, "LEDGER_REFILL_NEURON", 0),
             receipt_timeout_seconds=env.number("RECEIPT_TIMEOUT_SECONDS", 60.0, 1.0),

@@ -53,11 +53,13 @@ class CredentialRpcs:
         deps = self.deps
         try:
             service = await deps.providers.get(provider)
-            account = await deps.credentials.account(provider)
-            top_up = await deps.topups.ensure(
-                service.provider,
-                next_input_fee=request.estimated_input_tokens * service.input_price,
-            )
+            next_fee = request.estimated_input_tokens * service.input_price
+            # Ample headroom checked moments ago: no chain read, no provider call.
+            account = deps.topups.fast(service.provider, next_fee)
+            top_up = None
+            if account is None:
+                account = await deps.credentials.account(provider)
+                top_up = await deps.topups.ensure(service.provider, next_input_fee=next_fee)
         except Exception as error:
             await fail(context, error, provider)
         token = deps.credentials.ephemeral(service.provider, account.generation)
@@ -178,6 +180,7 @@ class CredentialRpcs:
                 service.provider, request_id=request.request_id
             )
             deps.credentials.forget(service.provider)
+            deps.topups.headroom.forget(service.provider)
             count = await store.revoke_all_api_keys(deps.pool, service.provider)
             account = await deps.compute.get_account(service.provider)
             return pb.RevokeAllApiKeysResponse(

@@ -165,12 +165,16 @@ class LedgerRpcs:
 
         async def work() -> pb.RetrieveFundsResponse:
             providers = list(request.providers) or await self.deps.compute.ledger_providers()
-            r = await send_or_resume(
-                self.deps,
-                "RETRIEVE",
-                request.request_id,
-                lambda: self.deps.compute.retrieve(providers, request_id=request.request_id),
-            )
+            try:
+                r = await send_or_resume(
+                    self.deps,
+                    "RETRIEVE",
+                    request.request_id,
+                    lambda: self.deps.compute.retrieve(providers, request_id=request.request_id),
+                )
+            finally:
+                # A refund request lowers what the providers can charge: check them again.
+                self.deps.topups.headroom.forget()
             return pb.RetrieveFundsResponse(receipt=convert.receipt(r), ledger=await self._ledger())
 
         return await once(

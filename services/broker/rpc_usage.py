@@ -106,8 +106,11 @@ class UsageRpcs:
                 request.output_tokens,
                 cost,
             )
+            deps.topups.headroom.spend(service.provider, this_fee)
             try:
-                top_up = await deps.topups.ensure(service.provider)
+                top_up = None
+                if deps.topups.fast(service.provider) is None:
+                    top_up = await deps.topups.ensure(service.provider)
             except ChainError as error:
                 top_up = TopUpResult(0, None, getattr(error, "name", type(error).__name__))
             return pb.RecordUsageResponse(

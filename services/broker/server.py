@@ -105,6 +105,7 @@ async def start(
             refill,
             min_balance=config.min_balance_neuron,
             topup_amount=config.topup_amount_neuron,
+            check_seconds=config.topup_check_seconds,
         ),
         refill=refill,
         settlement=SettlementWatcher(pool, compute),

@@ -122,11 +122,11 @@ async def record_usage(
 ) -> tuple[int, int]:
     """Insert once per request_id; (this call's fee, provider total recorded)."""
     async with pool.acquire() as conn, conn.transaction():
-        await conn.execute(
+        inserted = await conn.fetchval(
             """
             INSERT INTO usage (request_id, provider, user_id, chat_id, input_tokens,
                 output_tokens, fee_neuron) VALUES ($1, $2, $3, $4, $5, $6, $7)
-            ON CONFLICT (request_id) DO NOTHING
+            ON CONFLICT (request_id) DO NOTHING RETURNING fee_neuron
             """,
             request_id,
             provider,
@@ -136,21 +136,34 @@ async def record_usage(
             output_tokens,
             fee,
         )
+        if inserted is not None:
+            total = await conn.fetchval(
+                """
+                INSERT INTO usage_totals (provider, total_neuron) VALUES ($1, $2)
+                ON CONFLICT (provider) DO UPDATE
+                    SET total_neuron = usage_totals.total_neuron + EXCLUDED.total_neuron
+                RETURNING total_neuron
+                """,
+                provider,
+                inserted,
+            )
+            return int(inserted), int(total)
         row = await conn.fetchrow(
             """
             SELECT (SELECT fee_neuron FROM usage WHERE request_id = $1) AS fee,
-                   (SELECT coalesce(sum(fee_neuron), 0) FROM usage WHERE provider = $2) AS total
+                   (SELECT coalesce(total_neuron, 0) FROM usage_totals WHERE provider = $2)
+                       AS total
             """,
             request_id,
             provider,
         )
     assert row is not None
-    return int(row["fee"]), int(row["total"])
+    return int(row["fee"]), int(row["total"] or 0)
 
 
 async def recorded_fees(pool: asyncpg.Pool, provider: str) -> int:
     value = await pool.fetchval(
-        "SELECT coalesce(sum(fee_neuron), 0) FROM usage WHERE provider = $1", provider
+        "SELECT coalesce(sum(total_neuron), 0) FROM usage_totals WHERE provider = $1", provider
     )
     return int(value)
 

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 import asyncpg
 
 from services.broker import store, transactions
+from services.broker.headroom import Headroom
 from services.broker.refill import LedgerRefill
 from services.broker.resume import resume_pending
 from services.broker.unsettled import Owed, UnsettledFees
@@ -61,6 +62,7 @@ class TopUps:
         *,
         min_balance: int,
         topup_amount: int,
+        check_seconds: float = 2.0,
     ) -> None:
         self._pool = pool
         self._compute = compute
@@ -69,21 +71,36 @@ class TopUps:
         self.min_balance = min_balance
         self.topup_amount = topup_amount
         self._locks: dict[str, asyncio.Lock] = {}
+        self.headroom = Headroom(check_seconds)
 
     def required(self, unsettled: int, next_input_fee: int) -> int:
         """What the sub-account must hold."""
         return unsettled + self.min_balance + next_input_fee
 
+    def fast(self, provider: str, next_input_fee: int = 0) -> AccountInfo | None:
+        """The sub-account as last checked when no check is due (no I/O), else None."""
+        return self.headroom.fresh(provider, next_input_fee)
+
     async def ensure(self, provider: str, *, next_input_fee: int = 0) -> TopUpResult | None:
         """Top the provider's sub-account up if it is below the floor; None if it was not."""
-        account = await self._compute.get_account(provider)
-        owed = await self._unsettled.owed(provider, account)
-        enough = account is not None and account.locked >= self.required(
-            owed.amount, next_input_fee
-        )
-        # A transfer still pending (its receipt timed out) is settled first, even if it landed.
-        if enough and not await self._pending(provider):
-            return None
+        spent_before = self.headroom.spent(provider)
+        try:
+            account = await self._compute.get_account(provider)
+            owed = await self._unsettled.owed(provider, account)
+            enough = account is not None and account.locked >= self.required(
+                owed.amount, next_input_fee
+            )
+            # A transfer still pending (its receipt timed out) is settled first, even if it
+            # landed.
+            if enough and account is not None and not await self._pending(provider):
+                if account.acknowledged:  # the fast path also stands for the acknowledgement
+                    spare = account.locked - self.required(owed.amount, 0)
+                    self.headroom.checked(provider, account, spare, spent_before)
+                return None
+        except BaseException:
+            self.headroom.forget(provider)
+            raise
+        self.headroom.forget(provider)
         lock = self._locks.setdefault(provider.lower(), asyncio.Lock())
         async with lock, self._pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", _lock_key(provider))

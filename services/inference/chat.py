@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -235,23 +236,13 @@ class ChatEngine:
             "model": completion.model,
             "chat_id": completion.chat_id,
         }
-        cost = await self.quota.commit(plan.reservation, used, metadata)
-        try:
-            await self.broker.record_usage(
-                f"{plan.run_id}:{creds.provider.lower()}",
-                creds.provider,
-                input_tokens=prompt,
-                output_tokens=produced,
-                fee_neuron=fee,
-                user=call.user,
-                chat_id=completion.chat_id,
-            )
-        except Exception:
-            # Usage is also metered by the provider; a lost record only delays a top-up.
-            log.exception("record usage failed", extra={"provider": creds.provider})
-        verdict = Verdict(NOT_VERIFIABLE)
-        if creds.verifiable and verify:
-            verdict = await self._verify(plan.run_id, creds, completion)
+        verifying = creds.verifiable and verify
+        # Independent records, sent together: the answer waits for the slowest, not the sum.
+        cost, _, verdict = await asyncio.gather(
+            self.quota.commit(plan.reservation, used, metadata),
+            self._record_usage(call, plan, creds, completion, prompt, produced, fee),
+            self._verify(plan.run_id, creds, completion) if verifying else _not_verifiable(),
+        )
         outcome = ChatOutcome(
             id=completion.id,
             model=completion.model,
@@ -274,6 +265,30 @@ class ChatEngine:
         annotate_call(call, plan.ranked, plan.reason, outcome, routed.attempts)
         return outcome
 
+    async def _record_usage(
+        self,
+        call: ChatCall,
+        plan: _Plan,
+        creds: Credentials,
+        completion: Completion,
+        prompt: int,
+        produced: int,
+        fee: int,
+    ) -> None:
+        try:
+            await self.broker.record_usage(
+                f"{plan.run_id}:{creds.provider.lower()}",
+                creds.provider,
+                input_tokens=prompt,
+                output_tokens=produced,
+                fee_neuron=fee,
+                user=call.user,
+                chat_id=completion.chat_id,
+            )
+        except Exception:
+            # Usage is also metered by the provider; a lost record only delays a top-up.
+            log.exception("record usage failed", extra={"provider": creds.provider})
+
     async def _verify(self, run_id: str, creds: Credentials, completion: Completion) -> Verdict:
         try:
             result = await self.broker.verify(
@@ -293,6 +308,10 @@ class ChatEngine:
             "verification failed", extra={"provider": creds.provider, "reason": result.reason}
         )
         return Verdict(FAILED, completion.chat_id, result.signing_address, result.reason)
+
+
+async def _not_verifiable() -> Verdict:
+    return Verdict(NOT_VERIFIABLE)
 
 
 def _stream_completion(stream: ProviderStream, creds: Credentials) -> Completion:
