@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import grpc
@@ -26,26 +27,30 @@ async def refused(
     return raised.value
 
 
-@pytest.mark.parametrize(
-    ("metadata", "reason"),
-    [
-        (None, "TOKEN_MISSING"),
-        ((("authorization", "Basic dXNlcjpwYXNz"),), "TOKEN_MISSING"),
-        ((("authorization", "Bearer not.a.jwt"),), "INVALID_TOKEN"),
-        (raw_token(claims("inference", "quota", expires_in=-120)), "TOKEN_EXPIRED"),
-        (
-            raw_token(claims("inference", "quota"), key="another-secret-of-enough-length-000"),
-            "BAD_SIGNATURE",
-        ),
-        (raw_token(claims("inference", "storage")), "WRONG_AUDIENCE"),
-        (raw_token({"sub": "inference", "aud": "quota"}), "INVALID_TOKEN"),  # no expiry
-    ],
-    ids=["missing", "wrong-scheme", "garbage", "expired", "forged", "wrong-audience", "no-exp"],
-)
-async def test_bad_tokens_are_unauthenticated(
-    quota: Quota, metadata: tuple[tuple[str, str], ...] | None, reason: str
-) -> None:
-    error = await refused(quota, metadata)
+Metadata = tuple[tuple[str, str], ...] | None
+
+# Built when the test runs, not at collection: a suite can outlast a token's lifetime.
+BAD_TOKENS: dict[str, tuple[Callable[[], Metadata], str]] = {
+    "missing": (lambda: None, "TOKEN_MISSING"),
+    "wrong-scheme": (lambda: (("authorization", "Basic dXNlcjpwYXNz"),), "TOKEN_MISSING"),
+    "garbage": (lambda: (("authorization", "Bearer not.a.jwt"),), "INVALID_TOKEN"),
+    "expired": (
+        lambda: raw_token(claims("inference", "quota", expires_in=-120)),
+        "TOKEN_EXPIRED",
+    ),
+    "forged": (
+        lambda: raw_token(claims("inference", "quota"), key="another-secret-of-enough-length-000"),
+        "BAD_SIGNATURE",
+    ),
+    "wrong-audience": (lambda: raw_token(claims("inference", "storage")), "WRONG_AUDIENCE"),
+    "no-exp": (lambda: raw_token({"sub": "inference", "aud": "quota"}), "INVALID_TOKEN"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_TOKENS)
+async def test_bad_tokens_are_unauthenticated(quota: Quota, case: str) -> None:
+    make_metadata, reason = BAD_TOKENS[case]
+    error = await refused(quota, make_metadata())
     assert error.code() == grpc.StatusCode.UNAUTHENTICATED
     info = unpack_detail(error, error_details_pb2.ErrorInfo)
     assert info is not None and info.reason == reason
