@@ -46,17 +46,23 @@ async def raise_alerts(
     conn: Connection, subject: str, month: str, limits: Limits, now: datetime
 ) -> list[Alert]:
     """Raise the alerts a subject's committed usage in `month` has earned and not yet had."""
-    raised = []
-    for unit in Unit:
+    raised: list[Alert] = []
+    limited = [unit for unit in Unit if limits.of(unit)]
+    if not limited:
+        return raised
+    # One round trip for every limited unit's usage (this runs inside each Commit).
+    rows = await conn.fetch(
+        "SELECT unit, used FROM usage WHERE subject = $1 AND (unit, period) IN"
+        " (SELECT * FROM unnest($2::text[], $3::text[]))",
+        subject,
+        [unit.value for unit in limited],
+        [usage_period(unit, month) for unit in limited],
+    )
+    found = {r["unit"]: r["used"] for r in rows}
+    for unit in limited:
         limit = limits.of(unit)
-        if not limit:
-            continue
-        used = await conn.fetchval(
-            "SELECT used FROM usage WHERE subject = $1 AND unit = $2 AND period = $3",
-            subject,
-            unit.value,
-            usage_period(unit, month),
-        )
+        assert limit is not None
+        used = found.get(unit.value)
         for level, percent in _LEVELS:
             if used is None or used * 100 < limit * percent:
                 continue

@@ -122,9 +122,16 @@ async def reserve(
     pool: asyncpg.Pool, args: ReserveArgs, now: datetime, default_tier: str
 ) -> Reservation:
     """Set usage aside if every budget it draws on can afford it; retries return the first."""
-    await expire_due(pool, now, subject=args.subject)
     try:
-        return await _reserve(pool, args, now, default_tier)
+        try:
+            return await _reserve(pool, args, now, default_tier)
+        except QuotaExceeded:
+            # Reservations past their deadline hold budget until expired (the sweeper does it in
+            # the background): expire the subject's now, and try again if any were freed. Only on
+            # a refusal, so an affordable Reserve costs no extra round trip.
+            if not await expire_due(pool, now, subject=args.subject):
+                raise
+            return await _reserve(pool, args, now, default_tier)
     except asyncpg.UniqueViolationError:
         # A concurrent retry with the same request_id won; answer as it did.
         found = await _by_request(pool, args)
@@ -227,34 +234,50 @@ async def commit(
     default_tier: str,
 ) -> tuple[Reservation, CostRecord]:
     """Record the usage, give back the rest, write the cost record and raise any alerts."""
-    reservation = await get(pool, reservation_id)
-    if reservation.service != service:
-        raise ReservationNotOwned(reservation_id, reservation.service)
-    items = _commit_items(reservation, used)
-    expired = False
-    async with pool.acquire() as conn, conn.transaction():
-        await _lock_usage(conn, reservation.subject, _keys(reservation.items, reservation.period))
-        reservation = _reservation(
-            await conn.fetchrow(
-                "SELECT * FROM reservations WHERE reservation_id = $1 FOR UPDATE",
-                uuid.UUID(reservation_id),
+    # One connection for the lookup and the transaction: a pool round trip (and its reset) less.
+    async with pool.acquire() as conn:
+        reservation = await get(conn, reservation_id)
+        if reservation.service != service:
+            raise ReservationNotOwned(reservation_id, reservation.service)
+        items = _commit_items(reservation, used)
+        async with conn.transaction():
+            done = await _commit_locked(
+                conn, reservation, reservation_id, items, metadata, now, default_tier
             )
-        )
-        if reservation.state is State.COMMITTED and reservation.committed_items == items:
-            return reservation, await record_for_reservation(conn, reservation_id)
-        if reservation.state is not State.RESERVED:
-            raise ReservationFinished(reservation_id, reservation.state.value)
-        if reservation.expires_at <= now:
-            await _finish(conn, reservation, State.EXPIRED, now)
-            expired = True
-        else:
-            reservation = await _finish(conn, reservation, State.COMMITTED, now, items)
-            record = await insert_cost_record(conn, reservation, items, metadata, now)
-            _, limits = await limits_of(conn, reservation.subject, default_tier)
-            await raise_alerts(conn, reservation.subject, reservation.period, limits, now)
-    if expired:
+    if done is None:
         # Raised after the transaction so that the expiry itself is kept.
         raise ReservationFinished(reservation_id, State.EXPIRED.value)
+    return done
+
+
+async def _commit_locked(
+    conn: Connection,
+    reservation: Reservation,
+    reservation_id: str,
+    items: list[PricedItem],
+    metadata: dict[str, str],
+    now: datetime,
+    default_tier: str,
+) -> tuple[Reservation, CostRecord] | None:
+    """Commit in the caller's transaction; None when the reservation had expired."""
+    await _lock_usage(conn, reservation.subject, _keys(reservation.items, reservation.period))
+    reservation = _reservation(
+        await conn.fetchrow(
+            "SELECT * FROM reservations WHERE reservation_id = $1 FOR UPDATE",
+            uuid.UUID(reservation_id),
+        )
+    )
+    if reservation.state is State.COMMITTED and reservation.committed_items == items:
+        return reservation, await record_for_reservation(conn, reservation_id)
+    if reservation.state is not State.RESERVED:
+        raise ReservationFinished(reservation_id, reservation.state.value)
+    if reservation.expires_at <= now:
+        await _finish(conn, reservation, State.EXPIRED, now)
+        return None
+    reservation = await _finish(conn, reservation, State.COMMITTED, now, items)
+    record = await insert_cost_record(conn, reservation, items, metadata, now)
+    _, limits = await limits_of(conn, reservation.subject, default_tier)
+    await raise_alerts(conn, reservation.subject, reservation.period, limits, now)
     return reservation, record
 
 
