@@ -106,16 +106,21 @@ async def _add_usage(
     conn: Connection, subject: str, month: str, deltas: dict[Unit, tuple[int, int]]
 ) -> None:
     """Add (used, reserved) deltas to a subject's usage rows, which the caller has locked."""
-    for unit, (used, reserved) in sorted(deltas.items()):
-        await conn.execute(
-            "UPDATE usage SET used = used + $4, reserved = reserved + $5"
-            " WHERE subject = $1 AND unit = $2 AND period = $3",
-            subject,
-            unit.value,
-            usage_period(unit, month),
-            used,
-            reserved,
-        )
+    if not deltas:
+        return
+    ordered = sorted(deltas.items())
+    # One statement for every unit: the rows are locked already, so their order is free.
+    await conn.execute(
+        "UPDATE usage SET used = usage.used + d.used, reserved = usage.reserved + d.reserved"
+        " FROM unnest($2::text[], $3::text[], $4::bigint[], $5::bigint[])"
+        " AS d(unit, period, used, reserved)"
+        " WHERE usage.subject = $1 AND usage.unit = d.unit AND usage.period = d.period",
+        subject,
+        [unit.value for unit, _ in ordered],
+        [usage_period(unit, month) for unit, _ in ordered],
+        [used for _, (used, _) in ordered],
+        [reserved for _, (_, reserved) in ordered],
+    )
 
 
 async def reserve(
