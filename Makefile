@@ -8,6 +8,8 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 BUF := node_modules/.bin/buf
 PROTO_FILES := $(shell find protos -name '*.proto' | sort)
+# Each worker starts its own PostgreSQL, devnet and storage nodes; a file runs on one worker.
+TEST_WORKERS ?= 2
 PY_SOURCES := libs services devnet tests tools bench
 
 .PHONY: help install protos lint format typecheck test check breaking gen-check dev migrate devnet \
@@ -62,7 +64,7 @@ breaking: install  ## buf breaking against main (skipped when main has no protos
 check: lint typecheck breaking gen-check k8s-validate  ## Everything CI checks besides the tests.
 
 test: install  ## The whole test suite (starts its own PostgreSQL, chain and servers).
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 migrate: install  ## Apply every service's migrations to DATABASE_URL.
 	@test -n "$$DATABASE_URL" || (echo "set DATABASE_URL" && exit 1)
