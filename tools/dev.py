@@ -8,8 +8,8 @@ everything in reverse order and removes the throwaway database and chain.
 from __future__ import annotations
 
 import os
-import secrets
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -25,11 +25,24 @@ import jwt
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from devnet.state import DevnetState
+from zerog.broker.v1 import broker_service_pb2 as broker_pb
+from zerog.broker.v1 import broker_service_pb2_grpc
 from zerog_db.cluster import TempCluster, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 # Dependencies first: each service finds the ones it calls already serving.
 ORDER = ("quota", "broker", "storage", "inference", "scheduler")
+# The ports docker compose publishes, so docs/grpcurl.md works verbatim against either stack.
+COMPOSE_PORTS = {
+    "quota": 50051,
+    "broker": 50052,
+    "inference": 50053,
+    "storage": 50054,
+    "scheduler": 50055,
+}
+# The development-only secret docker compose mounts (docs/operations.md's token() reads it).
+DEV_SECRET_FILE = ROOT / "deploy" / "compose" / "secrets" / "auth_jwt_secret"
+LEDGER_DEPOSIT_NEURON = str(100 * 10**18)
 READY_LINE = "Ctrl-C or SIGTERM stops it."
 TOKEN_HOURS = 12
 
@@ -49,12 +62,22 @@ class Service:
 
 
 def present_services() -> list[Service]:
-    """The services this checkout has, with their ports."""
+    """The services this checkout has, on `<SVC>_PORT`, else compose's port, else a free one."""
     return [
-        Service(name, int(os.environ.get(f"{name.upper()}_PORT") or free_port()), free_port())
+        Service(name, int(os.environ.get(f"{name.upper()}_PORT") or _port(name)), free_port())
         for name in ORDER
         if (ROOT / "services" / name / "__main__.py").exists()
     ]
+
+
+def _port(name: str) -> int:
+    port = COMPOSE_PORTS[name]
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return free_port()
+    return port
 
 
 @dataclass(frozen=True)
@@ -133,6 +156,20 @@ def wait_serving(service: Service, timeout: float = 90.0) -> None:
     raise SystemExit(f"dev: {service.name} did not become SERVING within {timeout:.0f} s")
 
 
+def create_ledger(broker: Service, secret: str) -> None:
+    """Give the platform wallet a funded 0G ledger, so chat calls work from the first minute."""
+    now = int(time.time())
+    claims = {"sub": "admin", "aud": "broker", "iat": now, "exp": now + 300}
+    metadata = (("authorization", f"Bearer {jwt.encode(claims, secret, algorithm='HS256')}"),)
+    request = broker_pb.CreateLedgerRequest(
+        request_id="make-dev-ledger", initial_deposit_neuron=LEDGER_DEPOSIT_NEURON
+    )
+    with grpc.insecure_channel(broker.address) as channel:
+        broker_service_pb2_grpc.BrokerServiceStub(channel).CreateLedger(
+            request, metadata=metadata, timeout=60
+        )
+
+
 def dev_token(secret: str, stack: list[Service]) -> str:
     """An admin token every service of the stack accepts, for trying calls by hand."""
     now = int(time.time())
@@ -158,6 +195,8 @@ def report(cluster: TempCluster, devnet: DevnetState, stack: list[Service], toke
         lines += [
             "",
             f"export TOKEN={token}   # admin, every service, {TOKEN_HOURS} h",
+            f"export AUTH_JWT_SECRET_FILE={DEV_SECRET_FILE.relative_to(ROOT)}"
+            "   # for token() of docs/operations.md; docs/grpcurl.md works as written",
             "Try:",
             f"  {buf} --list-methods http://{first.address}",
             f'  {buf} -H "authorization: Bearer $TOKEN" -d \'{{"subject": "user:alice"}}\' '
@@ -168,7 +207,7 @@ def report(cluster: TempCluster, devnet: DevnetState, stack: list[Service], toke
 
 
 def main() -> None:
-    secret = os.environ.get("AUTH_JWT_SECRET") or secrets.token_hex(32)
+    secret = os.environ.get("AUTH_JWT_SECRET") or DEV_SECRET_FILE.read_text().strip()
     stack = present_services()
     with ExitStack() as stop, tempfile.TemporaryDirectory(prefix="zerog-dev-") as tmp:
         cluster = stop.enter_context(TempCluster())
@@ -180,6 +219,8 @@ def main() -> None:
             )
             stop.callback(_terminate, service)
             wait_serving(service)
+            if service.name == "broker":
+                create_ledger(service, secret)
         print(report(cluster, devnet.state, stack, dev_token(secret, stack)), flush=True)
         try:
             signal.pause()
