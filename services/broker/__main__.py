@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -15,7 +14,8 @@ from services.broker.config import Config
 from zerog_chain import ChainError
 from zerog_db import create_pool, migrate, wait_for_database
 from zerog_grpc import setup_logging, setup_tracing, start_metrics_server, wait_for_signal
-from zerog_grpc.settings import ConfigError, Env
+from zerog_grpc.migrate_command import run_migrate_command
+from zerog_grpc.settings import ConfigError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SCHEMA = "broker"
@@ -59,13 +59,7 @@ def main() -> None:
             setup_tracing("broker")
             asyncio.run(serve(config))
         case ["migrate"]:
-            # Migrating needs only the database: no wallet, no chain.
-            try:
-                database_url = Env(os.environ).secret("DATABASE_URL")
-            except ConfigError as error:
-                sys.exit(f"broker: configuration error: {error}")
-            setup_logging("broker", os.environ.get("LOG_LEVEL", "INFO").upper())
-            asyncio.run(run_migrations(database_url))
+            run_migrate_command("broker", SCHEMA, MIGRATIONS)
         case _:
             sys.exit(__doc__)
 

@@ -13,6 +13,7 @@ from services.storage import server
 from services.storage.config import Config
 from zerog_db import create_pool, migrate, wait_for_database
 from zerog_grpc import setup_logging, setup_tracing, start_metrics_server, wait_for_signal
+from zerog_grpc.migrate_command import run_migrate_command
 from zerog_grpc.settings import ConfigError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -42,6 +43,9 @@ async def serve(config: Config) -> None:
 
 
 def main() -> None:
+    if sys.argv[1:] == ["migrate"]:
+        run_migrate_command("storage", SCHEMA, MIGRATIONS)
+        return
     try:
         config = Config.from_env()
     except ConfigError as error:
@@ -51,8 +55,6 @@ def main() -> None:
     match sys.argv[1:]:
         case [] | ["serve"]:
             asyncio.run(serve(config))
-        case ["migrate"]:
-            asyncio.run(run_migrations(config))
         case _:
             sys.exit(__doc__)
 

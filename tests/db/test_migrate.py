@@ -16,6 +16,7 @@ from zerog_db import migrate
 from zerog_db.migrate import MigrationError, load_migrations
 
 QUOTA_MIGRATE = (sys.executable, "-m", "services.quota", "migrate")
+ROOT = Path(__file__).resolve().parents[2]
 
 SLOW_SECOND_MIGRATION = """
 CREATE TABLE applied_runs (id serial PRIMARY KEY, at timestamptz NOT NULL DEFAULT now());
@@ -131,3 +132,29 @@ def test_gaps_and_stray_files_are_refused(tmp_path: Path) -> None:
     stray = write(tmp_path / "stray", {"001_a.sql": "", "2_Bad-Name.sql": ""})
     with pytest.raises(MigrationError, match="NNN_verb_noun"):
         load_migrations(stray)
+
+
+async def test_make_migrate_applies_every_service_and_is_repeatable(fresh_db_url: str) -> None:
+    """The runbook's `DATABASE_URL=... make migrate`, twice (the second run changes nothing)."""
+    env = {**os.environ, "DATABASE_URL": fresh_db_url, "AUTH_JWT_SECRET": JWT_SECRET}
+    for _ in range(2):
+        make = await asyncio.create_subprocess_exec(
+            "make",
+            "--no-print-directory",
+            "migrate",
+            env=env,
+            cwd=ROOT,
+            stdout=asyncio.subprocess.DEVNULL,
+        )
+        async with asyncio.timeout(180):
+            assert await make.wait() == 0
+    conn = await asyncpg.connect(fresh_db_url)
+    try:
+        schemas = await conn.fetch(
+            "SELECT table_schema FROM information_schema.tables"
+            " WHERE table_name = 'schema_migrations'"
+        )
+        services = {p.parent.name for p in ROOT.glob("services/*/__main__.py")}
+        assert {row["table_schema"] for row in schemas} == services
+    finally:
+        await conn.close()

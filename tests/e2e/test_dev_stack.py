@@ -145,6 +145,23 @@ def test_the_grpcurl_walkthrough_works_as_written(dev_stack: DevStack) -> None:
         assert "error" not in done.stderr.lower(), (command, done.stderr)
 
 
+def test_the_runbook_top_up_works_as_written(dev_stack: DevStack) -> None:
+    operations = (DOCS / "operations.md").read_text()
+    section = operations[operations.index("## Top up the ledger") :]
+    block = re.search(r"```\n(.*?)```", section, re.S)
+    assert block is not None
+    broker = dev_stack.addresses()["broker"]
+    script = shell_prelude() + block[1].replace("127.0.0.1:50052", broker)
+    done = subprocess.run(
+        ["bash", "-ec", script], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    ledger, deposit = (json.loads(part) for part in re.findall(r"\{.*?\n\}", done.stdout, re.S))
+    assert (
+        int(deposit["ledger"]["totalNeuron"]) == int(ledger["ledger"]["totalNeuron"]) + 5 * 10**18
+    )
+
+
 def test_sigterm_stops_everything(dev_stack: DevStack) -> None:
     addresses = dev_stack.addresses()
     dev_stack.process.send_signal(signal.SIGTERM)
