@@ -57,8 +57,15 @@ async def test_over_the_limit_is_refused_before_paying(
     docs = (await create_namespace(storage, namespace_name("docs"))).name
     data = content(10 * MIB + 1)
     paid_before = await _paid(storage)
+    # Only the header: the refusal must come from the size it announces, before any byte, and a
+    # client still streaming 10 MB when the server answers would race its own writes.
+    only_header = pb.PutObjectRequest(header=header(docs, "big", data))
+
+    async def messages() -> AsyncIterator[pb.PutObjectRequest]:
+        yield only_header
+
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await put(storage, docs, "big", data)
+        await storage.stub.PutObject(messages(), metadata=storage.md("inference", ""))
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     detail = unpack_detail(caught.value, BadRequest)
     assert detail is not None

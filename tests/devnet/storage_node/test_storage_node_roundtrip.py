@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 
 import httpx
@@ -121,7 +122,9 @@ async def test_indexer_lists_the_node_and_where_a_file_is(
     funded_account: LocalAccount,
 ) -> None:
     state = running_devnet.state
-    sent = submit(devnet_w3, funded_account, state.contracts.flow, state.price_per_sector, b"x")
+    # Bytes no other test uploads: the shared node would already hold a file with the same root.
+    unique = os.urandom(32)
+    sent = submit(devnet_w3, funded_account, state.contracts.flow, state.price_per_sector, unique)
     info = await synced_info(client, sent.root)
     async with IndexerClient(storage_network.indexer.url) as indexer:
         nodes = await indexer.get_sharded_nodes()
