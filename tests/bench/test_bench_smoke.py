@@ -63,6 +63,18 @@ def test_quota_row_reports_zero_overspend(tmp_path: Path, postgres_url: str) -> 
     assert not latency.higher_is_better and memory.unit == "MiB"
 
 
+def test_scheduler_row_sends_each_user_one_digest_within_the_limit(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    (row,) = _rows(load("scheduler")(_ctx(tmp_path, postgres_url)))
+    _well_formed(row.ours)
+    assert row.unit == "users/s" and row.peer is None
+    notes = " ".join(row.notes)
+    assert "done 50, skipped 0, failed 0" in notes
+    assert "(within)" in notes
+    assert "webhook sink: exactly one POST per user (50 POSTs" in notes
+
+
 def test_memory_rows_name_each_started_service(tmp_path: Path, postgres_url: str) -> None:
     rows = _rows(load("memory")(_ctx(tmp_path, postgres_url)))
     quota = next(r for r in rows if r.name.startswith("memory: quota"))
