@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,8 +47,12 @@ def _devnet(scratch: Path, wanted: bool) -> Iterator[Path | None]:
 
 
 @contextlib.contextmanager
-def running_stack(ctx: Context, names: list[str]) -> Iterator[Stack]:
-    """Start `names` in order (each SERVING before the next); everything stopped after."""
+def running_stack(
+    ctx: Context, names: list[str], extra_env: Mapping[str, Mapping[str, str]] | None = None
+) -> Iterator[Stack]:
+    """Start `names` in order (each SERVING before the next); everything stopped after.
+
+    `extra_env` adds variables per service name (e.g. the scheduler's INFERENCE_MODEL)."""
     stack = Stack()
     plan = [Service(n, free_port(), free_port()) for n in names]
     with database(ctx, "bench_stack") as dsn, contextlib.ExitStack() as running:
@@ -62,6 +66,7 @@ def running_stack(ctx: Context, names: list[str]) -> Iterator[Stack]:
             else:
                 addresses = {f"{s.name.upper()}_ADDRESS": s.address for s in plan}
                 env = {"DATABASE_URL": dsn, **addresses}
+            env = {**env, **(extra_env or {}).get(service.name, {})}
             try:
                 stack.services[service.name] = running.enter_context(
                     service_process(service.name, env, ctx.scratch, port=service.port)
