@@ -8,10 +8,12 @@ both stamped by the scheduler. The run reports max_concurrency_observed and conc
 itself; a webhook sink in this process (aiohttp on a free port) counts POSTs per
 Idempotency-Key and per user, so "no user twice" is checked at the receiving end.
 
-INFERENCE_ADDRESS points at a closed local port: every narrative call fails fast and the digest
-goes out with the computed figures, flagged degraded. So this measures the scheduler's own
-pipeline (claiming, figures, outbox, delivery), not the model; with the devnet provider at its
-~20-40 completions/s the model would be the limit (not measured here yet).
+Two rows. Figures only: INFERENCE_ADDRESS points at a closed local port, every narrative call
+fails fast and the digest goes out with the computed figures, flagged degraded; this measures
+the scheduler's own pipeline (claiming, figures, outbox, delivery). With the model (not at
+smoke-test size): quota, broker, inference and the devnet with its one provider, the ledger
+funded and the provider acknowledged as the gateway row does, so every narrative is a real
+completion through inference. One run each (n=1): a run of 10,000 users is its own average.
 No peer: nothing comparable schedules per-user LLM digests.
 """
 
@@ -23,7 +25,7 @@ import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import grpc.aio
 from aiohttp import web
@@ -31,9 +33,12 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from bench.context import Context
 from bench.db import database
+from bench.gateway import SERVICES as MODEL_STACK
+from bench.gateway import _credentials
 from bench.model import Measurement, Row
 from bench.procs import JWT_SECRET, service_process
 from bench.report import Section
+from bench.stack import running_stack
 from zerog.scheduler.v1 import scheduler_service_pb2 as pb
 from zerog.scheduler.v1 import scheduler_service_pb2_grpc
 from zerog_db.cluster import free_port
@@ -193,17 +198,31 @@ def _notes(result: Result, users: int) -> list[str]:
         f"webhook sink: {once} ({sink.posts} POSTs, {len(sink.by_key)} distinct "
         f"Idempotency-Keys, {len(sink.by_user)} users, {repeats} users twice, {missing} missing, "
         f"{sink.degraded} flagged degraded)",
-        "inference unreachable (closed local port): every digest is figures-only, flagged "
-        "degraded; the model is not in this number",
         f"set-up through the gRPC API ({AT_A_TIME} at a time) took {result.setup_seconds:.1f} s; "
         f"last webhook {result.delivery_wait_seconds:.1f} s after the run finished",
         NO_PEER,
-        "client, sink, scheduler and PostgreSQL share this machine",
     ]
 
 
-def run(ctx: Context) -> list[Row | Section]:
-    """One row: users/s of a daily digest run, with the concurrency and once-per-user checks."""
+def _row(name: str, label: str, result: Result, users: int, how: list[str]) -> Row:
+    run_ = result.run
+    seconds = (run_.finished_at.ToDatetime() - run_.created_at.ToDatetime()).total_seconds()
+    rate = run_.users_done / max(seconds, 1e-6)
+    end_to_end = seconds + result.delivery_wait_seconds
+    return Row(
+        name,
+        "users/s",
+        Measurement(label, rate, rate, 1),
+        notes=[
+            f"run took {seconds:.1f} s (created_at to finished_at); "
+            f"to the last webhook ~{end_to_end:.1f} s, {users / end_to_end:.0f} users/s",
+            *how,
+            *_notes(result, users),
+        ],
+    )
+
+
+def _figures_only(ctx: Context) -> Row:
     count = ctx.pick(10_000, 1_000, 50)
     users = [f"bench-user-{i:05d}" for i in range(count)]
     with database(ctx, "bench_scheduler") as dsn:
@@ -214,19 +233,48 @@ def run(ctx: Context) -> list[Row | Section]:
         }
         with service_process("scheduler", env, ctx.scratch) as scheduler:
             result = asyncio.run(_drive(scheduler.address, users, limit=ctx.pick(1800, 600, 120)))
-    run_ = result.run
-    seconds = run_.finished_at.ToDatetime() - run_.created_at.ToDatetime()
-    rate = run_.users_done / max(seconds.total_seconds(), 1e-6)
-    end_to_end = seconds.total_seconds() + result.delivery_wait_seconds
-    return [
-        Row(
-            f"scheduler: {count:,}-user daily digest",
-            "users/s",
-            Measurement(LABEL, rate, rate, 1),
-            notes=[
-                f"run took {seconds.total_seconds():.1f} s (created_at to finished_at); "
-                f"to the last webhook ~{end_to_end:.1f} s, {count / end_to_end:.0f} users/s",
-                *_notes(result, count),
-            ],
-        )
+    how = [
+        "inference unreachable (closed local port): every digest is figures-only, flagged "
+        "degraded; the model is not in this number",
+        "client, sink, scheduler and PostgreSQL share this machine",
     ]
+    return _row(f"scheduler: {count:,}-user daily digest", LABEL, result, count, how)
+
+
+async def _fund_and_drive(
+    addresses: dict[str, str], provider: str, users: list[str], limit: float
+) -> Result:
+    await _credentials(addresses, provider)  # fund the ledger, acknowledge the provider
+    return await _drive(addresses["scheduler"], users, limit)
+
+
+def _with_model(ctx: Context) -> Row:
+    count = ctx.pick(10_000, 1_000, 0)
+    name = f"scheduler: {count:,}-user daily digest, narratives by the devnet provider"
+    users = [f"bench-model-user-{i:05d}" for i in range(count)]
+    # INFERENCE_MODEL stays unset: inference routes to any provider, the devnet has one.
+    extra = {"scheduler": {"POLL_INTERVAL_SECONDS": "0.5"}}
+    with running_stack(ctx, [*MODEL_STACK, "scheduler"], extra) as stack:
+        if stack.failed or stack.devnet is None:
+            why = "; ".join(f"{k}: {v[:200]}" for k, v in stack.failed.items()) or "no devnet"
+            return Row(name, "users/s", None, notes=[f"stack did not start: {why}"])
+        provider: Any = stack.devnet.services["providers"]
+        addresses = {n: s.address for n, s in stack.services.items()}
+        result = asyncio.run(
+            _fund_and_drive(addresses, provider["providers"][0]["provider"], users, 3600)
+        )
+    how = [
+        "the whole path: scheduler -> inference -> quota + broker -> devnet provider (one) "
+        "for every user's narrative; degraded counts the ones that fell back to figures only",
+        "client, sink, services, provider, chain and PostgreSQL share this machine",
+    ]
+    return _row(name, f"{LABEL} + inference", result, count, how)
+
+
+def run(ctx: Context) -> list[Row | Section]:
+    """Users/s of a daily digest run, with the concurrency and once-per-user checks: figures
+    only, then (not at smoke-test size) with the devnet provider writing every narrative."""
+    rows: list[Row | Section] = [_figures_only(ctx)]
+    if not ctx.tiny:
+        rows.append(_with_model(ctx))
+    return rows
