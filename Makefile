@@ -11,6 +11,8 @@ PROTO_FILES := $(shell find protos -name '*.proto' | sort)
 # Each worker starts its own PostgreSQL, devnet and storage nodes; a file runs on one worker.
 TEST_WORKERS ?= 2
 PY_SOURCES := libs services devnet tests tools bench
+# zerog_storage's C keccak level hasher (ctypes; without it merkle trees fall back to safe-pysha3).
+KECCAK_LIB := libs/zerog_storage/_keccak_levels.so
 
 .PHONY: help install protos lint format typecheck test check breaking gen-check dev migrate devnet \
 	k8s-validate docs-api images bench
@@ -18,13 +20,17 @@ PY_SOURCES := libs services devnet tests tools bench
 help:  ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-install: $(VENV)/.installed node_modules/.installed  ## Install Python and Node dependencies (idempotent).
+install: $(VENV)/.installed node_modules/.installed $(KECCAK_LIB)  ## Install Python and Node dependencies, build the C keccak (idempotent).
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c requirements.lock -e '.[dev]'
 	touch $@
+
+$(KECCAK_LIB): libs/zerog_storage/native/keccak_levels.c libs/zerog_storage/native_build.py \
+		$(VENV)/.installed
+	$(PY) -m zerog_storage.native_build
 
 node_modules/.installed: package.json package-lock.json
 	npm install --no-audit --no-fund --loglevel=error
