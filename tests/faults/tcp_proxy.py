@@ -10,13 +10,14 @@ from zerog_db.cluster import free_port
 
 class TcpProxy:
     """Forwards 127.0.0.1:<port> to `target`; cut() refuses and drops connections, restore()
-    listens again on the same port."""
+    listens again on the same port; `delay` seconds hold back every reply chunk (a slow peer)."""
 
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
         self.port = free_port()
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self.delay = 0.0
 
     async def restore(self) -> None:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
@@ -38,12 +39,18 @@ class TcpProxy:
             return
         self._writers |= {writer, up_writer}
         await asyncio.gather(
-            self._pipe(reader, up_writer), self._pipe(up_reader, writer), return_exceptions=True
+            self._pipe(reader, up_writer),
+            self._pipe(up_reader, writer, slow=True),
+            return_exceptions=True,
         )
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, slow: bool = False
+    ) -> None:
         try:
             while data := await reader.read(65536):
+                if slow and self.delay:
+                    await asyncio.sleep(self.delay)
                 writer.write(data)
                 await writer.drain()
         finally:
