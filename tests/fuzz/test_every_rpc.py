@@ -1,6 +1,7 @@
-"""Property: for every unary RPC of every service (found through reflection), any request message
-built from its descriptor is answered with a clear status, never INTERNAL, UNKNOWN or a hang,
-and the server stays SERVING. Oversized messages are refused with RESOURCE_EXHAUSTED."""
+"""Property: for every RPC of every service (found through reflection), unary and streaming, any
+request message built from its descriptor is answered with a clear status, never INTERNAL,
+UNKNOWN or a hang, and the server stays SERVING. Oversized messages are refused with
+RESOURCE_EXHAUSTED."""
 
 from __future__ import annotations
 
@@ -24,6 +25,9 @@ from zerog_grpc.server import DEFAULT_MAX_MESSAGE_BYTES
 EXAMPLES = 25
 LIMITS = {"storage": STORAGE_MAX}
 BROKEN = (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.DEADLINE_EXCEEDED)
+# Watches stay open until the caller's deadline: reaching it is their normal end, not a hang.
+WATCHES = {"/zerog.quota.v1.QuotaService/WatchAlerts"}
+WATCH_SECONDS = 0.5
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +57,9 @@ def fuzz_method(
     metadata = stack.md(service, caller_for(stack, service, method))
     channel = stack.channels[service]
     broken: list[str] = []
+    watch = method.path in WATCHES
+    seconds = WATCH_SECONDS if watch else 20
+    bad = tuple(c for c in BROKEN if not (watch and c == grpc.StatusCode.DEADLINE_EXCEEDED))
 
     @settings(
         max_examples=EXAMPLES,
@@ -67,10 +74,10 @@ def fuzz_method(
     @given(messages(method.input))
     def one(request: Message) -> None:
         running = asyncio.run_coroutine_threadsafe(
-            call(channel, method, request, metadata, seconds=20), loop
+            call(channel, method, request, metadata, seconds=seconds), loop
         )
         outcome = running.result(timeout=60)
-        if outcome.code in BROKEN and len(broken) < 3:
+        if outcome.code in bad and len(broken) < 3:
             broken.append(
                 f"{method.path} -> {outcome.code.name} {outcome.details!r} on {request!r:.300}"
             )
@@ -93,6 +100,21 @@ KNOWN: dict[str, str] = {}
 async def test_no_request_breaks_a_unary_rpc(everything: Stack, service: str) -> None:
     loop = asyncio.get_running_loop()
     methods = [m for m in await discover(everything.address(service)) if m.unary]
+    assert methods
+    broken: list[str] = []
+    for method in methods:
+        broken += await asyncio.to_thread(fuzz_method, everything, service, method, loop)
+        assert await serving(everything, service), f"{service} stopped serving after {method.path}"
+    assert broken == []
+
+
+STREAMING = sorted({"inference", "quota", "storage"} & set(SERVICES))
+
+
+@pytest.mark.parametrize("service", STREAMING)
+async def test_no_request_breaks_a_streaming_rpc(everything: Stack, service: str) -> None:
+    loop = asyncio.get_running_loop()
+    methods = [m for m in await discover(everything.address(service)) if not m.unary]
     assert methods
     broken: list[str] = []
     for method in methods:
