@@ -1,5 +1,8 @@
 """Memory per service at idle: RSS of `python -m services.<svc>` once it is SERVING.
 
+Under load is measured where the load is (bench.rss.Sampler in the quota, gateway, scheduler
+and storage benchmarks); this module only has the idle rows of every service.
+
 Every services/<svc>/__main__.py is picked up (a new service appears here by itself), started
 as `make dev` starts it (bench.stack). A service that cannot start gets a row saying why.
 """
@@ -7,23 +10,23 @@ as `make dev` starts it (bench.stack). A service that cannot start gets a row sa
 from __future__ import annotations
 
 import statistics
-import time
 
 from bench.context import Context
 from bench.model import Measurement, Row
-from bench.procs import ServiceProcess, rss_mib
+from bench.procs import ServiceProcess
 from bench.report import Section
+from bench.rss import HOW, idle_mib
 from bench.stack import NEEDS_NO_DEVNET, present, running_stack
 
 SETTLE_SECONDS = 2.0
+UNDER_LOAD = (
+    "under load: the 'memory: <service> under load' rows (quota, gateway, scheduler and "
+    "storage benchmarks, each with its own idle reading)"
+)
 
 
 def _idle_rss(service: ServiceProcess, samples: int, settle: float) -> Measurement:
-    time.sleep(settle)  # let start-up garbage be collected and caches settle
-    values = []
-    for _ in range(samples):
-        values.append(rss_mib(service.process.pid))
-        time.sleep(0.2)
+    values = idle_mib(service.process.pid, samples, settle)
     label = f"{service.name} (1 process)"
     return Measurement(label, statistics.median(values), max(values), samples)
 
@@ -42,14 +45,14 @@ def run(ctx: Context) -> list[Row | Section]:
             rss = _idle_rss(
                 stack.services[name], ctx.pick(5, 3, 1), 0.2 if ctx.tiny else SETTLE_SECONDS
             )
-            note = "after SERVING + 2 s; median / max of samples; no peer"
+            note = f"after SERVING + 2 s; median / max of samples; {HOW}; no peer"
             rows.append(
                 Row(
                     f"memory: {name} at idle (RSS)",
                     "MiB",
                     rss,
                     higher_is_better=False,
-                    notes=[note],
+                    notes=[note, UNDER_LOAD],
                 )
             )
     skipped = sorted(set(everything) - set(names))

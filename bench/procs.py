@@ -1,4 +1,4 @@
-"""Services as real OS processes (`python -m services.<svc>`), their health and their memory."""
+"""Services as real OS processes (`python -m services.<svc>`) and their health."""
 
 from __future__ import annotations
 
@@ -26,14 +26,6 @@ JWT_SECRET = "zerog-bench-only-secret-0123456789abcdef"
 def present_services() -> list[str]:
     """Every services/<svc> that has a __main__.py (one that can start as a process)."""
     return sorted(p.parent.name for p in (ROOT / "services").glob("*/__main__.py"))
-
-
-def rss_mib(pid: int) -> float:
-    """Resident memory of a process in MiB (VmRSS)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmRSS for {pid}")
 
 
 @dataclass

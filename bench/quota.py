@@ -10,7 +10,6 @@ No peer: LiteLLM and the other gateways have no budgets with reservations in thi
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 import uuid
 from typing import TYPE_CHECKING
@@ -21,8 +20,9 @@ import grpc.aio
 from bench.context import Context
 from bench.db import database
 from bench.model import Measurement, Row
-from bench.procs import JWT_SECRET, rss_mib, service_process
+from bench.procs import JWT_SECRET, service_process
 from bench.report import Section
+from bench.rss import Sampler, idle_mib, under_load_row
 from zerog.quota.v1 import quota_service_pb2 as pb
 from zerog.quota.v1 import quota_service_pb2_grpc
 from zerog_grpc import TokenMinter
@@ -110,22 +110,11 @@ def run(ctx: Context) -> list[Row | Section]:
     with database(ctx, "bench_quota") as dsn:
         env = {"DATABASE_URL": dsn, "SWEEP_INTERVAL_SECONDS": "3600"}
         with service_process("quota", env, ctx.scratch) as quota:
-            peak = [rss_mib(quota.process.pid)]
-            done = threading.Event()
-
-            def sample() -> None:
-                while not done.wait(0.2):
-                    peak.append(rss_mib(quota.process.pid))
-
-            sampler = threading.Thread(target=sample, daemon=True)
-            sampler.start()
-            try:
+            idle = idle_mib(quota.process.pid, ctx.pick(5, 3, 1), ctx.pick(2, 1, 0))
+            with Sampler({"quota": quota.process.pid}) as sampler:
                 rates, latencies, checks = asyncio.run(
                     _drive(quota.address, rounds, clients, calls)
                 )
-            finally:
-                done.set()
-                sampler.join()
     overspend = (
         "zero overspend"
         if all(" overspend 0" in c and "MISMATCH" not in c for c in checks)
@@ -153,11 +142,7 @@ def run(ctx: Context) -> list[Row | Section]:
             higher_is_better=False,
             notes=[NO_PEER],
         ),
-        Row(
-            "memory: quota under load (peak RSS)",
-            "MiB",
-            Measurement(label, max(peak), max(peak), len(peak)),
-            higher_is_better=False,
-            notes=[shape],
+        under_load_row(
+            "quota", f"{clients} Reserve clients", idle, sampler.samples["quota"], shape
         ),
     ]

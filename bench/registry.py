@@ -22,6 +22,7 @@ BENCHMARKS: dict[str, str] = {
     "merkle": "bench.merkle",
     "quota": "bench.quota",
     "gateway": "bench.gateway",
+    "storage": "bench.storage",
     "scheduler": "bench.scheduler",
     "memory": "bench.memory",
 }

@@ -20,6 +20,7 @@ No peer: nothing comparable schedules per-user LLM digests.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections import Counter
@@ -38,6 +39,7 @@ from bench.gateway import _credentials
 from bench.model import Measurement, Row
 from bench.procs import JWT_SECRET, service_process
 from bench.report import Section
+from bench.rss import Sampler, idle_mib, under_load_row
 from bench.stack import running_stack
 from zerog.scheduler.v1 import scheduler_service_pb2 as pb
 from zerog.scheduler.v1 import scheduler_service_pb2_grpc
@@ -155,7 +157,14 @@ class Result:
     delivery_wait_seconds: float
 
 
-async def _drive(address: str, users: list[str], limit: float) -> Result:
+async def _drive(
+    address: str,
+    users: list[str],
+    limit: float,
+    during_run: contextlib.AbstractContextManager[object] | None = None,
+) -> Result:
+    """Set the users up, run the digest and wait for every webhook; `during_run` is entered
+    from TriggerJob until the last webhook (e.g. a memory sampler)."""
     sink = Sink(len(users))
     app = web.Application()
     app.router.add_post("/hook", sink.handle)
@@ -171,12 +180,13 @@ async def _drive(address: str, users: list[str], limit: float) -> Result:
             started = time.monotonic()
             await _populate(stub, users, f"http://127.0.0.1:{port}/hook")
             setup = time.monotonic() - started
-            async with asyncio.timeout(limit):
-                run = await _await_run(stub)
-            finished = time.monotonic()
-            async with asyncio.timeout(limit):
-                await sink.all_in.wait()
-            waited = time.monotonic() - finished
+            with during_run or contextlib.nullcontext():
+                async with asyncio.timeout(limit):
+                    run = await _await_run(stub)
+                finished = time.monotonic()
+                async with asyncio.timeout(limit):
+                    await sink.all_in.wait()
+                waited = time.monotonic() - finished
             await asyncio.sleep(2.0)  # a repeat would come right behind the last first delivery
             return Result(run, sink, setup, waited)
     finally:
@@ -222,7 +232,7 @@ def _row(name: str, label: str, result: Result, users: int, how: list[str]) -> R
     )
 
 
-def _figures_only(ctx: Context) -> Row:
+def _figures_only(ctx: Context) -> list[Row]:
     count = ctx.pick(10_000, 1_000, 50)
     users = [f"bench-user-{i:05d}" for i in range(count)]
     with database(ctx, "bench_scheduler") as dsn:
@@ -232,13 +242,26 @@ def _figures_only(ctx: Context) -> Row:
             "POLL_INTERVAL_SECONDS": "0.5",
         }
         with service_process("scheduler", env, ctx.scratch) as scheduler:
-            result = asyncio.run(_drive(scheduler.address, users, limit=ctx.pick(1800, 600, 120)))
+            pid = scheduler.process.pid
+            idle = idle_mib(pid, ctx.pick(5, 3, 1), ctx.pick(2, 1, 0))
+            sampler = Sampler({"scheduler": pid})
+            limit = ctx.pick(1800, 600, 120)
+            result = asyncio.run(_drive(scheduler.address, users, limit, sampler))
     how = [
         "inference unreachable (closed local port): every digest is figures-only, flagged "
         "degraded; the model is not in this number",
         "client, sink, scheduler and PostgreSQL share this machine",
     ]
-    return _row(f"scheduler: {count:,}-user daily digest", LABEL, result, count, how)
+    load = (
+        f"the {count:,}-user daily digest (figures only, as the row above), from TriggerJob "
+        "until the last webhook; idle read after SERVING, before the users were set up"
+    )
+    return [
+        _row(f"scheduler: {count:,}-user daily digest", LABEL, result, count, how),
+        under_load_row(
+            "scheduler", f"a {count:,}-user digest", idle, sampler.samples["scheduler"], load
+        ),
+    ]
 
 
 async def _fund_and_drive(
@@ -274,7 +297,7 @@ def _with_model(ctx: Context) -> Row:
 def run(ctx: Context) -> list[Row | Section]:
     """Users/s of a daily digest run, with the concurrency and once-per-user checks: figures
     only, then (not at smoke-test size) with the devnet provider writing every narrative."""
-    rows: list[Row | Section] = [_figures_only(ctx)]
+    rows: list[Row | Section] = [*_figures_only(ctx)]
     if not ctx.tiny:
         rows.append(_with_model(ctx))
     return rows

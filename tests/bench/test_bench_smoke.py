@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
-from bench import machine, profile, report
+from bench import machine, profile, report, rss
 from bench.context import Context
-from bench.model import Measurement, Row
+from bench.model import Limit, Measurement, Row
 from bench.registry import load
 
 
@@ -24,6 +26,16 @@ def _well_formed(m: Measurement | None) -> None:
     assert m.samples >= 1
     assert math.isfinite(m.median) and m.median > 0
     assert math.isfinite(m.p99) and m.p99 > 0
+
+
+def _under_load(row: Row, service: str) -> None:
+    """A memory-under-load row: the service, MiB, peak >= median, idle and the load named."""
+    _well_formed(row.ours)
+    assert row.ours is not None
+    assert row.name.startswith(f"memory: {service} under ") and row.unit == "MiB"
+    assert row.ours.p99 >= row.ours.median and not row.higher_is_better
+    assert row.notes[0].startswith("idle ") and "-> peak" in row.notes[0]
+    assert row.notes[1].startswith("load: ")
 
 
 def _rows(results: Sequence[object]) -> list[Row]:
@@ -60,14 +72,17 @@ def test_quota_row_reports_zero_overspend(tmp_path: Path, postgres_url: str) -> 
         _well_formed(row.ours)
     assert rate.unit == "reservations/s" and rate.peer is None
     assert any(n.startswith("zero overspend") for n in rate.notes)
-    assert not latency.higher_is_better and memory.unit == "MiB"
+    assert not latency.higher_is_better
+    _under_load(memory, "quota")
 
 
 def test_scheduler_row_sends_each_user_one_digest_within_the_limit(
     tmp_path: Path, postgres_url: str
 ) -> None:
-    (row,) = _rows(load("scheduler")(_ctx(tmp_path, postgres_url)))
+    row, memory = _rows(load("scheduler")(_ctx(tmp_path, postgres_url)))
     _well_formed(row.ours)
+    _under_load(memory, "scheduler")
+    assert "50-user digest" in memory.name
     assert row.unit == "users/s" and row.peer is None
     notes = " ".join(row.notes)
     assert "done 50, skipped 0, failed 0" in notes
@@ -79,6 +94,45 @@ def test_memory_rows_name_each_started_service(tmp_path: Path, postgres_url: str
     rows = _rows(load("memory")(_ctx(tmp_path, postgres_url)))
     quota = next(r for r in rows if r.name.startswith("memory: quota"))
     _well_formed(quota.ours)
+
+
+@pytest.mark.parametrize("name", ["gateway", "storage"])
+def test_devnet_benchmarks_say_they_are_not_run_at_smoke_test_size(
+    name: str, tmp_path: Path
+) -> None:
+    (row,) = _rows(load(name)(_ctx(tmp_path)))
+    assert row.ours is None and "not run at smoke-test size" in row.notes[0]
+
+
+def test_rss_counts_the_children_of_a_process(tmp_path: Path) -> None:
+    # A parent whose child holds 64 MiB: the tree reading includes it, the parent's alone not.
+    script = (
+        "import subprocess, sys; "
+        "c = subprocess.Popen([sys.executable, '-c', "
+        "'import sys; b = bytearray(64 << 20); print(1, flush=True); sys.stdin.read()'], "
+        "stdin=subprocess.PIPE, stdout=subprocess.PIPE); "
+        "c.stdout.readline(); print(1, flush=True); sys.stdin.read(); c.stdin.close(); c.wait()"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    try:
+        assert parent.stdout is not None and parent.stdout.readline().strip() == b"1"
+        status = Path(f"/proc/{parent.pid}/status").read_text().splitlines()
+        own = next(int(x.split()[1]) for x in status if x.startswith("VmRSS:")) / 1024
+        with rss.Sampler({"p": parent.pid}, interval=0.01) as sampler:
+            tree = rss.tree_rss_mib(parent.pid)
+        assert own < 60 < tree
+        assert len(sampler.samples["p"]) >= 2 and min(sampler.samples["p"]) > 60
+    finally:
+        assert parent.stdin is not None
+        parent.stdin.close()
+        parent.wait(timeout=30)
+        assert parent.stdout is not None
+        parent.stdout.close()
+    row = rss.under_load_row("svc", "a test", [10.0, 11.0], [20.0, 30.0, 25.0], "a test load")
+    assert row.ours == Measurement("svc (1 process)", 25.0, 30.0, 3)
+    assert row.notes[0].startswith("idle 10.5 MiB -> peak 30.0 MiB under load (+19.5 MiB)")
 
 
 def test_report_lists_the_machine_and_every_row(tmp_path: Path) -> None:
@@ -108,6 +162,37 @@ def test_verdict_says_by_how_much_a_bar_is_missed(
         "r", "MB/s", Measurement("o", ours, ours, 1), Measurement("p", peer, peer, 1), bar=bar
     )
     assert row.verdict == verdict
+
+
+@pytest.mark.parametrize(
+    ("limits", "bar", "verdict"),
+    [
+        ((Limit("added p50", 1.5, 2, "ms"), Limit("added p99", 9, 10, "ms")), "", "met"),
+        (
+            (Limit("added p50", 26.1, 2, "ms"), Limit("added p99", 9, 10, "ms")),
+            "added p50 < 2 ms, added p99 < 10 ms",
+            "missed (added p50 26.1 ms of < 2 ms, 13x over)",
+        ),
+        (
+            (Limit("added p50", 3, 2, "ms"), Limit("added p99", 180, 10, "ms")),
+            "added p50 < 2 ms, added p99 < 10 ms",
+            "missed (added p50 3.00 ms of < 2 ms, 1.5x over; added p99 180 ms of < 10 ms, "
+            "18x over)",
+        ),
+        (
+            (Limit("per core", 11, 150, "/s", at_most=False),),
+            "per core >= 150/s",
+            "missed (per core 11.0/s of >= 150/s, 93% short)",
+        ),
+    ],
+)
+def test_absolute_bars_say_by_how_much_they_are_missed(
+    limits: tuple[Limit, ...], bar: str, verdict: str
+) -> None:
+    row = Row("r", "ms", Measurement("o", 1, 1, 1), limits=limits)
+    assert row.verdict == verdict
+    if bar:
+        assert row.bar_text == f"{bar}: {verdict}"
 
 
 def test_profile_summary_ranks_functions_by_share_of_samples() -> None:
