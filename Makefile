@@ -28,7 +28,7 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PY) -m pip install --quiet -c requirements.lock -e '.[dev]'
 	touch $@
 
-$(KECCAK_LIB): libs/zerog_storage/native/keccak_levels.c libs/zerog_storage/native_build.py \
+$(KECCAK_LIB): $(wildcard libs/zerog_storage/native/*) libs/zerog_storage/native_build.py \
 		$(VENV)/.installed
 	$(PY) -m zerog_storage.native_build
 
