@@ -29,6 +29,7 @@ __all__ = [
     "hash_pairs",
     "keccak256",
     "leaf_hash",
+    "native_in_use",
     "parent_hash",
     "segment_parts",
     "segment_root",
@@ -48,6 +49,11 @@ def use_native(enabled: bool) -> bool:
     """Hash levels in C (if built) or with safe-pysha3; True if the C library is now in use."""
     global _native
     _native = _LOADED if enabled else None
+    return _native is not None
+
+
+def native_in_use() -> bool:
+    """True when levels are hashed by the C library (built, and not switched off)."""
     return _native is not None
 
 
