@@ -121,10 +121,12 @@ class FileMerkleTree:
         return builder.finish()
 
     @classmethod
-    def from_stream(cls, stream: BinaryIO) -> FileMerkleTree:
-        """Tree of a binary stream read to its end, 4 MiB at a time."""
+    def from_stream(
+        cls, stream: BinaryIO, block_size: int = _READ_SEGMENTS * SEGMENT_SIZE
+    ) -> FileMerkleTree:
+        """Tree of a binary stream read to its end, `block_size` bytes (4 MiB) at a time."""
         builder = TreeBuilder()
-        buf = bytearray(_READ_SEGMENTS * SEGMENT_SIZE)
+        buf = bytearray(block_size)
         view = memoryview(buf)
         while n := stream.readinto(view):  # type: ignore[attr-defined]  # BinaryIO lacks readinto
             builder.update(view[:n])
@@ -138,8 +140,10 @@ class FileMerkleTree:
         size = os.path.getsize(path)
         full = size // SEGMENT_SIZE
         if executor is None or full < _PARALLEL_MIN_SEGMENTS or workers < 2:
+            # A small file gets a buffer its size: zeroing 4 MiB for 1 MiB cost ~10% of its time.
+            block = min(_READ_SEGMENTS, max(1, -(-size // SEGMENT_SIZE))) * SEGMENT_SIZE
             with open(path, "rb") as f:
-                return cls.from_stream(f)
+                return cls.from_stream(f, block)
         step = -(-full // workers)
         parts = [
             executor.submit(file_segment_roots, os.fspath(path), first, min(step, full - first))
