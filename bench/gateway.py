@@ -20,12 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import os
 import statistics
 import time
-import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import grpc.aio
@@ -33,130 +31,24 @@ import httpx
 
 from bench import profile
 from bench.context import Context
+from bench.gateway_calls import Call, openai_call, operator_setup, ours_call, signature_call
 from bench.litellm_peer import LABEL as LITELLM
 from bench.litellm_peer import litellm_proxy
 from bench.loadgen import closed_loop
 from bench.model import Limit, Measurement, Row, percentile
 from bench.node import PeerUnavailable
-from bench.procs import JWT_SECRET
 from bench.report import Section
 from bench.rss import Sampler, idle_mib, under_load_row
 from bench.stack import running_stack
-from zerog.broker.v1 import broker_service_pb2 as bpb
-from zerog.broker.v1 import broker_service_pb2_grpc
-from zerog.inference.v1 import inference_service_pb2 as ipb
 from zerog.inference.v1 import inference_service_pb2_grpc
-from zerog.quota.v1 import quota_service_pb2 as qpb
-from zerog.quota.v1 import quota_service_pb2_grpc
-from zerog_grpc import TokenMinter
 
 if TYPE_CHECKING:
-    from zerog.broker.v1.broker_service_pb2_grpc import BrokerServiceAsyncStub
     from zerog.inference.v1.inference_service_pb2_grpc import InferenceServiceAsyncStub
-    from zerog.quota.v1.quota_service_pb2_grpc import QuotaServiceAsyncStub
 
 SERVICES = ["quota", "broker", "inference"]
-PROMPT = "hello there devnet"
-MAX_TOKENS = 16
-SUBJECT = "user:bench"
 OURS = "zerog inference + quota + broker"
-A0GI = 10**18
 LOADED = 64  # the concurrency at which memory under load is sampled
 UNDER = f"gateway load, concurrency {LOADED}"
-
-Call = Callable[[int], Awaitable[object]]
-
-
-async def _credentials(
-    stack_addresses: dict[str, str], provider: str
-) -> bpb.GetRequestCredentialsResponse:
-    """What an operator does first: fund a ledger, acknowledge the provider, set a budget."""
-    admin_broker = TokenMinter(JWT_SECRET, "admin").metadata("broker")
-    async with grpc.aio.insecure_channel(stack_addresses["broker"]) as channel:
-        broker: BrokerServiceAsyncStub = broker_service_pb2_grpc.BrokerServiceStub(channel)
-        await broker.CreateLedger(
-            bpb.CreateLedgerRequest(
-                request_id="bench-ledger", initial_deposit_neuron=str(30 * A0GI)
-            ),
-            metadata=admin_broker,
-        )
-        await broker.AcknowledgeProvider(
-            bpb.AcknowledgeProviderRequest(request_id=f"bench-ack-{provider}", provider=provider),
-            metadata=admin_broker,
-        )
-        credentials = await broker.GetRequestCredentials(
-            bpb.GetRequestCredentialsRequest(provider=provider), metadata=admin_broker
-        )
-    async with grpc.aio.insecure_channel(stack_addresses["quota"]) as channel:
-        quota: QuotaServiceAsyncStub = quota_service_pb2_grpc.QuotaServiceStub(channel)
-        big = qpb.Limits(compute_tokens=10**15, cost_micro_usd=10**15)
-        await quota.SetSubjectTier(
-            qpb.SetSubjectTierRequest(subject=SUBJECT, tier="custom", custom_limits=big),
-            metadata=TokenMinter(JWT_SECRET, "admin").metadata("quota"),
-        )
-    return credentials
-
-
-def _openai_call(
-    client: httpx.AsyncClient,
-    url: str,
-    headers: dict[str, str],
-    model: str,
-    chat_ids: list[str] | None = None,
-) -> Call:
-    """A chat completion over HTTP; the answer's id goes to `chat_ids` when given."""
-    body = {
-        "model": model,
-        "messages": [{"role": "user", "content": PROMPT}],
-        "max_tokens": MAX_TOKENS,
-    }
-
-    async def call(_: int) -> object:
-        response = await client.post(url, json=body, headers=headers)
-        response.raise_for_status()
-        answer = response.json()
-        if chat_ids is not None:
-            chat_ids.append(answer["id"])
-        return answer
-
-    return call
-
-
-def _signature_call(
-    client: httpx.AsyncClient, endpoint: str, model: str, chat_ids: list[str]
-) -> Call:
-    """The broker's VerifyResponse fetch alone: the provider's signature of an earlier chat."""
-
-    async def call(index: int) -> object:
-        chat_id = chat_ids[-1 - index % min(len(chat_ids), 1000)]  # recent answers' ids
-        response = await client.get(f"{endpoint}/signature/{chat_id}", params={"model": model})
-        response.raise_for_status()
-        return response.json()
-
-    return call
-
-
-def _ours_call(stub: InferenceServiceAsyncStub, model: str) -> Call:
-    # Minted per call: the minter reuses a token until a minute before it expires, as a
-    # real calling service does (a run lasts longer than one token's 5 minutes).
-    minter = TokenMinter(JWT_SECRET, "scheduler")
-    run_id = uuid.uuid4().hex[:8]
-    messages = [ipb.ChatMessage(role=ipb.CHAT_ROLE_USER, content=PROMPT)]
-    # A fresh request_id for every call of every batch: a repeated one is answered from
-    # inference's record without reaching the provider (idempotency), which is not the path.
-    counter = itertools.count()
-
-    async def call(_: int) -> object:
-        request = ipb.ChatCompletionRequest(
-            request_id=f"bench-{run_id}-{next(counter)}",
-            subject=SUBJECT,
-            model=model,
-            messages=messages,
-            max_tokens=MAX_TOKENS,
-        )
-        return await stub.ChatCompletion(request, metadata=minter.metadata("inference"))
-
-    return call
 
 
 class _Level:
@@ -268,7 +160,7 @@ async def _run_paths(
     provider: dict[str, Any],
     sampler: contextlib.AbstractContextManager[object],
 ) -> tuple[dict[int, _Level], list[str]]:
-    credentials = await _credentials(addresses, provider["provider"])
+    credentials = await operator_setup(addresses, provider["provider"])
     notes: list[str] = []
     levels = [1, 16, LOADED]
     watch = {(LOADED, "ours"): sampler}
@@ -281,7 +173,7 @@ async def _run_paths(
     ):
         stub: InferenceServiceAsyncStub = inference_service_pb2_grpc.InferenceServiceStub(channel)
         paths: dict[str, Call] = {
-            "direct": _openai_call(
+            "direct": openai_call(
                 client,
                 credentials.endpoint + "/chat/completions",
                 {"Authorization": credentials.authorization},
@@ -289,8 +181,8 @@ async def _run_paths(
                 chat_ids,
             ),
             # after direct: its answers' chat ids are what the signature fetch asks for
-            "signature": _signature_call(client, credentials.endpoint, credentials.model, chat_ids),
-            "ours": _ours_call(stub, credentials.model),
+            "signature": signature_call(client, credentials.endpoint, credentials.model, chat_ids),
+            "ours": ours_call(stub, credentials.model),
         }
         try:
             api_key = credentials.authorization.removeprefix("Bearer ")
@@ -298,7 +190,7 @@ async def _run_paths(
                 base,
                 master,
             ):
-                paths["litellm"] = _openai_call(
+                paths["litellm"] = openai_call(
                     client,
                     f"{base}/v1/chat/completions",
                     {"Authorization": f"Bearer {master}"},
@@ -358,7 +250,7 @@ async def _profile(
     recorders = [profile.record_pid(pid, seconds, outs[name]) for name, pid in pids.items()]
     async with grpc.aio.insecure_channel(addresses["inference"]) as channel:
         stub: InferenceServiceAsyncStub = inference_service_pb2_grpc.InferenceServiceStub(channel)
-        call = _ours_call(stub, model)
+        call = ours_call(stub, model)
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             await closed_loop(call, 16, 32)

@@ -14,7 +14,9 @@ the scheduler's own pipeline (claiming, figures, outbox, delivery). With the mod
 smoke-test size): quota, broker, inference and the devnet with its one provider, the ledger
 funded and the provider acknowledged as the gateway row does, so every narrative is a real
 completion through inference. One run each (n=1): a run of 10,000 users is its own average.
-No peer: nothing comparable schedules per-user LLM digests.
+No peer: nothing comparable schedules per-user LLM digests. A third row: the scheduler's RSS
+(bench.rss) while the figures-only digest runs, from TriggerJob to the last webhook, beside its
+idle reading.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from bench.context import Context
 from bench.db import database
 from bench.gateway import SERVICES as MODEL_STACK
-from bench.gateway import _credentials
+from bench.gateway_calls import operator_setup
 from bench.model import Measurement, Row
 from bench.procs import JWT_SECRET, service_process
 from bench.report import Section
@@ -267,7 +269,7 @@ def _figures_only(ctx: Context) -> list[Row]:
 async def _fund_and_drive(
     addresses: dict[str, str], provider: str, users: list[str], limit: float
 ) -> Result:
-    await _credentials(addresses, provider)  # fund the ledger, acknowledge the provider
+    await operator_setup(addresses, provider)  # fund the ledger, acknowledge the provider
     return await _drive(addresses["scheduler"], users, limit)
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import statistics
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -180,7 +181,7 @@ def _peer(ctx: Context, stack_state: Any, rounds: list[list[bytes]]) -> Result:
 
 def _latency_note(who: str, phase: Phase) -> str:
     p50, p99 = percentile(phase.latencies, 50), percentile(phase.latencies, 99)
-    rate = sorted(phase.rates)[len(phase.rates) // 2] / MB
+    rate = statistics.median(phase.rates) / MB
     return f"{who}: {rate:.1f} objects/s, {p50:,.0f} ms p50 / {p99:,.0f} ms p99 per object"
 
 
@@ -233,8 +234,10 @@ def run(ctx: Context) -> list[Row | Section]:
         ours_seconds = time.monotonic() - started
         peer: Result | None = None
         peer_note = (
-            "peer: the TS SDK's indexer.upload / indexer.download per file (its upload is a "
-            "per-file, CLI-style flow), 8 workers each paying from its own wallet"
+            "peer: the TS SDK's indexer.upload / indexer.download (with proofs) per file (its "
+            "upload is a per-file, CLI-style flow), 8 workers in one node process each paying "
+            "from its own wallet, gasLimit 1,000,000 (its own estimate runs out of gas when 8 "
+            "submissions race); each side's default polling (ours 0.5 s, the SDK's 1 s)"
         )
         try:
             peer = _peer(ctx, stack.devnet, peer_rounds)

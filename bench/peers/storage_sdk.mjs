@@ -10,6 +10,12 @@ import { join } from 'node:path';
 import { Indexer, ZgFile } from '@0gfoundation/0g-ts-sdk';
 import { ethers } from 'ethers';
 
+// The SDK estimates the submit's gas at the latest block; with 8 uploads in flight the Flow has
+// grown by the time it is mined and the estimate runs out of gas (devnet/README.md: every
+// sender adds a margin, as the broker does for ours). A fixed limit with room is the option
+// the SDK itself offers for that.
+const GAS_LIMIT = 1_000_000n;
+
 // The SDK logs every step to stdout; stdout is for the result only.
 console.log = (...args) => console.error(...args);
 
@@ -40,7 +46,9 @@ const signers = input.keys.map(
 async function upload(path, worker) {
   const file = await ZgFile.fromFilePath(path);
   try {
-    const [result, err] = await indexer.upload(file, input.rpc, signers[worker]);
+    const [result, err] = await indexer.upload(file, input.rpc, signers[worker], undefined, undefined, {
+      gasLimit: GAS_LIMIT,
+    });
     if (err !== null) throw err;
     return result.rootHash;
   } finally {
