@@ -32,6 +32,19 @@ class GoDecodeError(ValueError):
 
 def go_std_b64decode(src: bytes) -> bytes:
     """base64.StdEncoding.DecodeString: padding required, CR/LF skipped, loose trailing bits."""
+    # The C decoder's strict mode takes canonical input (no CR/LF) in one pass, but it
+    # also takes padding after a full quantum ("AAAA="): the length check refuses that,
+    # and whatever it refuses goes the exact way.
+    try:
+        out = binascii.a2b_base64(src, strict_mode=True)
+    except binascii.Error:
+        return _go_std_b64decode_exact(src)
+    if len(src) % 4 or len(out) != len(src) // 4 * 3 - src.endswith(b"=") - src.endswith(b"=="):
+        return _go_std_b64decode_exact(src)
+    return out
+
+
+def _go_std_b64decode_exact(src: bytes) -> bytes:
     stripped = src.replace(b"\r", b"").replace(b"\n", b"")
     if len(stripped) % 4 == 0 and _B64_CANONICAL.fullmatch(stripped):
         return binascii.a2b_base64(stripped)
@@ -77,6 +90,19 @@ def _b64_error_offset(src: bytes) -> int:
 
 def go_hexutil_decode(text: str) -> bytes:
     """go-ethereum hexutil.Decode: 0x prefix required, even length, hex digits only."""
+    if text[:2] in ("0x", "0X"):
+        try:
+            out = bytes.fromhex(text[2:])
+        except ValueError:
+            pass
+        else:
+            # fromhex skips whitespace, which Go refuses: every character must be a digit.
+            if 2 * len(out) == len(text) - 2:
+                return out
+    return _go_hexutil_decode_exact(text)
+
+
+def _go_hexutil_decode_exact(text: str) -> bytes:
     if not text:
         raise GoDecodeError("empty hex string")
     if not (len(text) >= 2 and text[0] == "0" and text[1] in "xX"):

@@ -16,6 +16,7 @@ the common cases and close for the rest (see gocompat).
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass
 
@@ -55,6 +56,26 @@ _FIELDS: dict[str, tuple[str, str, str, int, int]] = {
     "generation": ("generation", "generation", "uint64", 0, _UINT64_MAX),
     "tokenid": ("token_id", "tokenId", "uint8", 0, 255),
 }
+
+
+# The SDK's own JSON.stringify output: its keys in its order, no whitespace, strings of
+# printable ASCII without escapes (so the text is the value), integers without leading
+# zeros. Matching it proves the JSON parses, so only the integer ranges are left to check.
+_TEXT = rb'"([\x20\x21\x23-\x5b\x5d-\x7e]*)"'
+_INT64 = rb"(-?(?:0|[1-9][0-9]{0,18}))"
+_SDK_FORM = re.compile(
+    rb'\{"address":'
+    + _TEXT
+    + rb',"provider":'
+    + _TEXT
+    + rb',"timestamp":'
+    + _INT64
+    + rb',"expiresAt":'
+    + _INT64
+    + rb',"nonce":'
+    + _TEXT
+    + rb',"generation":(0|[1-9][0-9]{0,19}),"tokenId":(0|[1-9][0-9]{0,2})\}'
+)
 
 
 class _Object(list[tuple[str, object]]):
@@ -122,8 +143,35 @@ def parse_session_header(authorization: str | None) -> ParsedSessionHeader:
 
 def _unmarshal_token(token_bytes: bytes) -> SessionToken:
     """json.Unmarshal into the Go SessionToken struct, with Go's errors."""
-    fast = _unmarshal_plain(token_bytes)
+    fast = _unmarshal_sdk_form(token_bytes)
+    if fast is None:
+        fast = _unmarshal_plain(token_bytes)
     return fast if fast is not None else _unmarshal_exact(token_bytes)
+
+
+def _unmarshal_sdk_form(token_bytes: bytes) -> SessionToken | None:
+    """Tokens as the SDK writes them, without a JSON parser; None for anything else."""
+    match = _SDK_FORM.fullmatch(token_bytes)
+    if match is None:
+        return None
+    address, provider, timestamp, expires_at, nonce, generation, token_id = match.groups()
+    values = int(timestamp), int(expires_at), int(generation), int(token_id)
+    if not (
+        _INT64_MIN <= values[0] <= _INT64_MAX
+        and _INT64_MIN <= values[1] <= _INT64_MAX
+        and values[2] <= _UINT64_MAX
+        and values[3] <= 255
+    ):
+        return None  # out of range: Go's type error comes from the exact path
+    return SessionToken(
+        address.decode("ascii"),
+        provider.decode("ascii"),
+        values[0],
+        values[1],
+        nonce.decode("ascii"),
+        values[2],
+        values[3],
+    )
 
 
 def _unmarshal_plain(token_bytes: bytes) -> SessionToken | None:
