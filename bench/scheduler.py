@@ -234,7 +234,8 @@ def _row(name: str, label: str, result: Result, users: int, how: list[str]) -> R
     )
 
 
-def _figures_only(ctx: Context) -> list[Row]:
+def _figures_only(ctx: Context) -> tuple[Row, Row]:
+    """The figures-only run and the scheduler's memory while it ran."""
     count = ctx.pick(10_000, 1_000, 50)
     users = [f"bench-user-{i:05d}" for i in range(count)]
     with database(ctx, "bench_scheduler") as dsn:
@@ -258,12 +259,12 @@ def _figures_only(ctx: Context) -> list[Row]:
         f"the {count:,}-user daily digest (figures only, as the row above), from TriggerJob "
         "until the last webhook; idle read after SERVING, before the users were set up"
     )
-    return [
+    return (
         _row(f"scheduler: {count:,}-user daily digest", LABEL, result, count, how),
         under_load_row(
             "scheduler", f"a {count:,}-user digest", idle, sampler.samples["scheduler"], load
         ),
-    ]
+    )
 
 
 async def _fund_and_drive(
@@ -298,8 +299,10 @@ def _with_model(ctx: Context) -> Row:
 
 def run(ctx: Context) -> list[Row | Section]:
     """Users/s of a daily digest run, with the concurrency and once-per-user checks: figures
-    only, then (not at smoke-test size) with the devnet provider writing every narrative."""
-    rows: list[Row | Section] = [*_figures_only(ctx)]
+    only, then (not at smoke-test size) with the devnet provider writing every narrative; last,
+    the scheduler's memory while the figures-only run ran."""
+    figures, memory = _figures_only(ctx)
+    rows: list[Row | Section] = [figures]
     if not ctx.tiny:
         rows.append(_with_model(ctx))
-    return rows
+    return [*rows, memory]
