@@ -148,7 +148,8 @@ void zg_keccak256(const uint8_t *in, size_t len, uint8_t *out) { keccak256(in, l
 
 /* The hashes of `count` consecutive nodes of `node_len` bytes, into out[0:32 * count]. With
  * node_len 64 this is the next level of a tree from a level's concatenated hashes; out may be
- * the input itself (node i is read before hash i is written, and 32 * i < 64 * i + 64). */
+ * the input itself: nodes i..i+3 are read before their hashes are written, and those hashes end
+ * at byte 32 * (i + 4), before node i + 4 starts at 64 * (i + 4). */
 void zg_hash_nodes(const uint8_t *in, size_t node_len, size_t count, uint8_t *out) {
     uint8_t digests[4 * DIGEST];
     size_t i = 0;
