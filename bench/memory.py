@@ -20,8 +20,8 @@ from bench.stack import NEEDS_NO_DEVNET, present, running_stack
 
 SETTLE_SECONDS = 2.0
 UNDER_LOAD = (
-    "under load: the 'memory: <service> under load' rows (quota, gateway, scheduler and "
-    "storage benchmarks, each with its own idle reading)"
+    "under load: the 'memory: <service> under ...' rows of the quota, gateway, scheduler and "
+    "storage benchmarks, each with its own idle reading"
 )
 
 

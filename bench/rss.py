@@ -16,7 +16,7 @@ from types import TracebackType
 from bench.model import Measurement, Row
 
 INTERVAL = 0.1
-HOW = "VmRSS of the process and its children, every 100 ms"
+HOW = "VmRSS of the process and its children"
 
 
 def _vm_rss_kib(pid: int) -> int:
@@ -112,7 +112,7 @@ def under_load_row(
             f"idle {idle_median:.1f} MiB -> peak {peak:.1f} MiB under load "
             f"(+{peak - idle_median:.1f} MiB); ours column: median / peak while loaded",
             f"load: {what}",
-            HOW,
+            f"{HOW}, every {INTERVAL * 1000:.0f} ms",
             "no peer",
         ],
     )
