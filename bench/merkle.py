@@ -34,6 +34,10 @@ def _write_random(path: Path, mib: int) -> None:
     with path.open("wb") as f:
         for _ in range(mib):
             f.write(os.urandom(1 << 20))
+        # On disk before any timing: the kernel's writeback of up to 512 MiB would otherwise
+        # overlap whichever side is timed first (ours).
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def _rates(mib: float, seconds: list[float]) -> list[float]:
