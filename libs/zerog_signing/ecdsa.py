@@ -3,11 +3,12 @@
 Measured here: about 30,000 signatures and 20,000 recoveries per second, where eth-account
 without coincurve manages under 200. v is 27 or 28 in what we produce.
 
-Recovery calls libsecp256k1 through coincurve's cffi module (`coincurve._libsecp256k1`)
-rather than PublicKey.from_signature_and_message: the same three C calls without the
-Python objects and re-checks around them, which is most of what a provider-side token
-check spends above the curve arithmetic. The module is private, so coincurve is pinned
-and tests compare this path with the public API on random and malformed signatures.
+Signing and recovery call libsecp256k1 through coincurve's cffi module
+(`coincurve._libsecp256k1`) rather than PrivateKey.sign_recoverable and
+PublicKey.from_signature_and_message: the same C calls without the Python objects and
+re-checks around them, which was most of what a provider-side token check spent above the
+curve arithmetic. The module is private, so coincurve is pinned and tests compare this
+path with the public API on random and malformed signatures.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ SECP256K1_HALF_N = SECP256K1_N // 2
 _V = (b"\x1b", b"\x1c")
 _ffi, _lib = _secp.ffi, _secp.lib
 _CTX = GLOBAL_CONTEXT.ctx
+_sign = _lib.secp256k1_ecdsa_sign_recoverable
+_serialize_compact = _lib.secp256k1_ecdsa_recoverable_signature_serialize_compact
 _parse_compact = _lib.secp256k1_ecdsa_recoverable_signature_parse_compact
 _recover = _lib.secp256k1_ecdsa_recover
 _serialize = _lib.secp256k1_ec_pubkey_serialize
@@ -45,18 +48,24 @@ _buffer = _ffi.buffer
 
 
 class _Scratch(threading.local):
-    """C buffers for recoveries, one set per thread.
+    """C buffers for signing and recovery, one set per thread.
 
-    Allocating the four per call cost about 1 us here; a set shared by all threads would
-    race, since cffi releases the GIL during the C calls.
+    Allocating them per call cost about 1 us here; a set shared by all threads would race,
+    since cffi releases the GIL during the C calls.
     """
 
     def __init__(self) -> None:
-        self.buffers: tuple[Any, Any, Any, Any] = (
-            _ffi.new("secp256k1_ecdsa_recoverable_signature *"),
+        signature = _ffi.new("secp256k1_ecdsa_recoverable_signature *")
+        self.recover: tuple[Any, Any, Any, Any] = (
+            signature,
             _ffi.new("secp256k1_pubkey *"),
             _ffi.new("unsigned char[65]"),
             _ffi.new("size_t *"),
+        )
+        self.sign: tuple[Any, Any, Any] = (
+            signature,
+            _ffi.new("unsigned char[64]"),
+            _ffi.new("int *"),
         )
 
 
@@ -80,8 +89,13 @@ def sign_digest(key: PrivateKey, digest: bytes) -> bytes:
     """Deterministic (RFC 6979), low-s signature of a 32-byte digest: r || s || v (27/28)."""
     if len(digest) != 32:
         raise ValueError("digest must be 32 bytes")
-    signature = key.sign_recoverable(digest, hasher=None)
-    return signature[:64] + _V[signature[64]]
+    signature, compact, recid = _SCRATCH.sign
+    # Null nonce function and data: libsecp256k1's RFC 6979 default, as coincurve passes.
+    if not _sign(_CTX, signature, digest, key.secret, _ffi.NULL, _ffi.NULL):
+        raise ValueError("libsecp256k1 could not sign with this key")
+    _serialize_compact(_CTX, compact, recid, signature)
+    rs: bytes = _buffer(compact)[:]
+    return rs + _V[recid[0]]
 
 
 def recover_address_raw(digest: bytes, rs: bytes, recid: int) -> bytes | None:
@@ -93,7 +107,7 @@ def recover_address_raw(digest: bytes, rs: bytes, recid: int) -> bytes | None:
     # The C functions read exactly 32 and 64 bytes: shorter input must never reach them.
     if len(digest) != 32 or len(rs) != 64 or not 0 <= recid <= 3:
         return None
-    signature, public, point, size = _SCRATCH.buffers
+    signature, public, point, size = _SCRATCH.recover
     if not _parse_compact(_CTX, signature, rs, recid):
         return None  # r or s not below n
     if not _recover(_CTX, public, signature, digest):

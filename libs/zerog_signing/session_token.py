@@ -9,6 +9,7 @@ header      = "Bearer app-sk-" + base64(raw_message + "|" + signature)
 from __future__ import annotations
 
 import base64
+import functools
 import os
 import time
 from collections.abc import Callable
@@ -42,6 +43,19 @@ API_KEY_PREFIX = "app-sk-"
 
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+@functools.lru_cache(maxsize=1024)
+def _cached_checksum(address: str) -> str:
+    return to_checksum_address(address)
+
+
+def _provider_checksum(provider: str) -> str:
+    # A client issues tokens for a handful of providers: hash each address once. Only
+    # strings are cached; anything else goes straight to the validator and its error.
+    if type(provider) is str:
+        return _cached_checksum(provider)
+    return to_checksum_address(provider)
 
 
 def _system_random() -> float:
@@ -157,7 +171,7 @@ def issue_ephemeral_token(
     now = _now_ms() if now_ms is None else _check_counter("now_ms", now_ms)
     token = SessionToken(
         signer.address,
-        to_checksum_address(provider),
+        _provider_checksum(provider),
         now,
         now + lifetime_ms,
         session_nonce(now, random),
@@ -192,7 +206,7 @@ def issue_api_key(
     expires_at = now + expires_in_ms if expires_in_ms > 0 else 0
     token = SessionToken(
         signer.address,
-        to_checksum_address(provider),
+        _provider_checksum(provider),
         now,
         expires_at,
         session_nonce(now, random),

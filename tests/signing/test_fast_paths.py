@@ -14,12 +14,13 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from coincurve import PublicKey
+import pytest
+from coincurve import PrivateKey, PublicKey
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from zerog_signing import LocalSigner, SessionTokenRejected, address_bytes, keccak256
-from zerog_signing.ecdsa import SECP256K1_N, recover_address_raw
+from zerog_signing.ecdsa import SECP256K1_N, recover_address_raw, sign_digest
 from zerog_signing.gocompat import (
     GoDecodeError,
     _go_hexutil_decode_exact,
@@ -161,7 +162,18 @@ def test_recovery_matches_the_public_api(
         assert ours is not None
 
 
-def test_recovery_from_many_threads_at_once() -> None:
+@settings(max_examples=200, deadline=None)
+@given(
+    secret=st.integers(min_value=1, max_value=SECP256K1_N - 1),
+    digest=st.binary(min_size=32, max_size=32),
+)
+def test_signing_matches_the_public_api(secret: int, digest: bytes) -> None:
+    key = PrivateKey(secret.to_bytes(32, "big"))
+    expected = key.sign_recoverable(digest, hasher=None)
+    assert sign_digest(key, digest) == expected[:64] + bytes((expected[64] + 27,))
+
+
+def test_signing_and_recovery_from_many_threads_at_once() -> None:
     # Each thread has its own C buffers; a shared set would mix up results here.
     signers = [LocalSigner.generate() for _ in range(4)]
 
@@ -170,6 +182,8 @@ def test_recovery_from_many_threads_at_once() -> None:
         for i in range(300):
             digest = keccak256(i.to_bytes(4, "big"))
             signature = signer.sign_digest(digest)
+            if signature[:64] != signer._key.sign_recoverable(digest, hasher=None)[:64]:
+                return False
             if recover_address_raw(digest, signature[:64], signature[64] - 27) != expected:
                 return False
         return True
@@ -277,3 +291,17 @@ def test_the_sdk_form_takes_what_the_sdk_writes() -> None:
         issue_api_key(signer, provider, token_id=7, generation=2**64 - 1, expires_in_ms=5),
     ):
         assert _unmarshal_sdk_form(signed.raw_message.encode()) == signed.token
+
+
+def test_the_provider_cache_keeps_refusing_bad_addresses() -> None:
+    from zerog_signing import InvalidAddress, issue_ephemeral_token
+
+    signer = LocalSigner.generate()
+    good = "0x" + "ab" * 20
+    for _ in range(2):  # the second round is served by the cache
+        assert issue_ephemeral_token(signer, good, generation=0).token.provider == (
+            "0xABaBaBaBABabABabAbAbABAbABabababaBaBABaB"
+        )
+        for bad in ("0xAbab" + "ab" * 18, "0x12", None, 5):
+            with pytest.raises(InvalidAddress):
+                issue_ephemeral_token(signer, bad, generation=0)  # type: ignore[arg-type]
