@@ -206,11 +206,18 @@ def _profile(ctx: Context, key: str) -> Section:
     return Section(f"Profile: {name} (ours)", WHERE + summary)
 
 
-WHERE = """libsecp256k1 does the elliptic-curve work: coincurve's `recover` / `sign_recoverable`
-(its ecdsa.py / keys.py) are the calls into it, whose C frames py-spy cannot name; that is
-the floor, about 50 us per recovery on an idle core here. The rest is ours:
-parsing, EIP-55 checksums, keccak, the nonce store. On a loaded machine a row can miss its
-bar by noise (compare the p99 column with the median); the profile shows how much time is
-left above the floor. py-spy with native frames:
+WHERE = """libsecp256k1 does the elliptic-curve work: `secp256k1_ecdsa_recover` /
+`secp256k1_ecdsa_sign_recoverable`, called straight through coincurve's cffi module from
+zerog_signing's ecdsa.py. That is the floor, about 50 us per recovery and 33 us per
+signature on an idle core here: its share is the entry point's line under "total"; in the
+"self" list its internals show as bare addresses in _libsecp256k1. The rest is ours. For a
+token verify, 15-20 us of CPU on top of the recovery: three keccaks (token, EIP-191
+digest, public key), base64 (stdlib strict mode; the Go-compatible decoder only for what
+that refuses), the token JSON (a regex for the SDK's own form; the JSON decoder and Go's
+rules only for anything else), the frozen SessionToken, hex, the checks. For intents add
+the EIP-55 checksum and the nonce store; for signing, the SDK's nonce (V8's base-36
+digits) and the header. On a loaded machine a row can miss its bar by noise (compare the
+p99 column with the median); the profile shows how much time is left above the floor.
+py-spy with native frames:
 
 """
