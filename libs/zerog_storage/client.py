@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -10,9 +11,10 @@ from typing import Protocol
 import httpx
 
 from zerog_storage.client_errors import NodesUnavailable, NotEnoughReplicas
+from zerog_storage.downloader_rpc import NodeReader
 from zerog_storage.errors import StorageProtocolError
-from zerog_storage.models import ShardConfig
-from zerog_storage.rpc import IndexerClient, StorageNodeClient
+from zerog_storage.models import ShardConfig, ShardedNodes
+from zerog_storage.rpc import StorageNodeClient
 from zerog_storage.submission import SubmissionData
 
 __all__ = [
@@ -101,13 +103,17 @@ class NodeSet:
         if not urls and not indexer_url:
             raise ValueError("a node set needs node URLs or an indexer URL")
         self._urls = tuple(urls)
+        self._indexer_url = indexer_url
         self._http = httpx.AsyncClient(timeout=timeout)
-        self._indexer = IndexerClient(indexer_url, http=self._http) if indexer_url else None
         self._clients: dict[str, StorageNodeClient] = {}
+        self.reader = NodeReader(timeout)
+        """The read path's calls (discovery, file info, segments): cheaper per call than httpx."""
+        self._found: tuple[float, list[StorageNode]] | None = None
 
     async def aclose(self) -> None:
-        """Close the shared HTTP client."""
+        """Close the shared HTTP clients."""
         await self._http.aclose()
+        await self.reader.aclose()
 
     def client(self, url: str) -> StorageNodeClient:
         """The JSON-RPC client of one node URL (shared HTTP connections)."""
@@ -117,27 +123,37 @@ class NodeSet:
 
     async def _candidate_urls(self) -> list[str]:
         urls = list(self._urls)
-        if self._indexer is not None:
+        if self._indexer_url is not None:
             try:
-                listed = await self._indexer.get_sharded_nodes()
-            except StorageProtocolError:
+                result = await self.reader.call(self._indexer_url, "indexer_getShardedNodes")
+                listed = ShardedNodes.from_json(result)
+            except (StorageProtocolError, ValueError, KeyError, TypeError, AttributeError):
                 listed = None
             if listed is not None:
                 urls.extend(n.url for n in listed.trusted if n.url not in urls)
         return urls
 
     async def _probe(self, url: str) -> StorageNode | None:
-        client = self.client(url)
         try:
-            return StorageNode(url, client, await client.get_shard_config())
-        except (StorageProtocolError, ValueError, KeyError, TypeError):
+            shard = ShardConfig.from_json(await self.reader.call(url, "zgs_getShardConfig"))
+        except (StorageProtocolError, ValueError, KeyError, TypeError, AttributeError):
             return None
+        return StorageNode(url, self.client(url), shard)
 
-    async def discover(self) -> list[StorageNode]:
-        """Every node that answers its shard config now; NodesUnavailable if none does."""
+    async def discover(self, max_age: float = 0.0) -> list[StorageNode]:
+        """Every node that answers its shard config; NodesUnavailable if none does.
+
+        `max_age` > 0 reuses an answer that old at most (reads: a node missed there only
+        costs a fresh discovery before DATA_LOSS is declared).
+        """
+        found = self._found
+        if max_age > 0 and found is not None and time.monotonic() - found[0] <= max_age:
+            return list(found[1])
         urls = await self._candidate_urls()
-        found = await asyncio.gather(*(self._probe(u) for u in urls))
-        nodes = [n for n in found if n is not None]
+        probed = await asyncio.gather(*(self._probe(u) for u in urls))
+        nodes = [n for n in probed if n is not None]
         if not nodes:
+            self._found = None
             raise NodesUnavailable(f"no storage node answered (tried {len(urls)})")
-        return nodes
+        self._found = (time.monotonic(), nodes)
+        return list(nodes)

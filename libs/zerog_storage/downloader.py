@@ -2,32 +2,46 @@
 
 The official TS and Python SDKs skip the proof check; here a segment is only ever returned after
 its proof folds to the root we asked for, so a lying or corrupted node costs a retry, never bytes.
+A file's segments are fetched a few at a time and handed out in order.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from zerog_storage.client import NodeSet, StorageNode
 from zerog_storage.client_errors import DataLost
+from zerog_storage.downloader_rpc import NodeReader
 from zerog_storage.errors import InvalidProof, ProofFailure, StorageProtocolError
 from zerog_storage.layout import FileLayout
 from zerog_storage.models import FileInfo, Transaction
 from zerog_storage.placement import global_segment
 from zerog_storage.proof import verify_segment_with_proof
 
-__all__ = ["Downloader", "Located", "fetch_verified"]
+__all__ = ["NODES_MAX_AGE", "WINDOW", "Downloader", "Located", "fetch_verified"]
+
+# Segments of one file in flight at once: enough to overlap the node's answer with our proof
+# check of the previous one; each costs a segment's bytes (twice, while base64) in memory.
+WINDOW = 4
+# How old a node discovery a read may reuse; before DATA_LOSS a read always rediscovers.
+NODES_MAX_AGE = 5.0
 
 
 @dataclass(frozen=True, slots=True)
 class Located:
-    """A file's tx as the nodes know it, and every reachable node."""
+    """A file's tx as the nodes know it, every reachable node, and how they are called.
+
+    `fresh`: the nodes were discovered for this read, not reused from an earlier one.
+    """
 
     tx: Transaction
     nodes: tuple[StorageNode, ...]
+    reader: NodeReader
+    fresh: bool = True
 
     @property
     def layout(self) -> FileLayout:
@@ -46,7 +60,7 @@ async def fetch_verified(node: StorageNode, located: Located, index: int) -> byt
     Raises InvalidProof for bad data and StorageProtocolError (or LookupError) when missing.
     """
     tx = located.tx
-    seg = await node.client.download_segment_with_proof(tx.seq, index)
+    seg = await located.reader.segment_with_proof(node.url, tx.seq, index)
     if seg is None:
         raise LookupError("segment not served")
     if seg.index != index:
@@ -70,27 +84,32 @@ class Downloader:
     def __init__(self, nodes: NodeSet) -> None:
         self._nodes = nodes
 
-    async def locate(self, root: bytes, size: int, tx_seq: int | None = None) -> Located:
-        """Find the tx of `root` (by seq when known); DataLost if no node knows it."""
-        nodes = tuple(await self._nodes.discover())
+    async def locate(
+        self, root: bytes, size: int, tx_seq: int | None = None, max_age: float = 0.0
+    ) -> Located:
+        """Find the tx of `root` (by seq when known); DataLost if no node knows it.
+
+        Nodes discovered up to `max_age` seconds ago may be reused, but DataLost is only
+        raised after a fresh discovery.
+        """
+        nodes = tuple(await self._nodes.discover(max_age))
+        reader = self._nodes.reader
 
         async def info(node: StorageNode) -> FileInfo | None:
             try:
-                if tx_seq is not None:
-                    return await node.client.get_file_info_by_tx_seq(tx_seq)
-                return await node.client.get_file_info(root, True)
-            except (StorageProtocolError, ValueError, KeyError, TypeError):
+                return await reader.file_info(node.url, root, tx_seq)
+            except (StorageProtocolError, ValueError, KeyError, TypeError, AttributeError):
                 return None
 
         for found in await asyncio.gather(*(info(n) for n in nodes)):
             # A node's word on the tx is only trusted when it names our root and size.
             if found is not None and found.tx.data_merkle_root == root and found.tx.size == size:
-                return Located(found.tx, nodes)
+                return Located(found.tx, nodes, reader, fresh=max_age <= 0)
+        if max_age > 0:
+            return await self.locate(root, size, tx_seq)
         raise DataLost(root, 0, {n.url: "tx unknown" for n in nodes})
 
-    async def segment(self, located: Located, index: int, avoid: set[str] | None = None) -> bytes:
-        """One verified segment from the first replica serving good data; DataLost if none."""
-        avoid = avoid if avoid is not None else set()
+    async def _from_holders(self, located: Located, index: int, avoid: set[str]) -> bytes:
         holders = located.holders(index)
         holders.sort(key=lambda n: n.url in avoid)
         reasons: dict[str, str] = {}
@@ -102,14 +121,40 @@ class Downloader:
                 avoid.add(node.url)
         raise DataLost(located.tx.data_merkle_root, index, reasons)
 
+    async def segment(self, located: Located, index: int, avoid: set[str] | None = None) -> bytes:
+        """One verified segment from the first replica serving good data; DataLost if none.
+
+        With reused nodes, DataLost comes only after the holders of a fresh discovery fail too.
+        """
+        avoid = avoid if avoid is not None else set()
+        try:
+            return await self._from_holders(located, index, avoid)
+        except DataLost:
+            if located.fresh:
+                raise
+        tx = located.tx
+        fresh = await self.locate(tx.data_merkle_root, tx.size, tx.seq)
+        return await self._from_holders(fresh, index, set())
+
     async def segments(
         self, root: bytes, size: int, tx_seq: int | None = None
     ) -> AsyncIterator[bytes]:
-        """The file's bytes, one verified segment at a time, in order."""
-        located = await self.locate(root, size, tx_seq)
+        """The file's bytes, one verified segment at a time, in order (WINDOW in flight)."""
+        located = await self.locate(root, size, tx_seq, NODES_MAX_AGE)
         avoid: set[str] = set()
-        for index in range(located.layout.data_segments):
-            yield await self.segment(located, index, avoid)
+        pending: deque[asyncio.Task[bytes]] = deque()
+        try:
+            for index in range(located.layout.data_segments):
+                pending.append(asyncio.ensure_future(self.segment(located, index, avoid)))
+                if len(pending) >= WINDOW:
+                    yield await pending.popleft()
+            while pending:
+                yield await pending.popleft()
+        finally:
+            # A failed segment or a caller that stopped reading: drop the fetches still running.
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
 
     async def download_to(
         self, out: BinaryIO, root: bytes, size: int, tx_seq: int | None = None
