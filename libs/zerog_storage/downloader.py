@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -138,7 +138,7 @@ class Downloader:
 
     async def segments(
         self, root: bytes, size: int, tx_seq: int | None = None
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncGenerator[bytes]:
         """The file's bytes, one verified segment at a time, in order (WINDOW in flight)."""
         located = await self.locate(root, size, tx_seq, NODES_MAX_AGE)
         avoid: set[str] = set()

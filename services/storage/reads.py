@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 from pathlib import Path
 
 from services.storage import files
@@ -32,8 +33,11 @@ class ReadFlow:
                 f"the root hash to {digest.hexdigest()}, recorded {stored.sha256.hex()}"
             )
 
-    def _segments(self, stored: StoredObject) -> AsyncIterator[bytes]:
-        return self._downloader.segments(stored.root, stored.size, stored.tx_seq)
+    def _segments(self, stored: StoredObject) -> contextlib.aclosing[AsyncGenerator[bytes]]:
+        # aclosing: a read given up half way drops its segment fetches at once, not at GC.
+        return contextlib.aclosing(
+            self._downloader.segments(stored.root, stored.size, stored.tx_seq)
+        )
 
     async def chunks(self, stored: StoredObject) -> AsyncGenerator[bytes]:
         """The object's bytes; DataLost or ChecksumMismatch before the first byte if bad."""
@@ -43,10 +47,11 @@ class ReadFlow:
             return
         with files.temp_file(self._temp_dir, "get-") as path:
             digest = hashlib.sha256()
-            with path.open("wb") as out:
-                async for data in self._segments(stored):
-                    digest.update(data)
-                    out.write(data)
+            async with self._segments(stored) as segments:
+                with path.open("wb") as out:
+                    async for data in segments:
+                        digest.update(data)
+                        out.write(data)
             self._check(stored, digest)
             with path.open("rb") as f:
                 while block := await asyncio.to_thread(f.read, self._chunk):
@@ -55,9 +60,10 @@ class ReadFlow:
     async def _in_memory(self, stored: StoredObject) -> AsyncGenerator[bytes]:
         digest = hashlib.sha256()
         parts = []
-        async for data in self._segments(stored):
-            digest.update(data)
-            parts.append(data)
+        async with self._segments(stored) as segments:
+            async for data in segments:
+                digest.update(data)
+                parts.append(data)
         self._check(stored, digest)
         view = memoryview(b"".join(parts))
         del parts
