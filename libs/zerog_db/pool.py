@@ -36,6 +36,10 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Nothing to undo: our pools hold no session state (see create_pool)."""
+
+
 async def create_pool(
     dsn: str,
     *,
@@ -47,6 +51,12 @@ async def create_pool(
     """A pool confined to one service's schema, whose connections decode jsonb to Python values.
 
     `statement_cache_size=0` is needed behind pgbouncer in transaction mode.
+
+    A released connection is not reset with asyncpg's default reset query (advisory unlock,
+    CLOSE ALL, UNLISTEN, RESET ALL): that is a round trip on every release, and our code keeps
+    no session state on pooled connections (advisory locks are transaction-scoped, LISTEN uses
+    its own connection, settings come from the startup packet). asyncpg still rolls back a
+    transaction left open before the connection returns to the pool.
     """
     pool = await asyncpg.create_pool(
         dsn,
@@ -54,6 +64,7 @@ async def create_pool(
         max_size=max_size,
         statement_cache_size=statement_cache_size,
         init=_init_connection,
+        reset=_keep_session,
         # The service's SQL names its tables unqualified; they resolve in its own schema only.
         server_settings={"search_path": search_path},
     )
