@@ -30,6 +30,8 @@ PUBLIC_SERVICES = frozenset(
     }
 )
 _ASYMMETRIC = ("RS256", "ES256")
+# Verified tokens kept at most (each calling service and user holds one at a time).
+_REMEMBERED = 4096
 
 
 @dataclass(frozen=True)
@@ -66,13 +68,37 @@ class JwtVerifier:
     algorithm: str = "HS256"
     issuer: str | None = None
     leeway_seconds: int = 30
+    clock: Callable[[], float] = time.time
+    # token -> (caller, the moment it stops being accepted). A calling service reuses its token
+    # for minutes, so each would otherwise be decoded and its signature checked on every call.
+    _verified: dict[str, tuple[Caller, float]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def __post_init__(self) -> None:
         if self.algorithm not in ("HS256", *_ASYMMETRIC):
             raise ValueError(f"unsupported JWT algorithm {self.algorithm}")
 
     def verify(self, token: str) -> Caller:
-        """The caller named by `token`, or AuthError saying why not."""
+        """The caller named by `token`, or AuthError saying why not.
+
+        A token that verified is remembered, byte for byte, until its exp (plus the leeway)
+        passes: the same bytes under the same key verify the same way, and the only checks that
+        change with time (exp, nbf, iat) can only turn a valid token invalid through exp.
+        """
+        now = self.clock()
+        known = self._verified.get(token)
+        if known is not None:
+            if now < known[1]:
+                return known[0]
+            del self._verified[token]
+        caller = self._decode(token)
+        if len(self._verified) >= _REMEMBERED:
+            self._verified.clear()
+        self._verified[token] = (caller, float(caller.claims["exp"]) + self.leeway_seconds)
+        return caller
+
+    def _decode(self, token: str) -> Caller:
         try:
             claims = jwt.decode(
                 token,

@@ -3,17 +3,83 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import grpc.aio
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 from opentelemetry.instrumentation.grpc import aio_client_interceptors, aio_server_interceptor
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.util.types import AttributeValue
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_ON,
+    Decision,
+    ParentBased,
+    Sampler,
+    SamplingResult,
+)
+from opentelemetry.trace import Link, SpanKind, TraceState
+from opentelemetry.util.types import Attributes, AttributeValue
+
+
+class _WhenExported(Sampler):
+    """The SDK's default (parent-based, always on) once some processor receives spans; until
+    then spans are dropped: they still carry trace and span ids (for logs and propagation) but
+    record nothing, which costs a fraction of a recorded span that no one would read."""
+
+    def __init__(self) -> None:
+        self.exporting = False
+        self._recording = ParentBased(ALWAYS_ON)
+
+    def should_sample(
+        self,
+        parent_context: Context | None,
+        trace_id: int,
+        name: str,
+        kind: SpanKind | None = None,
+        attributes: Attributes = None,
+        links: Sequence[Link] | None = None,
+        trace_state: TraceState | None = None,
+    ) -> SamplingResult:
+        if not self.exporting:
+            return SamplingResult(Decision.DROP)
+        return self._recording.should_sample(
+            parent_context, trace_id, name, kind, attributes, links, trace_state
+        )
+
+    def get_description(self) -> str:
+        return "WhenExported"
+
+
+class _Provider(TracerProvider):
+    """A tracer provider that starts recording spans when its first processor is added."""
+
+    def __init__(self, resource: Resource) -> None:
+        self._when = _WhenExported()
+        super().__init__(resource=resource, sampler=self._when)
+
+    def add_span_processor(self, span_processor: SpanProcessor) -> None:
+        super().add_span_processor(span_processor)
+        self._when.exporting = True
+
+    @property
+    def exporting(self) -> bool:
+        """Whether spans have somewhere to go."""
+        return self._when.exporting
+
+
+_instrumented = False
+
+
+def _instrument_clients() -> None:
+    global _instrumented
+    if not _instrumented:
+        AsyncPGInstrumentor().instrument()
+        HTTPXClientInstrumentor().instrument()
+        _instrumented = True
 
 
 def setup_tracing(
@@ -24,7 +90,10 @@ def setup_tracing(
     """Install the process-wide tracer provider and instrument asyncpg and httpx.
 
     Spans always get trace ids (so logs can carry them and context propagates between
-    services); they leave the process only when OTEL_EXPORTER_OTLP_ENDPOINT is set. OpenTelemetry
+    services); they leave the process only when OTEL_EXPORTER_OTLP_ENDPOINT is set, and are
+    recorded only once a processor exists (so a process without one spends almost nothing on
+    them). asyncpg and httpx get spans of their own only when exporting from the start: a span
+    per query is the largest share of tracing's cost on the hot path. OpenTelemetry
     lets a process set its provider once, so a second call (several services in one test
     process) adds its processors to the provider already installed.
     """
@@ -32,8 +101,9 @@ def setup_tracing(
     if isinstance(current, TracerProvider):
         if extra_processor is not None:
             current.add_span_processor(extra_processor)
+            _instrument_clients()
         return current
-    provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    provider = _Provider(Resource.create({"service.name": service}))
     if env.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
         # Imported here: the exporter pulls in a gRPC client that tests without OTLP never need.
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
@@ -42,8 +112,8 @@ def setup_tracing(
     if extra_processor is not None:
         provider.add_span_processor(extra_processor)
     trace.set_tracer_provider(provider)
-    AsyncPGInstrumentor().instrument()
-    HTTPXClientInstrumentor().instrument()
+    if provider.exporting:
+        _instrument_clients()
     return provider
 
 
