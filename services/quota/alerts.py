@@ -1,7 +1,9 @@
 """Quota alerts: raised once per subject, unit, month and level, and fanned out to watchers.
 
 Alerts are rows first (the unique key makes them exactly-once across replicas) and a NOTIFY second,
-so a watcher that reconnects resumes from the table and misses nothing.
+so a watcher that reconnects resumes from the table and misses nothing. They are raised inside
+each Commit by commit_reservation() (migration 003) at the model's WARNING_PERCENT and
+CRITICAL_PERCENT of a limit.
 """
 
 from __future__ import annotations
@@ -10,23 +12,16 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from datetime import datetime
 
 import asyncpg
 
 from services.quota.model import (
-    CRITICAL_PERCENT,
-    WARNING_PERCENT,
     Alert,
-    Limits,
     Unit,
-    usage_period,
 )
-from zerog_db import Connection
 
 log = logging.getLogger(__name__)
 CHANNEL = "quota_alerts"
-_LEVELS = (("warning", WARNING_PERCENT), ("critical", CRITICAL_PERCENT))
 
 
 def _alert(row: asyncpg.Record) -> Alert:
@@ -40,51 +35,6 @@ def _alert(row: asyncpg.Record) -> Alert:
         row["limit_amount"],
         row["created_at"],
     )
-
-
-async def raise_alerts(
-    conn: Connection, subject: str, month: str, limits: Limits, now: datetime
-) -> list[Alert]:
-    """Raise the alerts a subject's committed usage in `month` has earned and not yet had."""
-    raised: list[Alert] = []
-    limited = [unit for unit in Unit if limits.of(unit)]
-    if not limited:
-        return raised
-    # One round trip for every limited unit's usage (this runs inside each Commit).
-    rows = await conn.fetch(
-        "SELECT unit, used FROM usage WHERE subject = $1 AND (unit, period) IN"
-        " (SELECT * FROM unnest($2::text[], $3::text[]))",
-        subject,
-        [unit.value for unit in limited],
-        [usage_period(unit, month) for unit in limited],
-    )
-    found = {r["unit"]: r["used"] for r in rows}
-    for unit in limited:
-        limit = limits.of(unit)
-        assert limit is not None
-        used = found.get(unit.value)
-        for level, percent in _LEVELS:
-            if used is None or used * 100 < limit * percent:
-                continue
-            row = await conn.fetchrow(
-                """
-                INSERT INTO alerts (subject, unit, period, level, used, limit_amount, created_at)
-                VALUES ($1, $2, $3, $4, $5, $6, $7)
-                ON CONFLICT (subject, unit, period, level) DO NOTHING RETURNING *
-                """,
-                subject,
-                unit.value,
-                month,
-                level,
-                used,
-                limit,
-                now,
-            )
-            if row is not None:
-                raised.append(_alert(row))
-                # Delivered at commit, so watchers never see an alert that was rolled back.
-                await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, str(row["alert_id"]))
-    return raised
 
 
 async def alerts_after(

@@ -4,21 +4,22 @@ from __future__ import annotations
 
 import base64
 import json
-import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 
-from services.quota.model import CostRecord, PricedItem, Reservation, Unit
-from zerog_db import Connection
+from services.quota.model import CostRecord, PricedItem, Unit
 
 
 class BadPageToken(ValueError):
     """A page token that this service did not issue."""
 
 
-def _record(row: asyncpg.Record | None) -> CostRecord:
+def record_of(row: asyncpg.Record | Mapping[str, Any] | None) -> CostRecord:
+    """A cost record from its row (a cost_records row or composite)."""
     assert row is not None
     return CostRecord(
         cost_record_id=row["cost_record_id"],
@@ -31,43 +32,6 @@ def _record(row: asyncpg.Record | None) -> CostRecord:
         metadata=dict(row["metadata"]),
         period=row["period"],
         created_at=row["created_at"],
-    )
-
-
-async def insert_cost_record(
-    conn: Connection,
-    reservation: Reservation,
-    items: list[PricedItem],
-    metadata: dict[str, str],
-    now: datetime,
-) -> CostRecord:
-    """Record what a committed reservation spent."""
-    row = await conn.fetchrow(
-        """
-        INSERT INTO cost_records (subject, service, operation, items, cost_micro_usd,
-            reservation_id, metadata, period, created_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *
-        """,
-        reservation.subject,
-        reservation.service,
-        reservation.operation,
-        [item.to_json() for item in items],
-        sum(item.cost_micro_usd for item in items),
-        uuid.UUID(reservation.reservation_id),
-        metadata,
-        reservation.period,
-        now,
-    )
-    return _record(row)
-
-
-async def record_for_reservation(conn: Connection, reservation_id: str) -> CostRecord:
-    """The cost record a reservation's commit wrote."""
-    # A committed reservation always has its cost record: they are written together.
-    return _record(
-        await conn.fetchrow(
-            "SELECT * FROM cost_records WHERE reservation_id = $1", uuid.UUID(reservation_id)
-        )
     )
 
 
@@ -119,7 +83,7 @@ async def list_cost_records(pool: asyncpg.Pool, query: RecordQuery) -> tuple[lis
         after[1] if after else 0,
         query.page_size + 1,
     )
-    records = [_record(row) for row in rows[: query.page_size]]
+    records = [record_of(row) for row in rows[: query.page_size]]
     more = len(rows) > query.page_size
     token = _encode_token(records[-1].created_at, records[-1].cost_record_id) if more else ""
     return records, token

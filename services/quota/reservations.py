@@ -7,6 +7,7 @@ makes a budget impossible to overspend.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -14,7 +15,6 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from services.quota.alerts import raise_alerts
 from services.quota.errors import (
     CommitExceedsReservation,
     QuotaExceeded,
@@ -22,8 +22,8 @@ from services.quota.errors import (
     ReservationFinished,
     ReservationNotFound,
     ReservationNotOwned,
+    TierNotFound,
 )
-from services.quota.limits import limits_of, prices_for
 from services.quota.model import (
     CostRecord,
     PricedItem,
@@ -35,7 +35,7 @@ from services.quota.model import (
     totals,
     usage_period,
 )
-from services.quota.records import insert_cost_record, record_for_reservation
+from services.quota.records import record_of
 from zerog_db import Connection, Executor
 
 UsageKey = tuple[Unit, str]
@@ -160,42 +160,44 @@ async def _by_request(db: Executor, args: ReserveArgs) -> Reservation | None:
 async def _reserve(
     pool: asyncpg.Pool, args: ReserveArgs, now: datetime, default_tier: str
 ) -> Reservation:
-    async with pool.acquire() as conn, conn.transaction():
-        if (found := await _by_request(conn, args)) is not None:
-            return found
-        prices = await prices_for(conn, {(item.unit, item.price_key) for item in args.items})
-        items = [PricedItem(prices[(i.unit, i.price_key)], i.amount) for i in args.items]
-        month = month_of(now)
-        _, limits = await limits_of(conn, args.subject, default_tier)
-        usage = await _lock_usage(conn, args.subject, _keys(items, month))
-        need = totals(items)
-        for unit, amount in need.items():
-            limit = limits.of(unit)
-            used, reserved = usage[(unit, usage_period(unit, month))]
-            if limit is not None and used + reserved + amount > limit:
-                available = max(limit - used - reserved, 0)
-                raise QuotaExceeded(args.subject, unit, limit, available, amount)
-        await _add_usage(conn, args.subject, month, {u: (0, a) for u, a in need.items()})
-        row = await conn.fetchrow(
-            """
-            INSERT INTO reservations (reservation_id, service, request_id, request_hash, subject,
-                operation, period, items, cost_micro_usd, state, created_at, expires_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'reserved', $10, $11)
-            RETURNING *
-            """,
+    # One statement (migration 003's reserve()): find the retry's reservation or price the
+    # items, lock the subject's usage rows, check every budget and insert, atomically.
+    try:
+        row = await pool.fetchrow(
+            "SELECT * FROM reserve($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
             uuid.uuid4(),
             args.service,
             args.request_id,
             args.request_hash,
             args.subject,
             args.operation,
-            month,
-            [item.to_json() for item in items],
-            sum(item.cost_micro_usd for item in items),
+            [item.unit.value for item in args.items],
+            [item.price_key for item in args.items],
+            [item.amount for item in args.items],
             now,
             now + args.ttl,
+            month_of(now),
+            default_tier,
         )
-        return _reservation(row)
+    except asyncpg.RaiseError as error:
+        raise _refusal(error, args.subject, args.request_id, default_tier) from None
+    return _reservation(row)
+
+
+def _refusal(error: asyncpg.RaiseError, subject: str, request_id: str, tier: str) -> Exception:
+    """The domain error a 'quota:*' refusal of migration 003's functions stands for."""
+    message, detail = error.args[0] if error.args else "", error.detail or ""
+    match message:
+        case "quota:exceeded":
+            found = json.loads(detail)
+            return QuotaExceeded(
+                subject, Unit(found["unit"]), found["limit"], found["available"], found["requested"]
+            )
+        case "quota:request_id_reused":
+            return RequestIdReused(request_id)
+        case "quota:tier_not_found":
+            return TierNotFound(detail or tier)
+    return error
 
 
 async def get(pool: Executor, reservation_id: str) -> Reservation:
@@ -239,51 +241,40 @@ async def commit(
     default_tier: str,
 ) -> tuple[Reservation, CostRecord]:
     """Record the usage, give back the rest, write the cost record and raise any alerts."""
-    # One connection for the lookup and the transaction: a pool round trip (and its reset) less.
-    async with pool.acquire() as conn:
-        reservation = await get(conn, reservation_id)
-        if reservation.service != service:
-            raise ReservationNotOwned(reservation_id, reservation.service)
-        items = _commit_items(reservation, used)
-        async with conn.transaction():
-            done = await _commit_locked(
-                conn, reservation, reservation_id, items, metadata, now, default_tier
-            )
-    if done is None:
-        # Raised after the transaction so that the expiry itself is kept.
-        raise ReservationFinished(reservation_id, State.EXPIRED.value)
-    return done
-
-
-async def _commit_locked(
-    conn: Connection,
-    reservation: Reservation,
-    reservation_id: str,
-    items: list[PricedItem],
-    metadata: dict[str, str],
-    now: datetime,
-    default_tier: str,
-) -> tuple[Reservation, CostRecord] | None:
-    """Commit in the caller's transaction; None when the reservation had expired."""
-    await _lock_usage(conn, reservation.subject, _keys(reservation.items, reservation.period))
-    reservation = _reservation(
-        await conn.fetchrow(
-            "SELECT * FROM reservations WHERE reservation_id = $1 FOR UPDATE",
+    reservation = await get(pool, reservation_id)
+    if reservation.service != service:
+        raise ReservationNotOwned(reservation_id, reservation.service)
+    items = _commit_items(reservation, used)
+    # A reservation's items never change, so the deltas computed from this read hold when
+    # commit_reservation() (migration 003) has locked the rows: one statement for the rest.
+    reserved = totals(reservation.items)
+    spent = totals(items)
+    units = sorted(reserved)
+    try:
+        row = await pool.fetchrow(
+            "SELECT * FROM commit_reservation($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             uuid.UUID(reservation_id),
+            reservation.subject,
+            reservation.period,
+            [item.to_json() for item in items],
+            sum(item.cost_micro_usd for item in items),
+            [unit.value for unit in units],
+            [spent.get(unit, 0) for unit in units],
+            [-reserved[unit] for unit in units],
+            metadata,
+            now,
+            default_tier,
         )
-    )
-    if reservation.state is State.COMMITTED and reservation.committed_items == items:
-        return reservation, await record_for_reservation(conn, reservation_id)
-    if reservation.state is not State.RESERVED:
-        raise ReservationFinished(reservation_id, reservation.state.value)
-    if reservation.expires_at <= now:
-        await _finish(conn, reservation, State.EXPIRED, now)
-        return None
-    reservation = await _finish(conn, reservation, State.COMMITTED, now, items)
-    record = await insert_cost_record(conn, reservation, items, metadata, now)
-    _, limits = await limits_of(conn, reservation.subject, default_tier)
-    await raise_alerts(conn, reservation.subject, reservation.period, limits, now)
-    return reservation, record
+    except asyncpg.RaiseError as error:
+        if error.args and error.args[0] == "quota:finished":
+            raise ReservationFinished(reservation_id, error.detail or "") from None
+        raise _refusal(error, reservation.subject, "", default_tier) from None
+    assert row is not None
+    if row["outcome"] == "expired":
+        # Raised after the statement so that the expiry itself is kept.
+        raise ReservationFinished(reservation_id, State.EXPIRED.value)
+    record = {key.removeprefix("rec_"): v for key, v in row.items() if key.startswith("rec_")}
+    return _reservation(row), record_of(record)
 
 
 async def release(
