@@ -121,42 +121,44 @@ async def record_usage(
     fee: int,
 ) -> tuple[int, int]:
     """Insert once per request_id; (this call's fee, provider total recorded)."""
-    async with pool.acquire() as conn, conn.transaction():
-        inserted = await conn.fetchval(
-            """
+    # One statement, so one round trip and atomic without a transaction: the total moves only
+    # when the usage row is new.
+    row = await pool.fetchrow(
+        """
+        WITH inserted AS (
             INSERT INTO usage (request_id, provider, user_id, chat_id, input_tokens,
                 output_tokens, fee_neuron) VALUES ($1, $2, $3, $4, $5, $6, $7)
             ON CONFLICT (request_id) DO NOTHING RETURNING fee_neuron
-            """,
-            request_id,
-            provider,
-            user,
-            chat_id,
-            input_tokens,
-            output_tokens,
-            fee,
+        ), total AS (
+            INSERT INTO usage_totals (provider, total_neuron)
+            SELECT $2, fee_neuron FROM inserted
+            ON CONFLICT (provider) DO UPDATE
+                SET total_neuron = usage_totals.total_neuron + EXCLUDED.total_neuron
+            RETURNING total_neuron
         )
-        if inserted is not None:
-            total = await conn.fetchval(
-                """
-                INSERT INTO usage_totals (provider, total_neuron) VALUES ($1, $2)
-                ON CONFLICT (provider) DO UPDATE
-                    SET total_neuron = usage_totals.total_neuron + EXCLUDED.total_neuron
-                RETURNING total_neuron
-                """,
-                provider,
-                inserted,
-            )
-            return int(inserted), int(total)
-        row = await conn.fetchrow(
-            """
-            SELECT (SELECT fee_neuron FROM usage WHERE request_id = $1) AS fee,
-                   (SELECT coalesce(total_neuron, 0) FROM usage_totals WHERE provider = $2)
-                       AS total
-            """,
-            request_id,
-            provider,
-        )
+        SELECT (SELECT fee_neuron FROM inserted) AS fee, (SELECT total_neuron FROM total) AS total
+        """,
+        request_id,
+        provider,
+        user,
+        chat_id,
+        input_tokens,
+        output_tokens,
+        fee,
+    )
+    assert row is not None
+    if row["fee"] is not None:
+        return int(row["fee"]), int(row["total"])
+    # Recorded before (a retry): what was recorded then, and the total now.
+    row = await pool.fetchrow(
+        """
+        SELECT (SELECT fee_neuron FROM usage WHERE request_id = $1) AS fee,
+               (SELECT coalesce(total_neuron, 0) FROM usage_totals WHERE provider = $2)
+                   AS total
+        """,
+        request_id,
+        provider,
+    )
     assert row is not None
     return int(row["fee"]), int(row["total"] or 0)
 
