@@ -98,6 +98,27 @@ class _Plan:
     """Names this run at quota and the broker. A caller's retry after a failure is a new run
     (its own reservation and usage record); a retry after success never gets here, it is
     answered from the inference's own record."""
+    early: asyncio.Task[Credentials] | None = None
+    """The first candidate's credentials, asked for while quota reserved; taken by its first
+    attempt, cancelled if no attempt takes it."""
+
+    def take_early(self, provider: Provider) -> asyncio.Task[Credentials] | None:
+        early = self.early
+        if early is None or provider is not self.ranked[0]:
+            return None
+        self.early = None
+        return early
+
+    def drop_early(self) -> None:
+        if self.early is not None:
+            _discard(self.early)
+            self.early = None
+
+
+def _discard(task: asyncio.Task[Any]) -> None:
+    """Cancel a task whose result no one will read (its failure is not news to anyone)."""
+    task.cancel()
+    task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
 
 def reservation_tokens(call: ChatCall) -> int:
@@ -134,13 +155,35 @@ class ChatEngine:
     async def _plan(self, call: ChatCall) -> _Plan:
         ranked, reason = await self.candidates(call)
         run_id = f"{call.request_id}~{uuid.uuid4().hex[:12]}"
-        # Reserved before any provider is called: a subject over budget never costs us a call.
-        reservation = await self.quota.reserve(
-            run_id, call.subject, reservation_tokens(call), call.model, call.operation
+        # The broker's credentials for the likely provider are asked for while quota reserves
+        # (two independent round trips at once). Credentials cost nothing to waste: a cached
+        # session token, no spend. The provider itself is called only once both are back.
+        early = asyncio.ensure_future(
+            self._ask_credentials(
+                call, ranked[0], call.deadline.bound(self.failover.attempt_timeout)
+            )
         )
-        return _Plan(ranked, reason, reservation, run_id)
+        try:
+            # Reserved before any provider is called: a subject over budget never costs a call.
+            reservation = await self.quota.reserve(
+                run_id, call.subject, reservation_tokens(call), call.model, call.operation
+            )
+        except BaseException:
+            _discard(early)
+            raise
+        return _Plan(ranked, reason, reservation, run_id, early)
 
-    async def _credentials(self, call: ChatCall, provider: Provider, seconds: float) -> Credentials:
+    async def _credentials(
+        self, call: ChatCall, plan: _Plan, provider: Provider, seconds: float
+    ) -> Credentials:
+        early = plan.take_early(provider)
+        if early is not None:
+            return await early
+        return await self._ask_credentials(call, provider, seconds)
+
+    async def _ask_credentials(
+        self, call: ChatCall, provider: Provider, seconds: float
+    ) -> Credentials:
         return await self.broker.credentials(
             provider.address,
             user=call.user,
@@ -157,7 +200,7 @@ class ChatEngine:
         async def attempt(
             provider: Provider, seconds: float, watch: Stopwatch
         ) -> tuple[Credentials, Completion]:
-            creds = await self._credentials(call, provider, seconds)
+            creds = await self._credentials(call, plan, provider, seconds)
             body = request_body(creds, call.payload(), stream=False)
             watch.restart()
             return creds, await self.http.complete(creds, body, seconds)
@@ -165,9 +208,11 @@ class ChatEngine:
         try:
             routed = await self.failover.run(plan.ranked, attempt, call.deadline, log_)
         except BaseException:
+            plan.drop_early()
             await self._release(plan.reservation)
             annotate_call(call, plan.ranked, plan.reason, None, log_)
             raise
+        plan.drop_early()
         creds, completion = routed.value
         return await self._settle(call, plan, routed, creds, completion)
 
@@ -179,7 +224,7 @@ class ChatEngine:
         async def attempt(
             provider: Provider, seconds: float, watch: Stopwatch
         ) -> tuple[Credentials, ProviderStream]:
-            creds = await self._credentials(call, provider, seconds)
+            creds = await self._credentials(call, plan, provider, seconds)
             body = request_body(creds, call.payload(), stream=True)
             watch.restart()
             return creds, await self.http.open_stream(creds, body, seconds)
@@ -187,9 +232,11 @@ class ChatEngine:
         try:
             routed = await self.failover.run(plan.ranked, attempt, call.deadline, log_)
         except BaseException:
+            plan.drop_early()
             await self._release(plan.reservation)
             annotate_call(call, plan.ranked, plan.reason, None, log_)
             raise
+        plan.drop_early()
         creds, stream = routed.value
         try:
             async for piece in stream.deltas():
