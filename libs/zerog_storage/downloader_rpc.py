@@ -14,6 +14,7 @@ from typing import Any
 
 import aiohttp
 import pybase64
+from opentelemetry import trace
 
 from zerog_storage._hex import hash_from_hex
 from zerog_storage.errors import RpcTransportError
@@ -23,6 +24,8 @@ from zerog_storage.rpc import classify_rpc_error
 __all__ = ["NodeReader", "segment_from_json"]
 
 _HEADERS = {"Content-Type": "application/json"}
+# httpx calls are traced by its instrumentation; these get a client span each the same way.
+_tracer = trace.get_tracer(__name__)
 
 
 def segment_from_json(obj: dict[str, Any]) -> SegmentWithProof:
@@ -62,10 +65,14 @@ class NodeReader:
         """Call `method` at `url`; its result, or RpcError / RpcTransportError."""
         request_id = next(self._ids)
         body = json.dumps({"jsonrpc": "2.0", "id": request_id, "method": method, "params": params})
+        attributes = {"rpc.system": "jsonrpc", "rpc.method": method, "url.full": url}
         try:
-            async with self._http().post(url, data=body, headers=_HEADERS) as response:
-                status = response.status
-                raw = await response.read()
+            with _tracer.start_as_current_span(
+                f"POST {method}", kind=trace.SpanKind.CLIENT, attributes=attributes
+            ):
+                async with self._http().post(url, data=body, headers=_HEADERS) as response:
+                    status = response.status
+                    raw = await response.read()
         except (TimeoutError, aiohttp.ClientError) as e:
             raise RpcTransportError(method, url, f"{type(e).__name__}: {e}") from e
         try:
