@@ -34,7 +34,7 @@ async def readable(deps: Deps, namespace: str, name: str, version: int, what: st
         problems["version"] = "must not be negative"
     validate.raise_if(what, problems)
     who = caller(deps.global_jobs)
-    await namespaces.require(deps.pool, namespace, who.principals, Permission.READ)
+    await namespaces.check_access(deps.pool, namespace, who.principals, Permission.READ)
     found = await objects.get(deps.pool, namespace, name, version)
     if found is None:
         raise ObjectNotFound(namespace, name, version)
@@ -121,7 +121,7 @@ class ObjectRpcs:
         validate.raise_if("ListObjectsRequest", problems)
         who = caller(self.deps.global_jobs)
         pool = self.deps.pool
-        await namespaces.require(pool, request.namespace, who.principals, Permission.READ)
+        await namespaces.check_access(pool, request.namespace, who.principals, Permission.READ)
         found = await objects.page(
             pool,
             request.namespace,
