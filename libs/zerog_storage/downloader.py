@@ -129,11 +129,16 @@ class Downloader:
         avoid = avoid if avoid is not None else set()
         try:
             return await self._from_holders(located, index, avoid)
-        except DataLost:
+        except DataLost as lost:
             if located.fresh:
                 raise
+            first = lost
         tx = located.tx
-        fresh = await self.locate(tx.data_merkle_root, tx.size, tx.seq)
+        try:
+            fresh = await self.locate(tx.data_merkle_root, tx.size, tx.seq)
+        except DataLost:
+            # No node knows the tx any more: the segment's own reasons say more.
+            raise first from None
         return await self._from_holders(fresh, index, set())
 
     async def segments(

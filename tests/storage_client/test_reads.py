@@ -53,9 +53,17 @@ async def test_reused_discovery_rediscovers_before_data_lost(
     assert again.fresh and [n.url for n in again.nodes] == [full.url]
     assert await downloader.download(done.root, len(data), done.tx_seq) == data
 
-    # Nothing anywhere: DataLost still comes, after the fresh discovery found no tx either.
+    # Nothing anywhere: DataLost still comes, after the fresh discovery found no tx either;
+    # from a segment read, with that segment's index and each holder's reason.
+    half0.set_faults(outage=False)
+    half1.set_faults(outage=False)
+    stale = await downloader.locate(done.root, len(data), done.tx_seq, max_age=600)
+    assert not stale.fresh
     for node in mixed_network.nodes:
         node.lose_file(done.root, forget_tx=True)
+    with pytest.raises(DataLost) as caught:
+        await downloader.segment(stale, 1)
+    assert caught.value.segment == 1 and caught.value.reasons
     with pytest.raises(DataLost):
         await downloader.download(done.root, len(data), done.tx_seq)
 
