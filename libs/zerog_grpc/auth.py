@@ -19,6 +19,7 @@ import jwt
 
 from zerog_grpc.errors import abort, error_info
 from zerog_grpc.handlers import Context, Continuation, wrap_handler
+from zerog_grpc.tracing import trace_metadata
 
 ANY_SERVICE = "*"
 # Health and reflection must answer probes and grpcurl without credentials.
@@ -155,8 +156,9 @@ class TokenMinter:
         return token
 
     def metadata(self, audience: str, user: str = "") -> tuple[tuple[str, str], ...]:
-        """Call metadata carrying a token for `audience`."""
-        return (("authorization", f"Bearer {self.token(audience, user)}"),)
+        """Call metadata carrying a token for `audience` (and the trace context, when no client
+        interceptor carries it)."""
+        return (("authorization", f"Bearer {self.token(audience, user)}"), *trace_metadata())
 
 
 def _service_of(method: str) -> str:
