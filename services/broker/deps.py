@@ -13,7 +13,7 @@ from google.protobuf.message import Message
 from services.broker.convert import fingerprint
 from services.broker.credentials import Credentials
 from services.broker.errors import Context, fail
-from services.broker.operations import run_once
+from services.broker.operations import Alongside, run_once
 from services.broker.providers import ProviderCache
 from services.broker.refill import LedgerRefill
 from services.broker.settlement import SettlementWatcher
@@ -52,11 +52,12 @@ async def once(
     response_type: type[M],
     work: Callable[[], Awaitable[M]],
     subject: str = "",
+    alongside: Callable[[M], Alongside] | None = None,
 ) -> M:
     """Run `work` once per request_id and map every failure to a status."""
     try:
         answer, _ = await run_once(
-            deps.pool, request_id, method, fingerprint(request), response_type, work
+            deps.pool, request_id, method, fingerprint(request), response_type, work, alongside
         )
     except Exception as error:
         await fail(context, error, subject)

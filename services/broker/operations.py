@@ -7,6 +7,7 @@ money half-moved; a retry arriving while the first call runs waits for its answe
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import TypeVar
@@ -17,6 +18,9 @@ from google.protobuf.message import Message
 from services.broker.errors import RequestIdReused
 
 M = TypeVar("M", bound=Message)
+# A statement written together with the stored answer: (SQL of a data-modifying CTE whose
+# parameters start at $3, its arguments).
+Alongside = tuple[str, tuple[object, ...]]
 # A call still 'running' after this long belongs to a replica that died: take it over.
 LEASE = timedelta(minutes=5)
 _POLL_SECONDS = 0.05
@@ -29,8 +33,12 @@ async def run_once(
     fingerprint: str,
     response_type: type[M],
     work: Callable[[], Awaitable[M]],
+    alongside: Callable[[M], Alongside] | None = None,
 ) -> tuple[M, bool]:
-    """(answer, replayed): run `work` once per request_id, storing its answer."""
+    """(answer, replayed): run `work` once per request_id, storing its answer.
+
+    `alongside(answer)` names a write that belongs with the answer: it runs in the statement
+    that stores it (one round trip, and both or neither)."""
     while True:
         claimed = await pool.fetchval(
             """
@@ -47,7 +55,7 @@ async def run_once(
             LEASE,
         )
         if claimed is not None:
-            task = asyncio.ensure_future(_run(pool, request_id, work))
+            task = asyncio.ensure_future(_run(pool, request_id, work, alongside))
             return await asyncio.shield(task), False
         row = await pool.fetchrow(
             "SELECT method, fingerprint, state, response FROM operations WHERE request_id = $1",
@@ -64,7 +72,12 @@ async def run_once(
         await asyncio.sleep(_POLL_SECONDS)
 
 
-async def _run(pool: asyncpg.Pool, request_id: str, work: Callable[[], Awaitable[M]]) -> M:
+async def _run(
+    pool: asyncpg.Pool,
+    request_id: str,
+    work: Callable[[], Awaitable[M]],
+    alongside: Callable[[M], Alongside] | None,
+) -> M:
     try:
         answer = await work()
     except BaseException:
@@ -72,9 +85,18 @@ async def _run(pool: asyncpg.Pool, request_id: str, work: Callable[[], Awaitable
         # run again.
         await pool.execute("DELETE FROM operations WHERE request_id = $1", request_id)
         raise
-    await pool.execute(
-        "UPDATE operations SET state = 'done', response = $2 WHERE request_id = $1",
-        request_id,
-        answer.SerializeToString(),
-    )
+    done = "UPDATE operations SET state = 'done', response = $2 WHERE request_id = $1"
+    if alongside is None:
+        await pool.execute(done, request_id, answer.SerializeToString())
+        return answer
+    sql, args = alongside(answer)
+    try:
+        await pool.execute(
+            f"WITH alongside AS ({sql}) {done}", request_id, answer.SerializeToString(), *args
+        )
+    except BaseException:
+        # Neither write happened: let a retry run now rather than after the lease.
+        with contextlib.suppress(Exception):
+            await pool.execute("DELETE FROM operations WHERE request_id = $1", request_id)
+        raise
     return answer

@@ -10,6 +10,7 @@ from services.broker import convert, store, transactions
 from services.broker.convert import Problems
 from services.broker.deps import Deps, once
 from services.broker.errors import Context, ProviderNotVerifiable, fail
+from services.broker.operations import Alongside
 from services.broker.rpc_credentials import top_up_message
 from services.broker.topup import TopUpResult
 from services.broker.verification import check_signature
@@ -45,18 +46,21 @@ class UsageRpcs:
             if service.verifiability != "TeeML":
                 raise ProviderNotVerifiable(f"provider {provider} is not a TeeML service")
             expected = convert.tee_signer(service)
-            answer = await check_signature(deps.http, service.url, service.model, request, expected)
-            await store.record_verification(
-                deps.pool,
+            checked[:] = [service.provider]
+            return await check_signature(deps.http, service.url, service.model, request, expected)
+
+        def record(answer: pb.VerifyResponseResponse) -> Alongside:
+            # Written in the statement that stores the answer: one round trip less.
+            return store.verification_insert(
                 request.request_id,
-                service.provider,
+                checked[0],
                 request.chat_id,
                 answer.valid,
                 answer.reason,
                 answer.signing_address,
             )
-            return answer
 
+        checked: list[str] = []
         return await once(
             deps,
             context,
@@ -66,6 +70,7 @@ class UsageRpcs:
             pb.VerifyResponseResponse,
             work,
             provider,
+            record,
         )
 
     async def RecordUsage(

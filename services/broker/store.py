@@ -243,24 +243,17 @@ async def record_refill(
     )
 
 
-async def record_verification(
-    pool: asyncpg.Pool,
+def verification_insert(
     request_id: str,
     provider: str,
     chat_id: str,
     valid: bool,
     reason: str,
     signer: str,
-) -> None:
-    await pool.execute(
-        """
-        INSERT INTO verifications (request_id, provider, chat_id, valid, reason, signing_address)
-        VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (request_id) DO NOTHING
-        """,
-        request_id,
-        provider,
-        chat_id,
-        valid,
-        reason,
-        signer,
+) -> tuple[str, tuple[object, ...]]:
+    """The verification record, as a statement to run with the stored answer ($3 onwards)."""
+    return (
+        "INSERT INTO verifications (request_id, provider, chat_id, valid, reason,"
+        " signing_address) VALUES ($3, $4, $5, $6, $7, $8) ON CONFLICT (request_id) DO NOTHING",
+        (request_id, provider, chat_id, valid, reason, signer),
     )

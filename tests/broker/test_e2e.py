@@ -77,6 +77,23 @@ async def test_ledger_to_provider_call_end_to_end(
             metadata=auth_md(broker),
         )
         assert verified.valid, verified.reason
+        # The verdict is recorded with the stored answer; a retry replays it, once.
+        again = await stub.VerifyResponse(
+            pb.VerifyResponseRequest(
+                request_id="v1",
+                provider=provider,
+                chat_id=chat_id,
+                request_body=reply.request.content,
+                response_body=reply.content,
+            ),
+            metadata=auth_md(broker),
+        )
+        assert again == verified
+        rows = await broker.pool.fetch(
+            "SELECT provider, chat_id, valid, signing_address FROM verifications"
+            " WHERE request_id = 'v1'"
+        )
+        assert [tuple(r) for r in rows] == [(provider, chat_id, True, verified.signing_address)]
 
     devnet_provider.settle()
     report = await stub.GetSettlementReport(
