@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 
 import grpc
@@ -15,6 +16,8 @@ from services.inference.faults import Context, fail
 from services.inference.session_base import SessionBase, acting_user, check_owner, context_text
 from zerog.inference.v1 import inference_service_pb2 as pb
 from zerog_grpc import abort, bad_request, current_caller
+
+log = logging.getLogger("services.inference.sessions")
 
 
 class SessionMessaging(SessionBase):
@@ -113,7 +116,19 @@ class SessionMessaging(SessionBase):
                 model=outcome.model,
                 now=now,
             )
-        compressed = await self._compress(call, sid)
+        try:
+            compressed = await self._compress(call, sid)
+        except Exception:
+            # The exchange is stored, so this answer stands and its claim must be finished with
+            # it: a failure here would release the claim and a retry would store (and pay for)
+            # the exchange twice. The history stays over the limit until the next message,
+            # whose compression plan covers it again.
+            log.warning(
+                "compression failed; the next message retries it",
+                exc_info=True,
+                extra={"session_id": sid},
+            )
+            compressed = False
         session = await self._session(sid)
         reply = next(
             m

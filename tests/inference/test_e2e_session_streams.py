@@ -1,6 +1,7 @@
 """Chat sessions through the server: streamed messages and their retries, the portfolio
 context and its 15-minute staleness (wall clock injected through server.start(now=...)),
-and a provider stream that breaks midway (billed for what arrived, the rest released)."""
+a provider stream that breaks midway (billed for what arrived, the rest released), and a
+compression that fails after the exchange is stored (the retry replays, nothing is doubled)."""
 
 from __future__ import annotations
 
@@ -192,3 +193,57 @@ async def test_a_stream_broken_midway_bills_what_arrived_and_releases_the_rest(
     assert "".join(retried) == result.reply.content and len(result.session.messages) == 2
     # The broken stream was the same answer, cut short.
     assert 2 <= len(deltas) < len(retried) and retried[: len(deltas)] == deltas
+
+
+async def test_a_retry_after_the_exchange_is_stored_but_compression_failed_replays_it(
+    start_inference: StartInference, trio: Trio, reset_knobs: None
+) -> None:
+    inference = await start_inference(trio.all)
+    md = inference.md(user="cleo")
+    sid = await _session(inference, trio, "cleo", system_prompt="You are terse.")
+    for turn in range(1, 10):  # 1 system + 18 messages: one exchange short of compression
+        sent = await inference.sessions.SendChatMessage(
+            pb.SendChatMessageRequest(request_id=f"q{turn}", session_id=sid, content=f"q {turn}"),
+            metadata=md,
+        )
+        assert not sent.compressed
+    tenth = pb.SendChatMessageRequest(request_id="q10", session_id=sid, content="q 10")
+    trio.cheap.set_knobs(token_delay_ms=300)
+    call = inference.sessions.StreamChatMessage(
+        pb.StreamChatMessageRequest(request=tenth), metadata=md
+    )
+    for _ in range(2):
+        assert isinstance(await call.read(), pb.StreamChatMessageResponse)
+    # The answer in flight completes; the summary call that compression makes next gets 500s.
+    trio.cheap.set_knobs(error_rate=1.0)
+    results, broken = [], None
+    try:
+        while (message := await call.read()) is not grpc.aio.EOF:
+            assert isinstance(message, pb.StreamChatMessageResponse)
+            if message.HasField("result"):
+                results.append(message.result)
+    except grpc.aio.AioRpcError as error:
+        broken = error
+    trio.cheap.set_knobs(error_rate=0.0, token_delay_ms=0)
+    served = trio.cheap.status()["requests_served"]
+
+    retried = await inference.sessions.SendChatMessage(tenth, metadata=md)
+    stored = await inference.sessions.GetChatSession(
+        pb.GetChatSessionRequest(session_id=sid), metadata=md
+    )
+    asked = [m.content for m in stored.session.messages if m.role == pb.CHAT_ROLE_USER]
+    # The exchange is in the history once and the provider was not called again.
+    assert asked == [f"q {n}" for n in range(1, 11)]
+    assert trio.cheap.status()["requests_served"] == served
+    # The stream got the answer (uncompressed) and the retry replays exactly that.
+    assert broken is None and len(results) == 1
+    assert not results[0].compressed and retried == results[0]
+
+    # The next message compresses what the failed compression left: questions 7-11 are kept.
+    inference.breaker_clock.now += 60  # the 500s may have opened the provider's breaker
+    eleventh = await inference.sessions.SendChatMessage(
+        pb.SendChatMessageRequest(request_id="q11", session_id=sid, content="q 11"), metadata=md
+    )
+    assert eleventh.compressed and eleventh.session.compressions == 1
+    kept = [m.content for m in eleventh.session.messages if m.role == pb.CHAT_ROLE_USER]
+    assert kept == [f"q {n}" for n in range(7, 12)]
