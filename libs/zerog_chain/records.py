@@ -67,3 +67,8 @@ class NonceGuard(Protocol):
         nonce even when the node's pending count lags behind a transaction just sent.
         """
         ...
+
+    async def recorded_from(self, sender: str, nonce: int) -> Sequence[TxRecord]:
+        """The records counted in that highest nonce whose nonce is `nonce` or more (called
+        while holding the lock, to find pending ones the node never received)."""
+        ...

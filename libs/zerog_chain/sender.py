@@ -9,7 +9,12 @@ from dataclasses import replace
 from typing import Any, cast
 
 from web3 import AsyncWeb3
-from web3.exceptions import ContractLogicError, TimeExhausted, Web3RPCError
+from web3.exceptions import (
+    ContractLogicError,
+    TimeExhausted,
+    TransactionNotFound,
+    Web3RPCError,
+)
 from web3.types import TxParams
 
 from zerog_chain.abis import decode_revert
@@ -137,11 +142,40 @@ class TxSender:
             if self._guard is None:
                 return await self._send_with_nonce(base, limit, gas_price, purpose, request_id)
             async with self._guard.hold(self.wallet.address) as last_recorded:
-                self._next_nonce = max(
-                    await self._pending_count(),
-                    -1 if last_recorded is None else last_recorded + 1,
-                )
+                self._next_nonce = await self._guarded_nonce(self._guard, last_recorded)
                 return await self._send_with_nonce(base, limit, gas_price, purpose, request_id)
+
+    async def release_unsent(self) -> None:
+        """Mark recorded transactions the node never received failed ('not sent'), so a retry
+        waiting on one sends anew instead of waiting for a receipt that cannot come."""
+        if self._guard is None:
+            return
+        async with self._lock, self._guard.hold(self.wallet.address) as last_recorded:
+            await self._guarded_nonce(self._guard, last_recorded)
+
+    async def _guarded_nonce(self, guard: NonceGuard, last_recorded: int | None) -> int:
+        # A recorded nonce at or past the pending count is either lag (the node has it) or a
+        # process that died between record and broadcast (it never left): taking the floor
+        # then leaves a gap, and every later transaction of the wallet waits behind it.
+        pending = await self._pending_count()
+        if last_recorded is None or last_recorded < pending:
+            return pending
+        unsent: list[int] = []
+        for record in await guard.recorded_from(self.wallet.address, pending):
+            if record.status == "pending" and not await self._node_knows(record.tx_hash):
+                await self.recorder.record(replace(record, status="failed", error="not sent"))
+                log.warning("recorded transaction never sent", extra={"tx": record.tx_hash})
+                unsent.append(record.nonce)
+        return min(unsent) if unsent else last_recorded + 1
+
+    async def _node_knows(self, tx_hash: str) -> bool:
+        try:
+            await self.w3.eth.get_transaction(tx_hash)  # type: ignore[arg-type]  # hex str is accepted
+        except TransactionNotFound:
+            return False
+        except _TRANSPORT_ERRORS as error:
+            raise ChainUnavailable(f"chain RPC failed: {type(error).__name__}") from None
+        return True
 
     async def _pending_count(self) -> int:
         try:

@@ -71,6 +71,11 @@ async def send_or_resume(
     from services.broker import transactions
 
     earlier = await transactions.live_transaction(deps.pool, request_id, purpose)
+    if earlier is not None and earlier.status == "pending":
+        # It may be the record of an attempt that died before broadcasting it: then it is
+        # marked failed and this attempt sends anew.
+        await deps.compute.sender.release_unsent()
+        earlier = await transactions.live_transaction(deps.pool, request_id, purpose)
     if earlier is not None:
         return await deps.compute.sender.wait(earlier)
     return await send()

@@ -3,11 +3,13 @@ nonce choice, signing and broadcast, and the highest nonce in broker.transaction
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 import asyncpg
 
+from services.broker import transactions
+from zerog_chain import TxRecord
 from zerog_signing import keccak256
 
 
@@ -37,3 +39,7 @@ class PgNonceGuard:
                 sender,
             )
             yield None if last is None else int(last)
+
+    async def recorded_from(self, sender: str, nonce: int) -> Sequence[TxRecord]:
+        """The records behind that highest nonce, from `nonce` up."""
+        return await transactions.recorded_from(self._pool, sender, nonce)

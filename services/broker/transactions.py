@@ -58,6 +58,21 @@ def _tx_record(row: asyncpg.Record) -> TxRecord:
     )
 
 
+async def recorded_from(pool: asyncpg.Pool, sender: str, nonce: int) -> list[TxRecord]:
+    """The sender's transactions from `nonce` up that hold their nonce (all but the failed
+    ones never mined), lowest nonce first."""
+    rows = await pool.fetch(
+        """
+        SELECT * FROM transactions
+        WHERE sender = $1 AND nonce >= $2 AND (status <> 'failed' OR block_number > 0)
+        ORDER BY nonce
+        """,
+        sender,
+        nonce,
+    )
+    return [_tx_record(row) for row in rows]
+
+
 async def live_transaction(pool: asyncpg.Pool, request_id: str, purpose: str) -> TxRecord | None:
     """A pending or succeeded transaction an earlier attempt of `request_id` sent."""
     row = await pool.fetchrow(
