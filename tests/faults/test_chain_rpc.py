@@ -4,9 +4,7 @@ itself once the RPC is back. The outage is a real TCP cut between the broker and
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 import grpc
 import pytest
@@ -19,15 +17,6 @@ from zerog.broker.v1 import broker_service_pb2_grpc
 
 if TYPE_CHECKING:
     from zerog.broker.v1.broker_service_pb2_grpc import BrokerServiceAsyncStub
-
-
-@pytest.fixture
-async def proxy(stack: Stack) -> AsyncIterator[TcpProxy]:
-    rpc = urlsplit(stack.devnet.state.rpc_url)
-    running = TcpProxy(rpc.hostname or "127.0.0.1", rpc.port or 8545)
-    await running.restore()
-    yield running
-    await running.cut()
 
 
 async def _wallet(stub: BrokerServiceAsyncStub, stack: Stack) -> grpc.StatusCode:

@@ -4,9 +4,7 @@ real delay on every chain reply between the broker and anvil."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 import grpc
 import pytest
@@ -19,15 +17,6 @@ from zerog.broker.v1 import broker_service_pb2_grpc
 
 if TYPE_CHECKING:
     from zerog.broker.v1.broker_service_pb2_grpc import BrokerServiceAsyncStub
-
-
-@pytest.fixture
-async def proxy(stack: Stack) -> AsyncIterator[TcpProxy]:
-    rpc = urlsplit(stack.devnet.state.rpc_url)
-    running = TcpProxy(rpc.hostname or "127.0.0.1", rpc.port or 8545)
-    await running.restore()
-    yield running
-    await running.cut()
 
 
 async def test_chain_rpc_slow_hits_the_deadline_and_a_retry_lands_once(
