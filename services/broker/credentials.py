@@ -88,7 +88,8 @@ class Credentials:
                 token_id=token_id,
                 generation=account.generation,
                 revoked_bitmap=account.revoked_bitmap,
-                expires_in_ms=max(expires_ms - now, 0) if expires_ms else 0,
+                # Never 0 for a key that has an expiry: 0 means it never expires.
+                expires_in_ms=max(expires_ms - now, 1) if expires_ms else 0,
                 now_ms=now,
             )
             row = store.ApiKeyRow(

@@ -3,6 +3,8 @@ persistent API keys (create, list, revoke one, revoke all)."""
 
 from __future__ import annotations
 
+import time
+
 from eth_utils.address import to_checksum_address
 
 from services.broker import convert, store
@@ -88,7 +90,9 @@ class CredentialRpcs:
         expires_ms = 0
         if request.HasField("expires_at"):
             expires_ms = request.expires_at.ToMilliseconds()
-            if expires_ms <= 0:
+            # At or before now is refused: a key already expired would otherwise be signed with
+            # expiresAt 0, which means "never expires".
+            if expires_ms <= int(time.time() * 1000):
                 problems["expires_at"] = "must be in the future"
         await problems.check(context, "CreateApiKeyRequest")
         deps = self.deps

@@ -3,12 +3,19 @@ issued before (persistent keys and the cached session token) and accepts the new
 
 from __future__ import annotations
 
+import time
+
+import grpc
 import httpx
+import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
+from google.rpc import error_details_pb2
 
 from devnet import A0GI
 from devnet.provider.process import ProviderProcess
 from tests.broker.conftest import Broker
 from zerog.broker.v1 import broker_service_pb2 as pb
+from zerog_grpc import unpack_detail
 
 
 async def _call(endpoint: str, model: str, authorization: str) -> httpx.Response:
@@ -82,3 +89,44 @@ async def test_revoke_all_refuses_old_keys_and_accepts_new_ones(
     assert replay == revoked
     account = await broker.stub.GetProvider(pb.GetProviderRequest(provider=provider), metadata=md)
     assert account.sub_account.generation == 1
+
+
+@pytest.mark.parametrize("seconds_ago", [None, 60])
+async def test_an_expiry_in_the_past_is_refused_not_a_key_that_never_expires(
+    broker: Broker, devnet_provider: ProviderProcess, seconds_ago: int | None
+) -> None:
+    md, provider = broker.md(), devnet_provider.provider
+    await broker.stub.CreateLedger(
+        pb.CreateLedgerRequest(request_id="ledger", initial_deposit_neuron=str(4 * A0GI)),
+        metadata=md,
+    )
+    await broker.stub.AcknowledgeProvider(
+        pb.AcknowledgeProviderRequest(request_id="ack", provider=provider), metadata=md
+    )
+    # The epoch itself or a minute ago: once made a token with `expiresAt: 0`, one that never
+    # expires.
+    past = Timestamp(seconds=0 if seconds_ago is None else int(time.time()) - seconds_ago)
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await broker.stub.CreateApiKey(
+            pb.CreateApiKeyRequest(request_id="past", provider=provider, expires_at=past),
+            metadata=md,
+        )
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    bad = unpack_detail(raised.value, error_details_pb2.BadRequest)
+    assert bad is not None and [v.field for v in bad.field_violations] == ["expires_at"]
+    listed = await broker.stub.ListApiKeys(
+        pb.ListApiKeysRequest(provider=provider, include_revoked=True), metadata=md
+    )
+    assert list(listed.api_keys) == []
+
+    # An expiry in the future makes a key that carries it (not 0, "never").
+    soon = int(time.time()) + 3600
+    made = await broker.stub.CreateApiKey(
+        pb.CreateApiKeyRequest(
+            request_id="future", provider=provider, expires_at=Timestamp(seconds=soon)
+        ),
+        metadata=md,
+    )
+    assert made.api_key.expires_at.seconds == soon
+    row = await broker.pool.fetchrow("SELECT expires_ms FROM api_keys")
+    assert row is not None and row["expires_ms"] == soon * 1000
