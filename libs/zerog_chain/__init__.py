@@ -4,6 +4,7 @@ receipts, recorded), typed 0G compute contracts, Flow payments and reverts decod
 from zerog_chain.abis import decode_revert, load_abi
 from zerog_chain.compute import AccountInfo, ComputeContracts, LedgerInfo, ServiceInfo
 from zerog_chain.errors import (
+    BroadcastUnconfirmed,
     ChainError,
     ChainIdMismatch,
     ChainUnavailable,
@@ -36,6 +37,7 @@ __all__ = [
     "TESTNET",
     "TESTNET_CHAIN_ID",
     "AccountInfo",
+    "BroadcastUnconfirmed",
     "ChainError",
     "ChainIdMismatch",
     "ChainUnavailable",

@@ -2,6 +2,7 @@
 
 ChainError
 ├── ChainUnavailable      the RPC could not be reached (retryable)
+│   └── BroadcastUnconfirmed  a transaction was sent but the node's answer was lost
 ├── ChainIdMismatch       the RPC serves another chain than the profile names
 ├── ContractReverted      a call or transaction reverted; `name` is the custom error
 ├── TransactionRejected the node refused to take it (e.g. InsufficientFunds for gas + value)
@@ -20,6 +21,16 @@ class ChainError(Exception):
 
 class ChainUnavailable(ChainError):
     """The RPC endpoint could not be reached or answered garbage."""
+
+
+class BroadcastUnconfirmed(ChainUnavailable):
+    """eth_sendRawTransaction failed without an answer (timeout, broken connection) and the
+    node does not show the transaction yet: it may still arrive. The record stays pending, so a
+    retry of the same request re-broadcasts the same signed transaction instead of a new one."""
+
+    def __init__(self, tx_hash: str, cause: str) -> None:
+        super().__init__(f"broadcast of {tx_hash} unconfirmed ({cause}); retry the same request")
+        self.tx_hash = tx_hash
 
 
 class ChainIdMismatch(ChainError):

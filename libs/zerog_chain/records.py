@@ -28,6 +28,9 @@ class TxRecord:
     block_number: int = 0
     effective_gas_price: int = 0
     error: str = ""
+    # The signed bytes: a retry re-broadcasts exactly this transaction (same nonce, same hash)
+    # rather than signing a second one that could be mined beside it.
+    raw: bytes = field(default=b"", repr=False)
 
 
 @dataclass(frozen=True, slots=True)

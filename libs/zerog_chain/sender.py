@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from web3 import AsyncWeb3
 from web3.exceptions import (
@@ -19,6 +20,7 @@ from web3.types import TxParams
 
 from zerog_chain.abis import decode_revert
 from zerog_chain.errors import (
+    BroadcastUnconfirmed,
     ChainUnavailable,
     ContractReverted,
     ReceiptTimeout,
@@ -45,9 +47,19 @@ except ImportError:  # pragma: no cover
     pass
 
 
-def _rejection(error: Web3RPCError) -> TransactionRejected:
+def _message(error: Web3RPCError) -> str:
     message = error.rpc_response.get("error", {}).get("message", "") if error.rpc_response else ""
-    return TransactionRejected(str(message or error.message or "refused by the node"))
+    return str(message or error.message or "")
+
+
+def _rejection(error: Web3RPCError) -> TransactionRejected:
+    return TransactionRejected(_message(error) or "refused by the node")
+
+
+def _already_known(error: Web3RPCError) -> bool:
+    """geth's and anvil's answers for a transaction already in their pool."""
+    message = _message(error).lower()
+    return "already known" in message or "known transaction" in message
 
 
 def reverted(error: BaseException) -> ContractReverted | None:
@@ -145,14 +157,6 @@ class TxSender:
                 self._next_nonce = await self._guarded_nonce(self._guard, last_recorded)
                 return await self._send_with_nonce(base, limit, gas_price, purpose, request_id)
 
-    async def release_unsent(self) -> None:
-        """Mark recorded transactions the node never received failed ('not sent'), so a retry
-        waiting on one sends anew instead of waiting for a receipt that cannot come."""
-        if self._guard is None:
-            return
-        async with self._lock, self._guard.hold(self.wallet.address) as last_recorded:
-            await self._guarded_nonce(self._guard, last_recorded)
-
     async def _guarded_nonce(self, guard: NonceGuard, last_recorded: int | None) -> int:
         # A recorded nonce at or past the pending count is either lag (the node has it) or a
         # process that died between record and broadcast (it never left): taking the floor
@@ -178,11 +182,14 @@ class TxSender:
         return True
 
     async def _pending_count(self) -> int:
+        return await self._count("pending")
+
+    async def _count(self, block: Literal["pending", "latest"]) -> int:
         try:
             return int(
                 await self.w3.eth.get_transaction_count(
                     self.wallet.address,  # type: ignore[arg-type]
-                    "pending",
+                    block,
                 )
             )
         except _TRANSPORT_ERRORS as error:
@@ -212,26 +219,96 @@ class TxSender:
             nonce=nonce,
             value=int(base["value"]),
             gas_limit=limit,
+            raw=raw,
         )
-        # Recorded before broadcast: a crash after sending still leaves the hash behind.
+        # Recorded before broadcast, signed bytes included: a crash after sending still leaves
+        # the transaction behind, and a retry can send exactly it again.
         await self.recorder.record(record)
         try:
             await self.w3.eth.send_raw_transaction(raw)
-        except BaseException as error:
+        except Exception as error:
             self._next_nonce = None
-            cause = reverted(error)
-            await self.recorder.record(
-                replace(record, status="failed", error=cause.name if cause else "not sent")
-            )
-            if cause is not None:
-                raise cause from None
-            if isinstance(error, Web3RPCError):
-                raise _rejection(error) from None
-            if isinstance(error, _TRANSPORT_ERRORS):
-                raise ChainUnavailable(f"chain RPC failed: {type(error).__name__}") from None
+            await self._after_failed_broadcast(record, error)
+        except BaseException:
+            # Cancelled mid-broadcast: the node may have it. The record stays pending and a
+            # retry of the request resumes it.
+            self._next_nonce = None
             raise
         self._next_nonce = nonce + 1
         return record
+
+    async def _after_failed_broadcast(self, record: TxRecord, error: Exception) -> None:
+        """Returns when the node holds the transaction after all; raises otherwise. Only an
+        answer from the node that refuses it marks it failed: a lost answer (timeout, broken
+        connection) leaves it pending, since the node may have taken it."""
+        cause = reverted(error)
+        if cause is not None:
+            await self.recorder.record(replace(record, status="failed", error=cause.name))
+            raise cause from None
+        if isinstance(error, Web3RPCError) and not _already_known(error):
+            rejection = _rejection(error)
+            await self.recorder.record(replace(record, status="failed", error=rejection.name))
+            raise rejection from None
+        try:
+            if await self._node_knows(record.tx_hash):
+                return
+        except ChainUnavailable:
+            pass
+        log.warning("broadcast unconfirmed", extra={"tx": record.tx_hash})
+        raise BroadcastUnconfirmed(record.tx_hash, type(error).__name__) from None
+
+    async def resume(self, records: Sequence[TxRecord]) -> Receipt | None:
+        """The outcome of a request an earlier attempt already signed `records` for (newest
+        first): the receipt of the one that was mined, waiting for it (and broadcasting its
+        signed bytes again if the node lost them) while it can still land. None only when
+        none can land any more (its nonce is taken by another mined transaction, or it was
+        never broadcast and the node does not know it), so the caller may sign anew.
+
+        Raises TransactionFailed if it was mined and reverted, ReceiptTimeout while it may
+        still land, ChainUnavailable."""
+        if not records:
+            return None
+        # Read the mined count before looking for receipts: a nonce counted there and no
+        # receipt for our hash afterwards proves another transaction took it.
+        mined = await self._count("latest")
+        for record in records:
+            if await self._receipt(record.tx_hash) is not None:
+                return await self.wait(record)
+        live: list[TxRecord] = []
+        for record in records:
+            if record.nonce < mined:
+                await self.recorder.record(replace(record, status="failed", error="dropped"))
+            else:
+                live.append(record)
+        for record in live:
+            if record.raw:
+                await self._rebroadcast(record)
+                return await self.wait(record)
+            if await self._node_knows(record.tx_hash):
+                return await self.wait(record)
+        # Recorded but never broadcast, and no bytes to send again: whatever is sent next
+        # from this wallet reuses the lowest such nonce (the guard sees to it), so at most
+        # one transaction of that nonce can ever be mined.
+        return None
+
+    async def _rebroadcast(self, record: TxRecord) -> None:
+        async with self._lock:
+            try:
+                await self.w3.eth.send_raw_transaction(record.raw)
+            except Web3RPCError:
+                pass  # already known, or its nonce was taken meanwhile: the wait tells which
+            except _TRANSPORT_ERRORS as error:
+                raise ChainUnavailable(f"chain RPC failed: {type(error).__name__}") from None
+            if record.status != "pending":
+                await self.recorder.record(replace(record, status="pending", error=""))
+
+    async def _receipt(self, tx_hash: str) -> object | None:
+        try:
+            return await self.w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]  # hex str is accepted
+        except TransactionNotFound:
+            return None
+        except _TRANSPORT_ERRORS as error:
+            raise ChainUnavailable(f"chain RPC failed: {type(error).__name__}") from None
 
     async def wait(self, record: TxRecord) -> Receipt:
         """Wait for the receipt of a sent transaction and record the outcome."""

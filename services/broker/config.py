@@ -56,6 +56,8 @@ class Config:
     ledger_min_balance_neuron: int = 0
     ledger_refill_neuron: int = 0
     receipt_timeout_seconds: float = 60.0
+    # One chain RPC call's deadline; a broadcast whose answer misses it is resumed, not resent.
+    rpc_timeout_seconds: float = 10.0
     settlement_interval_seconds: float = 15.0
     intent_window_seconds: int = 300
 
@@ -92,6 +94,7 @@ class Config:
             ledger_min_balance_neuron=_neuron(env, "LEDGER_MIN_BALANCE_NEURON", 0),
             ledger_refill_neuron=_neuron(env, "LEDGER_REFILL_NEURON", 0),
             receipt_timeout_seconds=env.number("RECEIPT_TIMEOUT_SECONDS", 60.0, 1.0),
+            rpc_timeout_seconds=env.number("ZG_RPC_TIMEOUT_SECONDS", 10.0, 0.1),
             settlement_interval_seconds=env.number("SETTLEMENT_INTERVAL_SECONDS", 15.0, 0.1),
             intent_window_seconds=env.integer("INTENT_WINDOW_SECONDS", 300, minimum=1),
         )

@@ -10,6 +10,7 @@ import asyncpg
 import httpx
 from google.protobuf.message import Message
 
+from services.broker import transactions
 from services.broker.convert import fingerprint
 from services.broker.credentials import Credentials
 from services.broker.errors import Context, fail
@@ -67,15 +68,9 @@ async def once(
 async def send_or_resume(
     deps: Deps, purpose: str, request_id: str, send: Callable[[], Awaitable[Receipt]]
 ) -> Receipt:
-    """A retry after a crash or timeout waits for the transaction already sent, never resends."""
-    from services.broker import transactions
-
-    earlier = await transactions.live_transaction(deps.pool, request_id, purpose)
-    if earlier is not None and earlier.status == "pending":
-        # It may be the record of an attempt that died before broadcasting it: then it is
-        # marked failed and this attempt sends anew.
-        await deps.compute.sender.release_unsent()
-        earlier = await transactions.live_transaction(deps.pool, request_id, purpose)
-    if earlier is not None:
-        return await deps.compute.sender.wait(earlier)
-    return await send()
+    """A retry after a crash, a timeout or a lost broadcast answer gets the outcome of the
+    transaction already signed for the request (sent again byte for byte if the node lost it);
+    a new one is signed only when none of the earlier ones can land any more."""
+    earlier = await transactions.request_transactions(deps.pool, request_id, purpose)
+    resumed = await deps.compute.sender.resume(earlier)
+    return resumed if resumed is not None else await send()

@@ -1,36 +1,26 @@
-"""Resuming a transfer whose receipt did not arrive in time: wait for the recorded transaction
-instead of sending a second one (and forget it if the node dropped it)."""
+"""Resuming the automatic transfers (top-ups, ledger refills), whose every attempt has its own
+request id: before a new one is sent, each earlier one that may still land is waited for (and
+sent again byte for byte if the node lost it), so a lost answer never makes a second transfer."""
 
 from __future__ import annotations
 
-import logging
-from dataclasses import replace
-
 import asyncpg
-from web3.exceptions import TransactionNotFound
 
 from services.broker import transactions
 from zerog_chain import Receipt, TransactionFailed, TxSender
-
-log = logging.getLogger("services.broker")
 
 
 async def resume_pending(
     pool: asyncpg.Pool, sender: TxSender, purpose: str, request_prefix: str
 ) -> Receipt | None:
-    """The receipt of a still-pending earlier transaction, or None if there is none (or it
-    was dropped, or reverted). Raises ReceiptTimeout if it is still not mined."""
-    record = await transactions.pending_transaction(pool, purpose, request_prefix)
-    if record is None:
-        return None
-    try:
-        await sender.w3.eth.get_transaction(record.tx_hash)  # type: ignore[arg-type]  # hex str is accepted
-    except TransactionNotFound:
-        # Neither mined nor in the node's pool: it will never land, so its nonce is free.
-        await sender.recorder.record(replace(record, status="failed", error="dropped"))
-        log.warning("pending transaction dropped", extra={"tx": record.tx_hash})
-        return None
-    try:
-        return await sender.wait(record)
-    except TransactionFailed:
-        return None
+    """The receipt of the last earlier transfer that landed, or None if none did (each was
+    dropped, never sent, or reverted). Raises ReceiptTimeout if one may still land."""
+    landed: Receipt | None = None
+    for record in await transactions.open_transactions(pool, purpose, request_prefix):
+        try:
+            receipt = await sender.resume([record])
+        except TransactionFailed:
+            continue
+        if receipt is not None:
+            landed = receipt
+    return landed

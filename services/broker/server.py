@@ -65,7 +65,7 @@ async def start(
 ) -> BrokerServer:
     """Start the broker on `address` (the pool's database is migrated); refuses a wrong chain."""
     profile = network_profile(config.network, config.devnet_state)
-    w3 = await connect(profile, config.rpc_url)
+    w3 = await connect(profile, config.rpc_url, rpc_timeout=config.rpc_timeout_seconds)
     wallet = Wallet(config.private_key)
     sender = TxSender(
         w3,

@@ -19,8 +19,9 @@ class PgRecorder:
         await self._pool.execute(
             """
             INSERT INTO transactions (tx_hash, purpose, request_id, sender, to_address, nonce,
-                value_neuron, gas_limit, gas_used, effective_gas_price, block_number, status, error)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                value_neuron, gas_limit, gas_used, effective_gas_price, block_number, status, error,
+                raw_tx)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
             ON CONFLICT (tx_hash) DO UPDATE SET gas_used = EXCLUDED.gas_used,
                 effective_gas_price = EXCLUDED.effective_gas_price,
                 block_number = EXCLUDED.block_number, status = EXCLUDED.status,
@@ -39,6 +40,7 @@ class PgRecorder:
             tx.block_number,
             tx.status,
             tx.error,
+            tx.raw or None,
         )
 
 
@@ -55,6 +57,8 @@ def _tx_record(row: asyncpg.Record) -> TxRecord:
         status=row["status"],
         gas_used=row["gas_used"],
         block_number=row["block_number"],
+        error=row["error"],
+        raw=bytes(row["raw_tx"] or b""),
     )
 
 
@@ -73,32 +77,47 @@ async def recorded_from(pool: asyncpg.Pool, sender: str, nonce: int) -> list[TxR
     return [_tx_record(row) for row in rows]
 
 
-async def live_transaction(pool: asyncpg.Pool, request_id: str, purpose: str) -> TxRecord | None:
-    """A pending or succeeded transaction an earlier attempt of `request_id` sent."""
-    row = await pool.fetchrow(
-        """
+# Transactions that may still land: pending ones, and those marked 'not sent' because the node
+# did not know them when a later send reused their nonce (a lost broadcast can still arrive).
+_OPEN = "(status = 'pending' OR (status = 'failed' AND block_number = 0 AND error = 'not sent'))"
+
+
+async def request_transactions(pool: asyncpg.Pool, request_id: str, purpose: str) -> list[TxRecord]:
+    """What earlier attempts of `request_id` signed for `purpose` and is mined or may still be,
+    newest first."""
+    rows = await pool.fetch(
+        f"""
         SELECT * FROM transactions WHERE request_id = $1 AND purpose = $2
-            AND status <> 'failed' ORDER BY created_at DESC LIMIT 1
+            AND (status = 'succeeded' OR {_OPEN}) ORDER BY created_at DESC
         """,
         request_id,
         purpose,
     )
-    return _tx_record(row) if row is not None else None
+    return [_tx_record(row) for row in rows]
+
+
+async def open_transactions(
+    pool: asyncpg.Pool, purpose: str, request_prefix: str
+) -> list[TxRecord]:
+    """Transactions of `purpose` whose request_id starts with the prefix and that may still
+    land, oldest first."""
+    rows = await pool.fetch(
+        f"""
+        SELECT * FROM transactions WHERE purpose = $1 AND starts_with(request_id, $2)
+            AND {_OPEN} ORDER BY created_at
+        """,
+        purpose,
+        request_prefix,
+    )
+    return [_tx_record(row) for row in rows]
 
 
 async def pending_transaction(
     pool: asyncpg.Pool, purpose: str, request_prefix: str
 ) -> TxRecord | None:
-    """The oldest still-pending transaction of `purpose` whose request_id starts with the prefix."""
-    row = await pool.fetchrow(
-        """
-        SELECT * FROM transactions WHERE purpose = $1 AND status = 'pending'
-            AND starts_with(request_id, $2) ORDER BY created_at LIMIT 1
-        """,
-        purpose,
-        request_prefix,
-    )
-    return _tx_record(row) if row is not None else None
+    """The oldest transaction of `purpose` under the prefix that may still land."""
+    records = await open_transactions(pool, purpose, request_prefix)
+    return records[0] if records else None
 
 
 async def list_transactions(
