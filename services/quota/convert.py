@@ -90,6 +90,8 @@ def cost_record(r: CostRecord) -> pb.CostRecord:
         metadata=r.metadata,
         create_time=timestamp(r.created_at),
         period=r.period,
+        late=r.late,
+        overage=[priced(item) for item in r.overage],
     )
 
 

@@ -54,11 +54,11 @@ class ReservationFinished(QuotaError):
         self.reservation_id, self.state = reservation_id, state
 
 
-class CommitExceedsReservation(QuotaError):
-    """A committed amount is larger than what was reserved for it."""
+class CommitItemNotReserved(QuotaError):
+    """A committed item's unit and price_key were not reserved (so it has no price)."""
 
     def __init__(self, problems: dict[str, str]) -> None:
-        super().__init__("commit exceeds the reservation")
+        super().__init__("commit names items that were not reserved")
         self.problems = problems
 
 

@@ -150,7 +150,8 @@ class Reservation:
 
 @dataclass(frozen=True)
 class CostRecord:
-    """One operation's spend."""
+    """One operation's spend; `late` if committed after its reservation's deadline, `overage`
+    the amounts used beyond the reservation (part of `items` too)."""
 
     cost_record_id: int
     subject: str
@@ -162,6 +163,8 @@ class CostRecord:
     metadata: dict[str, str]
     period: str
     created_at: datetime
+    late: bool = False
+    overage: list[PricedItem] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

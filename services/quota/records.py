@@ -32,6 +32,8 @@ def record_of(row: asyncpg.Record | Mapping[str, Any] | None) -> CostRecord:
         metadata=dict(row["metadata"]),
         period=row["period"],
         created_at=row["created_at"],
+        late=row["late"],
+        overage=[PricedItem.from_json(item) for item in row["overage"]],
     )
 
 

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 import asyncpg
 
 from services.quota.errors import (
-    CommitExceedsReservation,
+    CommitItemNotReserved,
     QuotaExceeded,
     RequestIdReused,
     ReservationFinished,
@@ -210,8 +210,14 @@ async def get(pool: Executor, reservation_id: str) -> Reservation:
     return _reservation(row)
 
 
-def _commit_items(reservation: Reservation, used: list[UsageItem]) -> list[PricedItem]:
-    """The reserved items at the used amounts; refuses amounts over the reservation."""
+def _commit_items(
+    reservation: Reservation, used: list[UsageItem]
+) -> tuple[list[PricedItem], list[PricedItem]]:
+    """The reserved items at the used amounts, and the part of them beyond the reservation.
+
+    Usage above the reservation is what the operation really cost: billed in full at the
+    reserved price, never capped. Only items that were not reserved at all are refused.
+    """
     by_key = {(i.unit, i.price_key): i for i in reservation.items}
     amounts = {key: 0 for key in by_key}
     problems = {}
@@ -221,14 +227,15 @@ def _commit_items(reservation: Reservation, used: list[UsageItem]) -> list[Price
             problems[f"items[{index}]"] = "not in the reservation (unit and price_key must match)"
         else:
             amounts[key] += item.amount
-    for key, amount in amounts.items():
-        if amount > by_key[key].amount:
-            problems[f"items[{key[0].value}/{key[1]}]"] = (
-                f"{amount} used exceeds the {by_key[key].amount} reserved"
-            )
     if problems:
-        raise CommitExceedsReservation(problems)
-    return [by_key[key].with_amount(amount) for key, amount in amounts.items()]
+        raise CommitItemNotReserved(problems)
+    items = [by_key[key].with_amount(amount) for key, amount in amounts.items()]
+    overage = [
+        by_key[key].with_amount(amount - by_key[key].amount)
+        for key, amount in amounts.items()
+        if amount > by_key[key].amount
+    ]
+    return items, overage
 
 
 async def commit(
@@ -240,19 +247,23 @@ async def commit(
     now: datetime,
     default_tier: str,
 ) -> tuple[Reservation, CostRecord]:
-    """Record the usage, give back the rest, write the cost record and raise any alerts."""
+    """Record the usage, give back the rest, write the cost record and raise any alerts.
+
+    Late (past the deadline, even once expired) and above-reservation usage is recorded and
+    counted like any other, its cost record flagged; only admissions are held to the limits.
+    """
     reservation = await get(pool, reservation_id)
     if reservation.service != service:
         raise ReservationNotOwned(reservation_id, reservation.service)
-    items = _commit_items(reservation, used)
+    items, overage = _commit_items(reservation, used)
     # A reservation's items never change, so the deltas computed from this read hold when
-    # commit_reservation() (migration 003) has locked the rows: one statement for the rest.
+    # commit_reservation() (migration 004) has locked the rows: one statement for the rest.
     reserved = totals(reservation.items)
     spent = totals(items)
-    units = sorted(reserved)
+    units = sorted(set(reserved) | set(spent))
     try:
         row = await pool.fetchrow(
-            "SELECT * FROM commit_reservation($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            "SELECT * FROM commit_reservation($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
             uuid.UUID(reservation_id),
             reservation.subject,
             reservation.period,
@@ -260,19 +271,17 @@ async def commit(
             sum(item.cost_micro_usd for item in items),
             [unit.value for unit in units],
             [spent.get(unit, 0) for unit in units],
-            [-reserved[unit] for unit in units],
+            [-reserved.get(unit, 0) for unit in units],
             metadata,
             now,
             default_tier,
+            [item.to_json() for item in overage],
         )
     except asyncpg.RaiseError as error:
         if error.args and error.args[0] == "quota:finished":
             raise ReservationFinished(reservation_id, error.detail or "") from None
         raise _refusal(error, reservation.subject, "", default_tier) from None
     assert row is not None
-    if row["outcome"] == "expired":
-        # Raised after the statement so that the expiry itself is kept.
-        raise ReservationFinished(reservation_id, State.EXPIRED.value)
     record = {key.removeprefix("rec_"): v for key, v in row.items() if key.startswith("rec_")}
     return _reservation(row), record_of(record)
 

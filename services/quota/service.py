@@ -22,7 +22,7 @@ from services.quota import (
 )
 from services.quota.alerts import AlertHub
 from services.quota.errors import (
-    CommitExceedsReservation,
+    CommitItemNotReserved,
     QuotaError,
     QuotaExceeded,
     RateLimited,
@@ -108,7 +108,7 @@ async def _fail(context: Context, error: QuotaError) -> NoReturn:
                 precondition_failure(reason, f"reservation:{error.reservation_id}", str(error)),
                 error_info(reason, reservation_id=error.reservation_id),
             ]
-        case CommitExceedsReservation():
+        case CommitItemNotReserved():
             await _invalid(context, "CommitRequest", error.problems)
         case TierNotFound():
             code = grpc.StatusCode.NOT_FOUND

@@ -107,15 +107,53 @@ async def test_commit_twice_returns_the_first_record_and_charges_once(quota: Quo
     assert await quota.pool.fetchval("SELECT used FROM usage WHERE unit = 'compute_tokens'") == 40
 
 
-async def test_commit_over_the_reservation_is_invalid_and_changes_nothing(quota: Quota) -> None:
+async def test_commit_over_the_reservation_is_billed_in_full_and_flagged(quota: Quota) -> None:
+    reservation = await reserve(quota, "r", tokens(50))
+    committed = await quota.stub.Commit(
+        pb.CommitRequest(reservation_id=reservation.reservation_id, items=[tokens(80)]),
+        metadata=quota.as_service(),
+    )
+
+    record = committed.cost_record
+    assert [(i.amount, i.cost_micro_usd) for i in record.items] == [(80, 80 * 20)]
+    assert record.cost_micro_usd == 80 * 20
+    assert [(i.unit, i.amount, i.cost_micro_usd) for i in record.overage] == [(TOKENS, 30, 30 * 20)]
+    assert not record.late
+    row = await quota.pool.fetchrow("SELECT used, reserved FROM usage WHERE unit='compute_tokens'")
+    assert row is not None
+    assert (row["used"], row["reserved"]) == (80, 0)
+    listed = await quota.stub.ListCostRecords(
+        pb.ListCostRecordsRequest(subject="user:alice"), metadata=quota.as_service()
+    )
+    assert [[i.amount for i in r.overage] for r in listed.cost_records] == [[30]]
+    standing = await quota.stub.GetQuota(
+        pb.GetQuotaRequest(subject="user:alice"), metadata=quota.as_service()
+    )
+    by_unit = {u.unit: u for u in standing.usages}
+    assert (by_unit[TOKENS].used, by_unit[TOKENS].reserved) == (80, 0)
+    assert by_unit[pb.UNIT_COST_MICRO_USD].used == 80 * 20
+    again = await quota.stub.Commit(
+        pb.CommitRequest(reservation_id=reservation.reservation_id, items=[tokens(80)]),
+        metadata=quota.as_service(),
+    )
+    assert again.cost_record.cost_record_id == record.cost_record_id
+    assert await quota.pool.fetchval("SELECT used FROM usage WHERE unit='compute_tokens'") == 80
+
+
+async def test_commit_of_an_item_not_reserved_is_invalid_and_changes_nothing(
+    quota: Quota,
+) -> None:
     reservation = await reserve(quota, "r", tokens(50))
     with pytest.raises(grpc.aio.AioRpcError) as raised:
         await quota.stub.Commit(
-            pb.CommitRequest(reservation_id=reservation.reservation_id, items=[tokens(51)]),
+            pb.CommitRequest(
+                reservation_id=reservation.reservation_id, items=[tokens(10, "other-model")]
+            ),
             metadata=quota.as_service(),
         )
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert unpack_detail(raised.value, error_details_pb2.BadRequest) is not None
+    bad = unpack_detail(raised.value, error_details_pb2.BadRequest)
+    assert bad is not None and [v.field for v in bad.field_violations] == ["items[0]"]
     row = await quota.pool.fetchrow("SELECT used, reserved FROM usage WHERE unit='compute_tokens'")
     assert row is not None
     assert (row["used"], row["reserved"]) == (0, 50)

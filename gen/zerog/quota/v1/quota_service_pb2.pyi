@@ -334,7 +334,9 @@ class CommitRequest(_message.Message):
     """The reservation to commit."""
     @_builtins.property
     def items(self) -> _containers.RepeatedCompositeFieldContainer[Global___UsageItem]:
-        """The amounts really used, each at most the reserved amount of the same unit and price_key."""
+        """The amounts really used, each of a unit and price_key that was reserved. An amount above the
+        reserved one is billed in full at the reserved price and flagged as overage.
+        """
 
     @_builtins.property
     def metadata(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
@@ -1269,6 +1271,8 @@ class CostRecord(_message.Message):
     METADATA_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     PERIOD_FIELD_NUMBER: _builtins.int
+    LATE_FIELD_NUMBER: _builtins.int
+    OVERAGE_FIELD_NUMBER: _builtins.int
     cost_record_id: _builtins.int
     """The record's id."""
     subject: _builtins.str
@@ -1283,6 +1287,10 @@ class CostRecord(_message.Message):
     """The reservation it settled."""
     period: _builtins.str
     """The calendar month it counts in."""
+    late: _builtins.bool
+    """Whether the commit came after the reservation's deadline (the reservation had expired, and
+    may have been given back already); its usage is counted all the same.
+    """
     @_builtins.property
     def items(self) -> _containers.RepeatedCompositeFieldContainer[Global___PricedItem]:
         """The items used, with their costs."""
@@ -1294,6 +1302,12 @@ class CostRecord(_message.Message):
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp:
         """When it was recorded."""
+
+    @_builtins.property
+    def overage(self) -> _containers.RepeatedCompositeFieldContainer[Global___PricedItem]:
+        """The amounts used beyond the reservation, per item, at the reserved price; they are part of
+        `items` and `cost_micro_usd` too. Empty when the usage fit the reservation.
+        """
 
     def __init__(
         self,
@@ -1308,10 +1322,12 @@ class CostRecord(_message.Message):
         metadata: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         period: _builtins.str = ...,
+        late: _builtins.bool = ...,
+        overage: _abc.Iterable[Global___PricedItem] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cost_micro_usd", b"cost_micro_usd", "cost_record_id", b"cost_record_id", "create_time", b"create_time", "items", b"items", "metadata", b"metadata", "operation", b"operation", "period", b"period", "reservation_id", b"reservation_id", "service", b"service", "subject", b"subject"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cost_micro_usd", b"cost_micro_usd", "cost_record_id", b"cost_record_id", "create_time", b"create_time", "items", b"items", "late", b"late", "metadata", b"metadata", "operation", b"operation", "overage", b"overage", "period", b"period", "reservation_id", b"reservation_id", "service", b"service", "subject", b"subject"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

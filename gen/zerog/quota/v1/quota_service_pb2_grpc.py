@@ -28,8 +28,10 @@ if _version_not_supported:
 class QuotaServiceStub:
     """QuotaService keeps every subject (a user, tenant or wallet) inside its budgets: storage bytes,
     compute tokens per month and cost per month. Spending is two-phase: Reserve sets an upper bound
-    aside, Commit records what was really used (at most the reservation), Release gives it back.
-    Under any concurrency the sum of committed and reserved amounts never exceeds a limit.
+    aside, Commit records what was really used, Release gives it back. Under any concurrency no
+    reservation is admitted beyond a limit. Usage reported after a reservation's deadline or above
+    its amounts is what was really spent: it is recorded and counted (even past a limit) and its
+    cost record flagged (`late`, `overage`), never refused.
     Every call needs a bearer JWT naming the calling service in the `authorization` metadata;
     without one it fails with UNAUTHENTICATED, and a service not allowed on a method gets
     PERMISSION_DENIED. Errors carry google.rpc details (BadRequest, ErrorInfo, QuotaFailure,
@@ -137,8 +139,10 @@ class QuotaServiceStub:
 class QuotaServiceServicer:
     """QuotaService keeps every subject (a user, tenant or wallet) inside its budgets: storage bytes,
     compute tokens per month and cost per month. Spending is two-phase: Reserve sets an upper bound
-    aside, Commit records what was really used (at most the reservation), Release gives it back.
-    Under any concurrency the sum of committed and reserved amounts never exceeds a limit.
+    aside, Commit records what was really used, Release gives it back. Under any concurrency no
+    reservation is admitted beyond a limit. Usage reported after a reservation's deadline or above
+    its amounts is what was really spent: it is recorded and counted (even past a limit) and its
+    cost record flagged (`late`, `overage`), never refused.
     Every call needs a bearer JWT naming the calling service in the `authorization` metadata;
     without one it fails with UNAUTHENTICATED, and a service not allowed on a method gets
     PERMISSION_DENIED. Errors carry google.rpc details (BadRequest, ErrorInfo, QuotaFailure,
@@ -157,12 +161,14 @@ class QuotaServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Commit(self, request, context):
-        """Commit records the amounts really used (each at most what was reserved; omitted items count
-        as zero), releases the rest and writes a cost record. Committing again with the same amounts
-        returns the first result. Errors: NOT_FOUND + ErrorInfo(RESERVATION_NOT_FOUND);
-        FAILED_PRECONDITION + ErrorInfo(RESERVATION_EXPIRED | RESERVATION_RELEASED |
-        RESERVATION_COMMITTED); INVALID_ARGUMENT + BadRequest when an amount exceeds the reservation;
-        PERMISSION_DENIED when another service made the reservation.
+        """Commit records the amounts really used (omitted items count as zero), releases the rest and
+        writes a cost record. Amounts above the reservation are billed in full and listed in the
+        record's `overage`; a reservation past its deadline (expired, even swept) is committed all the
+        same, its record flagged `late`. Committing again with the same amounts returns the first
+        result. Errors: NOT_FOUND + ErrorInfo(RESERVATION_NOT_FOUND); FAILED_PRECONDITION +
+        ErrorInfo(RESERVATION_RELEASED | RESERVATION_COMMITTED); INVALID_ARGUMENT + BadRequest when
+        an item's unit and price_key are not in the reservation; PERMISSION_DENIED when another
+        service made the reservation.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -400,8 +406,10 @@ def add_QuotaServiceServicer_to_server(servicer, server):
 class QuotaService:
     """QuotaService keeps every subject (a user, tenant or wallet) inside its budgets: storage bytes,
     compute tokens per month and cost per month. Spending is two-phase: Reserve sets an upper bound
-    aside, Commit records what was really used (at most the reservation), Release gives it back.
-    Under any concurrency the sum of committed and reserved amounts never exceeds a limit.
+    aside, Commit records what was really used, Release gives it back. Under any concurrency no
+    reservation is admitted beyond a limit. Usage reported after a reservation's deadline or above
+    its amounts is what was really spent: it is recorded and counted (even past a limit) and its
+    cost record flagged (`late`, `overage`), never refused.
     Every call needs a bearer JWT naming the calling service in the `authorization` metadata;
     without one it fails with UNAUTHENTICATED, and a service not allowed on a method gets
     PERMISSION_DENIED. Errors carry google.rpc details (BadRequest, ErrorInfo, QuotaFailure,

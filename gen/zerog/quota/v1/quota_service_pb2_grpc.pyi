@@ -29,8 +29,10 @@ GRPC_VERSION: str
 class QuotaServiceStub:
     """QuotaService keeps every subject (a user, tenant or wallet) inside its budgets: storage bytes,
     compute tokens per month and cost per month. Spending is two-phase: Reserve sets an upper bound
-    aside, Commit records what was really used (at most the reservation), Release gives it back.
-    Under any concurrency the sum of committed and reserved amounts never exceeds a limit.
+    aside, Commit records what was really used, Release gives it back. Under any concurrency no
+    reservation is admitted beyond a limit. Usage reported after a reservation's deadline or above
+    its amounts is what was really spent: it is recorded and counted (even past a limit) and its
+    cost record flagged (`late`, `overage`), never refused.
     Every call needs a bearer JWT naming the calling service in the `authorization` metadata;
     without one it fails with UNAUTHENTICATED, and a service not allowed on a method gets
     PERMISSION_DENIED. Errors carry google.rpc details (BadRequest, ErrorInfo, QuotaFailure,
@@ -49,12 +51,14 @@ class QuotaServiceStub:
     request_id was used for a different request.
     """
     Commit: _grpc.UnaryUnaryMultiCallable[_quota_service_pb2.CommitRequest, _quota_service_pb2.CommitResponse]
-    """Commit records the amounts really used (each at most what was reserved; omitted items count
-    as zero), releases the rest and writes a cost record. Committing again with the same amounts
-    returns the first result. Errors: NOT_FOUND + ErrorInfo(RESERVATION_NOT_FOUND);
-    FAILED_PRECONDITION + ErrorInfo(RESERVATION_EXPIRED | RESERVATION_RELEASED |
-    RESERVATION_COMMITTED); INVALID_ARGUMENT + BadRequest when an amount exceeds the reservation;
-    PERMISSION_DENIED when another service made the reservation.
+    """Commit records the amounts really used (omitted items count as zero), releases the rest and
+    writes a cost record. Amounts above the reservation are billed in full and listed in the
+    record's `overage`; a reservation past its deadline (expired, even swept) is committed all the
+    same, its record flagged `late`. Committing again with the same amounts returns the first
+    result. Errors: NOT_FOUND + ErrorInfo(RESERVATION_NOT_FOUND); FAILED_PRECONDITION +
+    ErrorInfo(RESERVATION_RELEASED | RESERVATION_COMMITTED); INVALID_ARGUMENT + BadRequest when
+    an item's unit and price_key are not in the reservation; PERMISSION_DENIED when another
+    service made the reservation.
     """
     Release: _grpc.UnaryUnaryMultiCallable[_quota_service_pb2.ReleaseRequest, _quota_service_pb2.ReleaseResponse]
     """Release gives a reservation back without spending it. Releasing twice is harmless.
@@ -119,8 +123,10 @@ class QuotaServiceStub:
 class QuotaServiceAsyncStub(QuotaServiceStub):
     """QuotaService keeps every subject (a user, tenant or wallet) inside its budgets: storage bytes,
     compute tokens per month and cost per month. Spending is two-phase: Reserve sets an upper bound
-    aside, Commit records what was really used (at most the reservation), Release gives it back.
-    Under any concurrency the sum of committed and reserved amounts never exceeds a limit.
+    aside, Commit records what was really used, Release gives it back. Under any concurrency no
+    reservation is admitted beyond a limit. Usage reported after a reservation's deadline or above
+    its amounts is what was really spent: it is recorded and counted (even past a limit) and its
+    cost record flagged (`late`, `overage`), never refused.
     Every call needs a bearer JWT naming the calling service in the `authorization` metadata;
     without one it fails with UNAUTHENTICATED, and a service not allowed on a method gets
     PERMISSION_DENIED. Errors carry google.rpc details (BadRequest, ErrorInfo, QuotaFailure,
@@ -136,12 +142,14 @@ class QuotaServiceAsyncStub(QuotaServiceStub):
     request_id was used for a different request.
     """
     Commit: _aio.UnaryUnaryMultiCallable[_quota_service_pb2.CommitRequest, _quota_service_pb2.CommitResponse]  # type: ignore[assignment]
-    """Commit records the amounts really used (each at most what was reserved; omitted items count
-    as zero), releases the rest and writes a cost record. Committing again with the same amounts
-    returns the first result. Errors: NOT_FOUND + ErrorInfo(RESERVATION_NOT_FOUND);
-    FAILED_PRECONDITION + ErrorInfo(RESERVATION_EXPIRED | RESERVATION_RELEASED |
-    RESERVATION_COMMITTED); INVALID_ARGUMENT + BadRequest when an amount exceeds the reservation;
-    PERMISSION_DENIED when another service made the reservation.
+    """Commit records the amounts really used (omitted items count as zero), releases the rest and
+    writes a cost record. Amounts above the reservation are billed in full and listed in the
+    record's `overage`; a reservation past its deadline (expired, even swept) is committed all the
+    same, its record flagged `late`. Committing again with the same amounts returns the first
+    result. Errors: NOT_FOUND + ErrorInfo(RESERVATION_NOT_FOUND); FAILED_PRECONDITION +
+    ErrorInfo(RESERVATION_RELEASED | RESERVATION_COMMITTED); INVALID_ARGUMENT + BadRequest when
+    an item's unit and price_key are not in the reservation; PERMISSION_DENIED when another
+    service made the reservation.
     """
     Release: _aio.UnaryUnaryMultiCallable[_quota_service_pb2.ReleaseRequest, _quota_service_pb2.ReleaseResponse]  # type: ignore[assignment]
     """Release gives a reservation back without spending it. Releasing twice is harmless.
@@ -205,8 +213,10 @@ class QuotaServiceAsyncStub(QuotaServiceStub):
 class QuotaServiceServicer(metaclass=_abc_1.ABCMeta):
     """QuotaService keeps every subject (a user, tenant or wallet) inside its budgets: storage bytes,
     compute tokens per month and cost per month. Spending is two-phase: Reserve sets an upper bound
-    aside, Commit records what was really used (at most the reservation), Release gives it back.
-    Under any concurrency the sum of committed and reserved amounts never exceeds a limit.
+    aside, Commit records what was really used, Release gives it back. Under any concurrency no
+    reservation is admitted beyond a limit. Usage reported after a reservation's deadline or above
+    its amounts is what was really spent: it is recorded and counted (even past a limit) and its
+    cost record flagged (`late`, `overage`), never refused.
     Every call needs a bearer JWT naming the calling service in the `authorization` metadata;
     without one it fails with UNAUTHENTICATED, and a service not allowed on a method gets
     PERMISSION_DENIED. Errors carry google.rpc details (BadRequest, ErrorInfo, QuotaFailure,
@@ -232,12 +242,14 @@ class QuotaServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _quota_service_pb2.CommitRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_quota_service_pb2.CommitResponse, _abc.Awaitable[_quota_service_pb2.CommitResponse]]:
-        """Commit records the amounts really used (each at most what was reserved; omitted items count
-        as zero), releases the rest and writes a cost record. Committing again with the same amounts
-        returns the first result. Errors: NOT_FOUND + ErrorInfo(RESERVATION_NOT_FOUND);
-        FAILED_PRECONDITION + ErrorInfo(RESERVATION_EXPIRED | RESERVATION_RELEASED |
-        RESERVATION_COMMITTED); INVALID_ARGUMENT + BadRequest when an amount exceeds the reservation;
-        PERMISSION_DENIED when another service made the reservation.
+        """Commit records the amounts really used (omitted items count as zero), releases the rest and
+        writes a cost record. Amounts above the reservation are billed in full and listed in the
+        record's `overage`; a reservation past its deadline (expired, even swept) is committed all the
+        same, its record flagged `late`. Committing again with the same amounts returns the first
+        result. Errors: NOT_FOUND + ErrorInfo(RESERVATION_NOT_FOUND); FAILED_PRECONDITION +
+        ErrorInfo(RESERVATION_RELEASED | RESERVATION_COMMITTED); INVALID_ARGUMENT + BadRequest when
+        an item's unit and price_key are not in the reservation; PERMISSION_DENIED when another
+        service made the reservation.
         """
 
     @_abc_1.abstractmethod
