@@ -13,6 +13,11 @@ from zerog_grpc.settings import AuthSettings, ConfigError, Env, parse_allow
 
 # 10 MiB: also the largest file a 0G node caches before it has seen the tx.
 DEFAULT_MAX_OBJECT_BYTES = 10 * 1024 * 1024
+# What a put may spend besides its tx and finality waits: the broker's submission (its call
+# timeout in remote.py) and sending the segments. Quota holds a reservation for at most an hour.
+PUT_SUBMIT_SECONDS = 180.0
+PUT_SEND_SECONDS = 120.0
+QUOTA_MAX_TTL_SECONDS = 3600.0
 
 
 def _urls(raw: str) -> tuple[str, ...]:
@@ -76,6 +81,23 @@ class Config:
     poll_seconds: float = 0.5
     tx_timeout_seconds: float = 120.0
     finality_timeout_seconds: float = 300.0
+    quota_reservation_ttl_seconds: float = 0.0
+    """How long quota holds a put's bytes; 0 means derived from the put's deadline
+    (reservation_ttl())."""
+
+    def reservation_ttl(self) -> float:
+        """The quota reservation's TTL: as set, else as long as a put may take (submission, tx
+        wait, sending, finality: 12 minutes with the defaults), at most quota's hour. A commit
+        after it is still billed (flagged late); the TTL only keeps the budget held meanwhile."""
+        if self.quota_reservation_ttl_seconds:
+            return self.quota_reservation_ttl_seconds
+        put = (
+            PUT_SUBMIT_SECONDS
+            + self.tx_timeout_seconds
+            + PUT_SEND_SECONDS
+            + self.finality_timeout_seconds
+        )
+        return min(put, QUOTA_MAX_TTL_SECONDS)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Config:
@@ -109,9 +131,14 @@ class Config:
             finality_timeout_seconds=env.number(
                 "UPLOAD_FINALITY_TIMEOUT_SECONDS", 300.0, minimum=1.0
             ),
+            quota_reservation_ttl_seconds=env.number("QUOTA_RESERVATION_TTL_SECONDS", 0.0),
         )
         if not config.node_urls and not config.indexer_url:
             raise ConfigError("STORAGE_NODES or STORAGE_INDEXER_URL is required")
         if config.default_replicas > config.max_replicas:
             raise ConfigError("DEFAULT_REPLICAS must not exceed MAX_REPLICAS")
+        if not 0 <= config.quota_reservation_ttl_seconds <= QUOTA_MAX_TTL_SECONDS:
+            raise ConfigError(
+                f"QUOTA_RESERVATION_TTL_SECONDS must be 0 (derived) to {QUOTA_MAX_TTL_SECONDS:.0f}"
+            )
         return config

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import grpc
 import grpc.aio
+from google.protobuf.duration_pb2 import Duration
 
+from services.storage.config import PUT_SUBMIT_SECONDS
 from zerog.broker.v1 import broker_service_pb2 as broker_pb
 from zerog.broker.v1 import broker_service_pb2_grpc
 from zerog.quota.v1 import quota_service_pb2 as quota_pb
@@ -19,7 +22,7 @@ if TYPE_CHECKING:
     from zerog.quota.v1.quota_service_pb2_grpc import QuotaServiceAsyncStub
 
 # Flow payments wait for a mined receipt in the broker; quota answers fast.
-_SUBMIT_TIMEOUT = 180.0
+_SUBMIT_TIMEOUT = PUT_SUBMIT_SECONDS
 _QUOTA_TIMEOUT = 10.0
 
 
@@ -59,11 +62,17 @@ class BrokerSubmitter:
 
 
 class QuotaClient:
-    """Reserve, commit and release storage bytes for a subject in the quota service."""
+    """Reserve, commit and release storage bytes for a subject in the quota service.
 
-    def __init__(self, channel: grpc.aio.Channel, minter: TokenMinter) -> None:
+    `ttl` is how long quota holds a put's bytes: as long as the put may take (Config.
+    reservation_ttl()), not quota's one-minute default, so the budget stays held until the
+    commit; a commit after it is billed all the same (flagged late)."""
+
+    def __init__(self, channel: grpc.aio.Channel, minter: TokenMinter, ttl: timedelta) -> None:
         self._stub: QuotaServiceAsyncStub = quota_service_pb2_grpc.QuotaServiceStub(channel)
         self._minter = minter
+        self._ttl = Duration()
+        self._ttl.FromTimedelta(ttl)
 
     def _meta(self) -> tuple[tuple[str, str], ...]:
         return self._minter.metadata("quota")
@@ -76,6 +85,7 @@ class QuotaClient:
                 subject=subject,
                 items=[quota_pb.UsageItem(unit=quota_pb.UNIT_STORAGE_BYTES, amount=size)],
                 operation="storage.put",
+                ttl=self._ttl,
             ),
             metadata=self._meta(),
             timeout=_QUOTA_TIMEOUT,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import asyncpg
 import grpc.aio
@@ -109,7 +110,7 @@ async def start(
             config.quota_address, interceptors=client_interceptors()
         )
         channels.append(channel)
-        quota = QuotaClient(channel, minter)
+        quota = QuotaClient(channel, minter, timedelta(seconds=config.reservation_ttl()))
     nodes = NodeSet(config.node_urls, indexer_url=config.indexer_url or None)
     fees, rpc = await _fee_reader(config, nodes)
     options = UploadOptions(
