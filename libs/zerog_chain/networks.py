@@ -8,8 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aiohttp import ClientError
 from eth_utils.address import to_checksum_address
 from web3 import AsyncHTTPProvider, AsyncWeb3
+from web3.providers.rpc.utils import REQUEST_RETRY_ALLOWLIST, ExceptionRetryConfiguration
 
 from zerog_chain.errors import ChainError, ChainIdMismatch, ChainUnavailable
 
@@ -75,11 +77,24 @@ def network_profile(name: str, devnet_state: Path | None = None) -> NetworkProfi
     raise ChainError(f"unknown network {name!r} (devnet, testnet or mainnet)")
 
 
+# web3 retries idempotent reads on a timeout or a broken connection, and by default
+# eth_sendRawTransaction too: that resend hides a lost answer from the sender, which then sees
+# 'nonce too low' for its own mined transaction. TxSender asks the node and resends itself.
+_RETRY = ExceptionRetryConfiguration(
+    errors=(ClientError, TimeoutError),
+    method_allowlist=[m for m in REQUEST_RETRY_ALLOWLIST if m != "eth_sendRawTransaction"],
+)
+
+
 async def connect(
     profile: NetworkProfile, rpc_url: str, *, rpc_timeout: float = 10.0
 ) -> AsyncWeb3[Any]:
     """An AsyncWeb3 on `rpc_url`, after checking it serves the profile's chain."""
-    w3 = AsyncWeb3(AsyncHTTPProvider(rpc_url, request_kwargs={"timeout": rpc_timeout}))
+    w3 = AsyncWeb3(
+        AsyncHTTPProvider(
+            rpc_url, request_kwargs={"timeout": rpc_timeout}, exception_retry_configuration=_RETRY
+        )
+    )
     try:
         chain_id = await w3.eth.chain_id
     except Exception as error:

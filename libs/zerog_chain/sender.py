@@ -245,15 +245,18 @@ class TxSender:
         if cause is not None:
             await self.recorder.record(replace(record, status="failed", error=cause.name))
             raise cause from None
-        if isinstance(error, Web3RPCError) and not _already_known(error):
-            rejection = _rejection(error)
-            await self.recorder.record(replace(record, status="failed", error=rejection.name))
-            raise rejection from None
+        # Even a refusal is checked against the node: 'nonce too low' is also what a resend of
+        # our own transaction, mined meanwhile, is told.
         try:
             if await self._node_knows(record.tx_hash):
                 return
         except ChainUnavailable:
             pass
+        else:
+            if isinstance(error, Web3RPCError) and not _already_known(error):
+                rejection = _rejection(error)
+                await self.recorder.record(replace(record, status="failed", error=rejection.name))
+                raise rejection from None
         log.warning("broadcast unconfirmed", extra={"tx": record.tx_hash})
         raise BroadcastUnconfirmed(record.tx_hash, type(error).__name__) from None
 
