@@ -101,6 +101,7 @@ class PutFlow:
             raise RequestIdReused(header.request_id)
         if upload.state != "stored" or upload.version is None:
             return None
+        await self._charge_if_owed(header, principal, upload, upload.version)
         stored = await objects.get_version(
             self._pool, header.namespace, header.name, upload.version
         )
@@ -125,7 +126,7 @@ class PutFlow:
         reservation = None
         if self._quota is not None:
             reservation = await self._quota.reserve(
-                f"storage-put:{scoped}:{upload.attempts}", namespace.owner, header.size
+                _reserve_id(scoped, upload.attempts), namespace.owner, header.size
             )
         try:
             tx_seq, deduplicated = await self._upload(header, principal, upload, path, tree)
@@ -162,6 +163,29 @@ class PutFlow:
             )
         stored = await objects.get_version(self._pool, header.namespace, header.name, version)
         return PutResult(stored, deduplicated)
+
+    async def _charge_if_owed(
+        self, header: PutHeader, principal: str, upload: uploads.Upload, version: int
+    ) -> None:
+        """Commit a stored version's bytes that the storing attempt could not (quota was down
+        when it committed): its reservation is found again by its request_id, and quota bills a
+        late commit and replays a repeated one, so the bytes are counted exactly once."""
+        if self._quota is None or not await quota_returns.owed(
+            self._pool, header.namespace, header.name, version
+        ):
+            return
+        namespace = await namespaces.get(self._pool, header.namespace)
+        if namespace is None:
+            return
+        scoped = uploads.scoped_id(principal, header.request_id)
+        reservation = await self._quota.reserve(
+            _reserve_id(scoped, upload.attempts), namespace.owner, header.size
+        )
+        root = upload.root.hex() if upload.root is not None else ""
+        await self._quota.commit(reservation, header.size, "0x" + root)
+        await quota_returns.mark_charged(
+            self._pool, header.namespace, header.name, version, namespace.owner
+        )
 
     def _check_namespace_quota(self, header: PutHeader, limit: int, used: int) -> None:
         if limit and used + header.size > limit:
@@ -212,6 +236,11 @@ class PutFlow:
             tree=tree,
         )
         return result.tx_seq, result.submission is None
+
+
+def _reserve_id(scoped: str, attempt: int) -> str:
+    """The quota request_id of one attempt's reservation (a replay finds it again)."""
+    return f"storage-put:{scoped}:{attempt}"
 
 
 async def _quietly(call: Awaitable[None]) -> None:

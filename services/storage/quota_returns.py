@@ -37,6 +37,19 @@ async def mark_charged(
     )
 
 
+async def owed(pool: asyncpg.Pool, namespace: str, name: str, version: int) -> bool:
+    """Whether a live version was stored but quota never confirmed charging for it."""
+    return bool(
+        await pool.fetchval(
+            "SELECT quota_subject IS NULL FROM objects"
+            " WHERE namespace = $1 AND name = $2 AND version = $3 AND deleted_at IS NULL",
+            namespace,
+            name,
+            version,
+        )
+    )
+
+
 async def give_back(pool: asyncpg.Pool, quota: QuotaClient | None, namespace: str) -> int:
     """Release the bytes of a namespace's deleted versions not yet given back; how many were."""
     if quota is None:
