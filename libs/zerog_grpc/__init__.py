@@ -1,5 +1,6 @@
 """What every zerog gRPC service shares: bootstrap, errors, auth, tracing, metrics and logs."""
 
+from zerog_grpc import request_ids
 from zerog_grpc.auth import (
     ANY_SERVICE,
     AuthError,
@@ -49,6 +50,7 @@ __all__ = [
     "error_info",
     "precondition_failure",
     "quota_failure",
+    "request_ids",
     "retry_info",
     "setup_logging",
     "setup_tracing",

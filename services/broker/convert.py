@@ -16,9 +16,8 @@ from services.broker.amounts import a0gi, parse_neuron
 from services.broker.errors import Context
 from zerog.broker.v1 import broker_service_pb2 as pb
 from zerog_chain import AccountInfo, LedgerInfo, Receipt, ServiceInfo
-from zerog_grpc import abort, bad_request
+from zerog_grpc import abort, bad_request, request_ids
 
-_REQUEST_ID = re.compile(r"[\x21-\x7e]{1,128}")
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 
 
@@ -26,8 +25,10 @@ class Problems(dict[str, str]):
     """Every bad field of a request, reported at once."""
 
     def request_id(self, value: str, field: str = "request_id") -> None:
-        if not _REQUEST_ID.fullmatch(value):
-            self[field] = "required: 1-128 printable ASCII characters"
+        """The rule every service shares (zerog_grpc.request_ids)."""
+        problem = request_ids.check(value)
+        if problem is not None:
+            self[field] = problem
 
     def address(self, value: str, field: str) -> str:
         if not _ADDRESS.fullmatch(value):

@@ -14,7 +14,7 @@ from google.protobuf.json_format import MessageToDict
 from services.inference.errors import StorageUnavailable
 from zerog.inference.v1 import inference_service_pb2 as pb
 from zerog.storage.v1 import storage_service_pb2 as spb
-from zerog_grpc import TokenMinter
+from zerog_grpc import TokenMinter, request_ids
 from zerog_grpc.tracing import annotate
 
 if TYPE_CHECKING:
@@ -66,7 +66,8 @@ class Archiver:
         stub = self._stub
         data = archive_bytes(session)
         header = spb.PutObjectHeader(
-            request_id=f"archive-{session.session_id}-{request_id}"[:128],
+            # Hashed, not cut short: two long request ids never become one archive request.
+            request_id=request_ids.derived("archive", session.session_id, request_id),
             namespace=NAMESPACE,
             name=archive_name(session),
             size=len(data),

@@ -13,10 +13,9 @@ from services.inference.errors import ResponseNotVerified
 from services.inference.faults import Context
 from services.inference.retry import Clock, Deadline
 from zerog.inference.v1 import inference_service_pb2 as pb
-from zerog_grpc import current_caller
+from zerog_grpc import current_caller, request_ids
 
 DEFAULT_MAX_TOKENS, MAX_MAX_TOKENS = 512, 32768
-MAX_REQUEST_ID = 100
 SCHEMA_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
@@ -27,10 +26,10 @@ def subject_of(given: str) -> str:
 
 
 def check_request_id(problems: dict[str, str], field: str, value: str) -> None:
-    if not value:
-        problems[field] = "required"
-    elif len(value) > MAX_REQUEST_ID or not value.isprintable():
-        problems[field] = f"at most {MAX_REQUEST_ID} printable characters"
+    """The rule every service shares (zerog_grpc.request_ids)."""
+    problem = request_ids.check(value)
+    if problem is not None:
+        problems[field] = problem
 
 
 def response_format_of(fmt: pb.ResponseFormat, problems: dict[str, str]) -> dict[str, Any] | None:

@@ -9,6 +9,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import grpc
+import grpc.aio
+
 from services.inference.broker_client import BrokerClient
 from services.inference.errors import NoProvider, StreamInterrupted
 from services.inference.failover import Attempt, Failover, Routed, Stopwatch
@@ -24,8 +27,16 @@ from services.inference.retry import Deadline
 from services.inference.routing import Filters, Provider, Strategy, rank
 from services.inference.spans import annotate_call
 from services.inference.tokens import PER_MESSAGE_OVERHEAD, count_messages, count_text
+from zerog_grpc import request_ids
 
 log = logging.getLogger("services.inference.chat")
+# RecordUsage is retried on these (the broker was briefly away or busy), a bounded number of
+# times: the answer waits for it.
+_TRANSIENT = frozenset(
+    {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.ABORTED}
+)
+_RECORD_ATTEMPTS = 3
+_RECORD_BACKOFF_SECONDS = 0.1
 NOT_VERIFIABLE, VERIFIED, FAILED = "not_verifiable", "verified", "failed"
 
 
@@ -154,7 +165,9 @@ class ChatEngine:
 
     async def _plan(self, call: ChatCall) -> _Plan:
         ranked, reason = await self.candidates(call)
-        run_id = f"{call.request_id}~{uuid.uuid4().hex[:12]}"
+        # Every id sent on is derived by hashing, so it fits the shared rule however long the
+        # caller's request_id was, and two requests never share one.
+        run_id = request_ids.derived("run", call.request_id, uuid.uuid4().hex)
         # The broker's credentials for the likely provider are asked for while quota reserves
         # (two independent round trips at once). Credentials cost nothing to waste: a cached
         # session token, no spend. The provider itself is called only once both are back.
@@ -322,24 +335,45 @@ class ChatEngine:
         produced: int,
         fee: int,
     ) -> None:
-        try:
-            await self.broker.record_usage(
-                f"{plan.run_id}:{creds.provider.lower()}",
-                creds.provider,
-                input_tokens=prompt,
-                output_tokens=produced,
-                fee_neuron=fee,
-                user=call.user,
-                chat_id=completion.chat_id,
-            )
-        except Exception:
-            # Usage is also metered by the provider; a lost record only delays a top-up.
-            log.exception("record usage failed", extra={"provider": creds.provider})
+        usage_id = request_ids.derived("usage", plan.run_id, creds.provider.lower())
+        for attempt in range(1, _RECORD_ATTEMPTS + 1):
+            try:
+                await self.broker.record_usage(
+                    usage_id,
+                    creds.provider,
+                    input_tokens=prompt,
+                    output_tokens=produced,
+                    fee_neuron=fee,
+                    user=call.user,
+                    chat_id=completion.chat_id,
+                )
+                return
+            except Exception as error:
+                # The broker records once per id, so a retry never bills twice; only a
+                # transient failure is worth one.
+                transient = isinstance(error, grpc.aio.AioRpcError) and error.code() in _TRANSIENT
+                if transient and attempt < _RECORD_ATTEMPTS:
+                    await asyncio.sleep(_RECORD_BACKOFF_SECONDS * attempt)
+                    continue
+                # Usage is also metered by the provider; what is logged is enough to record
+                # it again by hand (the same id replays, never double-bills).
+                log.exception(
+                    "record usage failed",
+                    extra={
+                        "provider": creds.provider,
+                        "usage_request_id": usage_id,
+                        "input_tokens": prompt,
+                        "output_tokens": produced,
+                        "fee_neuron": str(fee),
+                        "attempts": attempt,
+                    },
+                )
+                return
 
     async def _verify(self, run_id: str, creds: Credentials, completion: Completion) -> Verdict:
         try:
             result = await self.broker.verify(
-                f"{run_id}:verify",
+                request_ids.derived("verify", run_id),
                 creds.provider,
                 completion.chat_id,
                 completion.request_body,

@@ -16,7 +16,7 @@ from services.inference.faults import Context, fail
 from services.inference.session_base import acting_user, check_owner
 from services.inference.session_messages import SessionMessaging
 from zerog.inference.v1 import inference_service_pb2 as pb
-from zerog_grpc import abort, bad_request, current_caller
+from zerog_grpc import abort, bad_request, current_caller, request_ids
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ChatSessionService"].full_name
 
@@ -186,7 +186,9 @@ class ChatSessionService(SessionMessaging):
             if session.user != acting_user(request.user):
                 raise NotSessionOwner("the session belongs to another user")
             if session.state != pb.CHAT_SESSION_STATE_ARCHIVED:
-                archive_id = await self._archiver.archive(session, request.request_id)
+                archive_id = await self._archiver.archive(
+                    session, request_ids.scoped(current_caller().service, request.request_id)
+                )
                 async with self._pool.acquire() as conn, conn.transaction():
                     await store.archive(conn, request.session_id, archive_id, self._now())
                 session = await self._session(request.session_id)

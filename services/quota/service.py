@@ -143,7 +143,7 @@ class QuotaService(quota_service_pb2_grpc.QuotaServiceServicer):
 
     async def Reserve(self, request: pb.ReserveRequest, context: Context) -> pb.ReserveResponse:
         problems: dict[str, str] = {}
-        validate.name(problems, "request_id", request.request_id)
+        validate.request_id(problems, "request_id", request.request_id)
         validate.name(problems, "subject", request.subject)
         validate.name(problems, "operation", request.operation, required=False)
         validate.usage_items(problems, "items", request.items, need_positive=True)
@@ -215,7 +215,7 @@ class QuotaService(quota_service_pb2_grpc.QuotaServiceServicer):
         self, request: pb.ReleaseUsageRequest, context: Context
     ) -> pb.ReleaseUsageResponse:
         problems: dict[str, str] = {}
-        validate.name(problems, "request_id", request.request_id)
+        validate.request_id(problems, "request_id", request.request_id)
         validate.name(problems, "subject", request.subject)
         validate.usage_items(problems, "items", request.items, need_positive=True)
         for i, item in enumerate(request.items):

@@ -13,6 +13,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from services.quota.convert import UNIT_FROM_PB
 from services.quota.model import METERED_UNITS
 from zerog.quota.v1 import quota_service_pb2 as pb
+from zerog_grpc import request_ids
 
 Problems = dict[str, str]
 
@@ -30,6 +31,13 @@ def name(problems: Problems, field: str, value: str, required: bool = True) -> N
         problems[field] = f"at most {MAX_NAME} characters"
     elif not value.isprintable():
         problems[field] = "must be printable text"
+
+
+def request_id(problems: Problems, field: str, value: str) -> None:
+    """An idempotency key under the rule every service shares (zerog_grpc.request_ids)."""
+    problem = request_ids.check(value)
+    if problem is not None:
+        problems[field] = problem
 
 
 def reservation_id(problems: Problems, field: str, value: str) -> None:

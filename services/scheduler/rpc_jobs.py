@@ -50,7 +50,7 @@ class JobRpcs:
         self, request: pb.UpdateJobRequest, context: Context
     ) -> pb.UpdateJobResponse:
         problems: dict[str, str] = {}
-        validate.name(problems, "request_id", request.request_id)
+        validate.request_id(problems, "request_id", request.request_id)
         validate.name(problems, "name", request.name)
         if request.cron:
             validate.cron(problems, "cron", request.cron)
@@ -76,7 +76,7 @@ class JobRpcs:
 
     async def _pause(self, request_id: str, name: str, paused: bool, context: Context) -> pb.Job:
         problems: dict[str, str] = {}
-        validate.name(problems, "request_id", request_id)
+        validate.request_id(problems, "request_id", request_id)
         validate.name(problems, "name", name)
         if problems:
             await invalid(context, "PauseJobRequest" if paused else "ResumeJobRequest", problems)
@@ -102,7 +102,7 @@ class JobRpcs:
         self, request: pb.TriggerJobRequest, context: Context
     ) -> pb.TriggerJobResponse:
         problems: dict[str, str] = {}
-        validate.name(problems, "request_id", request.request_id)
+        validate.request_id(problems, "request_id", request.request_id)
         validate.name(problems, "name", request.name)
         if problems:
             await invalid(context, "TriggerJobRequest", problems)

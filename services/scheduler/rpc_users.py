@@ -20,7 +20,7 @@ class UserRpcs:
         self, request: pb.SetUserPreferencesRequest, context: Context
     ) -> pb.SetUserPreferencesResponse:
         problems: dict[str, str] = {}
-        validate.name(problems, "request_id", request.request_id)
+        validate.request_id(problems, "request_id", request.request_id)
         validate.preferences(problems, request.preferences)
         if problems:
             await invalid(context, "SetUserPreferencesRequest", problems)
@@ -65,7 +65,7 @@ class UserRpcs:
         self, request: pb.DeleteUserPreferencesRequest, context: Context
     ) -> pb.DeleteUserPreferencesResponse:
         problems: dict[str, str] = {}
-        validate.name(problems, "request_id", request.request_id)
+        validate.request_id(problems, "request_id", request.request_id)
         validate.name(problems, "user_id", request.user_id)
         if problems:
             await invalid(context, "DeleteUserPreferencesRequest", problems)
@@ -76,7 +76,7 @@ class UserRpcs:
         self, request: pb.PushPortfolioSnapshotRequest, context: Context
     ) -> pb.PushPortfolioSnapshotResponse:
         problems: dict[str, str] = {}
-        validate.name(problems, "request_id", request.request_id)
+        validate.request_id(problems, "request_id", request.request_id)
         validate.snapshot(problems, request.snapshot)
         if problems:
             await invalid(context, "PushPortfolioSnapshotRequest", problems)
@@ -99,7 +99,7 @@ class UserRpcs:
         self, request: pb.PushNewsItemsRequest, context: Context
     ) -> pb.PushNewsItemsResponse:
         problems: dict[str, str] = {}
-        validate.name(problems, "request_id", request.request_id)
+        validate.request_id(problems, "request_id", request.request_id)
         validate.news(problems, request.items)
         if problems:
             await invalid(context, "PushNewsItemsRequest", problems)

@@ -13,6 +13,7 @@ import httpx
 from services.scheduler.errors import BadPageToken
 from services.scheduler.schedule import BadSchedule, check_cron, zone
 from zerog.scheduler.v1 import scheduler_service_pb2 as pb
+from zerog_grpc import request_ids
 
 Problems = dict[str, str]
 _EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+$")
@@ -31,6 +32,13 @@ def name(problems: Problems, field: str, value: str, required: bool = True) -> N
             problems[field] = "required"
     elif len(value) > 200 or not value.isprintable():
         problems[field] = "must be 1-200 printable characters"
+
+
+def request_id(problems: Problems, field: str, value: str) -> None:
+    """An idempotency key under the rule every service shares (zerog_grpc.request_ids)."""
+    problem = request_ids.check(value)
+    if problem is not None:
+        problems[field] = problem
 
 
 def page_size(problems: Problems, value: int) -> None:

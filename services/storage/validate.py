@@ -6,6 +6,7 @@ import base64
 import re
 
 from services.storage.errors import InvalidRequest
+from zerog_grpc import request_ids
 
 NAMESPACE_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 PRINCIPAL_RE = re.compile(r"^(service|user):[^\s\x00-\x1f\x7f]{1,200}$")
@@ -14,7 +15,6 @@ ROOT_RE = re.compile(r"^0x[0-9a-fA-F]{64}$")
 MAX_NAME_BYTES = 1024
 MAX_METADATA_ENTRIES = 64
 MAX_METADATA_BYTES = 8192
-MAX_REQUEST_ID = 128
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 100
 
@@ -34,9 +34,10 @@ def object_name(value: str, problems: dict[str, str], field: str = "name") -> No
 
 
 def request_id(value: str, problems: dict[str, str]) -> None:
-    """A non-empty idempotency key of at most 128 characters."""
-    if not value.strip() or len(value) > MAX_REQUEST_ID:
-        problems["request_id"] = f"must be 1-{MAX_REQUEST_ID} characters"
+    """An idempotency key under the rule every service shares (zerog_grpc.request_ids)."""
+    problem = request_ids.check(value)
+    if problem is not None:
+        problems["request_id"] = problem
 
 
 def principal(value: str, problems: dict[str, str], field: str) -> None:
