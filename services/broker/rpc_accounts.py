@@ -9,6 +9,7 @@ from services.broker.amounts import a0gi
 from services.broker.convert import Problems
 from services.broker.deps import Deps, once, send_or_resume
 from services.broker.errors import AccountNotFound, Context, FeeAboveMaximum, IntentRefused, fail
+from services.broker.operations import transaction_id
 from zerog.broker.v1 import broker_service_pb2 as pb
 from zerog_grpc.tracing import annotate
 from zerog_signing import (
@@ -117,9 +118,9 @@ class AccountRpcs:
             r = await send_or_resume(
                 deps,
                 "FUND_USER",
-                request.request_id,
+                transaction_id(request.request_id),
                 lambda: deps.compute.deposit(
-                    amount, request_id=request.request_id, purpose="FUND_USER"
+                    amount, request_id=transaction_id(request.request_id), purpose="FUND_USER"
                 ),
             )
             row = await deps.pool.fetchrow(
@@ -194,8 +195,8 @@ class AccountRpcs:
             r = await send_or_resume(
                 deps,
                 "STORAGE_SUBMIT",
-                request.request_id,
-                lambda: deps.flow.submit(datas, fee, request_id=request.request_id),
+                transaction_id(request.request_id),
+                lambda: deps.flow.submit(datas, fee, request_id=transaction_id(request.request_id)),
             )
             return pb.SubmitStorageResponse(
                 tx_hash=r.tx_hash,

@@ -8,6 +8,7 @@ from services.broker.amounts import A0GI
 from services.broker.convert import Problems
 from services.broker.deps import Deps, once, send_or_resume
 from services.broker.errors import Context, ProviderNotFound, fail
+from services.broker.operations import transaction_id
 from zerog.broker.v1 import broker_service_pb2 as pb
 
 _MAX_PAGE = 200
@@ -94,8 +95,10 @@ class ProviderRpcs:
                 r = await send_or_resume(
                     self.deps,
                     "TRANSFER",
-                    request.request_id,
-                    lambda: compute.transfer(provider, A0GI, request_id=request.request_id),
+                    transaction_id(request.request_id),
+                    lambda: compute.transfer(
+                        provider, A0GI, request_id=transaction_id(request.request_id)
+                    ),
                 )
                 receipts.append(convert.receipt(r))
                 account = await compute.get_account(provider)
@@ -103,8 +106,10 @@ class ProviderRpcs:
                 r = await send_or_resume(
                     self.deps,
                     "ACKNOWLEDGE",
-                    request.request_id,
-                    lambda: compute.acknowledge(provider, request_id=request.request_id),
+                    transaction_id(request.request_id),
+                    lambda: compute.acknowledge(
+                        provider, request_id=transaction_id(request.request_id)
+                    ),
                 )
                 receipts.append(convert.receipt(r))
                 account = await compute.get_account(provider)

@@ -16,6 +16,7 @@ from services.broker.topup import TopUpResult
 from services.broker.verification import check_signature
 from zerog.broker.v1 import broker_service_pb2 as pb
 from zerog_chain import ChainError
+from zerog_grpc import current_caller
 from zerog_grpc.tracing import annotate
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -52,6 +53,7 @@ class UsageRpcs:
         def record(answer: pb.VerifyResponseResponse) -> Alongside:
             # Written in the statement that stores the answer: one round trip less.
             return store.verification_insert(
+                current_caller().service,
                 request.request_id,
                 checked[0],
                 request.chat_id,
@@ -103,6 +105,7 @@ class UsageRpcs:
             )
             this_fee, total = await store.record_usage(
                 deps.pool,
+                current_caller().service,
                 request.request_id,
                 service.provider,
                 request.user,
@@ -198,7 +201,9 @@ class UsageRpcs:
                 block_number=r["block_number"],
                 value_neuron=str(int(r["value_neuron"])),
                 error=r["error"],
-                request_id=r["request_id"],
+                # Recorded as "<caller> <request_id>" (operations.transaction_id): the
+                # request_id as its caller sent it.
+                request_id=r["request_id"].rpartition(" ")[2],
             )
             tx.created_at.FromDatetime(r["created_at"])
         if len(rows) > size:

@@ -112,6 +112,7 @@ async def revoke_all_api_keys(pool: asyncpg.Pool, provider: str) -> int:
 
 async def record_usage(
     pool: asyncpg.Pool,
+    caller: str,
     request_id: str,
     provider: str,
     user: str,
@@ -120,15 +121,15 @@ async def record_usage(
     output_tokens: int,
     fee: int,
 ) -> tuple[int, int]:
-    """Insert once per request_id; (this call's fee, provider total recorded)."""
+    """Insert once per (calling service, request_id); (this call's fee, provider total)."""
     # One statement, so one round trip and atomic without a transaction: the total moves only
     # when the usage row is new.
     row = await pool.fetchrow(
         """
         WITH inserted AS (
             INSERT INTO usage (request_id, provider, user_id, chat_id, input_tokens,
-                output_tokens, fee_neuron) VALUES ($1, $2, $3, $4, $5, $6, $7)
-            ON CONFLICT (request_id) DO NOTHING RETURNING fee_neuron
+                output_tokens, fee_neuron, caller) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+            ON CONFLICT (caller, request_id) DO NOTHING RETURNING fee_neuron
         ), total AS (
             INSERT INTO usage_totals (provider, total_neuron)
             SELECT $2, fee_neuron FROM inserted
@@ -145,6 +146,7 @@ async def record_usage(
         input_tokens,
         output_tokens,
         fee,
+        caller,
     )
     assert row is not None
     if row["fee"] is not None:
@@ -152,12 +154,13 @@ async def record_usage(
     # Recorded before (a retry): what was recorded then, and the total now.
     row = await pool.fetchrow(
         """
-        SELECT (SELECT fee_neuron FROM usage WHERE request_id = $1) AS fee,
+        SELECT (SELECT fee_neuron FROM usage WHERE caller = $3 AND request_id = $1) AS fee,
                (SELECT coalesce(total_neuron, 0) FROM usage_totals WHERE provider = $2)
                    AS total
         """,
         request_id,
         provider,
+        caller,
     )
     assert row is not None
     return int(row["fee"]), int(row["total"] or 0)
@@ -244,6 +247,7 @@ async def record_refill(
 
 
 def verification_insert(
+    caller: str,
     request_id: str,
     provider: str,
     chat_id: str,
@@ -251,9 +255,10 @@ def verification_insert(
     reason: str,
     signer: str,
 ) -> tuple[str, tuple[object, ...]]:
-    """The verification record, as a statement to run with the stored answer ($3 onwards)."""
+    """The verification record, as a statement to run with the stored answer ($4 onwards)."""
     return (
-        "INSERT INTO verifications (request_id, provider, chat_id, valid, reason,"
-        " signing_address) VALUES ($3, $4, $5, $6, $7, $8) ON CONFLICT (request_id) DO NOTHING",
-        (request_id, provider, chat_id, valid, reason, signer),
+        "INSERT INTO verifications (caller, request_id, provider, chat_id, valid, reason,"
+        " signing_address) VALUES ($4, $5, $6, $7, $8, $9, $10)"
+        " ON CONFLICT (caller, request_id) DO NOTHING",
+        (caller, request_id, provider, chat_id, valid, reason, signer),
     )

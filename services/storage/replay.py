@@ -1,4 +1,5 @@
-"""Idempotency for mutating calls besides PutObject: the first response, stored per request_id."""
+"""Idempotency for mutating calls besides PutObject: the first response, stored per request_id
+of the calling service and principal."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import asyncpg
 from google.protobuf.message import Message
 
 from services.storage.errors import RequestIdReused
+from zerog_grpc import current_caller
 
 R = TypeVar("R", bound=Message)
 
@@ -25,7 +27,10 @@ async def once(
 ) -> R:
     """`run()` the first time; the stored response for a retry; RequestIdReused if it differs."""
     digest = hashlib.sha256(request.SerializeToString(deterministic=True)).digest()
-    key = (principal, method, request_id)
+    # Two services acting for one user are two callers: their request_ids are their own.
+    # The service's length first, so each (service, principal) pair has one spelling.
+    service = current_caller().service
+    key = (f"{len(service)}:{service}:{principal}", method, request_id)
     row = await pool.fetchrow(
         "SELECT digest, response FROM requests"
         " WHERE principal = $1 AND method = $2 AND request_id = $3",
