@@ -179,7 +179,12 @@ class ChatEngine:
         try:
             # Reserved before any provider is called: a subject over budget never costs a call.
             reservation = await self.quota.reserve(
-                run_id, call.subject, reservation_tokens(call), call.model, call.operation
+                run_id,
+                call.subject,
+                reservation_tokens(call),
+                call.model,
+                call.operation,
+                lasting=call.deadline.remaining(),
             )
         except BaseException:
             _discard(early)
@@ -288,8 +293,10 @@ class ChatEngine:
         )
         produced = usage.completion_tokens if usage else count_text(completion.content)
         fee = prompt * creds.input_price + produced * creds.output_price
-        used = min(prompt + produced, plan.reservation.tokens)
-        if used < prompt + produced:
+        # Billed in full even above the reservation (quota flags the overage): the provider
+        # charged for every token.
+        used = prompt + produced
+        if used > plan.reservation.tokens:
             log.warning("usage above reservation", extra={"provider": creds.provider})
         metadata = {
             "provider": creds.provider,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -15,6 +16,10 @@ if TYPE_CHECKING:
     from zerog.quota.v1.quota_service_pb2_grpc import QuotaServiceAsyncStub
 
 OPERATION = "inference.chat"
+# A reservation outlives its call's deadline by this much (the commit follows the last token),
+# up to quota's longest hold.
+_TTL_SLACK = timedelta(seconds=30)
+_MAX_TTL = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -41,12 +46,29 @@ class QuotaClient:
     def _metadata(self) -> tuple[tuple[str, str], ...]:
         return self._minter.metadata("quota")
 
+    def ttl(self, lasting: float | None) -> timedelta:
+        """How long to hold a call's tokens: the configured TTL, or longer when the call's own
+        deadline (`lasting` seconds away; None without one) is further, at most quota's hour.
+        A commit after it is billed all the same (flagged late): the TTL only keeps the budget
+        held meanwhile."""
+        if lasting is None:
+            return self._ttl
+        needed = timedelta(seconds=math.ceil(lasting)) + _TTL_SLACK
+        return min(max(self._ttl, needed), max(self._ttl, _MAX_TTL))
+
     async def reserve(
-        self, request_id: str, subject: str, tokens: int, price_key: str, operation: str
+        self,
+        request_id: str,
+        subject: str,
+        tokens: int,
+        price_key: str,
+        operation: str,
+        lasting: float | None = None,
     ) -> Reservation:
-        """Set `tokens` aside; grpc RESOURCE_EXHAUSTED when the budget cannot cover them."""
+        """Set `tokens` aside for a call that may last `lasting` seconds (None: no deadline);
+        grpc RESOURCE_EXHAUSTED when the budget cannot cover them."""
         ttl = Duration()
-        ttl.FromTimedelta(self._ttl)
+        ttl.FromTimedelta(self.ttl(lasting))
         response = await self._stub.Reserve(
             qpb.ReserveRequest(
                 request_id=request_id,
@@ -62,7 +84,8 @@ class QuotaClient:
         return Reservation(r.reservation_id, tokens, price_key, r.cost_micro_usd)
 
     async def commit(self, reservation: Reservation, tokens: int, metadata: dict[str, str]) -> int:
-        """Record `tokens` used (at most reserved) and return the committed micro-dollars."""
+        """Record `tokens` used and return the committed micro-dollars; tokens above the
+        reservation or after its deadline are billed all the same (quota flags them)."""
         response = await self._stub.Commit(
             qpb.CommitRequest(
                 reservation_id=reservation.reservation_id,
