@@ -8,7 +8,7 @@ import time
 
 import asyncpg
 
-from services.broker import store
+from services.broker import store, transactions
 from services.broker.errors import (
     ApiKeyNotFound,
     ApiKeyRevoked,
@@ -129,9 +129,15 @@ class Credentials:
         row = await store.get_api_key(self._pool, provider, token_id)
         if row is None:
             raise ApiKeyNotFound(f"no API key {token_id} for provider {provider}")
-        if row.revoked:
-            raise ApiKeyRevoked(f"API key {token_id} for provider {provider} is already revoked")
-        receipt = await self._compute.revoke_token(provider, token_id, request_id=request_id)
+        # A retry of this request resumes its transaction (even once the key shows revoked).
+        earlier = await transactions.request_transactions(self._pool, request_id, "REVOKE_TOKEN")
+        receipt = await self._compute.sender.resume(earlier)
+        if receipt is None:
+            if row.revoked:
+                raise ApiKeyRevoked(
+                    f"API key {token_id} for provider {provider} is already revoked"
+                )
+            receipt = await self._compute.revoke_token(provider, token_id, request_id=request_id)
         await store.revoke_api_key(self._pool, provider, token_id)
         saved = await store.get_api_key(self._pool, provider, token_id)
         assert saved is not None

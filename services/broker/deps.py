@@ -10,13 +10,13 @@ import asyncpg
 import httpx
 from google.protobuf.message import Message
 
-from services.broker import transactions
 from services.broker.convert import fingerprint
 from services.broker.credentials import Credentials
 from services.broker.errors import Context, fail
 from services.broker.operations import Alongside, run_once
 from services.broker.providers import ProviderCache
 from services.broker.refill import LedgerRefill
+from services.broker.resume import send_once
 from services.broker.settlement import SettlementWatcher
 from services.broker.topup import TopUps
 from zerog_chain import ComputeContracts, FlowContracts, NetworkProfile, Receipt, Wallet
@@ -71,6 +71,4 @@ async def send_or_resume(
     """A retry after a crash, a timeout or a lost broadcast answer gets the outcome of the
     transaction already signed for the request (sent again byte for byte if the node lost it);
     a new one is signed only when none of the earlier ones can land any more."""
-    earlier = await transactions.request_transactions(deps.pool, request_id, purpose)
-    resumed = await deps.compute.sender.resume(earlier)
-    return resumed if resumed is not None else await send()
+    return await send_once(deps.pool, deps.compute.sender, purpose, request_id, send)

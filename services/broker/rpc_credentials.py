@@ -9,7 +9,7 @@ from eth_utils.address import to_checksum_address
 
 from services.broker import convert, store
 from services.broker.convert import Problems
-from services.broker.deps import Deps, once
+from services.broker.deps import Deps, once, send_or_resume
 from services.broker.errors import Context, fail
 from services.broker.topup import TopUpResult
 from zerog.broker.v1 import broker_service_pb2 as pb
@@ -180,8 +180,13 @@ class CredentialRpcs:
 
         async def work() -> pb.RevokeAllApiKeysResponse:
             service = await deps.providers.get(provider)
-            receipt = await deps.compute.revoke_all_tokens(
-                service.provider, request_id=request.request_id
+            receipt = await send_or_resume(
+                deps,
+                "REVOKE_ALL_TOKENS",
+                request.request_id,
+                lambda: deps.compute.revoke_all_tokens(
+                    service.provider, request_id=request.request_id
+                ),
             )
             deps.credentials.forget(service.provider)
             deps.topups.headroom.forget(service.provider)

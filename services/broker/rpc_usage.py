@@ -3,13 +3,19 @@ report and the transaction log."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import datetime
 
-from services.broker import convert, store, transactions
+from services.broker import store, transactions
 from services.broker.convert import Problems
 from services.broker.deps import Deps, once
-from services.broker.errors import Context, ProviderNotVerifiable, fail
+from services.broker.errors import (
+    Context,
+    ProviderNotFound,
+    ProviderNotVerifiable,
+    fail,
+)
 from services.broker.operations import Alongside
 from services.broker.rpc_credentials import top_up_message
 from services.broker.topup import TopUpResult
@@ -43,12 +49,16 @@ class UsageRpcs:
         deps = self.deps
 
         async def work() -> pb.VerifyResponseResponse:
-            service = await deps.providers.get(provider)
-            if service.verifiability != "TeeML":
+            # The chain as it is now (not the cache): a signer swapped or disowned since is seen.
+            found, acknowledged = await asyncio.gather(
+                deps.compute.get_service(provider), store.get_acknowledgement(deps.pool, provider)
+            )
+            if found is None:
+                raise ProviderNotFound(provider)
+            if found.verifiability != "TeeML":
                 raise ProviderNotVerifiable(f"provider {provider} is not a TeeML service")
-            expected = convert.tee_signer(service)
-            checked[:] = [service.provider]
-            return await check_signature(deps.http, service.url, service.model, request, expected)
+            checked[:] = [found.provider]
+            return await check_signature(deps.http, found, request, acknowledged)
 
         def record(answer: pb.VerifyResponseResponse) -> Alongside:
             # Written in the statement that stores the answer: one round trip less.

@@ -7,18 +7,33 @@ from datetime import datetime
 
 import asyncpg
 
+from services.broker.verification import Acknowledged
 from zerog_db import Connection
 
 
-async def record_acknowledgement(pool: asyncpg.Pool, provider: str, tee_signer: str) -> None:
+async def record_acknowledgement(
+    pool: asyncpg.Pool, provider: str, tee_signer: str, response_signer: str
+) -> None:
     await pool.execute(
         """
-        INSERT INTO acknowledgements (provider, tee_signer) VALUES ($1, $2)
-        ON CONFLICT (provider) DO UPDATE SET tee_signer = $2, acknowledged_at = now()
+        INSERT INTO acknowledgements (provider, tee_signer, response_signer) VALUES ($1, $2, $3)
+        ON CONFLICT (provider) DO UPDATE
+            SET tee_signer = $2, response_signer = $3, acknowledged_at = now()
         """,
         provider,
         tee_signer,
+        response_signer,
     )
+
+
+async def get_acknowledgement(pool: asyncpg.Pool, provider: str) -> Acknowledged | None:
+    row = await pool.fetchrow(
+        "SELECT tee_signer, response_signer FROM acknowledgements WHERE provider = $1", provider
+    )
+    if row is None:
+        return None
+    # A row written before response_signer existed: responses recover to the TEE signer.
+    return Acknowledged(row["tee_signer"], row["response_signer"] or row["tee_signer"])
 
 
 @dataclass(frozen=True, slots=True)
