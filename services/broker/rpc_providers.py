@@ -87,7 +87,11 @@ class ProviderRpcs:
 
         async def work() -> pb.AcknowledgeProviderResponse:
             compute = self.deps.compute
-            service = await self.deps.providers.get(provider)
+            # The chain as it is now: the signer recorded below is the one verification trusts.
+            found = await compute.get_service(provider)
+            if found is None:
+                raise ProviderNotFound(provider)
+            service = found
             receipts = []
             account = await compute.get_account(provider)
             if account is None:
@@ -113,7 +117,12 @@ class ProviderRpcs:
                 )
                 receipts.append(convert.receipt(r))
                 account = await compute.get_account(provider)
-            await store.record_acknowledgement(self.deps.pool, service.provider, service.tee_signer)
+            await store.record_acknowledgement(
+                self.deps.pool,
+                service.provider,
+                service.tee_signer,
+                convert.tee_signer(service),
+            )
             return pb.AcknowledgeProviderResponse(
                 receipts=receipts, sub_account=convert.sub_account(account) if account else None
             )
