@@ -9,6 +9,7 @@ from services.scheduler.errors import BadPageToken, SchedulerError, UserNotFound
 from services.scheduler.figures import day_figures
 from services.scheduler.rpc_base import Context, Deps, fail, invalid
 from zerog.scheduler.v1 import scheduler_service_pb2 as pb
+from zerog_grpc import current_caller, request_ids
 
 
 class UserRpcs:
@@ -83,7 +84,13 @@ class UserRpcs:
         snapshot = convert.snapshot_from_pb(request.snapshot)
         try:
             await users.get_user(self.deps.pool, snapshot.user_id)
-            await data.add_snapshot(self.deps.pool, snapshot, request.request_id)
+            # Stored once per request_id of the calling service: the same id from another
+            # service is another snapshot.
+            await data.add_snapshot(
+                self.deps.pool,
+                snapshot,
+                request_ids.scoped(current_caller().service, request.request_id),
+            )
         except asyncpg.ForeignKeyViolationError:
             await fail(context, UserNotFound(snapshot.user_id))
         except SchedulerError as error:
