@@ -49,6 +49,11 @@ class Config:
     # topup_amount.
     min_balance_neuron: int = 2 * A0GI
     topup_amount_neuron: int = A0GI
+    # The most one automatic top-up may move, so a provider reporting a huge unsettled fee
+    # cannot drain the ledger into its sub-account. 0: derived per top-up from recent usage,
+    # max(min_balance + topup_amount, 2 x the provider's usage recorded in the last 24 h)
+    # plus the next call's input fee (topup.TopUps.cap). Above it the top-up is refused.
+    topup_max_neuron: int = 0
     # How old the last full balance check of a provider may be before a call re-checks it
     # (calls in between need no chain read while the headroom is ample).
     topup_check_seconds: float = 2.0
@@ -71,6 +76,11 @@ class Config:
         if network == "devnet" and state is None:
             raise ConfigError("DEVNET_STATE is required when ZG_NETWORK is devnet")
         official = env.values.get("OFFICIAL_PROVIDERS")
+        topup_amount = _neuron(env, "TOPUP_AMOUNT_NEURON", A0GI)
+        topup_max = _neuron(env, "TOPUP_MAX_NEURON", 0)
+        if 0 < topup_max < topup_amount:
+            # Every top-up moves at least topup_amount: such a cap would refuse them all.
+            raise ConfigError("TOPUP_MAX_NEURON must be 0 (derived) or >= TOPUP_AMOUNT_NEURON")
         return cls(
             database_url=env.secret("DATABASE_URL"),
             private_key=env.secret("ZG_PRIVATE_KEY"),
@@ -89,7 +99,8 @@ class Config:
             else OFFICIAL_PROVIDERS,
             provider_cache_ttl_seconds=env.number("PROVIDER_CACHE_TTL_SECONDS", 60.0, 0.1),
             min_balance_neuron=_neuron(env, "TOPUP_MIN_BALANCE_NEURON", 2 * A0GI),
-            topup_amount_neuron=_neuron(env, "TOPUP_AMOUNT_NEURON", A0GI),
+            topup_amount_neuron=topup_amount,
+            topup_max_neuron=topup_max,
             topup_check_seconds=env.number("TOPUP_CHECK_SECONDS", 2.0, 0.0),
             ledger_min_balance_neuron=_neuron(env, "LEDGER_MIN_BALANCE_NEURON", 0),
             ledger_refill_neuron=_neuron(env, "LEDGER_REFILL_NEURON", 0),

@@ -71,6 +71,21 @@ class FeeAboveMaximum(BrokerError):
         self.maximum = maximum
 
 
+class TopUpAboveCap(BrokerError):
+    """An automatic top-up would move more than the cap allows (the provider's unsettled figure
+    is not believable); nothing was sent."""
+
+    name = "TOPUP_ABOVE_CAP"
+
+    def __init__(self, provider: str, amount: int, cap: int) -> None:
+        super().__init__(
+            f"top-up of {amount} neuron to provider {provider} exceeds the cap of {cap} neuron"
+        )
+        self.provider = provider
+        self.amount = amount
+        self.cap = cap
+
+
 class AccountNotFound(BrokerError):
     """The wallet user has no account (InitAccount first)."""
 
@@ -166,6 +181,19 @@ async def fail(context: Context, error: Exception, subject: str = "") -> NoRetur
             str(error),
             precondition_failure("FEE", "max_fee_neuron", str(error)),
             error_info("FEE_ABOVE_MAXIMUM", fee_neuron=str(error.fee)),
+        )
+    if isinstance(error, TopUpAboveCap):
+        await abort(
+            context,
+            StatusCode.FAILED_PRECONDITION,
+            str(error),
+            precondition_failure("TOPUP", error.provider, str(error)),
+            error_info(
+                error.name,
+                provider=error.provider,
+                amount_neuron=str(error.amount),
+                cap_neuron=str(error.cap),
+            ),
         )
     if isinstance(error, IntentRefused):
         await abort(context, StatusCode.UNAUTHENTICATED, str(error), error_info(error.reason))

@@ -14,6 +14,7 @@ from services.broker.errors import (
     Context,
     ProviderNotFound,
     ProviderNotVerifiable,
+    TopUpAboveCap,
     fail,
 )
 from services.broker.operations import Alongside
@@ -129,7 +130,8 @@ class UsageRpcs:
                 top_up = None
                 if deps.topups.fast(service.provider) is None:
                     top_up = await deps.topups.ensure(service.provider)
-            except ChainError as error:
+            except (ChainError, TopUpAboveCap) as error:
+                # The usage stands; the top-up's failure is reported with it.
                 top_up = TopUpResult(0, None, getattr(error, "name", type(error).__name__))
             return pb.RecordUsageResponse(
                 fee_neuron=str(this_fee),

@@ -64,6 +64,7 @@ async def start(
     registry: CollectorRegistry | None = None,
 ) -> BrokerServer:
     """Start the broker on `address` (the pool's database is migrated); refuses a wrong chain."""
+    registry = registry or CollectorRegistry()
     profile = network_profile(config.network, config.devnet_state)
     w3 = await connect(profile, config.rpc_url, rpc_timeout=config.rpc_timeout_seconds)
     wallet = Wallet(config.private_key)
@@ -105,7 +106,9 @@ async def start(
             refill,
             min_balance=config.min_balance_neuron,
             topup_amount=config.topup_amount_neuron,
+            max_amount=config.topup_max_neuron,
             check_seconds=config.topup_check_seconds,
+            registry=registry,
         ),
         refill=refill,
         settlement=SettlementWatcher(pool, compute),
@@ -122,7 +125,7 @@ async def start(
         ),
         verifier=config.auth.verifier(),
         allow=config.allow,
-        registry=registry or CollectorRegistry(),
+        registry=registry,
         unavailable=(*CONNECTION_ERRORS, ChainUnavailable),
     )
     providers.start()

@@ -209,12 +209,13 @@ async def record_top_up(
     error: str,
     started_at: datetime,
     unsettled: tuple[int, str] = (0, "local"),
+    cap: int | None = None,
 ) -> None:
     await pool.execute(
         """
         INSERT INTO top_ups (provider, locked_before, required, amount_neuron, tx_hash, error,
-            started_at, unsettled_neuron, unsettled_source)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+            started_at, unsettled_neuron, unsettled_source, cap_neuron)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
         """,
         provider,
         locked_before,
@@ -225,7 +226,21 @@ async def record_top_up(
         started_at,
         unsettled[0],
         unsettled[1],
+        cap,
     )
+
+
+async def recent_usage(pool: asyncpg.Pool, provider: str, hours: int) -> int:
+    """Fees recorded for the provider in the last `hours` hours."""
+    value = await pool.fetchval(
+        """
+        SELECT coalesce(sum(fee_neuron), 0) FROM usage
+        WHERE provider = $1 AND created_at > now() - make_interval(hours => $2)
+        """,
+        provider,
+        hours,
+    )
+    return int(value)
 
 
 async def finish_resumed(pool: asyncpg.Pool, table: str, tx_hash: str, error: str) -> None:

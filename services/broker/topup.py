@@ -1,19 +1,25 @@
 """Auto top-up of provider sub-accounts, the SDK's rule by default: required = unsettled +
 min_balance (+ the next call's input fee); if locked < required, transfer
-max(deficit, topup_amount). Never two top-ups of one sub-account at once: an asyncio lock
-per provider inside a replica, a Postgres advisory lock across replicas. A top-up whose receipt
-timed out is resumed (waited for) by the next attempt, never sent twice."""
+max(deficit, topup_amount). The unsettled figure is the provider's own, so each transfer is
+capped (TOPUP_MAX_NEURON, else derived from our recent usage with the provider): above the cap
+nothing is sent, the refusal is recorded, logged and counted. Never two top-ups of one
+sub-account at once: an asyncio lock per provider inside a replica, a Postgres advisory lock
+across replicas. A top-up whose receipt timed out is resumed (waited for) by the next attempt,
+never sent twice."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import asyncpg
+from prometheus_client import CollectorRegistry, Counter
 
 from services.broker import store, transactions
+from services.broker.errors import TopUpAboveCap
 from services.broker.headroom import Headroom
 from services.broker.refill import LedgerRefill
 from services.broker.resume import resume_pending
@@ -29,6 +35,13 @@ from zerog_chain import (
 from zerog_signing import keccak256
 
 PURPOSE = "TOP_UP"
+# The derived cap: this many times the provider's usage recorded in the last USAGE_HOURS. A
+# deficit is what was used since the last top-up (locked funds already cover what was owed
+# then), so an honest figure stays well inside it.
+USAGE_MULTIPLE = 2
+USAGE_HOURS = 24
+
+log = logging.getLogger("services.broker")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +75,9 @@ class TopUps:
         *,
         min_balance: int,
         topup_amount: int,
+        max_amount: int = 0,
         check_seconds: float = 2.0,
+        registry: CollectorRegistry | None = None,
     ) -> None:
         self._pool = pool
         self._compute = compute
@@ -70,12 +85,27 @@ class TopUps:
         self._refill = refill
         self.min_balance = min_balance
         self.topup_amount = topup_amount
+        self.max_amount = max_amount
+        self.refused = Counter(
+            "zerog_broker_topups_refused_total",
+            "Automatic top-ups refused (nothing sent), by provider and reason",
+            ["provider", "reason"],
+            registry=registry or CollectorRegistry(),
+        )
         self._locks: dict[str, asyncio.Lock] = {}
         self.headroom = Headroom(check_seconds)
 
     def required(self, unsettled: int, next_input_fee: int) -> int:
         """What the sub-account must hold."""
         return unsettled + self.min_balance + next_input_fee
+
+    async def cap(self, provider: str, next_input_fee: int) -> int:
+        """The most one top-up of the provider's sub-account may move now."""
+        if self.max_amount:
+            return self.max_amount
+        recent = await store.recent_usage(self._pool, provider, USAGE_HOURS)
+        floor = self.min_balance + self.topup_amount
+        return max(floor, USAGE_MULTIPLE * recent) + next_input_fee
 
     def fast(self, provider: str, next_input_fee: int = 0) -> AccountInfo | None:
         """The sub-account as last checked when no check is due (no I/O), else None."""
@@ -132,9 +162,35 @@ class TopUps:
         if account is not None and locked >= required:
             return None
         amount = max(required - locked, self.topup_amount)
-        await self._refill.ensure()
         started = datetime.now(UTC)
         unsettled = (owed.amount, owed.source)
+        cap = await self.cap(provider, next_input_fee)
+        if amount > cap:
+            await store.record_top_up(
+                self._pool,
+                provider,
+                locked,
+                required,
+                amount,
+                None,
+                TopUpAboveCap.name,
+                started,
+                unsettled,
+                cap,
+            )
+            self.refused.labels(provider, TopUpAboveCap.name).inc()
+            log.warning(
+                "top-up above the cap refused",
+                extra={
+                    "provider": provider,
+                    "amount_neuron": str(amount),
+                    "cap_neuron": str(cap),
+                    "unsettled_neuron": str(owed.amount),
+                    "unsettled_source": owed.source,
+                },
+            )
+            raise TopUpAboveCap(provider, amount, cap)
+        await self._refill.ensure()
         try:
             receipt = await self._compute.transfer(
                 provider,
@@ -147,11 +203,29 @@ class TopUps:
             # A timed-out transfer keeps its hash: the next attempt waits for it.
             tx_hash = error.tx_hash if isinstance(error, ReceiptTimeout) else None
             await store.record_top_up(
-                self._pool, provider, locked, required, amount, tx_hash, name, started, unsettled
+                self._pool,
+                provider,
+                locked,
+                required,
+                amount,
+                tx_hash,
+                name,
+                started,
+                unsettled,
+                cap,
             )
             raise
         await store.record_top_up(
-            self._pool, provider, locked, required, amount, receipt.tx_hash, "", started, unsettled
+            self._pool,
+            provider,
+            locked,
+            required,
+            amount,
+            receipt.tx_hash,
+            "",
+            started,
+            unsettled,
+            cap,
         )
         await self._refill.ensure()
         return TopUpResult(amount, receipt, "")

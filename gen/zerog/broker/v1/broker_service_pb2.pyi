@@ -1024,7 +1024,7 @@ class CreateApiKeyRequest(_message.Message):
     """Free-form label, up to 200 characters."""
     @_builtins.property
     def expires_at(self) -> _timestamp_pb2.Timestamp:
-        """Expiry; absent for a key that never expires."""
+        """Expiry, in the future (INVALID_ARGUMENT otherwise); absent for a key that never expires."""
 
     def __init__(
         self,
@@ -1270,9 +1270,9 @@ class VerifyResponseRequest(_message.Message):
     chat_id: _builtins.str
     """The chat key: the `ZG-Res-Key` response header, else the body's `id`."""
     request_body: _builtins.bytes
-    """The request body as sent, to check the signed text; optional (or give request_sha256)."""
+    """The request body as sent, to check the signed text (or give request_sha256)."""
     response_body: _builtins.bytes
-    """The response body as received; optional (or give response_sha256)."""
+    """The response body as received (or give response_sha256)."""
     request_sha256: _builtins.str
     """Lowercase hex sha256 of the request body, when the body itself is not sent."""
     response_sha256: _builtins.str
@@ -1308,13 +1308,17 @@ class VerifyResponseResponse(_message.Message):
     EXPECTED_SIGNER_FIELD_NUMBER: _builtins.int
     TEXT_FIELD_NUMBER: _builtins.int
     valid: _builtins.bool
-    """Whether the signature is valid and (when bodies or hashes were given) covers them."""
+    """Whether the signature is valid, by the acknowledged signer, and covers the bodies."""
     reason: _builtins.str
-    """Why not valid: SIGNATURE_MISMATCH, TEXT_MISMATCH, SIGNATURE_NOT_FOUND, MALFORMED_SIGNATURE."""
+    """Why not valid: BODIES_MISSING, SIGNER_NOT_ACKNOWLEDGED, SIGNER_CHANGED, SIGNATURE_MISMATCH,
+    TEXT_MISMATCH, SIGNATURE_NOT_FOUND, MALFORMED_SIGNATURE.
+    """
     signing_address: _builtins.str
     """The address the signature recovers to."""
     expected_signer: _builtins.str
-    """The address it must equal."""
+    """The address it must equal: the signer recorded when we acknowledged the provider (empty when
+    we never did).
+    """
     text: _builtins.str
     """The signed text."""
     def __init__(
@@ -1392,7 +1396,9 @@ class TopUp(_message.Message):
     amount_neuron: _builtins.str
     """Amount transferred, neuron."""
     error: _builtins.str
-    """Empty when it succeeded, else why it failed (e.g. InsufficientAvailableBalance)."""
+    """Empty when it succeeded, else why it failed (e.g. InsufficientAvailableBalance, or
+    TOPUP_ABOVE_CAP when it was refused and nothing sent).
+    """
     @_builtins.property
     def receipt(self) -> Global___Receipt:
         """The transfer transaction."""

@@ -292,8 +292,9 @@ class BrokerServiceServicer:
 
     def AcknowledgeProvider(self, request, context):
         """AcknowledgeProvider acknowledges a provider's TEE signer as the SDK does (a first 1 A0GI
-        transfer when there is no sub-account, then acknowledgeTEESigner) and records it.
-        Acknowledging again is harmless. Errors: INVALID_ARGUMENT + BadRequest; NOT_FOUND +
+        transfer when there is no sub-account, then acknowledgeTEESigner) and records the signer the
+        chain names now: VerifyResponse trusts only that one. Acknowledging again is harmless, and
+        is how a provider's new signer is accepted. Errors: INVALID_ARGUMENT + BadRequest; NOT_FOUND +
         ErrorInfo(PROVIDER_NOT_FOUND | LEDGER_NOT_FOUND); FAILED_PRECONDITION + PreconditionFailure
         (BALANCE) + ErrorInfo(CONTRACT_REVERTED); UNAVAILABLE.
         """
@@ -310,7 +311,10 @@ class BrokerServiceServicer:
         FAILED_PRECONDITION + PreconditionFailure (ACKNOWLEDGEMENT) +
         ErrorInfo(PROVIDER_NOT_ACKNOWLEDGED) when the provider's signer is not acknowledged;
         FAILED_PRECONDITION + PreconditionFailure (BALANCE) + ErrorInfo(CONTRACT_REVERTED,
-        error=InsufficientAvailableBalance) when a needed top-up cannot be paid; UNAVAILABLE.
+        error=InsufficientAvailableBalance) when a needed top-up cannot be paid;
+        FAILED_PRECONDITION + PreconditionFailure (TOPUP) + ErrorInfo(TOPUP_ABOVE_CAP, provider,
+        amount_neuron, cap_neuron) when the top-up would exceed the per-top-up cap (nothing is
+        sent); UNAVAILABLE.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -359,9 +363,11 @@ class BrokerServiceServicer:
     def VerifyResponse(self, request, context):
         """VerifyResponse checks a verifiable (TeeML) provider's signature over a response: it fetches
         `{url}/v1/proxy/signature/{chat_id}`, checks the signed text equals sha256(request body) +
-        ":" + sha256(response body) when those are given, and recovers the signer against the
-        service's TEE signer. The outcome is recorded; a response that fails is `valid = false` with
-        a reason, not an error. Errors: INVALID_ARGUMENT + BadRequest; NOT_FOUND +
+        ":" + sha256(response body) (both are required: without them the answer is not valid,
+        BODIES_MISSING), and recovers the signer against the TEE signer recorded by
+        AcknowledgeProvider, which the chain must still name and show acknowledged by the contract
+        owner (else SIGNER_CHANGED or SIGNER_NOT_ACKNOWLEDGED, without asking the provider). The
+        outcome is recorded; a response that fails is `valid = false` with a reason, not an error. Errors: INVALID_ARGUMENT + BadRequest; NOT_FOUND +
         ErrorInfo(PROVIDER_NOT_FOUND); FAILED_PRECONDITION + ErrorInfo(PROVIDER_NOT_VERIFIABLE);
         UNAVAILABLE when the provider cannot be reached.
         """
@@ -373,7 +379,8 @@ class BrokerServiceServicer:
         """RecordUsage adds one call's fee (given, or computed from tokens and the service's prices)
         to what we owe the provider and runs auto top-up when the sub-account is below its floor.
         Errors: INVALID_ARGUMENT + BadRequest; NOT_FOUND + ErrorInfo(PROVIDER_NOT_FOUND). A failed
-        top-up does not fail the call: it is reported in `top_up`.
+        top-up (also one refused above the cap, TOPUP_ABOVE_CAP) does not fail the call: it is
+        reported in `top_up`.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

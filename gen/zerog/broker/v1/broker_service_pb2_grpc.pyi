@@ -109,8 +109,9 @@ class BrokerServiceStub:
     """
     AcknowledgeProvider: _grpc.UnaryUnaryMultiCallable[_broker_service_pb2.AcknowledgeProviderRequest, _broker_service_pb2.AcknowledgeProviderResponse]
     """AcknowledgeProvider acknowledges a provider's TEE signer as the SDK does (a first 1 A0GI
-    transfer when there is no sub-account, then acknowledgeTEESigner) and records it.
-    Acknowledging again is harmless. Errors: INVALID_ARGUMENT + BadRequest; NOT_FOUND +
+    transfer when there is no sub-account, then acknowledgeTEESigner) and records the signer the
+    chain names now: VerifyResponse trusts only that one. Acknowledging again is harmless, and
+    is how a provider's new signer is accepted. Errors: INVALID_ARGUMENT + BadRequest; NOT_FOUND +
     ErrorInfo(PROVIDER_NOT_FOUND | LEDGER_NOT_FOUND); FAILED_PRECONDITION + PreconditionFailure
     (BALANCE) + ErrorInfo(CONTRACT_REVERTED); UNAVAILABLE.
     """
@@ -123,7 +124,10 @@ class BrokerServiceStub:
     FAILED_PRECONDITION + PreconditionFailure (ACKNOWLEDGEMENT) +
     ErrorInfo(PROVIDER_NOT_ACKNOWLEDGED) when the provider's signer is not acknowledged;
     FAILED_PRECONDITION + PreconditionFailure (BALANCE) + ErrorInfo(CONTRACT_REVERTED,
-    error=InsufficientAvailableBalance) when a needed top-up cannot be paid; UNAVAILABLE.
+    error=InsufficientAvailableBalance) when a needed top-up cannot be paid;
+    FAILED_PRECONDITION + PreconditionFailure (TOPUP) + ErrorInfo(TOPUP_ABOVE_CAP, provider,
+    amount_neuron, cap_neuron) when the top-up would exceed the per-top-up cap (nothing is
+    sent); UNAVAILABLE.
     """
     CreateApiKey: _grpc.UnaryUnaryMultiCallable[_broker_service_pb2.CreateApiKeyRequest, _broker_service_pb2.CreateApiKeyResponse]
     """CreateApiKey issues a persistent API key (token id 0..254, the lowest id never used for
@@ -152,9 +156,11 @@ class BrokerServiceStub:
     VerifyResponse: _grpc.UnaryUnaryMultiCallable[_broker_service_pb2.VerifyResponseRequest, _broker_service_pb2.VerifyResponseResponse]
     """VerifyResponse checks a verifiable (TeeML) provider's signature over a response: it fetches
     `{url}/v1/proxy/signature/{chat_id}`, checks the signed text equals sha256(request body) +
-    ":" + sha256(response body) when those are given, and recovers the signer against the
-    service's TEE signer. The outcome is recorded; a response that fails is `valid = false` with
-    a reason, not an error. Errors: INVALID_ARGUMENT + BadRequest; NOT_FOUND +
+    ":" + sha256(response body) (both are required: without them the answer is not valid,
+    BODIES_MISSING), and recovers the signer against the TEE signer recorded by
+    AcknowledgeProvider, which the chain must still name and show acknowledged by the contract
+    owner (else SIGNER_CHANGED or SIGNER_NOT_ACKNOWLEDGED, without asking the provider). The
+    outcome is recorded; a response that fails is `valid = false` with a reason, not an error. Errors: INVALID_ARGUMENT + BadRequest; NOT_FOUND +
     ErrorInfo(PROVIDER_NOT_FOUND); FAILED_PRECONDITION + ErrorInfo(PROVIDER_NOT_VERIFIABLE);
     UNAVAILABLE when the provider cannot be reached.
     """
@@ -162,7 +168,8 @@ class BrokerServiceStub:
     """RecordUsage adds one call's fee (given, or computed from tokens and the service's prices)
     to what we owe the provider and runs auto top-up when the sub-account is below its floor.
     Errors: INVALID_ARGUMENT + BadRequest; NOT_FOUND + ErrorInfo(PROVIDER_NOT_FOUND). A failed
-    top-up does not fail the call: it is reported in `top_up`.
+    top-up (also one refused above the cap, TOPUP_ABOVE_CAP) does not fail the call: it is
+    reported in `top_up`.
     """
     GetSettlementReport: _grpc.UnaryUnaryMultiCallable[_broker_service_pb2.GetSettlementReportRequest, _broker_service_pb2.GetSettlementReportResponse]
     """GetSettlementReport compares, per provider, the fees we recorded with the fees settled on
@@ -284,8 +291,9 @@ class BrokerServiceAsyncStub(BrokerServiceStub):
     """
     AcknowledgeProvider: _aio.UnaryUnaryMultiCallable[_broker_service_pb2.AcknowledgeProviderRequest, _broker_service_pb2.AcknowledgeProviderResponse]  # type: ignore[assignment]
     """AcknowledgeProvider acknowledges a provider's TEE signer as the SDK does (a first 1 A0GI
-    transfer when there is no sub-account, then acknowledgeTEESigner) and records it.
-    Acknowledging again is harmless. Errors: INVALID_ARGUMENT + BadRequest; NOT_FOUND +
+    transfer when there is no sub-account, then acknowledgeTEESigner) and records the signer the
+    chain names now: VerifyResponse trusts only that one. Acknowledging again is harmless, and
+    is how a provider's new signer is accepted. Errors: INVALID_ARGUMENT + BadRequest; NOT_FOUND +
     ErrorInfo(PROVIDER_NOT_FOUND | LEDGER_NOT_FOUND); FAILED_PRECONDITION + PreconditionFailure
     (BALANCE) + ErrorInfo(CONTRACT_REVERTED); UNAVAILABLE.
     """
@@ -298,7 +306,10 @@ class BrokerServiceAsyncStub(BrokerServiceStub):
     FAILED_PRECONDITION + PreconditionFailure (ACKNOWLEDGEMENT) +
     ErrorInfo(PROVIDER_NOT_ACKNOWLEDGED) when the provider's signer is not acknowledged;
     FAILED_PRECONDITION + PreconditionFailure (BALANCE) + ErrorInfo(CONTRACT_REVERTED,
-    error=InsufficientAvailableBalance) when a needed top-up cannot be paid; UNAVAILABLE.
+    error=InsufficientAvailableBalance) when a needed top-up cannot be paid;
+    FAILED_PRECONDITION + PreconditionFailure (TOPUP) + ErrorInfo(TOPUP_ABOVE_CAP, provider,
+    amount_neuron, cap_neuron) when the top-up would exceed the per-top-up cap (nothing is
+    sent); UNAVAILABLE.
     """
     CreateApiKey: _aio.UnaryUnaryMultiCallable[_broker_service_pb2.CreateApiKeyRequest, _broker_service_pb2.CreateApiKeyResponse]  # type: ignore[assignment]
     """CreateApiKey issues a persistent API key (token id 0..254, the lowest id never used for
@@ -327,9 +338,11 @@ class BrokerServiceAsyncStub(BrokerServiceStub):
     VerifyResponse: _aio.UnaryUnaryMultiCallable[_broker_service_pb2.VerifyResponseRequest, _broker_service_pb2.VerifyResponseResponse]  # type: ignore[assignment]
     """VerifyResponse checks a verifiable (TeeML) provider's signature over a response: it fetches
     `{url}/v1/proxy/signature/{chat_id}`, checks the signed text equals sha256(request body) +
-    ":" + sha256(response body) when those are given, and recovers the signer against the
-    service's TEE signer. The outcome is recorded; a response that fails is `valid = false` with
-    a reason, not an error. Errors: INVALID_ARGUMENT + BadRequest; NOT_FOUND +
+    ":" + sha256(response body) (both are required: without them the answer is not valid,
+    BODIES_MISSING), and recovers the signer against the TEE signer recorded by
+    AcknowledgeProvider, which the chain must still name and show acknowledged by the contract
+    owner (else SIGNER_CHANGED or SIGNER_NOT_ACKNOWLEDGED, without asking the provider). The
+    outcome is recorded; a response that fails is `valid = false` with a reason, not an error. Errors: INVALID_ARGUMENT + BadRequest; NOT_FOUND +
     ErrorInfo(PROVIDER_NOT_FOUND); FAILED_PRECONDITION + ErrorInfo(PROVIDER_NOT_VERIFIABLE);
     UNAVAILABLE when the provider cannot be reached.
     """
@@ -337,7 +350,8 @@ class BrokerServiceAsyncStub(BrokerServiceStub):
     """RecordUsage adds one call's fee (given, or computed from tokens and the service's prices)
     to what we owe the provider and runs auto top-up when the sub-account is below its floor.
     Errors: INVALID_ARGUMENT + BadRequest; NOT_FOUND + ErrorInfo(PROVIDER_NOT_FOUND). A failed
-    top-up does not fail the call: it is reported in `top_up`.
+    top-up (also one refused above the cap, TOPUP_ABOVE_CAP) does not fail the call: it is
+    reported in `top_up`.
     """
     GetSettlementReport: _aio.UnaryUnaryMultiCallable[_broker_service_pb2.GetSettlementReportRequest, _broker_service_pb2.GetSettlementReportResponse]  # type: ignore[assignment]
     """GetSettlementReport compares, per provider, the fees we recorded with the fees settled on
@@ -516,8 +530,9 @@ class BrokerServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_broker_service_pb2.AcknowledgeProviderResponse, _abc.Awaitable[_broker_service_pb2.AcknowledgeProviderResponse]]:
         """AcknowledgeProvider acknowledges a provider's TEE signer as the SDK does (a first 1 A0GI
-        transfer when there is no sub-account, then acknowledgeTEESigner) and records it.
-        Acknowledging again is harmless. Errors: INVALID_ARGUMENT + BadRequest; NOT_FOUND +
+        transfer when there is no sub-account, then acknowledgeTEESigner) and records the signer the
+        chain names now: VerifyResponse trusts only that one. Acknowledging again is harmless, and
+        is how a provider's new signer is accepted. Errors: INVALID_ARGUMENT + BadRequest; NOT_FOUND +
         ErrorInfo(PROVIDER_NOT_FOUND | LEDGER_NOT_FOUND); FAILED_PRECONDITION + PreconditionFailure
         (BALANCE) + ErrorInfo(CONTRACT_REVERTED); UNAVAILABLE.
         """
@@ -536,7 +551,10 @@ class BrokerServiceServicer(metaclass=_abc_1.ABCMeta):
         FAILED_PRECONDITION + PreconditionFailure (ACKNOWLEDGEMENT) +
         ErrorInfo(PROVIDER_NOT_ACKNOWLEDGED) when the provider's signer is not acknowledged;
         FAILED_PRECONDITION + PreconditionFailure (BALANCE) + ErrorInfo(CONTRACT_REVERTED,
-        error=InsufficientAvailableBalance) when a needed top-up cannot be paid; UNAVAILABLE.
+        error=InsufficientAvailableBalance) when a needed top-up cannot be paid;
+        FAILED_PRECONDITION + PreconditionFailure (TOPUP) + ErrorInfo(TOPUP_ABOVE_CAP, provider,
+        amount_neuron, cap_neuron) when the top-up would exceed the per-top-up cap (nothing is
+        sent); UNAVAILABLE.
         """
 
     @_abc_1.abstractmethod
@@ -595,9 +613,11 @@ class BrokerServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_broker_service_pb2.VerifyResponseResponse, _abc.Awaitable[_broker_service_pb2.VerifyResponseResponse]]:
         """VerifyResponse checks a verifiable (TeeML) provider's signature over a response: it fetches
         `{url}/v1/proxy/signature/{chat_id}`, checks the signed text equals sha256(request body) +
-        ":" + sha256(response body) when those are given, and recovers the signer against the
-        service's TEE signer. The outcome is recorded; a response that fails is `valid = false` with
-        a reason, not an error. Errors: INVALID_ARGUMENT + BadRequest; NOT_FOUND +
+        ":" + sha256(response body) (both are required: without them the answer is not valid,
+        BODIES_MISSING), and recovers the signer against the TEE signer recorded by
+        AcknowledgeProvider, which the chain must still name and show acknowledged by the contract
+        owner (else SIGNER_CHANGED or SIGNER_NOT_ACKNOWLEDGED, without asking the provider). The
+        outcome is recorded; a response that fails is `valid = false` with a reason, not an error. Errors: INVALID_ARGUMENT + BadRequest; NOT_FOUND +
         ErrorInfo(PROVIDER_NOT_FOUND); FAILED_PRECONDITION + ErrorInfo(PROVIDER_NOT_VERIFIABLE);
         UNAVAILABLE when the provider cannot be reached.
         """
@@ -611,7 +631,8 @@ class BrokerServiceServicer(metaclass=_abc_1.ABCMeta):
         """RecordUsage adds one call's fee (given, or computed from tokens and the service's prices)
         to what we owe the provider and runs auto top-up when the sub-account is below its floor.
         Errors: INVALID_ARGUMENT + BadRequest; NOT_FOUND + ErrorInfo(PROVIDER_NOT_FOUND). A failed
-        top-up does not fail the call: it is reported in `top_up`.
+        top-up (also one refused above the cap, TOPUP_ABOVE_CAP) does not fail the call: it is
+        reported in `top_up`.
         """
 
     @_abc_1.abstractmethod
