@@ -86,21 +86,24 @@ async def create(
     """Insert a namespace and its ACL; a retry with the same request_id returns it."""
     async with pool.acquire() as conn, conn.transaction():
         try:
-            await conn.execute(
-                """
-                INSERT INTO namespaces (name, owner, metadata, quota_bytes, expire_after_seconds,
-                                        keep_versions, default_replicas, request_id)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-                """,
-                namespace.name,
-                namespace.owner,
-                json.dumps(namespace.metadata),
-                namespace.quota_bytes,
-                namespace.retention.expire_after_seconds,
-                namespace.retention.keep_versions,
-                namespace.default_replicas,
-                request_id,
-            )
+            # A savepoint: a refused insert must leave the transaction usable for the lookup.
+            async with conn.transaction():
+                await conn.execute(
+                    """
+                    INSERT INTO namespaces (name, owner, metadata, quota_bytes,
+                                            expire_after_seconds, keep_versions,
+                                            default_replicas, request_id)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                    """,
+                    namespace.name,
+                    namespace.owner,
+                    json.dumps(namespace.metadata),
+                    namespace.quota_bytes,
+                    namespace.retention.expire_after_seconds,
+                    namespace.retention.keep_versions,
+                    namespace.default_replicas,
+                    request_id,
+                )
         except asyncpg.UniqueViolationError:
             row = await conn.fetchrow(
                 "SELECT owner, request_id FROM namespaces WHERE name = $1", namespace.name

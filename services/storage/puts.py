@@ -91,34 +91,37 @@ class PutFlow:
             header.metadata,
         )
 
-    async def replay(self, header: PutHeader, principal: str) -> PutResult | None:
+    async def owner(self, service: str, principal: str, request_id: str) -> uploads.Owner:
+        """Whose upload a calling service's request is (uploads.owner)."""
+        return await uploads.owner(self._pool, service, principal, request_id)
+
+    async def replay(self, header: PutHeader, owner: uploads.Owner) -> PutResult | None:
         """The first result of a finished request with this request_id, if any."""
-        found = await uploads.find(self._pool, principal, header.request_id)
+        found = await uploads.find(self._pool, owner, header.request_id)
         if found is None:
             return None
         digest, upload = found
-        if digest != uploads.header_digest(header, principal):
+        if digest != uploads.header_digest(header, owner.principal):
             raise RequestIdReused(header.request_id)
         if upload.state != "stored" or upload.version is None:
             return None
-        await self._charge_if_owed(header, principal, upload, upload.version)
+        await self._charge_if_owed(header, owner, upload, upload.version)
         stored = await objects.get_version(
             self._pool, header.namespace, header.name, upload.version
         )
         return PutResult(stored, upload.deduplicated)
 
     async def put(
-        self, header: PutHeader, principal: str, chunks: AsyncIterator[bytes]
+        self, header: PutHeader, owner: uploads.Owner, chunks: AsyncIterator[bytes]
     ) -> PutResult:
         """Receive, upload (or deduplicate) and record one object version."""
         with files.temp_file(self._temp_dir, "put-") as path:
             await files.receive(chunks, path, header.size, header.sha256)
-            return await self._store(header, principal, path)
+            return await self._store(header, owner, path)
 
-    async def _store(self, header: PutHeader, principal: str, path: Path) -> PutResult:
+    async def _store(self, header: PutHeader, owner: uploads.Owner, path: Path) -> PutResult:
         tree = await build_tree(path)
-        upload = await uploads.begin(self._pool, header, principal, tree.root)
-        scoped = uploads.scoped_id(principal, header.request_id)
+        upload = await uploads.begin(self._pool, header, owner, tree.root)
         namespace = await namespaces.get(self._pool, header.namespace)
         if namespace is None:  # deleted since prepare()
             raise InvalidRequest("PutObjectHeader", {"namespace": "was deleted"})
@@ -126,10 +129,12 @@ class PutFlow:
         reservation = None
         if self._quota is not None:
             reservation = await self._quota.reserve(
-                _reserve_id(scoped, upload.attempts), namespace.owner, header.size
+                uploads.reserve_id(owner, header.request_id, upload.attempts),
+                namespace.owner,
+                header.size,
             )
         try:
-            tx_seq, deduplicated = await self._upload(header, principal, upload, path, tree)
+            tx_seq, deduplicated = await self._upload(header, owner, upload, path, tree)
             async with self._pool.acquire() as conn, conn.transaction():
                 await namespaces.lock(conn, header.namespace)
                 fresh = await namespaces.get(conn, header.namespace)
@@ -146,11 +151,11 @@ class PutFlow:
                     replicas=header.replicas,
                     content_type=header.content_type,
                     metadata=header.metadata,
-                    creator=principal,
+                    creator=owner.principal,
                     request_id=header.request_id,
                 )
                 await uploads.mark_stored(
-                    conn, principal, header.request_id, tx_seq, version, deduplicated
+                    conn, owner, header.request_id, tx_seq, version, deduplicated
                 )
         except BaseException:
             if reservation is not None and self._quota is not None:
@@ -165,7 +170,7 @@ class PutFlow:
         return PutResult(stored, deduplicated)
 
     async def _charge_if_owed(
-        self, header: PutHeader, principal: str, upload: uploads.Upload, version: int
+        self, header: PutHeader, owner: uploads.Owner, upload: uploads.Upload, version: int
     ) -> None:
         """Commit a stored version's bytes that the storing attempt could not (quota was down
         when it committed): its reservation is found again by its request_id, and quota bills a
@@ -177,9 +182,10 @@ class PutFlow:
         namespace = await namespaces.get(self._pool, header.namespace)
         if namespace is None:
             return
-        scoped = uploads.scoped_id(principal, header.request_id)
         reservation = await self._quota.reserve(
-            _reserve_id(scoped, upload.attempts), namespace.owner, header.size
+            uploads.reserve_id(owner, header.request_id, upload.attempts),
+            namespace.owner,
+            header.size,
         )
         root = upload.root.hex() if upload.root is not None else ""
         await self._quota.commit(reservation, header.size, "0x" + root)
@@ -194,7 +200,7 @@ class PutFlow:
     async def _upload(
         self,
         header: PutHeader,
-        principal: str,
+        owner: uploads.Owner,
         upload: uploads.Upload,
         path: Path,
         tree: FileMerkleTree,
@@ -210,11 +216,11 @@ class PutFlow:
         max_fee = None
         if self._fees is not None:
             max_fee = (await self._fees.quote(tree.submission())).fee
-        await uploads.mark_submitting(self._pool, principal, header.request_id)
+        await uploads.mark_submitting(self._pool, owner, header.request_id)
 
         async def submitted(result: SubmitResult) -> None:
             await uploads.mark_submitted(
-                self._pool, principal, header.request_id, result.tx_seq, result.tx_hash, result.fee
+                self._pool, owner, header.request_id, result.tx_seq, result.tx_hash, result.fee
             )
             log.info(
                 "flow submission paid",
@@ -228,7 +234,7 @@ class PutFlow:
 
         result = await self._uploader.upload(
             path,
-            request_id=f"storage-put:{uploads.scoped_id(principal, header.request_id)}",
+            request_id=uploads.put_id(owner, header.request_id),
             replicas=header.replicas,
             tx_seq=upload.tx_seq,
             max_fee=max_fee,
@@ -236,11 +242,6 @@ class PutFlow:
             tree=tree,
         )
         return result.tx_seq, result.submission is None
-
-
-def _reserve_id(scoped: str, attempt: int) -> str:
-    """The quota request_id of one attempt's reservation (a replay finds it again)."""
-    return f"storage-put:{scoped}:{attempt}"
 
 
 async def _quietly(call: Awaitable[None]) -> None:

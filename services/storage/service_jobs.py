@@ -8,7 +8,6 @@ from services.storage import (
     objects,
     quota_returns,
     replay,
-    uploads,
     validate,
 )
 from services.storage.errors import ObjectNotFound
@@ -18,6 +17,7 @@ from services.storage.service_base import Caller, Deps, caller, require_global
 from services.storage.service_guard import guarded
 from services.storage.service_objects import readable
 from zerog.storage.v1 import storage_service_pb2 as pb
+from zerog_grpc import request_ids
 
 _MAX_PASS = 10000
 _DEFAULT_PASS = 100
@@ -69,9 +69,9 @@ class JobRpcs:
         async def run() -> pb.RecoverObjectResponse:
             content = await objects.content(pool, root)
             assert content is not None
-            outcome = await self.deps.backups.recover(
-                content, uploads.scoped_id(who.primary, request.request_id)
-            )
+            # One recovery per request of a service and principal (the broker sees only us).
+            key = request_ids.derived("recover", who.service, who.primary, request.request_id)
+            outcome = await self.deps.backups.recover(content, key)
             found = await objects.with_root(pool, request.namespace, root)
             return pb.RecoverObjectResponse(
                 state=convert.STATE_TO_PB[outcome.state],

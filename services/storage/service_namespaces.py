@@ -8,6 +8,7 @@ from services.storage.model import Namespace, Permission, Retention
 from services.storage.service_base import Deps, caller
 from services.storage.service_guard import guarded
 from zerog.storage.v1 import storage_service_pb2 as pb
+from zerog_grpc import request_ids
 
 _UPDATABLE = {"metadata", "quota_bytes", "retention", "default_replicas"}
 
@@ -48,7 +49,8 @@ class NamespaceRpcs:
                 now,
                 now,
             ),
-            request.request_id,
+            # A retry finds its namespace; another service's request_id is another request.
+            request_ids.scoped(who.service, request.request_id),
         )
         return pb.CreateNamespaceResponse(namespace=convert.namespace(created))
 

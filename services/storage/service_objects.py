@@ -58,9 +58,11 @@ class ObjectRpcs:
             )
             who = caller(self.deps.global_jobs)
             header = await self.deps.puts.prepare(header, who.principals)
-            done = await self.deps.puts.replay(header, who.primary)
+            # Two services acting for one user have request_ids of their own.
+            owner = await self.deps.puts.owner(who.service, who.primary, header.request_id)
+            done = await self.deps.puts.replay(header, owner)
             if done is None:
-                done = await self.deps.puts.put(header, who.primary, _chunks(request_iterator))
+                done = await self.deps.puts.put(header, owner, _chunks(request_iterator))
             stored = convert.stored_object(done.object)
             annotate(
                 {
