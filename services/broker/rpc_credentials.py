@@ -11,6 +11,7 @@ from services.broker import convert, store
 from services.broker.convert import Problems
 from services.broker.deps import Deps, once, send_or_resume
 from services.broker.errors import Context, fail
+from services.broker.operations import transaction_id
 from services.broker.topup import TopUpResult
 from zerog.broker.v1 import broker_service_pb2 as pb
 from zerog_grpc.tracing import annotate
@@ -154,7 +155,7 @@ class CredentialRpcs:
 
         async def work() -> pb.RevokeApiKeyResponse:
             row, receipt = await self.deps.credentials.revoke(
-                provider, request.token_id, request.request_id
+                provider, request.token_id, transaction_id(request.request_id)
             )
             return pb.RevokeApiKeyResponse(api_key=_api_key(row), receipt=convert.receipt(receipt))
 
@@ -183,9 +184,9 @@ class CredentialRpcs:
             receipt = await send_or_resume(
                 deps,
                 "REVOKE_ALL_TOKENS",
-                request.request_id,
+                transaction_id(request.request_id),
                 lambda: deps.compute.revoke_all_tokens(
-                    service.provider, request_id=request.request_id
+                    service.provider, request_id=transaction_id(request.request_id)
                 ),
             )
             deps.credentials.forget(service.provider)

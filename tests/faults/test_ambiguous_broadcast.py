@@ -20,6 +20,7 @@ from tests.faults.rpc_proxy import RpcProxy
 from tests.stack import Stack
 from zerog.broker.v1 import broker_service_pb2 as pb
 from zerog.broker.v1 import broker_service_pb2_grpc
+from zerog_grpc import request_ids
 
 if TYPE_CHECKING:
     from zerog.broker.v1.broker_service_pb2_grpc import BrokerServiceAsyncStub
@@ -97,6 +98,11 @@ async def _ledger_total(stub: BrokerServiceAsyncStub, stack: Stack) -> int:
     return int(ledger.ledger.total_neuron)
 
 
+def _recorded_as(caller: str, request_id: str) -> str:
+    """The request_id a caller's transaction is recorded under at the broker."""
+    return request_ids.scoped(caller, request_id)
+
+
 async def _mined_rows(stack: Stack, purpose: str, request_id: str) -> int:
     count = await stack.pools["broker"].fetchval(
         """
@@ -131,7 +137,7 @@ async def test_deposit_whose_reply_is_held_is_mined_once(
 
     assert again.receipt.tx_hash == answered.receipt.tx_hash
     assert await _mined_from(devnet_w3, wallet, nonce + 1) == nonce + 1
-    assert await _mined_rows(stack, "DEPOSIT", request.request_id) == 1
+    assert await _mined_rows(stack, "DEPOSIT", _recorded_as("admin", request.request_id)) == 1
     assert answered.ledger.total_neuron == again.ledger.total_neuron == str(total + A0GI)
     spent = balance - devnet_w3.eth.get_balance(wallet)
     assert spent == A0GI + _gas_paid(devnet_w3, answered.receipt.tx_hash)
@@ -153,7 +159,8 @@ async def test_deposit_delivered_after_the_timeout_is_resumed_not_resent(
         await stub.Deposit(request, metadata=stack.md("broker"), timeout=30)
     assert unsure.value.code() == grpc.StatusCode.UNAVAILABLE
     signed = await stack.pools["broker"].fetchrow(
-        "SELECT tx_hash, status FROM transactions WHERE request_id = $1", "deposit-late"
+        "SELECT tx_hash, status FROM transactions WHERE request_id = $1",
+        _recorded_as("admin", "deposit-late"),
     )
     assert signed is not None and signed["status"] == "pending"
 
@@ -164,7 +171,7 @@ async def test_deposit_delivered_after_the_timeout_is_resumed_not_resent(
     assert retried.receipt.tx_hash == signed["tx_hash"]
     assert retried.ledger.total_neuron == str(total + A0GI)
     assert devnet_w3.eth.get_transaction_count(wallet, "latest") == nonce + 1
-    assert await _mined_rows(stack, "DEPOSIT", request.request_id) == 1
+    assert await _mined_rows(stack, "DEPOSIT", _recorded_as("admin", request.request_id)) == 1
 
 
 async def test_retry_before_the_late_delivery_sends_the_same_transaction(
@@ -181,7 +188,8 @@ async def test_retry_before_the_late_delivery_sends_the_same_transaction(
         await stub.Deposit(request, metadata=stack.md("broker"), timeout=30)
     assert unsure.value.code() == grpc.StatusCode.UNAVAILABLE
     signed = await stack.pools["broker"].fetchval(
-        "SELECT tx_hash FROM transactions WHERE request_id = $1", "deposit-resent"
+        "SELECT tx_hash FROM transactions WHERE request_id = $1",
+        _recorded_as("admin", "deposit-resent"),
     )
 
     # Retried while the first broadcast is still on its way: the same signed bytes go out
@@ -193,7 +201,7 @@ async def test_retry_before_the_late_delivery_sends_the_same_transaction(
     assert rpc_proxy.seen.count(SEND) >= 3  # ledger, the lost broadcast, the same one again
     assert devnet_w3.eth.get_transaction_count(wallet, "latest") == nonce + 1
     assert retried.ledger.total_neuron == str(total + A0GI)
-    assert await _mined_rows(stack, "DEPOSIT", request.request_id) == 1
+    assert await _mined_rows(stack, "DEPOSIT", _recorded_as("admin", request.request_id)) == 1
 
 
 async def test_storage_submission_whose_reply_is_held_pays_the_flow_fee_once(
@@ -221,6 +229,8 @@ async def test_storage_submission_whose_reply_is_held_pays_the_flow_fee_once(
     assert again.tx_hash == answered.tx_hash and again.tx_seqs == answered.tx_seqs
     assert len(answered.tx_seqs) == 1
     assert await _mined_from(devnet_w3, wallet, nonce + 1) == nonce + 1
-    assert await _mined_rows(stack, "STORAGE_SUBMIT", request.request_id) == 1
+    assert (
+        await _mined_rows(stack, "STORAGE_SUBMIT", _recorded_as("storage", request.request_id)) == 1
+    )
     spent = balance - devnet_w3.eth.get_balance(wallet)
     assert spent == int(answered.fee_neuron) + _gas_paid(devnet_w3, answered.tx_hash)
