@@ -163,21 +163,24 @@ class TopUps:
             return None
         amount = max(required - locked, self.topup_amount)
         started = datetime.now(UTC)
-        unsettled = (owed.amount, owed.source)
         cap = await self.cap(provider, next_input_fee)
-        if amount > cap:
+
+        async def record(tx_hash: str | None, error: str) -> None:
             await store.record_top_up(
                 self._pool,
                 provider,
                 locked,
                 required,
                 amount,
-                None,
-                TopUpAboveCap.name,
+                tx_hash,
+                error,
                 started,
-                unsettled,
+                (owed.amount, owed.source),
                 cap,
             )
+
+        if amount > cap:
+            await record(None, TopUpAboveCap.name)
             self.refused.labels(provider, TopUpAboveCap.name).inc()
             log.warning(
                 "top-up above the cap refused",
@@ -201,31 +204,8 @@ class TopUps:
         except ChainError as error:
             name = error.name if isinstance(error, ContractReverted) else type(error).__name__
             # A timed-out transfer keeps its hash: the next attempt waits for it.
-            tx_hash = error.tx_hash if isinstance(error, ReceiptTimeout) else None
-            await store.record_top_up(
-                self._pool,
-                provider,
-                locked,
-                required,
-                amount,
-                tx_hash,
-                name,
-                started,
-                unsettled,
-                cap,
-            )
+            await record(error.tx_hash if isinstance(error, ReceiptTimeout) else None, name)
             raise
-        await store.record_top_up(
-            self._pool,
-            provider,
-            locked,
-            required,
-            amount,
-            receipt.tx_hash,
-            "",
-            started,
-            unsettled,
-            cap,
-        )
+        await record(receipt.tx_hash, "")
         await self._refill.ensure()
         return TopUpResult(amount, receipt, "")

@@ -115,6 +115,22 @@ async def _mined_rows(stack: Stack, purpose: str, request_id: str) -> int:
     return int(count)
 
 
+async def _unconfirmed(
+    stub: BrokerServiceAsyncStub, stack: Stack, request: pb.DepositRequest
+) -> str:
+    """Deposit while the broadcast is delivered late: the broker cannot tell it was sent, so
+    the caller is told to retry and the transaction stays pending. Returns its hash."""
+    with pytest.raises(grpc.aio.AioRpcError) as unsure:
+        await stub.Deposit(request, metadata=stack.md("broker"), timeout=30)
+    assert unsure.value.code() == grpc.StatusCode.UNAVAILABLE
+    signed = await stack.pools["broker"].fetchrow(
+        "SELECT tx_hash, status FROM transactions WHERE request_id = $1",
+        _recorded_as("admin", request.request_id),
+    )
+    assert signed is not None and signed["status"] == "pending"
+    return str(signed["tx_hash"])
+
+
 async def test_deposit_whose_reply_is_held_is_mined_once(
     stack: Stack, rpc_proxy: RpcProxy, devnet_w3: Web3
 ) -> None:
@@ -151,24 +167,16 @@ async def test_deposit_delivered_after_the_timeout_is_resumed_not_resent(
     wallet = stack.wallet.address
     nonce = devnet_w3.eth.get_transaction_count(wallet, "latest")
 
-    # The broadcast reaches anvil 2 s late, after the broker's RPC call gave up on it: the
-    # broker cannot tell it was sent, so the caller is told to retry.
+    # The broadcast reaches anvil 2 s late, after the broker's RPC call gave up on it.
     rpc_proxy.lose_answer(SEND, "deliver_late", 2.0)
     request = pb.DepositRequest(request_id="deposit-late", amount_neuron=str(A0GI))
-    with pytest.raises(grpc.aio.AioRpcError) as unsure:
-        await stub.Deposit(request, metadata=stack.md("broker"), timeout=30)
-    assert unsure.value.code() == grpc.StatusCode.UNAVAILABLE
-    signed = await stack.pools["broker"].fetchrow(
-        "SELECT tx_hash, status FROM transactions WHERE request_id = $1",
-        _recorded_as("admin", "deposit-late"),
-    )
-    assert signed is not None and signed["status"] == "pending"
+    signed = await _unconfirmed(stub, stack, request)
 
     # It lands; the retry finds it instead of paying again.
     await _mined_from(devnet_w3, wallet, nonce + 1)
     retried = await stub.Deposit(request, metadata=stack.md("broker"), timeout=30)
 
-    assert retried.receipt.tx_hash == signed["tx_hash"]
+    assert retried.receipt.tx_hash == signed
     assert retried.ledger.total_neuron == str(total + A0GI)
     assert devnet_w3.eth.get_transaction_count(wallet, "latest") == nonce + 1
     assert await _mined_rows(stack, "DEPOSIT", _recorded_as("admin", request.request_id)) == 1
@@ -184,13 +192,7 @@ async def test_retry_before_the_late_delivery_sends_the_same_transaction(
 
     rpc_proxy.lose_answer(SEND, "deliver_late", 3.0)
     request = pb.DepositRequest(request_id="deposit-resent", amount_neuron=str(A0GI))
-    with pytest.raises(grpc.aio.AioRpcError) as unsure:
-        await stub.Deposit(request, metadata=stack.md("broker"), timeout=30)
-    assert unsure.value.code() == grpc.StatusCode.UNAVAILABLE
-    signed = await stack.pools["broker"].fetchval(
-        "SELECT tx_hash FROM transactions WHERE request_id = $1",
-        _recorded_as("admin", "deposit-resent"),
-    )
+    signed = await _unconfirmed(stub, stack, request)
 
     # Retried while the first broadcast is still on its way: the same signed bytes go out
     # again (same nonce, same hash), so whichever copy arrives first is the only deposit.
