@@ -3,14 +3,17 @@ that refuses an RPC serving another chain than the profile names."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aiohttp import ClientError
+from aiohttp import ClientError, ClientSession, ClientTimeout, TCPConnector
+from eth_typing import URI
 from eth_utils.address import to_checksum_address
 from web3 import AsyncHTTPProvider, AsyncWeb3
+from web3._utils.http_session_manager import HTTPSessionManager
 from web3.providers.rpc.utils import REQUEST_RETRY_ALLOWLIST, ExceptionRetryConfiguration
 
 from zerog_chain.errors import ChainError, ChainIdMismatch, ChainUnavailable
@@ -86,17 +89,64 @@ _RETRY = ExceptionRetryConfiguration(
 )
 
 
-async def connect(
-    profile: NetworkProfile, rpc_url: str, *, rpc_timeout: float = 10.0
-) -> AsyncWeb3[Any]:
-    """An AsyncWeb3 on `rpc_url`, after checking it serves the profile's chain."""
-    w3 = AsyncWeb3(
-        AsyncHTTPProvider(
-            rpc_url, request_kwargs={"timeout": rpc_timeout}, exception_retry_configuration=_RETRY
-        )
+class _SessionPerProvider(HTTPSessionManager):
+    """web3's session manager without its process-wide lock: one aiohttp session per provider.
+
+    web3 guards its session cache with a threading.Lock shared by every provider in the process
+    and takes it through a thread pool. A request cancelled while that thread waits (a broker
+    stopping with a provider refresh in flight) leaves the lock held for good, and from then on
+    every chain call in the process waits for it forever: the request timeout starts only after
+    the session is found. Here nothing is awaited between the lookup and the store, so the event
+    loop alone makes it safe.
+    """
+
+    async def async_cache_and_return_session(
+        self,
+        endpoint_uri: URI,
+        session: ClientSession | None = None,
+        request_timeout: ClientTimeout | None = None,
+    ) -> ClientSession:
+        cached: ClientSession | None = self.session_cache.get_cache_entry(endpoint_uri)
+        if cached is not None and not cached.closed and session is None:
+            return cached
+        if session is None:
+            # As web3 builds it: no keep-alive, so a node restart never leaves stale sockets.
+            session = ClientSession(raise_for_status=True, connector=TCPConnector(force_close=True))
+        self.session_cache.cache(endpoint_uri, session)
+        if cached is not None and cached is not session and not cached.closed:
+            await cached.close()
+        return session
+
+
+def _provider(rpc_url: str, rpc_timeout: float) -> AsyncHTTPProvider:
+    provider = AsyncHTTPProvider(
+        rpc_url, request_kwargs={"timeout": rpc_timeout}, exception_retry_configuration=_RETRY
     )
+    provider._request_session_manager = _SessionPerProvider()
+    return provider
+
+
+async def connect(
+    profile: NetworkProfile,
+    rpc_url: str,
+    *,
+    rpc_timeout: float = 10.0,
+    deadline: float = 30.0,
+) -> AsyncWeb3[Any]:
+    """An AsyncWeb3 on `rpc_url`, after checking it serves the profile's chain.
+
+    `rpc_timeout` bounds each request; `deadline` bounds the whole check, retries included,
+    so a start-up fails with ChainUnavailable instead of waiting on a silent RPC.
+    """
+    w3 = AsyncWeb3(_provider(rpc_url, rpc_timeout))
     try:
-        chain_id = await w3.eth.chain_id
+        async with asyncio.timeout(deadline):
+            chain_id = await w3.eth.chain_id
+    except TimeoutError:
+        await w3.provider.disconnect()
+        raise ChainUnavailable(
+            f"the chain RPC at {rpc_url} did not answer eth_chainId within {deadline} s"
+        ) from None
     except Exception as error:
         await w3.provider.disconnect()
         raise ChainUnavailable(f"cannot reach the chain RPC: {type(error).__name__}") from None

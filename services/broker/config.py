@@ -63,6 +63,8 @@ class Config:
     receipt_timeout_seconds: float = 60.0
     # One chain RPC call's deadline; a broadcast whose answer misses it is resumed, not resent.
     rpc_timeout_seconds: float = 10.0
+    # How long start-up waits for the chain to answer (retries included) before giving up.
+    startup_timeout_seconds: float = 30.0
     settlement_interval_seconds: float = 15.0
     intent_window_seconds: int = 300
 
@@ -106,6 +108,7 @@ class Config:
             ledger_refill_neuron=_neuron(env, "LEDGER_REFILL_NEURON", 0),
             receipt_timeout_seconds=env.number("RECEIPT_TIMEOUT_SECONDS", 60.0, 1.0),
             rpc_timeout_seconds=env.number("ZG_RPC_TIMEOUT_SECONDS", 10.0, 0.1),
+            startup_timeout_seconds=env.number("STARTUP_TIMEOUT_SECONDS", 30.0, 0.1),
             settlement_interval_seconds=env.number("SETTLEMENT_INTERVAL_SECONDS", 15.0, 0.1),
             intent_window_seconds=env.integer("INTENT_WINDOW_SECONDS", 300, minimum=1),
         )

@@ -66,7 +66,12 @@ async def start(
     """Start the broker on `address` (the pool's database is migrated); refuses a wrong chain."""
     registry = registry or CollectorRegistry()
     profile = network_profile(config.network, config.devnet_state)
-    w3 = await connect(profile, config.rpc_url, rpc_timeout=config.rpc_timeout_seconds)
+    w3 = await connect(
+        profile,
+        config.rpc_url,
+        rpc_timeout=config.rpc_timeout_seconds,
+        deadline=config.startup_timeout_seconds,
+    )
     wallet = Wallet(config.private_key)
     sender = TxSender(
         w3,

@@ -1,18 +1,24 @@
-"""`python -m services.broker` refuses to start when the RPC serves another chain than the
-profile names: a clear message and a non-zero exit, before serving anything."""
+"""The broker refuses to start, with a clear message, when the RPC serves another chain than the
+profile names or does not answer at all, before serving anything."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from eth_account.signers.local import LocalAccount
 
 from devnet import Devnet
+from services.broker import server
+from tests.broker.conftest import broker_config
 from tests.support import JWT_SECRET
+from zerog_chain import ChainUnavailable
+from zerog_db import create_pool
 
 ROOT = Path(__file__).parents[2]
 
@@ -54,3 +60,28 @@ def test_wrong_chain_id_refuses_to_start(
     ), done.stderr
     assert "Traceback" not in done.stderr
     assert bytes(funded_account.key).hex() not in done.stderr + done.stdout
+
+
+async def test_a_chain_rpc_that_never_answers_fails_start_up_with_a_clear_error(
+    running_devnet: Devnet, broker_db_url: str, funded_account: LocalAccount, silent_rpc: str
+) -> None:
+    config = broker_config(
+        running_devnet,
+        broker_db_url,
+        funded_account,
+        ZG_RPC_URL=silent_rpc,
+        ZG_RPC_TIMEOUT_SECONDS="1",
+        STARTUP_TIMEOUT_SECONDS="2",
+    )
+    pool = await create_pool(broker_db_url, search_path="broker")
+    try:
+        # The outer deadline only keeps a regression from hanging the run; the assertion is on
+        # the error start-up raises on its own.
+        async with asyncio.timeout(60):
+            with pytest.raises(ChainUnavailable) as failed:
+                await server.start(pool, config, "127.0.0.1:0")
+    finally:
+        await pool.close()
+    assert str(failed.value) == (
+        f"the chain RPC at {silent_rpc} did not answer eth_chainId within 2.0 s"
+    )
