@@ -19,7 +19,16 @@ from web3.types import RPCEndpoint
 from devnet import A0GI, Devnet, DevnetConfig, storage_node
 from devnet.deploy import Transactor
 from devnet.provider import ProviderProcess, ProviderSpec, launch_provider
+from tests import hangs
 from zerog_db.cluster import TempCluster
+
+
+def pytest_timeout_set_timer(item: pytest.Item, settings: Any) -> bool | None:
+    """A test past the timeout (pyproject) dumps its threads and tasks to stderr and fails."""
+    if settings.method != "thread":
+        return None
+    hangs.set_timer(item, float(settings.timeout))
+    return True
 
 
 @pytest.fixture(scope="session")
