@@ -74,3 +74,18 @@ def _await_chain(awaitable: object) -> list[str]:
 
 def _first(obj: object, names: tuple[str, ...]) -> Any:
     return next((v for name in names if (v := getattr(obj, name, None)) is not None), None)
+
+
+def set_timer(item: pytest.Item, timeout: float) -> None:
+    """Arm the dump for `item`; pytest-timeout's cancel hook disarms it."""
+    timer = threading.Timer(timeout, dump_and_exit, (item, timeout))
+    timer.name = f"timeout {item.nodeid}"
+    timer.daemon = True
+    timer.start()
+
+    def cancel() -> None:
+        timer.cancel()
+        timer.join()
+
+    # The attribute pytest-timeout's own cancel hook calls.
+    item.cancel_timeout = cancel  # type: ignore[attr-defined]
