@@ -18,6 +18,14 @@ from typing import IO
 _SETPRIV = shutil.which("setpriv") if sys.platform == "linux" else None
 
 
+def dies_with_parent(args: Sequence[str]) -> list[str]:
+    """`args` behind setpriv, so the child is SIGKILLed when the thread that starts it exits.
+
+    For children started some other way (asyncio subprocesses in tests); spawn() uses it.
+    """
+    return [_SETPRIV, "--pdeathsig", "KILL", "--", *args] if _SETPRIV else list(args)
+
+
 def spawn(
     args: Sequence[str],
     *,
@@ -30,9 +38,8 @@ def spawn(
     The parent-death signal fires when the *thread* that called spawn exits, so call it from a
     thread that lives as long as the child should (the main thread, in practice).
     """
-    command = [_SETPRIV, "--pdeathsig", "KILL", "--", *args] if _SETPRIV else list(args)
     return subprocess.Popen(
-        command,
+        dies_with_parent(args),
         stdin=subprocess.DEVNULL,
         stdout=stdout,
         stderr=stderr,

@@ -13,6 +13,7 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from devnet.process import dies_with_parent
 from zerog_db.cluster import free_port
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -66,7 +67,8 @@ async def start_service_process(service: str, env: Mapping[str, str]) -> Service
     """Start `python -m services.<service>` with `env` added to ours and a free PORT."""
     port = free_port()
     environment = {**os.environ, "PORT": str(port), "METRICS_PORT": "0", **env}
+    # Killed with the test run, even when nothing gets to stop it.
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", f"services.{service}", env=environment
+        *dies_with_parent([sys.executable, "-m", f"services.{service}"]), env=environment
     )
     return ServiceProcess(process, port)

@@ -9,6 +9,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -130,7 +131,7 @@ class TempCluster:
         assert self._process is not None
         args = self._process.args
         assert isinstance(args, list)
-        self._args = args[len(self._as_owner()) :]  # _spawn adds the prefix again
+        self._args = args[len(self._launcher()) :]  # _spawn adds the prefix again
         if self._process.poll() is None:
             self._process.send_signal(signal.SIGINT)
             self._process.wait(timeout=15)
@@ -152,7 +153,7 @@ class TempCluster:
         # The child keeps its own copy of the log descriptor; ours can close at once.
         with open(self.directory / "server.log", "ab") as log:
             return subprocess.Popen(
-                [*self._as_owner(), *argv],
+                [*self._launcher(), *argv],
                 stdout=subprocess.DEVNULL,
                 stderr=log,
                 start_new_session=True,
@@ -188,6 +189,21 @@ class TempCluster:
         if os.geteuid() == 0:
             user = pwd.getpwnam(_UNPRIVILEGED_USER)
             os.chown(self.directory, user.pw_uid, user.pw_gid)
+
+    def _launcher(self) -> list[str]:
+        """The prefix that starts postgres: as the unprivileged user, dying with its parent.
+
+        The parent-death signal (setpriv --pdeathsig, Linux) stops the server when whoever
+        started it dies without stopping it: a test run killed with SIGKILL or SIGTERM, or a
+        timed-out test's os._exit. SIGINT is postgres's fast shutdown: it ends the sessions
+        and exits. The kernel sends it when the *thread* that started the server exits, so
+        start and resume from a thread that lives as long as the cluster (the main thread).
+        """
+        setpriv = shutil.which("setpriv") if sys.platform == "linux" else None
+        if setpriv is None:
+            return self._as_owner()
+        switch = self._as_owner() or [setpriv, "--"]  # both start with setpriv
+        return [setpriv, "--pdeathsig", "INT", *switch[1:]]
 
     def _as_owner(self) -> list[str]:
         """The command prefix that runs a program as the unprivileged user when we are root.

@@ -21,6 +21,7 @@ import pytest
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from devnet.process import dies_with_parent
 from tests.inference.conftest import Inference, StartInference, Trio
 from tests.support import JWT_SECRET
 from zerog.inference.v1 import inference_service_pb2 as pb
@@ -201,7 +202,7 @@ async def _spawn_replica(
         "LOG_LEVEL": "WARNING",
     }
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "services.inference", "serve", cwd=ROOT, env=env
+        *dies_with_parent([sys.executable, "-m", "services.inference", "serve"]), cwd=ROOT, env=env
     )
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
     health: Any = health_pb2_grpc.HealthStub(channel)  # no async stub types

@@ -17,6 +17,7 @@ import pytest
 from web3 import Web3
 
 from devnet import Devnet
+from devnet.process import dies_with_parent
 from devnet.storage_node import StorageNodeProcess
 from tests.storage.conftest import Deps, storage_env
 from tests.storage.helpers import content, namespace_name, put, rid
@@ -38,7 +39,7 @@ def _free_port() -> int:
 def _spawn(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "services.storage", "serve"],
+            dies_with_parent([sys.executable, "-m", "services.storage", "serve"]),
             env={**os.environ, **env, "PORT": str(port)},
             cwd=ROOT,
             stdout=out,
