@@ -66,6 +66,10 @@ class Config:
     # How long start-up waits for the chain to answer (retries included) before giving up.
     startup_timeout_seconds: float = 30.0
     settlement_interval_seconds: float = 15.0
+    # Settlement reconciliation reads only blocks this far below the latest, so a reorg up to
+    # that depth never leaves a settlement counted that the chain no longer has. Default: 0 on
+    # the devnet (anvil reorgs only when a test asks it to), 6 on testnet and mainnet.
+    settlement_confirmations: int = 0
     intent_window_seconds: int = 300
 
     @classmethod
@@ -110,5 +114,8 @@ class Config:
             rpc_timeout_seconds=env.number("ZG_RPC_TIMEOUT_SECONDS", 10.0, 0.1),
             startup_timeout_seconds=env.number("STARTUP_TIMEOUT_SECONDS", 30.0, 0.1),
             settlement_interval_seconds=env.number("SETTLEMENT_INTERVAL_SECONDS", 15.0, 0.1),
+            settlement_confirmations=env.integer(
+                "SETTLEMENT_CONFIRMATIONS", 0 if network == "devnet" else 6, minimum=0
+            ),
             intent_window_seconds=env.integer("INTENT_WINDOW_SECONDS", 300, minimum=1),
         )

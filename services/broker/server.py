@@ -116,7 +116,7 @@ async def start(
             registry=registry,
         ),
         refill=refill,
-        settlement=SettlementWatcher(pool, compute),
+        settlement=SettlementWatcher(pool, compute, config.settlement_confirmations),
         intents=IntentVerifier(guard, chain_id=profile.chain_id),
         http=http,
         official=frozenset(p.lower() for p in config.official_providers),

@@ -27,25 +27,33 @@ def _topic(address: str) -> str:
 
 
 class SettlementWatcher:
-    """Follows the chain from a cursor stored in broker.event_cursor."""
+    """Follows the chain from a cursor stored in broker.event_cursor.
 
-    def __init__(self, pool: asyncpg.Pool, compute: ComputeContracts) -> None:
+    Only blocks at least `confirmations` below the latest are read: the cursor never goes
+    back, so an event read from a block that a reorg later replaces would stay counted (a
+    settlement that never happened, or one counted twice once its transaction lands again).
+    """
+
+    def __init__(
+        self, pool: asyncpg.Pool, compute: ComputeContracts, confirmations: int = 0
+    ) -> None:
         self._pool = pool
         self._compute = compute
         self._w3 = compute.sender.w3
+        self._confirmations = confirmations
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
 
     async def sync(self) -> int:
-        """Read new events up to the latest block; returns that block."""
+        """Read new events from confirmed blocks; returns the last block read so far."""
         async with self._lock:
-            latest = int(await self._w3.eth.block_number)
+            confirmed = int(await self._w3.eth.block_number) - self._confirmations
             start = await self._pool.fetchval("SELECT next_block FROM event_cursor") or 0
-            while start <= latest:
-                end = min(start + _BATCH_BLOCKS - 1, latest)
+            while start <= confirmed:
+                end = min(start + _BATCH_BLOCKS - 1, confirmed)
                 await self._read(start, end)
                 start = end + 1
-            return latest
+            return max(start - 1, 0)
 
     async def _read(self, start: int, end: int) -> None:
         user = _topic(self._compute.user)

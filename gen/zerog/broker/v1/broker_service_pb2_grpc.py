@@ -388,7 +388,9 @@ class BrokerServiceServicer:
 
     def GetSettlementReport(self, request, context):
         """GetSettlementReport compares, per provider, the fees we recorded with the fees settled on
-        chain (from TEESettlementResult / BalanceUpdated events, read up to the latest block).
+        chain (from TEESettlementResult / BalanceUpdated events, read up to
+        SETTLEMENT_CONFIRMATIONS blocks below the latest, so a reorg never counts a settlement the
+        chain no longer has).
         Errors: INVALID_ARGUMENT + BadRequest; UNAVAILABLE.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)

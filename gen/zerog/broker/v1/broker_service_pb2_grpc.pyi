@@ -173,7 +173,9 @@ class BrokerServiceStub:
     """
     GetSettlementReport: _grpc.UnaryUnaryMultiCallable[_broker_service_pb2.GetSettlementReportRequest, _broker_service_pb2.GetSettlementReportResponse]
     """GetSettlementReport compares, per provider, the fees we recorded with the fees settled on
-    chain (from TEESettlementResult / BalanceUpdated events, read up to the latest block).
+    chain (from TEESettlementResult / BalanceUpdated events, read up to
+    SETTLEMENT_CONFIRMATIONS blocks below the latest, so a reorg never counts a settlement the
+    chain no longer has).
     Errors: INVALID_ARGUMENT + BadRequest; UNAVAILABLE.
     """
     ListTransactions: _grpc.UnaryUnaryMultiCallable[_broker_service_pb2.ListTransactionsRequest, _broker_service_pb2.ListTransactionsResponse]
@@ -355,7 +357,9 @@ class BrokerServiceAsyncStub(BrokerServiceStub):
     """
     GetSettlementReport: _aio.UnaryUnaryMultiCallable[_broker_service_pb2.GetSettlementReportRequest, _broker_service_pb2.GetSettlementReportResponse]  # type: ignore[assignment]
     """GetSettlementReport compares, per provider, the fees we recorded with the fees settled on
-    chain (from TEESettlementResult / BalanceUpdated events, read up to the latest block).
+    chain (from TEESettlementResult / BalanceUpdated events, read up to
+    SETTLEMENT_CONFIRMATIONS blocks below the latest, so a reorg never counts a settlement the
+    chain no longer has).
     Errors: INVALID_ARGUMENT + BadRequest; UNAVAILABLE.
     """
     ListTransactions: _aio.UnaryUnaryMultiCallable[_broker_service_pb2.ListTransactionsRequest, _broker_service_pb2.ListTransactionsResponse]  # type: ignore[assignment]
@@ -642,7 +646,9 @@ class BrokerServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_broker_service_pb2.GetSettlementReportResponse, _abc.Awaitable[_broker_service_pb2.GetSettlementReportResponse]]:
         """GetSettlementReport compares, per provider, the fees we recorded with the fees settled on
-        chain (from TEESettlementResult / BalanceUpdated events, read up to the latest block).
+        chain (from TEESettlementResult / BalanceUpdated events, read up to
+        SETTLEMENT_CONFIRMATIONS blocks below the latest, so a reorg never counts a settlement the
+        chain no longer has).
         Errors: INVALID_ARGUMENT + BadRequest; UNAVAILABLE.
         """
 
