@@ -17,7 +17,7 @@ ROOT = Path(__file__).parents[1]
 
 # Runs inside the killed pytest (or its xdist worker): records the processes the session
 # fixtures started, then waits to be killed.
-HOLDER = '''
+HOLDER = """
 import os
 import time
 from pathlib import Path
@@ -39,7 +39,7 @@ def test_hold(postgres_url: str, running_devnet: object) -> None:
         todo += _children(pid)
     Path(os.environ["HOLDER_PIDS"]).write_text(" ".join(map(str, tree)))
     time.sleep(600)
-'''
+"""
 
 
 def _running(pid: int) -> bool:
