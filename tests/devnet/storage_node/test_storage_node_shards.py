@@ -56,6 +56,8 @@ async def test_two_shards_split_a_file_and_the_indexer_knows_both(
             assert await client.get_shard_config() == shard
             mine = segments_for_shard(info.tx.start_entry_index, 4, shard)
             assert mine == [shard.shard_id, shard.shard_id + 2]
+            # Each node syncs the Submit log on its own: wait for this one too.
+            await synced_info(client, sent.root)
             await client.upload_segments_by_tx_seq([segments[i] for i in mine], info.tx.seq)
             done = await client.get_file_info(sent.root)
             assert done is not None
