@@ -13,7 +13,7 @@ from google.protobuf.message import Message
 from services.broker.convert import fingerprint
 from services.broker.credentials import Credentials
 from services.broker.errors import Context, fail
-from services.broker.operations import Alongside, run_once
+from services.broker.operations import Alongside, run_once, transaction_id
 from services.broker.providers import ProviderCache
 from services.broker.refill import LedgerRefill
 from services.broker.resume import send_once
@@ -66,9 +66,13 @@ async def once(
 
 
 async def send_or_resume(
-    deps: Deps, purpose: str, request_id: str, send: Callable[[], Awaitable[Receipt]]
+    deps: Deps, purpose: str, request_id: str, send: Callable[[str], Awaitable[Receipt]]
 ) -> Receipt:
     """A retry after a crash, a timeout or a lost broadcast answer gets the outcome of the
-    transaction already signed for the request (sent again byte for byte if the node lost it);
-    a new one is signed only when none of the earlier ones can land any more."""
-    return await send_once(deps.pool, deps.compute.sender, purpose, request_id, send)
+    transaction already signed for the caller's `request_id` (sent again byte for byte if the
+    node lost it); `send(recorded_id)` signs a new one only when none of the earlier ones can
+    land any more. Transactions are recorded under the caller-scoped id (transaction_id)."""
+    recorded = transaction_id(request_id)
+    return await send_once(
+        deps.pool, deps.compute.sender, purpose, recorded, lambda: send(recorded)
+    )

@@ -9,7 +9,6 @@ from services.broker.amounts import a0gi
 from services.broker.convert import Problems
 from services.broker.deps import Deps, once, send_or_resume
 from services.broker.errors import AccountNotFound, Context, FeeAboveMaximum, IntentRefused, fail
-from services.broker.operations import transaction_id
 from zerog.broker.v1 import broker_service_pb2 as pb
 from zerog_grpc.tracing import annotate
 from zerog_signing import (
@@ -118,10 +117,8 @@ class AccountRpcs:
             r = await send_or_resume(
                 deps,
                 "FUND_USER",
-                transaction_id(request.request_id),
-                lambda: deps.compute.deposit(
-                    amount, request_id=transaction_id(request.request_id), purpose="FUND_USER"
-                ),
+                request.request_id,
+                lambda tx_id: deps.compute.deposit(amount, request_id=tx_id, purpose="FUND_USER"),
             )
             row = await deps.pool.fetchrow(
                 """
@@ -195,8 +192,8 @@ class AccountRpcs:
             r = await send_or_resume(
                 deps,
                 "STORAGE_SUBMIT",
-                transaction_id(request.request_id),
-                lambda: deps.flow.submit(datas, fee, request_id=transaction_id(request.request_id)),
+                request.request_id,
+                lambda tx_id: deps.flow.submit(datas, fee, request_id=tx_id),
             )
             return pb.SubmitStorageResponse(
                 tx_hash=r.tx_hash,

@@ -184,10 +184,8 @@ class CredentialRpcs:
             receipt = await send_or_resume(
                 deps,
                 "REVOKE_ALL_TOKENS",
-                transaction_id(request.request_id),
-                lambda: deps.compute.revoke_all_tokens(
-                    service.provider, request_id=transaction_id(request.request_id)
-                ),
+                request.request_id,
+                lambda tx_id: deps.compute.revoke_all_tokens(service.provider, request_id=tx_id),
             )
             deps.credentials.forget(service.provider)
             deps.topups.headroom.forget(service.provider)

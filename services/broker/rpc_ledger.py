@@ -10,7 +10,6 @@ from services.broker.amounts import a0gi
 from services.broker.convert import Problems
 from services.broker.deps import Deps, once, send_or_resume
 from services.broker.errors import Context, fail
-from services.broker.operations import transaction_id
 from zerog.broker.v1 import broker_service_pb2 as pb
 from zerog_chain import AccountInfo, ChainUnavailable, ContractReverted
 
@@ -68,10 +67,8 @@ class LedgerRpcs:
             r = await send_or_resume(
                 self.deps,
                 "CREATE_LEDGER",
-                transaction_id(request.request_id),
-                lambda: self.deps.compute.add_ledger(
-                    amount, request_id=transaction_id(request.request_id)
-                ),
+                request.request_id,
+                lambda tx_id: self.deps.compute.add_ledger(amount, request_id=tx_id),
             )
             return pb.CreateLedgerResponse(receipt=convert.receipt(r), ledger=await self._ledger())
 
@@ -96,10 +93,8 @@ class LedgerRpcs:
             r = await send_or_resume(
                 self.deps,
                 "DEPOSIT",
-                transaction_id(request.request_id),
-                lambda: self.deps.compute.deposit(
-                    amount, request_id=transaction_id(request.request_id)
-                ),
+                request.request_id,
+                lambda tx_id: self.deps.compute.deposit(amount, request_id=tx_id),
             )
             return pb.DepositResponse(receipt=convert.receipt(r), ledger=await self._ledger())
 
@@ -139,10 +134,8 @@ class LedgerRpcs:
             r = await send_or_resume(
                 self.deps,
                 "TRANSFER",
-                transaction_id(request.request_id),
-                lambda: self.deps.compute.transfer(
-                    provider, amount, request_id=transaction_id(request.request_id)
-                ),
+                request.request_id,
+                lambda tx_id: self.deps.compute.transfer(provider, amount, request_id=tx_id),
             )
             account = await self.deps.compute.get_account(provider)
             return pb.TransferToProviderResponse(
@@ -176,10 +169,8 @@ class LedgerRpcs:
                 r = await send_or_resume(
                     self.deps,
                     "RETRIEVE",
-                    transaction_id(request.request_id),
-                    lambda: self.deps.compute.retrieve(
-                        providers, request_id=transaction_id(request.request_id)
-                    ),
+                    request.request_id,
+                    lambda tx_id: self.deps.compute.retrieve(providers, request_id=tx_id),
                 )
             finally:
                 # A refund request lowers what the providers can charge: check them again.
@@ -207,10 +198,8 @@ class LedgerRpcs:
             r = await send_or_resume(
                 self.deps,
                 "REFUND",
-                transaction_id(request.request_id),
-                lambda: self.deps.compute.refund(
-                    amount, request_id=transaction_id(request.request_id)
-                ),
+                request.request_id,
+                lambda tx_id: self.deps.compute.refund(amount, request_id=tx_id),
             )
             return pb.RefundResponse(receipt=convert.receipt(r), ledger=await self._ledger())
 

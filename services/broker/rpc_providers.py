@@ -8,7 +8,6 @@ from services.broker.amounts import A0GI
 from services.broker.convert import Problems
 from services.broker.deps import Deps, once, send_or_resume
 from services.broker.errors import Context, ProviderNotFound, fail
-from services.broker.operations import transaction_id
 from zerog.broker.v1 import broker_service_pb2 as pb
 
 _MAX_PAGE = 200
@@ -99,10 +98,8 @@ class ProviderRpcs:
                 r = await send_or_resume(
                     self.deps,
                     "TRANSFER",
-                    transaction_id(request.request_id),
-                    lambda: compute.transfer(
-                        provider, A0GI, request_id=transaction_id(request.request_id)
-                    ),
+                    request.request_id,
+                    lambda tx_id: compute.transfer(provider, A0GI, request_id=tx_id),
                 )
                 receipts.append(convert.receipt(r))
                 account = await compute.get_account(provider)
@@ -110,10 +107,8 @@ class ProviderRpcs:
                 r = await send_or_resume(
                     self.deps,
                     "ACKNOWLEDGE",
-                    transaction_id(request.request_id),
-                    lambda: compute.acknowledge(
-                        provider, request_id=transaction_id(request.request_id)
-                    ),
+                    request.request_id,
+                    lambda tx_id: compute.acknowledge(provider, request_id=tx_id),
                 )
                 receipts.append(convert.receipt(r))
                 account = await compute.get_account(provider)
