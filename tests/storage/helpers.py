@@ -7,8 +7,11 @@ import os
 import uuid
 from collections.abc import AsyncIterator
 
+from web3 import Web3
+
 from tests.storage.conftest import Storage
 from zerog.storage.v1 import storage_service_pb2 as pb
+from zerog_storage import SUBMIT_EVENT_TOPIC, FileMerkleTree
 
 CHUNK = 1024 * 1024
 
@@ -100,3 +103,17 @@ async def get(
 def namespace_name(prefix: str = "ns") -> str:
     """A namespace name no other test uses (tests share a module's database)."""
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def flow_submissions(w3: Web3, flow: str, data: bytes) -> int:
+    """How many Flow submissions of these bytes are on chain."""
+    identity = FileMerkleTree.from_bytes(data).submission().identity
+    logs = w3.eth.get_logs(
+        {
+            "address": Web3.to_checksum_address(flow),
+            "fromBlock": 0,
+            "toBlock": "latest",
+            "topics": ["0x" + SUBMIT_EVENT_TOPIC.hex(), None, "0x" + identity.hex()],
+        }
+    )
+    return len(logs)

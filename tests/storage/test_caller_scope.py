@@ -16,10 +16,16 @@ from devnet import Devnet
 from devnet.storage_node import StorageNetwork
 from services.storage import uploads
 from tests.storage.conftest import StartStorage
-from tests.storage.helpers import content, create_namespace, get, namespace_name, put
+from tests.storage.helpers import (
+    content,
+    create_namespace,
+    flow_submissions,
+    get,
+    namespace_name,
+    put,
+)
 from zerog.storage.v1 import storage_service_pb2 as pb
 from zerog_grpc import request_ids
-from zerog_storage import SUBMIT_EVENT_TOPIC, FileMerkleTree
 
 
 async def test_two_services_for_one_user_share_no_request_id(
@@ -55,20 +61,6 @@ async def test_two_services_for_one_user_share_no_request_id(
     assert now.namespace.quota_bytes == 2000
 
 
-def _flow_submissions(w3: Web3, flow: str, data: bytes) -> int:
-    """How many Flow submissions of these bytes are on chain."""
-    identity = FileMerkleTree.from_bytes(data).submission().identity
-    logs = w3.eth.get_logs(
-        {
-            "address": Web3.to_checksum_address(flow),
-            "fromBlock": 0,
-            "toBlock": "latest",
-            "topics": ["0x" + SUBMIT_EVENT_TOPIC.hex(), None, "0x" + identity.hex()],
-        }
-    )
-    return len(logs)
-
-
 async def test_two_services_putting_one_request_id_for_one_user_store_both_objects(
     storage_network: StorageNetwork,
     start_storage: StartStorage,
@@ -97,8 +89,8 @@ async def test_two_services_putting_one_request_id_for_one_user_store_both_objec
     assert (await get(storage, ns, "notes", user=alice, version=1))[1] == for_inference
     assert (await get(storage, ns, "notes", user=alice, version=2))[1] == for_scheduler
     # One paid submission each: the scheduler's was its own, the retry paid nothing.
-    assert _flow_submissions(devnet_w3, flow, for_inference) == 1
-    assert _flow_submissions(devnet_w3, flow, for_scheduler) == 1
+    assert flow_submissions(devnet_w3, flow, for_inference) == 1
+    assert flow_submissions(devnet_w3, flow, for_scheduler) == 1
     # Each service's bytes were reserved and charged once, under reservations of their own.
     charged = await storage.quota.pool.fetch(
         "SELECT (committed_items->0->>'amount')::bigint AS amount FROM reservations"

@@ -20,11 +20,10 @@ from devnet import Devnet
 from devnet.process import dies_with_parent
 from devnet.storage_node import StorageNodeProcess
 from tests.storage.conftest import Deps, storage_env
-from tests.storage.helpers import content, namespace_name, put, rid
+from tests.storage.helpers import content, flow_submissions, namespace_name, put, rid
 from tests.support import auth_metadata
 from zerog.storage.v1 import storage_service_pb2 as pb
 from zerog.storage.v1 import storage_service_pb2_grpc
-from zerog_storage import SUBMIT_EVENT_TOPIC, FileMerkleTree
 
 StartNode = Callable[..., StorageNodeProcess]
 ROOT = Path(__file__).parents[2]
@@ -57,18 +56,6 @@ async def _until_serving(stub: object, md: tuple[tuple[str, str], ...]) -> None:
     raise AssertionError("storage process did not come up")
 
 
-def _submits(w3: Web3, flow: str, identity: bytes) -> int:
-    logs = w3.eth.get_logs(
-        {
-            "address": Web3.to_checksum_address(flow),
-            "fromBlock": 0,
-            "toBlock": "latest",
-            "topics": ["0x" + SUBMIT_EVENT_TOPIC.hex(), None, "0x" + identity.hex()],
-        }
-    )
-    return len(logs)
-
-
 async def test_killed_after_submit_resumes_without_second_submit(
     running_devnet: Devnet,
     devnet_w3: Web3,
@@ -89,7 +76,6 @@ async def test_killed_after_submit_resumes_without_second_submit(
     port = _free_port()
     md = auth_metadata("inference", "storage")
     data = content(600_000)
-    identity = FileMerkleTree.from_bytes(data).submission().identity
     flow = running_devnet.state.contracts.flow
     request_id = rid()
     chats = namespace_name("chats")
@@ -107,10 +93,10 @@ async def test_killed_after_submit_resumes_without_second_submit(
         storage = type("S", (), {"stub": stub, "md": staticmethod(lambda s, u="": md)})()
         upload = asyncio.create_task(put(storage, chats, "s1", data, request_id=request_id))
         for _ in range(600):
-            if _submits(devnet_w3, flow, identity):
+            if flow_submissions(devnet_w3, flow, data):
                 break
             await asyncio.sleep(0.05)
-        assert _submits(devnet_w3, flow, identity) == 1
+        assert flow_submissions(devnet_w3, flow, data) == 1
         process.send_signal(signal.SIGKILL)
         process.wait()
         with pytest.raises(grpc.aio.AioRpcError) as caught:
@@ -122,7 +108,7 @@ async def test_killed_after_submit_resumes_without_second_submit(
         await _until_serving(stub, md)
         stored = await put(storage, chats, "s1", data, request_id=request_id)
         assert stored.object.size == len(data)
-        assert _submits(devnet_w3, flow, identity) == 1
+        assert flow_submissions(devnet_w3, flow, data) == 1
         got = b""
         async for message in stub.GetObject(
             pb.GetObjectRequest(namespace=chats, name="s1"), metadata=md
