@@ -12,6 +12,8 @@ import asyncpg
 
 log = logging.getLogger(__name__)
 
+# Migrations every schema gets, before its service's own: the kernel's tables (idempotency).
+KERNEL_MIGRATIONS = Path(__file__).parent / "kernel_migrations"
 _FILE_NAME = re.compile(r"^(\d{3,})_([a-z0-9_]+)\.sql$")
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 
@@ -63,12 +65,14 @@ async def migrate(dsn_or_conn: str | asyncpg.Connection, schema: str, directory:
     """
     if not _SCHEMA_NAME.match(schema):
         raise MigrationError(f"bad schema name {schema!r}")
+    kernel = load_migrations(KERNEL_MIGRATIONS)
     migrations = load_migrations(directory)
     conn = await asyncpg.connect(dsn_or_conn) if isinstance(dsn_or_conn, str) else dsn_or_conn
     try:
         await conn.execute("SELECT pg_advisory_lock($1)", _lock_key(schema))
         try:
-            return await _apply(conn, schema, migrations)
+            count = await _apply(conn, schema, kernel, "kernel_migrations")
+            return count + await _apply(conn, schema, migrations, "schema_migrations")
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", _lock_key(schema))
     finally:
@@ -76,11 +80,13 @@ async def migrate(dsn_or_conn: str | asyncpg.Connection, schema: str, directory:
             await conn.close()
 
 
-async def _apply(conn: asyncpg.Connection, schema: str, migrations: list[Migration]) -> int:
+async def _apply(
+    conn: asyncpg.Connection, schema: str, migrations: list[Migration], table: str
+) -> int:
     await conn.execute(
         f"""
         CREATE SCHEMA IF NOT EXISTS {schema};
-        CREATE TABLE IF NOT EXISTS {schema}.schema_migrations (
+        CREATE TABLE IF NOT EXISTS {schema}.{table} (
             version integer PRIMARY KEY,
             name text NOT NULL,
             checksum text NOT NULL,
@@ -90,7 +96,7 @@ async def _apply(conn: asyncpg.Connection, schema: str, migrations: list[Migrati
     )
     applied = {
         row["version"]: row["checksum"]
-        for row in await conn.fetch(f"SELECT version, checksum FROM {schema}.schema_migrations")
+        for row in await conn.fetch(f"SELECT version, checksum FROM {schema}.{table}")
     }
     known = {m.version for m in migrations}
     if unknown := sorted(set(applied) - known):
@@ -110,8 +116,7 @@ async def _apply(conn: asyncpg.Connection, schema: str, migrations: list[Migrati
             await conn.execute(f"SET LOCAL search_path TO {schema}")
             await conn.execute(migration.sql)
             await conn.execute(
-                f"INSERT INTO {schema}.schema_migrations (version, name, checksum)"
-                " VALUES ($1, $2, $3)",
+                f"INSERT INTO {schema}.{table} (version, name, checksum) VALUES ($1, $2, $3)",
                 migration.version,
                 migration.name,
                 migration.checksum,

@@ -10,6 +10,8 @@ from zerog_grpc.auth import (
     TokenMinter,
     current_caller,
 )
+from zerog_grpc.clock import Clock, Monotonic, monotonic, utc_now
+from zerog_grpc.errormap import KERNEL_ERRORS, ErrorMap, Failure, MapErrors, status
 from zerog_grpc.errors import (
     DOMAIN,
     abort,
@@ -21,7 +23,7 @@ from zerog_grpc.errors import (
     status_of,
     unpack_detail,
 )
-from zerog_grpc.interceptors import HideUnexpectedErrors, ServerMetrics
+from zerog_grpc.interceptors import ServerMetrics
 from zerog_grpc.jsonlog import JsonFormatter, setup_logging
 from zerog_grpc.server import (
     RunningServer,
@@ -29,34 +31,48 @@ from zerog_grpc.server import (
     start_server,
     wait_for_signal,
 )
+from zerog_grpc.service import ServiceSettings, run_service
 from zerog_grpc.tracing import client_interceptors, setup_tracing
+from zerog_grpc.validation import InvalidRequest, Problems
 
 __all__ = [
     "ANY_SERVICE",
     "DOMAIN",
+    "KERNEL_ERRORS",
     "AuthError",
     "AuthInterceptor",
     "Caller",
-    "HideUnexpectedErrors",
+    "Clock",
+    "ErrorMap",
+    "Failure",
+    "InvalidRequest",
     "JsonFormatter",
     "JwtVerifier",
+    "MapErrors",
+    "Monotonic",
+    "Problems",
     "RunningServer",
     "ServerMetrics",
+    "ServiceSettings",
     "TokenMinter",
     "abort",
     "bad_request",
     "client_interceptors",
     "current_caller",
     "error_info",
+    "monotonic",
     "precondition_failure",
     "quota_failure",
     "request_ids",
     "retry_info",
+    "run_service",
     "setup_logging",
     "setup_tracing",
     "start_metrics_server",
     "start_server",
+    "status",
     "status_of",
     "unpack_detail",
+    "utc_now",
     "wait_for_signal",
 ]

@@ -1,4 +1,4 @@
-"""Server interceptors that every service installs: error hiding and RED metrics per RPC."""
+"""RED metrics per RPC, installed by every server (errors are mapped in errormap.py)."""
 
 from __future__ import annotations
 
@@ -11,66 +11,9 @@ import grpc
 import grpc.aio
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from zerog_grpc.errors import abort, error_info
 from zerog_grpc.handlers import Context, Continuation, wrap_handler
 
 log = logging.getLogger(__name__)
-
-
-class HideUnexpectedErrors(grpc.aio.ServerInterceptor):
-    """Anything a servicer did not turn into a status becomes INTERNAL without internals, or
-    UNAVAILABLE when a dependency (the database, the chain RPC) is down, so callers retry."""
-
-    def __init__(self, unavailable: tuple[type[BaseException], ...] = ()) -> None:
-        self._unavailable = unavailable
-
-    async def intercept_service(
-        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
-    ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return handler
-        return wrap_handler(handler, handler_call_details.method, self._unary, self._stream)
-
-    async def _unary(
-        self, method: str, request: Any, context: Context, behavior: Callable[..., Awaitable[Any]]
-    ) -> Any:
-        try:
-            return await behavior(request, context)
-        except grpc.aio.AbortError:
-            raise
-        except Exception as error:
-            await self._fail(method, context, error)
-
-    async def _stream(
-        self,
-        method: str,
-        request: Any,
-        context: Context,
-        behavior: Callable[..., AsyncIterator[Any]],
-    ) -> AsyncIterator[Any]:
-        try:
-            async for response in behavior(request, context):
-                yield response
-        except grpc.aio.AbortError:
-            raise
-        except Exception as error:
-            await self._fail(method, context, error)
-
-    async def _fail(self, method: str, context: Context, error: Exception) -> None:
-        if isinstance(error, self._unavailable):
-            log.warning(
-                "dependency unavailable", extra={"method": method, "error": type(error).__name__}
-            )
-            await abort(
-                context,
-                grpc.StatusCode.UNAVAILABLE,
-                "a dependency is unavailable, retry",
-                error_info("DEPENDENCY_UNAVAILABLE"),
-            )
-        # The traceback goes to our logs (with the trace id), never to the caller.
-        log.exception("unexpected error", extra={"method": method})
-        await abort(context, grpc.StatusCode.INTERNAL, "internal error", error_info("INTERNAL"))
 
 
 class ServerMetrics(grpc.aio.ServerInterceptor):

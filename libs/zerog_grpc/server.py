@@ -16,7 +16,8 @@ from grpc_reflection.v1alpha import reflection
 from prometheus_client import CollectorRegistry, start_http_server
 
 from zerog_grpc.auth import AuthInterceptor, JwtVerifier
-from zerog_grpc.interceptors import HideUnexpectedErrors, ServerMetrics
+from zerog_grpc.errormap import KERNEL_ERRORS, ErrorMap, MapErrors, dependency_unavailable
+from zerog_grpc.interceptors import ServerMetrics
 from zerog_grpc.tracing import server_interceptor
 from zerog_grpc.wellformed import RefuseMalformed
 
@@ -68,24 +69,29 @@ async def start_server(
     verifier: JwtVerifier,
     allow: Mapping[str, Collection[str]],
     registry: CollectorRegistry,
+    errors: ErrorMap = KERNEL_ERRORS,
     unavailable: tuple[type[BaseException], ...] = (),
     serving: bool = True,
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
 ) -> RunningServer:
     """Start a server with tracing, metrics, auth and error hiding, plus health and reflection.
 
-    With `serving=False` health stays NOT_SERVING until the caller's dependencies are ready.
+    `errors` is the service's error map (zerog_grpc.errormap). With `serving=False` health
+    stays NOT_SERVING until the caller's dependencies are ready.
     """
+    if unavailable:
+        # Transitional: the old way of naming dependency errors, until every service maps them.
+        errors = {**dict.fromkeys(unavailable, dependency_unavailable), **errors}
     server = grpc.aio.server(
         # Order matters: the trace span wraps everything; auth refusals are counted in metrics;
-        # only authenticated callers learn what is malformed; error hiding sits closest to the
+        # only authenticated callers learn what is malformed; the error map sits closest to the
         # servicer so nothing escapes it.
         interceptors=[
             server_interceptor(),
             ServerMetrics(registry),
             AuthInterceptor(verifier, allow),
             RefuseMalformed(),
-            HideUnexpectedErrors(unavailable),
+            MapErrors(errors),
         ],
         options=[
             ("grpc.max_receive_message_length", max_message_bytes),

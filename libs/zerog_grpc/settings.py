@@ -51,6 +51,16 @@ class Env:
             raise ConfigError(f"{name} must be at least {minimum}, got {value}")
         return value
 
+    def flag(self, name: str, default: bool) -> bool:
+        raw = self.values.get(name, "").strip().lower()
+        if raw == "":
+            return default
+        if raw in ("1", "true", "yes", "on"):
+            return True
+        if raw in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
     def secret(self, name: str, required: bool = True) -> str:
         """NAME, or the contents of the file NAME_FILE (how Kubernetes mounts secrets)."""
         path = self.values.get(f"{name}_FILE")

@@ -13,8 +13,10 @@ import pytest
 from services.quota.__main__ import MIGRATIONS
 from tests.support import JWT_SECRET
 from zerog_db import migrate
-from zerog_db.migrate import MigrationError, load_migrations
+from zerog_db.migrate import KERNEL_MIGRATIONS, MigrationError, load_migrations
 
+# Every schema gets the kernel's migrations (the idempotency table) before its own.
+KERNEL = len(load_migrations(KERNEL_MIGRATIONS))
 QUOTA_MIGRATE = (sys.executable, "-m", "services.quota", "migrate")
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -49,7 +51,7 @@ async def test_replicas_migrating_at_once_apply_each_migration_once(
 ) -> None:
     counts = await asyncio.gather(*(migrate(fresh_db_url, "svc", migrations) for _ in range(6)))
 
-    assert sorted(counts) == [0, 0, 0, 0, 0, 2]
+    assert sorted(counts) == [0, 0, 0, 0, 0, KERNEL + 2]
     conn = await asyncpg.connect(fresh_db_url)
     try:
         assert await conn.fetchval("SELECT count(*) FROM svc.applied_runs") == 1
@@ -80,7 +82,7 @@ async def test_two_quota_processes_migrating_at_once_both_succeed(fresh_db_url: 
 async def test_new_migrations_are_applied_after_the_old_ones(
     fresh_db_url: str, migrations: Path
 ) -> None:
-    assert await migrate(fresh_db_url, "svc", migrations) == 2
+    assert await migrate(fresh_db_url, "svc", migrations) == KERNEL + 2
     write(migrations, {"003_add_items_name.sql": "ALTER TABLE items ADD COLUMN name text;"})
     assert await migrate(fresh_db_url, "svc", migrations) == 1
     assert await migrate(fresh_db_url, "svc", migrations) == 0

@@ -18,7 +18,7 @@ from services.quota.config import Config
 from tests.support import JWT_SECRET, auth_metadata
 from zerog.quota.v1 import quota_service_pb2 as pb
 from zerog.quota.v1 import quota_service_pb2_grpc
-from zerog_db import CONNECTION_ERRORS, create_pool, migrate
+from zerog_db import create_pool, migrate
 from zerog_db.cluster import TempCluster
 from zerog_grpc import JwtVerifier, start_server, unpack_detail
 
@@ -57,7 +57,6 @@ async def broken() -> AsyncIterator[QuotaServiceAsyncStub]:
         verifier=JwtVerifier(JWT_SECRET, "quota"),
         allow={m: {"inference"} for m in ("GetQuota", "EstimateCost", "WatchAlerts")},
         registry=CollectorRegistry(),
-        unavailable=CONNECTION_ERRORS,
     )
     async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
         yield quota_service_pb2_grpc.QuotaServiceStub(channel)

@@ -1,0 +1,273 @@
+"""Idempotency: one primitive for every mutating RPC of every service.
+
+A request is keyed by (scope, request_id): the scope is who asked (the calling service, and the
+principal where one acts for several). The first arrival claims the key with a lease; the work
+runs; its answer is stored under the claim, in the same transaction as the work's own writes
+(or the same statement). A retry gets the stored answer; a different request under the same id
+is refused (RequestIdReused); a duplicate that arrives while the first still runs is told to come
+back (RequestInProgress, which the error map sends as ABORTED with a RetryInfo). A claim whose
+lease has passed belonged to a replica that died: the next arrival takes it over. A failed call
+gives its claim up, so the caller's retry runs again.
+
+Three ways to use it, by what the work touches:
+- `run(...)`: work with an outside effect (a chain transaction, a provider call, an upload). The
+  claim is committed first, so concurrent retries never both reach the outside world.
+- `run_in_transaction(...)`: work that only writes this service's tables; they and the answer
+  commit together.
+- `statement(...)` + `replay(...)`: work that is one SQL statement; the claim is one more CTE in
+  it, so the call stays one round trip (quota's Reserve and Commit).
+
+The table is `idempotency` in each service's schema, made by the kernel migrations.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TypeVar
+
+import asyncpg
+from google.protobuf.message import Message
+
+from zerog_db.pool import Connection, Executor
+
+M = TypeVar("M", bound=Message)
+# A write that belongs with the answer: (SQL of a data-modifying statement usable as a CTE,
+# whose parameters start at $5, its arguments). See `Once.finish`.
+Alongside = tuple[str, tuple[object, ...]]
+_KEY = "scope = $1 AND request_id = $2"
+_PRIMARY_KEY = "idempotency_pkey"
+
+
+class RequestIdReused(Exception):
+    """A request_id came back with a different request."""
+
+    def __init__(self, request_id: str) -> None:
+        super().__init__(f"request_id {request_id!r} was used for a different request")
+        self.request_id = request_id
+
+
+class RequestInProgress(Exception):
+    """The first call with this request_id is still running: retry after `retry_after` s."""
+
+    def __init__(self, request_id: str, retry_after: float) -> None:
+        super().__init__(f"request_id {request_id!r} is still being processed; retry shortly")
+        self.request_id = request_id
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class Request:
+    """What is asked, and by whom: the key and the fingerprint that tells a retry apart."""
+
+    scope: str
+    request_id: str
+    method: str
+    fingerprint: str
+
+    @classmethod
+    def of(cls, scope: str, request_id: str, method: str, message: Message) -> Request:
+        """`message` fingerprinted by its deterministic serialization."""
+        digest = hashlib.sha256(method.encode() + b"\0")
+        digest.update(message.SerializeToString(deterministic=True))
+        return cls(scope, request_id, method, digest.hexdigest())
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The right to run one request: held by whoever holds the token."""
+
+    request: Request
+    token: uuid.UUID
+
+
+class Once:
+    """The idempotency primitive over one service's `idempotency` table."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        lease: timedelta = timedelta(minutes=5),
+        retry_after: float = 1.0,
+    ) -> None:
+        self._pool = pool
+        self.lease = lease
+        self.retry_after = retry_after
+
+    async def claim(self, request: Request) -> Claim | bytes:
+        """A Claim to run `request`, or its stored answer; RequestInProgress while another
+        holds a live claim, RequestIdReused when the id was used for something else."""
+        # A few rounds at most: a key can be given up between our two statements.
+        for _ in range(5):
+            got = await self._try_claim(request)
+            if got is not None:
+                return got
+        raise RequestInProgress(request.request_id, self.retry_after)
+
+    async def _try_claim(self, request: Request) -> Claim | bytes | None:
+        token = uuid.uuid4()
+        won = await self._pool.fetchval(
+            "INSERT INTO idempotency"
+            " (scope, request_id, method, fingerprint, claim_token, lease_until)"
+            " VALUES ($1, $2, $3, $4, $5, now() + $6::interval)"
+            " ON CONFLICT (scope, request_id) DO UPDATE"
+            " SET claim_token = $5, lease_until = now() + $6::interval"
+            " WHERE idempotency.response IS NULL AND idempotency.lease_until < now()"
+            " AND idempotency.method = $3 AND idempotency.fingerprint = $4"
+            " RETURNING claim_token",
+            request.scope,
+            request.request_id,
+            request.method,
+            request.fingerprint,
+            token,
+            self.lease,
+        )
+        if won is not None:
+            return Claim(request, token)
+        return await self.replay(request)
+
+    async def replay(self, request: Request, db: Executor | None = None) -> bytes | None:
+        """The stored answer of `request` (b"" for a statement's claim), None if the key is
+        free; RequestIdReused or RequestInProgress as `claim` says."""
+        row = await (db or self._pool).fetchrow(
+            f"SELECT method, fingerprint, response FROM idempotency WHERE {_KEY}",
+            request.scope,
+            request.request_id,
+        )
+        if row is None:
+            return None
+        if row["method"] != request.method or row["fingerprint"] != request.fingerprint:
+            raise RequestIdReused(request.request_id)
+        if row["response"] is None:
+            raise RequestInProgress(request.request_id, self.retry_after)
+        return bytes(row["response"])
+
+    async def finish(
+        self,
+        claim: Claim,
+        answer: Message,
+        db: Executor | None = None,
+        alongside: Alongside | None = None,
+    ) -> bool:
+        """Store `answer` under `claim` (in `db`'s transaction when given); False if the claim
+        was taken over meanwhile. `alongside` runs in the same statement: one round trip, and
+        both writes or neither."""
+        done = (
+            "UPDATE idempotency SET response = $4, claim_token = NULL, lease_until = NULL"
+            f" WHERE {_KEY} AND claim_token = $3 RETURNING 1"
+        )
+        args: tuple[object, ...] = (
+            claim.request.scope,
+            claim.request.request_id,
+            claim.token,
+            answer.SerializeToString(),
+        )
+        if alongside is not None:
+            sql, extra = alongside
+            done, args = f"WITH alongside AS ({sql}) {done}", (*args, *extra)
+        return await (db or self._pool).fetchval(done, *args) is not None
+
+    async def release(self, claim: Claim) -> None:
+        """Give `claim` up after a failure, so the caller's retry runs."""
+        # Shielded: a cancelled call still lets go instead of holding the key for a lease.
+        await asyncio.shield(
+            self._pool.execute(
+                f"DELETE FROM idempotency WHERE {_KEY} AND claim_token = $3",
+                claim.request.scope,
+                claim.request.request_id,
+                claim.token,
+            )
+        )
+
+    async def run(
+        self,
+        request: Request,
+        response_type: type[M],
+        work: Callable[[], Awaitable[M]],
+        *,
+        alongside: Callable[[M], Alongside] | None = None,
+        shield: bool = False,
+    ) -> M:
+        """`work()` once for `request`, its answer stored; the stored answer for a retry.
+
+        With `shield`, a caller hanging up does not cancel the work: money never moves
+        halfway, and the answer is stored for the retry."""
+        answer, _ = await self.run_replayed(
+            request, response_type, work, alongside=alongside, shield=shield
+        )
+        return answer
+
+    async def run_replayed(
+        self,
+        request: Request,
+        response_type: type[M],
+        work: Callable[[], Awaitable[M]],
+        *,
+        alongside: Callable[[M], Alongside] | None = None,
+        shield: bool = False,
+    ) -> tuple[M, bool]:
+        """As `run`, and whether the answer is a replay."""
+        got = await self.claim(request)
+        if isinstance(got, bytes):
+            return response_type.FromString(got), True
+        task = asyncio.ensure_future(self._work(got, work, alongside))
+        return (await asyncio.shield(task) if shield else await task), False
+
+    async def _work(
+        self,
+        claim: Claim,
+        work: Callable[[], Awaitable[M]],
+        alongside: Callable[[M], Alongside] | None,
+    ) -> M:
+        try:
+            answer = await work()
+            await self.finish(
+                claim, answer, alongside=None if alongside is None else alongside(answer)
+            )
+        except BaseException:
+            await self.release(claim)
+            raise
+        return answer
+
+    async def run_in_transaction(
+        self,
+        request: Request,
+        response_type: type[M],
+        work: Callable[[Connection], Awaitable[M]],
+    ) -> M:
+        """`work(conn)` once for `request`: its writes and the stored answer commit together."""
+        got = await self.claim(request)
+        if isinstance(got, bytes):
+            return response_type.FromString(got)
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                answer = await work(conn)
+                await self.finish(got, answer, conn)
+        except BaseException:
+            await self.release(got)
+            raise
+        return answer
+
+    @staticmethod
+    def statement(request: Request, first: int) -> Alongside:
+        """An INSERT that claims and completes `request` inside the caller's own statement
+        (use it as a CTE; its parameters start at `$first`). A duplicate's statement fails
+        on the key, and `is_duplicate(error)` tells the caller to `replay` instead."""
+        sql = (
+            "INSERT INTO idempotency (scope, request_id, method, fingerprint, response)"
+            f" VALUES (${first}, ${first + 1}, ${first + 2}, ${first + 3}, ''::bytea)"
+        )
+        return sql, (request.scope, request.request_id, request.method, request.fingerprint)
+
+    @staticmethod
+    def is_duplicate(error: BaseException) -> bool:
+        """Whether `error` is a statement's claim meeting an earlier one."""
+        return (
+            isinstance(error, asyncpg.UniqueViolationError)
+            and getattr(error, "constraint_name", None) == _PRIMARY_KEY
+        )
