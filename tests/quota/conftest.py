@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import grpc
@@ -17,9 +15,10 @@ import pytest
 from services.quota import server
 from services.quota.config import Config
 from services.quota.server import QuotaServer
+from tests.databases import database_fixtures
 from tests.support import JWT_SECRET, ManualClock, auth_metadata
 from zerog.quota.v1 import quota_service_pb2_grpc
-from zerog_db import create_pool, migrate
+from zerog_db import create_pool
 
 if TYPE_CHECKING:
     from zerog.quota.v1.quota_service_pb2_grpc import QuotaServiceAsyncStub
@@ -27,30 +26,7 @@ if TYPE_CHECKING:
 MIGRATIONS = Path(__file__).parents[2] / "services" / "quota" / "migrations"
 
 
-def _database(dsn: str, name: str) -> str:
-    return urlunsplit(urlsplit(dsn)._replace(path=f"/{name}"))
-
-
-@pytest.fixture(scope="session")
-async def quota_template(postgres_url: str) -> AsyncIterator[str]:
-    """A database with quota's migrations applied, cloned by each test."""
-    name = f"quota_template_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(postgres_url)
-    await admin.execute(f"CREATE DATABASE {name}")
-    await migrate(_database(postgres_url, name), "quota", MIGRATIONS)
-    yield name
-    await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    await admin.close()
-
-
-@pytest.fixture
-async def quota_db_url(postgres_url: str, quota_template: str) -> AsyncIterator[str]:
-    name = f"quota_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(postgres_url)
-    await admin.execute(f"CREATE DATABASE {name} TEMPLATE {quota_template}")
-    yield _database(postgres_url, name)
-    await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    await admin.close()
+quota_template, quota_db_url = database_fixtures("quota", MIGRATIONS)
 
 
 @pytest.fixture
