@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ M = TypeVar("M", bound=Message)
 Alongside = tuple[str, tuple[object, ...]]
 _KEY = "scope = $1 AND request_id = $2"
 _PRIMARY_KEY = "idempotency_pkey"
+log = logging.getLogger(__name__)
 
 
 class RequestIdReused(Exception):
@@ -212,27 +214,15 @@ class Once:
         shield: bool = False,
     ) -> tuple[M, bool]:
         """As `run`, and whether the answer is a replay."""
-        got = await self.claim(request)
-        if isinstance(got, bytes):
-            return response_type.FromString(got), True
-        task = asyncio.ensure_future(self._work(got, work, alongside))
-        return (await asyncio.shield(task) if shield else await task), False
 
-    async def _work(
-        self,
-        claim: Claim,
-        work: Callable[[], Awaitable[M]],
-        alongside: Callable[[M], Alongside] | None,
-    ) -> M:
-        try:
+        async def complete(claim: Claim) -> M:
             answer = await work()
-            await self.finish(
-                claim, answer, alongside=None if alongside is None else alongside(answer)
-            )
-        except BaseException:
-            await self.release(claim)
-            raise
-        return answer
+            stored = None if alongside is None else alongside(answer)
+            if not await self.finish(claim, answer, alongside=stored):
+                log.warning("claim taken over while its work ran", extra={"method": request.method})
+            return answer
+
+        return await self._once(request, response_type, complete, shield)
 
     async def run_in_transaction(
         self,
@@ -241,17 +231,38 @@ class Once:
         work: Callable[[Connection], Awaitable[M]],
     ) -> M:
         """`work(conn)` once for `request`: its writes and the stored answer commit together."""
-        got = await self.claim(request)
-        if isinstance(got, bytes):
-            return response_type.FromString(got)
-        try:
+
+        async def complete(claim: Claim) -> M:
             async with self._pool.acquire() as conn, conn.transaction():
                 answer = await work(conn)
-                await self.finish(got, answer, conn)
-        except BaseException:
-            await self.release(got)
-            raise
+                if not await self.finish(claim, answer, conn):
+                    # Our lease passed and another call holds the key: undo our writes.
+                    raise RequestInProgress(request.request_id, self.retry_after)
+            return answer
+
+        answer, _ = await self._once(request, response_type, complete, shield=False)
         return answer
+
+    async def _once(
+        self,
+        request: Request,
+        response_type: type[M],
+        complete: Callable[[Claim], Awaitable[M]],
+        shield: bool,
+    ) -> tuple[M, bool]:
+        got = await self.claim(request)
+        if isinstance(got, bytes):
+            return response_type.FromString(got), True
+
+        async def holding(claim: Claim) -> M:
+            try:
+                return await complete(claim)
+            except BaseException:
+                await self.release(claim)
+                raise
+
+        task = asyncio.ensure_future(holding(got))
+        return (await asyncio.shield(task) if shield else await task), False
 
     @staticmethod
     def statement(request: Request, first: int) -> Alongside:
