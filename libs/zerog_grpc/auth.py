@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import contextvars
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +19,7 @@ import grpc.aio
 import jwt
 
 from zerog_grpc.errors import abort, error_info
-from zerog_grpc.handlers import Context, Continuation, wrap_handler
+from zerog_grpc.handlers import Context, Handler, WrappingInterceptor
 from zerog_grpc.tracing import trace_metadata
 
 ANY_SERVICE = "*"
@@ -165,7 +166,7 @@ def _service_of(method: str) -> str:
     return method.rsplit("/", 2)[-2] if method.count("/") >= 2 else ""
 
 
-class AuthInterceptor(grpc.aio.ServerInterceptor):
+class AuthInterceptor(WrappingInterceptor):
     """Refuses calls without a valid token (UNAUTHENTICATED) or from a service not allowed on the
     method (PERMISSION_DENIED), and makes the caller available through `current_caller()`."""
 
@@ -178,16 +179,23 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         """The services allowed to call `method` (full path)."""
         return self._allow.get(method) or self._allow.get(method.rsplit("/", 1)[-1], frozenset())
 
-    async def intercept_service(
-        self,
-        continuation: Continuation,
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        handler = await continuation(handler_call_details)
-        method = handler_call_details.method
-        if handler is None or _service_of(method) in PUBLIC_SERVICES:
-            return handler
-        return wrap_handler(handler, method, self._unary, self._stream)
+    def wraps(self, method: str, handler: Handler) -> bool:
+        return _service_of(method) not in PUBLIC_SERVICES
+
+    @asynccontextmanager
+    async def around(
+        self, method: str, request: Any, context: Context, *, streaming: bool
+    ) -> AsyncIterator[None]:
+        token = _current.set(await self._authenticate(method, context))
+        if streaming:
+            # A streaming call's generator may be closed from another context, where a reset
+            # fails; the call's task ends with it, taking the value along.
+            yield
+            return
+        try:
+            yield
+        finally:
+            _current.reset(token)
 
     async def _authenticate(self, method: str, context: Context) -> Caller:
         header = ""
@@ -217,23 +225,3 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
                 error_info("METHOD_NOT_ALLOWED", service=caller.service, method=method),
             )
         return caller
-
-    async def _unary(
-        self, method: str, request: Any, context: Context, behavior: Callable[..., Awaitable[Any]]
-    ) -> Any:
-        token = _current.set(await self._authenticate(method, context))
-        try:
-            return await behavior(request, context)
-        finally:
-            _current.reset(token)
-
-    async def _stream(
-        self,
-        method: str,
-        request: Any,
-        context: Context,
-        behavior: Callable[..., AsyncIterator[Any]],
-    ) -> AsyncIterator[Any]:
-        _current.set(await self._authenticate(method, context))
-        async for response in behavior(request, context):
-            yield response

@@ -15,7 +15,8 @@ do) and ends the call with the status the map gives. What no entry names becomes
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +26,7 @@ from google.protobuf.message import Message
 
 from zerog_db import CONNECTION_ERRORS, RequestIdReused, RequestInProgress
 from zerog_grpc.errors import abort, bad_request, error_info, retry_info
-from zerog_grpc.handlers import Context, Continuation, wrap_handler
+from zerog_grpc.handlers import Context, WrappingInterceptor
 from zerog_grpc.validation import InvalidRequest
 
 log = logging.getLogger(__name__)
@@ -105,40 +106,18 @@ def failure_for(error: BaseException, errors: ErrorMap) -> Failure | None:
     return None
 
 
-class MapErrors(grpc.aio.ServerInterceptor):
+class MapErrors(WrappingInterceptor):
     """Ends every call that raised with the status its service's error map gives, or INTERNAL."""
 
     def __init__(self, errors: ErrorMap) -> None:
         self._errors = errors
 
-    async def intercept_service(
-        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
-    ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return handler
-        return wrap_handler(handler, handler_call_details.method, self._unary, self._stream)
-
-    async def _unary(
-        self, method: str, request: Any, context: Context, behavior: Callable[..., Awaitable[Any]]
-    ) -> Any:
+    @asynccontextmanager
+    async def around(
+        self, method: str, request: Any, context: Context, *, streaming: bool
+    ) -> AsyncIterator[None]:
         try:
-            return await behavior(request, context)
-        except grpc.aio.AbortError:
-            raise
-        except Exception as error:
-            await self._fail(method, context, error)
-
-    async def _stream(
-        self,
-        method: str,
-        request: Any,
-        context: Context,
-        behavior: Callable[..., AsyncIterator[Any]],
-    ) -> AsyncIterator[Any]:
-        try:
-            async for response in behavior(request, context):
-                yield response
+            yield
         except grpc.aio.AbortError:
             raise
         except Exception as error:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import abc
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeAlias
 
 import grpc
@@ -15,6 +17,55 @@ Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
 Continuation = Callable[[grpc.HandlerCallDetails], Awaitable["Handler | None"]]
 UnaryWrapper = Callable[[str, Any, Context, Callable[..., Awaitable[Any]]], Awaitable[Any]]
 StreamWrapper = Callable[[str, Any, Context, Callable[..., AsyncIterator[Any]]], AsyncIterator[Any]]
+
+_UNARY_RESPONSE = ("unary_unary", "stream_unary")
+_STREAM_RESPONSE = ("unary_stream", "stream_stream")
+
+
+class WrappingInterceptor(grpc.aio.ServerInterceptor):
+    """A server interceptor that runs its `around` context about every call it wraps.
+
+    Subclasses say what to do before and after a call (or when it raises) once, in `around`;
+    this class applies it to unary and streaming responses alike.
+    """
+
+    def wraps(self, method: str, handler: Handler) -> bool:
+        """Whether calls of `method` go through `around`: all of them unless a subclass says."""
+        return True
+
+    @abc.abstractmethod
+    def around(
+        self, method: str, request: Any, context: Context, *, streaming: bool
+    ) -> AbstractAsyncContextManager[None]:
+        """The context one call of `method` runs in (`streaming`: the response is a stream)."""
+
+    async def intercept_service(
+        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
+    ) -> Handler | None:
+        handler = await continuation(handler_call_details)
+        method = handler_call_details.method
+        if handler is None or not self.wraps(method, handler):
+            return handler
+        return wrap_handler(handler, method, self._unary, self._stream)
+
+    async def _unary(
+        self, method: str, request: Any, context: Context, behavior: Callable[..., Awaitable[Any]]
+    ) -> Any:
+        async with self.around(method, request, context, streaming=False):
+            return await behavior(request, context)
+        # `around` swallowed what the behaviour raised: the call ended without a response.
+        return None
+
+    async def _stream(
+        self,
+        method: str,
+        request: Any,
+        context: Context,
+        behavior: Callable[..., AsyncIterator[Any]],
+    ) -> AsyncIterator[Any]:
+        async with self.around(method, request, context, streaming=True):
+            async for response in behavior(request, context):
+                yield response
 
 
 def wrap_handler(
@@ -28,42 +79,23 @@ def wrap_handler(
     `unary_response(method, request_or_iterator, context, behavior)` wraps unary-response calls;
     `stream_response(...)` is an async generator wrapping streaming-response calls.
     """
-    if handler.unary_unary is not None:
-        behavior = handler.unary_unary
+    kind = next(k for k in (*_UNARY_RESPONSE, *_STREAM_RESPONSE) if getattr(handler, k) is not None)
+    behavior = getattr(handler, kind)
+    wrapped: Callable[[Any, Context], Any]
+    if kind in _STREAM_RESPONSE:
+        streaming = _as_async_generator(behavior)
 
-        async def unary_unary(request: Any, context: Context) -> Any:
-            return await unary_response(method, request, context, behavior)
-
-        return handler._replace(  # type: ignore[attr-defined, no-any-return]  # a namedtuple at runtime
-            unary_unary=unary_unary
-        )
-    if handler.stream_unary is not None:
-        behavior = handler.stream_unary
-
-        async def stream_unary(requests: Any, context: Context) -> Any:
-            return await unary_response(method, requests, context, behavior)
-
-        return handler._replace(  # type: ignore[attr-defined, no-any-return]  # a namedtuple at runtime
-            stream_unary=stream_unary
-        )
-    if handler.unary_stream is not None:
-        streaming = _as_async_generator(handler.unary_stream)
-
-        def unary_stream(request: Any, context: Context) -> AsyncIterator[Any]:
+        def wrapped_stream(request: Any, context: Context) -> AsyncIterator[Any]:
             return stream_response(method, request, context, streaming)
 
-        return handler._replace(  # type: ignore[attr-defined, no-any-return]  # a namedtuple at runtime
-            unary_stream=unary_stream
-        )
-    assert handler.stream_stream is not None
-    streaming = _as_async_generator(handler.stream_stream)
+        wrapped = wrapped_stream
+    else:
 
-    def stream_stream(requests: Any, context: Context) -> AsyncIterator[Any]:
-        return stream_response(method, requests, context, streaming)
+        async def wrapped_unary(request: Any, context: Context) -> Any:
+            return await unary_response(method, request, context, behavior)
 
-    return handler._replace(  # type: ignore[attr-defined, no-any-return]
-        stream_stream=stream_stream
-    )
+        wrapped = wrapped_unary
+    return handler._replace(**{kind: wrapped})  # type: ignore[attr-defined, no-any-return]  # a namedtuple at runtime
 
 
 def _as_async_generator(behavior: Any) -> Callable[..., AsyncIterator[Any]]:

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import grpc
-import grpc.aio
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from zerog_grpc.handlers import Context, Continuation, wrap_handler
+from zerog_grpc.handlers import Context, WrappingInterceptor
 
 log = logging.getLogger(__name__)
 
 
-class ServerMetrics(grpc.aio.ServerInterceptor):
+class ServerMetrics(WrappingInterceptor):
     """Rate, errors and duration for every RPC, by service, method and status code."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
@@ -54,14 +54,6 @@ class ServerMetrics(grpc.aio.ServerInterceptor):
             ),
         )
 
-    async def intercept_service(
-        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
-    ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return handler
-        return wrap_handler(handler, handler_call_details.method, self._unary, self._stream)
-
     def _labels(self, method: str) -> tuple[str, str]:
         _, service, name = method.split("/", 2)
         return service, name
@@ -87,33 +79,15 @@ class ServerMetrics(grpc.aio.ServerInterceptor):
         self.handled.labels(*labels, name).inc()
         self.seconds.labels(*labels).observe(time.perf_counter() - started)
 
-    async def _unary(
-        self, method: str, request: Any, context: Context, behavior: Callable[..., Awaitable[Any]]
-    ) -> Any:
+    @asynccontextmanager
+    async def around(
+        self, method: str, request: Any, context: Context, *, streaming: bool
+    ) -> AsyncIterator[None]:
         labels = self._labels(method)
         self.started.labels(*labels).inc()
         started = time.perf_counter()
         try:
-            response = await behavior(request, context)
-        except BaseException as error:
-            self._done(labels, context, started, error)
-            raise
-        self._done(labels, context, started, None)
-        return response
-
-    async def _stream(
-        self,
-        method: str,
-        request: Any,
-        context: Context,
-        behavior: Callable[..., AsyncIterator[Any]],
-    ) -> AsyncIterator[Any]:
-        labels = self._labels(method)
-        self.started.labels(*labels).inc()
-        started = time.perf_counter()
-        try:
-            async for response in behavior(request, context):
-                yield response
+            yield
         except BaseException as error:
             self._done(labels, context, started, error)
             raise

@@ -7,16 +7,16 @@ surfacing as INTERNAL in whichever service forgot to check a field.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import grpc
-import grpc.aio
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
 from zerog_grpc.errors import abort, bad_request
-from zerog_grpc.handlers import Context, Continuation, Handler, wrap_handler
+from zerog_grpc.handlers import Context, Handler, WrappingInterceptor
 
 # google/protobuf/timestamp.proto: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z.
 _TIMESTAMP_SECONDS = (-62_135_596_800, 253_402_300_799)
@@ -77,37 +77,20 @@ def _check_duration(message: Any, path: str, problems: dict[str, str]) -> None:
         problems[path.rstrip(".")] = "duration outside +-10,000 years or with mixed signs"
 
 
-class RefuseMalformed(grpc.aio.ServerInterceptor):
+class RefuseMalformed(WrappingInterceptor):
     """INVALID_ARGUMENT with a BadRequest for requests that carry what no service can store."""
 
-    async def intercept_service(
-        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
-    ) -> Handler | None:
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return None
-        if handler.request_streaming:
-            # Streamed requests are the services' to check message by message (PutObject's
-            # chunks are bytes; its header is validated by the storage service).
-            return handler
-        return wrap_handler(handler, handler_call_details.method, self._unary, self._stream)
+    def wraps(self, method: str, handler: Handler) -> bool:
+        # Streamed requests are the services' to check message by message (PutObject's
+        # chunks are bytes; its header is validated by the storage service).
+        return not handler.request_streaming
 
-    async def _unary(
-        self, method: str, request: Any, context: Context, behavior: Callable[..., Awaitable[Any]]
-    ) -> Any:
+    @asynccontextmanager
+    async def around(
+        self, method: str, request: Any, context: Context, *, streaming: bool
+    ) -> AsyncIterator[None]:
         await _refuse_if_malformed(request, context)
-        return await behavior(request, context)
-
-    async def _stream(
-        self,
-        method: str,
-        request: Any,
-        context: Context,
-        behavior: Callable[..., AsyncIterator[Any]],
-    ) -> AsyncIterator[Any]:
-        await _refuse_if_malformed(request, context)
-        async for response in behavior(request, context):
-            yield response
+        yield
 
 
 async def _refuse_if_malformed(request: Any, context: Context) -> None:
