@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from zerog_grpc.auth import JwtVerifier
+
+N = TypeVar("N", int, float)
 
 
 class ConfigError(ValueError):
@@ -28,27 +31,30 @@ class Env:
         return value
 
     def integer(self, name: str, default: int, minimum: int = 0, maximum: int | None = None) -> int:
-        raw = self.values.get(name)
-        if raw is None or raw == "":
-            return default
-        try:
-            value = int(raw)
-        except ValueError:
-            raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
-        if value < minimum or (maximum is not None and value > maximum):
-            raise ConfigError(f"{name} must be between {minimum} and {maximum}, got {value}")
-        return value
+        return self._bounded(name, default, int, "an integer", minimum, maximum)
 
     def number(self, name: str, default: float, minimum: float = 0.0) -> float:
+        return self._bounded(name, default, float, "a number", minimum, None)
+
+    def _bounded(
+        self,
+        name: str,
+        default: N,
+        convert: Callable[[str], N],
+        kind: str,
+        minimum: N,
+        maximum: N | None,
+    ) -> N:
         raw = self.values.get(name)
         if raw is None or raw == "":
             return default
         try:
-            value = float(raw)
+            value = convert(raw)
         except ValueError:
-            raise ConfigError(f"{name} must be a number, got {raw!r}") from None
-        if value < minimum:
-            raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+            raise ConfigError(f"{name} must be {kind}, got {raw!r}") from None
+        if value < minimum or (maximum is not None and value > maximum):
+            span = f"at least {minimum}" if maximum is None else f"between {minimum} and {maximum}"
+            raise ConfigError(f"{name} must be {span}, got {value}")
         return value
 
     def flag(self, name: str, default: bool) -> bool:
