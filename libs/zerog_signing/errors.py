@@ -17,28 +17,7 @@ SigningError
 from __future__ import annotations
 
 from enum import StrEnum
-
-__all__ = [
-    "AddressMismatch",
-    "BadSignature",
-    "FutureTimestamp",
-    "InvalidAddress",
-    "InvalidPrivateKey",
-    "InvalidSignature",
-    "InvalidTypedData",
-    "KeyLoadError",
-    "KeySourceNotFound",
-    "KeystoreDecryptFailed",
-    "MalformedMessage",
-    "Rejection",
-    "ReplayedNonce",
-    "SessionTokenRejected",
-    "SignatureRejected",
-    "SigningError",
-    "StaleTimestamp",
-    "TokenRejection",
-    "WrongAction",
-]
+from typing import Any
 
 
 class SigningError(Exception):
@@ -94,47 +73,38 @@ class SignatureRejected(SigningError):
         super().__init__(message)
         self.message = message
 
+    def __init_subclass__(cls, reason: Rejection | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if reason is not None:
+            cls.reason = reason
 
-class MalformedMessage(SignatureRejected):
+
+class MalformedMessage(SignatureRejected, reason=Rejection.MALFORMED_MESSAGE):
     """The message or its fields do not follow the canonical intent format."""
 
-    reason = Rejection.MALFORMED_MESSAGE
 
-
-class WrongAction(SignatureRejected):
+class WrongAction(SignatureRejected, reason=Rejection.WRONG_ACTION):
     """A valid intent, but for another action than the one being performed."""
 
-    reason = Rejection.WRONG_ACTION
 
-
-class BadSignature(SignatureRejected):
+class BadSignature(SignatureRejected, reason=Rejection.BAD_SIGNATURE):
     """The signature is malformed or recovers no signer."""
 
-    reason = Rejection.BAD_SIGNATURE
 
-
-class AddressMismatch(SignatureRejected):
+class AddressMismatch(SignatureRejected, reason=Rejection.ADDRESS_MISMATCH):
     """The signature recovers an address other than the one the intent names."""
 
-    reason = Rejection.ADDRESS_MISMATCH
 
-
-class StaleTimestamp(SignatureRejected):
+class StaleTimestamp(SignatureRejected, reason=Rejection.STALE_TIMESTAMP):
     """The intent was signed longer ago than the replay window allows."""
 
-    reason = Rejection.STALE_TIMESTAMP
 
-
-class FutureTimestamp(SignatureRejected):
+class FutureTimestamp(SignatureRejected, reason=Rejection.FUTURE_TIMESTAMP):
     """The intent's timestamp is further in the future than the replay window allows."""
 
-    reason = Rejection.FUTURE_TIMESTAMP
 
-
-class ReplayedNonce(SignatureRejected):
+class ReplayedNonce(SignatureRejected, reason=Rejection.REPLAYED_NONCE):
     """This address already used this nonce."""
-
-    reason = Rejection.REPLAYED_NONCE
 
 
 class TokenRejection(StrEnum):
@@ -175,3 +145,9 @@ class SessionTokenRejected(SigningError):
     def wire_error(self) -> str:
         # The Go proxy wraps ValidateSession's error with this context before answering.
         return f"validate session: {self.message}"
+
+
+# Every class above is public; zerog_signing re-exports them by name.
+__all__ = sorted(
+    name for name, value in vars().items() if getattr(value, "__module__", None) == __name__
+)
