@@ -8,13 +8,13 @@ from typing import Any, TypeVar
 
 from eth_utils.address import to_checksum_address
 from web3 import AsyncWeb3
-from web3.exceptions import ContractLogicError
 
 from zerog_chain.abis import load_abi
-from zerog_chain.errors import ChainUnavailable, ContractReverted
+from zerog_chain.errors import ContractReverted
 from zerog_chain.networks import NetworkProfile
+from zerog_chain.node import contract_call
 from zerog_chain.records import Receipt
-from zerog_chain.sender import _TRANSPORT_ERRORS, TxSender, reverted
+from zerog_chain.sender import TxSender
 
 T = TypeVar("T")
 # getAllServices refuses limits above 50 (LimitTooLarge).
@@ -85,12 +85,8 @@ def _service(raw: Sequence[Any]) -> ServiceInfo:
 
 async def read(call: Awaitable[T]) -> T:
     """Await a contract read, turning reverts and transport errors into ours."""
-    try:
+    with contract_call():
         return await call
-    except ContractLogicError as error:
-        raise reverted(error) from None  # type: ignore[misc]
-    except _TRANSPORT_ERRORS as error:
-        raise ChainUnavailable(f"chain RPC failed: {type(error).__name__}") from None
 
 
 class ComputeContracts:
