@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -67,19 +67,25 @@ class ServiceInfo:
     tee_signer_acknowledged: bool
 
 
+# getService's tuple, member by member in ServiceInfo's field order.
+_SERVICE_MEMBERS: tuple[Callable[[Any], Any], ...] = (
+    to_checksum_address,
+    str,
+    str,
+    int,
+    int,
+    int,
+    str,
+    str,
+    str,
+    to_checksum_address,
+    bool,
+)
+
+
 def _service(raw: Sequence[Any]) -> ServiceInfo:
     return ServiceInfo(
-        to_checksum_address(raw[0]),
-        str(raw[1]),
-        str(raw[2]),
-        int(raw[3]),
-        int(raw[4]),
-        int(raw[5]),
-        str(raw[6]),
-        str(raw[7]),
-        str(raw[8]),
-        to_checksum_address(raw[9]),
-        bool(raw[10]),
+        *(convert(member) for convert, member in zip(_SERVICE_MEMBERS, raw, strict=False))
     )
 
 
@@ -168,65 +174,61 @@ class ComputeContracts:
             if offset >= int(total) or not page:
                 return services
 
-    def _data(self, contract: Any, fn: str, *args: Any) -> bytes:
-        return bytes.fromhex(contract.encode_abi(fn, args=list(args))[2:])
+    async def _send(
+        self,
+        contract: Any,
+        fn: str,
+        args: Sequence[Any],
+        purpose: str,
+        request_id: str,
+        value: int = 0,
+    ) -> Receipt:
+        data = bytes.fromhex(contract.encode_abi(fn, args=list(args))[2:])
+        return await self.sender.send(
+            contract.address, data, value=value, purpose=purpose, request_id=request_id
+        )
 
     async def add_ledger(self, amount: int, *, request_id: str) -> Receipt:
         """addLedger("") with `amount` as the first deposit."""
-        data = self._data(self.ledger, "addLedger", "")
-        return await self.sender.send(
-            self.ledger.address, data, value=amount, purpose="CREATE_LEDGER", request_id=request_id
+        return await self._send(
+            self.ledger, "addLedger", ("",), "CREATE_LEDGER", request_id, amount
         )
 
     async def deposit(self, amount: int, *, request_id: str, purpose: str = "DEPOSIT") -> Receipt:
         """depositFund() with `amount`."""
-        data = self._data(self.ledger, "depositFund")
-        return await self.sender.send(
-            self.ledger.address, data, value=amount, purpose=purpose, request_id=request_id
-        )
+        return await self._send(self.ledger, "depositFund", (), purpose, request_id, amount)
 
     async def transfer(
         self, provider: str, amount: int, *, request_id: str, purpose: str = "TRANSFER"
     ) -> Receipt:
         """transferFund(provider, <inference full name>, amount)."""
-        name = await self.service_name()
-        data = self._data(self.ledger, "transferFund", provider, name, amount)
-        return await self.sender.send(
-            self.ledger.address, data, purpose=purpose, request_id=request_id
-        )
+        args = (provider, await self.service_name(), amount)
+        return await self._send(self.ledger, "transferFund", args, purpose, request_id)
 
     async def retrieve(self, providers: Sequence[str], *, request_id: str) -> Receipt:
         """retrieveFund(providers, <inference full name>)."""
-        name = await self.service_name()
-        data = self._data(self.ledger, "retrieveFund", list(providers), name)
-        return await self.sender.send(
-            self.ledger.address, data, purpose="RETRIEVE", request_id=request_id
-        )
+        args = (list(providers), await self.service_name())
+        return await self._send(self.ledger, "retrieveFund", args, "RETRIEVE", request_id)
 
     async def refund(self, amount: int, *, request_id: str) -> Receipt:
         """refund(amount): ledger -> wallet."""
-        data = self._data(self.ledger, "refund", amount)
-        return await self.sender.send(
-            self.ledger.address, data, purpose="REFUND", request_id=request_id
-        )
+        return await self._send(self.ledger, "refund", (amount,), "REFUND", request_id)
 
     async def acknowledge(self, provider: str, *, request_id: str) -> Receipt:
         """acknowledgeTEESigner(provider, true)."""
-        data = self._data(self.inference, "acknowledgeTEESigner", provider, True)
-        return await self.sender.send(
-            self.inference.address, data, purpose="ACKNOWLEDGE", request_id=request_id
+        args = (provider, True)
+        return await self._send(
+            self.inference, "acknowledgeTEESigner", args, "ACKNOWLEDGE", request_id
         )
 
     async def revoke_token(self, provider: str, token_id: int, *, request_id: str) -> Receipt:
         """revokeToken(provider, tokenId)."""
-        data = self._data(self.inference, "revokeToken", provider, token_id)
-        return await self.sender.send(
-            self.inference.address, data, purpose="REVOKE_TOKEN", request_id=request_id
-        )
+        args = (provider, token_id)
+        return await self._send(self.inference, "revokeToken", args, "REVOKE_TOKEN", request_id)
 
     async def revoke_all_tokens(self, provider: str, *, request_id: str) -> Receipt:
         """revokeAllTokens(provider): generation + 1."""
-        data = self._data(self.inference, "revokeAllTokens", provider)
-        return await self.sender.send(
-            self.inference.address, data, purpose="REVOKE_ALL_TOKENS", request_id=request_id
+        args = (provider,)
+        return await self._send(
+            self.inference, "revokeAllTokens", args, "REVOKE_ALL_TOKENS", request_id
         )
