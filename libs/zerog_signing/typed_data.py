@@ -245,23 +245,19 @@ class Eip712Domain:
     @cached_property
     def separator(self) -> bytes:
         """The domain separator, hashStruct(EIP712Domain)."""
-        members: list[str] = []
-        encoded: list[bytes] = []
-        if self.name is not None:
-            members.append("string name")
-            encoded.append(_encode_string(self.name))
-        if self.version is not None:
-            members.append("string version")
-            encoded.append(_encode_string(self.version))
-        if self.chain_id is not None:
-            members.append("uint256 chainId")
-            encoded.append(_UINT256(self.chain_id))
-        if self.verifying_contract is not None:
-            members.append("address verifyingContract")
-            encoded.append(_encode_address(self.verifying_contract))
-        if self.salt is not None:
-            members.append("bytes32 salt")
-            encoded.append(_BYTES32(self.salt))
+        present = [
+            (member, encode(value))
+            for member, value, encode in (
+                ("string name", self.name, _encode_string),
+                ("string version", self.version, _encode_string),
+                ("uint256 chainId", self.chain_id, _UINT256),
+                ("address verifyingContract", self.verifying_contract, _encode_address),
+                ("bytes32 salt", self.salt, _BYTES32),
+            )
+            if value is not None
+        ]
+        members = [member for member, _ in present]
+        encoded = [value for _, value in present]
         type_hash = keccak256(f"EIP712Domain({','.join(members)})".encode())
         return keccak256(type_hash + b"".join(encoded))
 
