@@ -2,7 +2,7 @@
 
 Alerts are rows first (the unique key makes them exactly-once across replicas) and a NOTIFY second,
 so a watcher that reconnects resumes from the table and misses nothing. They are raised inside
-each Commit by commit_reservation() (migration 003) at the model's WARNING_PERCENT and
+each Commit by commit_reservation() (migration 004) at the model's WARNING_PERCENT and
 CRITICAL_PERCENT of a limit.
 """
 
@@ -15,40 +15,11 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 
-from services.quota.model import (
-    Alert,
-    Unit,
-)
+from services.quota.model import Alert
+from services.quota.store.alerts import alerts_after
 
 log = logging.getLogger(__name__)
 CHANNEL = "quota_alerts"
-
-
-def _alert(row: asyncpg.Record) -> Alert:
-    return Alert(
-        row["alert_id"],
-        row["subject"],
-        Unit(row["unit"]),
-        row["level"],
-        row["period"],
-        row["used"],
-        row["limit_amount"],
-        row["created_at"],
-    )
-
-
-async def alerts_after(
-    pool: asyncpg.Pool, after_id: int, subject: str, limit: int = 500
-) -> list[Alert]:
-    """Stored alerts with a larger id, oldest first."""
-    rows = await pool.fetch(
-        "SELECT * FROM alerts WHERE alert_id > $1 AND ($2 = '' OR subject = $2)"
-        " ORDER BY alert_id LIMIT $3",
-        after_id,
-        subject,
-        limit,
-    )
-    return [_alert(row) for row in rows]
 
 
 class AlertHub:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from services.quota.model import RateRule
 from services.quota.policy import DEFAULT_ALLOW
-from zerog_grpc.settings import AuthSettings, ConfigError, Env, parse_allow
+from zerog_grpc import ServiceSettings
+from zerog_grpc.settings import ConfigError, Env
 
 
 def _parse_rate_limits(raw: str) -> tuple[RateRule, ...]:
@@ -23,18 +24,9 @@ def _parse_rate_limits(raw: str) -> tuple[RateRule, ...]:
 
 
 @dataclass(frozen=True)
-class Config:
-    """Everything quota reads from its environment."""
+class Config(ServiceSettings):
+    """Everything quota reads from its environment: the common settings and its own."""
 
-    database_url: str = field(repr=False)
-    auth: AuthSettings
-    allow: Mapping[str, frozenset[str]]
-    port: int = 50051
-    metrics_port: int = 9464
-    db_pool_size: int = 20
-    shutdown_grace_seconds: float = 20.0
-    shutdown_delay_seconds: float = 0.0
-    log_level: str = "INFO"
     default_tier: str = "free"
     rate_limits: tuple[RateRule, ...] = ()
     default_ttl_seconds: int = 60
@@ -45,15 +37,7 @@ class Config:
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Config:
         env = Env(environ)
         return cls(
-            database_url=env.secret("DATABASE_URL"),
-            auth=AuthSettings.from_env(env, audience="quota"),
-            allow={**DEFAULT_ALLOW, **parse_allow(env.text("AUTH_ALLOW", ""))},
-            port=env.integer("PORT", 50051, maximum=65535),
-            metrics_port=env.integer("METRICS_PORT", 9464, maximum=65535),
-            db_pool_size=env.integer("DB_POOL_SIZE", 20, minimum=2),
-            shutdown_grace_seconds=env.number("SHUTDOWN_GRACE_SECONDS", 20.0),
-            shutdown_delay_seconds=env.number("SHUTDOWN_DELAY_SECONDS", 0.0),
-            log_level=env.text("LOG_LEVEL", "INFO").upper(),
+            **ServiceSettings.read(env, audience="quota", allow=DEFAULT_ALLOW, port=50051),
             default_tier=env.text("DEFAULT_TIER", "free"),
             rate_limits=_parse_rate_limits(env.text("RATE_LIMITS", "10/60,100/86400")),
             default_ttl_seconds=env.integer("RESERVATION_TTL_SECONDS", 60, minimum=1),

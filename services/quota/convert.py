@@ -10,6 +10,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from services.quota.model import (
     Alert,
     CostRecord,
+    CostTotal,
     Limits,
     Price,
     PricedItem,
@@ -20,7 +21,6 @@ from services.quota.model import (
     Unit,
     UsageItem,
 )
-from services.quota.records import CostTotal
 from zerog.quota.v1 import quota_service_pb2 as pb
 
 UNIT_TO_PB = {

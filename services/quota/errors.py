@@ -1,10 +1,27 @@
-"""Quota's domain errors, one base, each named for what went wrong."""
+"""Quota's domain errors, one base, each named for what went wrong, and the map that turns each
+into the status and typed details its callers see."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 
+import grpc
+
 from services.quota.model import RateRule, Unit
+from zerog_grpc import (
+    KERNEL_ERRORS,
+    ErrorMap,
+    Failure,
+    InvalidRequest,
+    error_info,
+    precondition_failure,
+    quota_failure,
+    retry_info,
+)
+from zerog_grpc.errormap import Rule
+
+Code = grpc.StatusCode
 
 
 class QuotaError(Exception):
@@ -22,44 +39,42 @@ class QuotaExceeded(QuotaError):
         self.available, self.requested = available, requested
 
 
-class RequestIdReused(QuotaError):
-    """A request_id came back with a different request."""
+class ReservationError(QuotaError):
+    """Something about one reservation: the message says what."""
 
-    def __init__(self, request_id: str) -> None:
-        super().__init__(f"request_id {request_id!r} was used for a different request")
-        self.request_id = request_id
-
-
-class ReservationNotFound(QuotaError):
-    """No reservation has that id."""
-
-    def __init__(self, reservation_id: str) -> None:
-        super().__init__(f"reservation {reservation_id} not found")
+    def __init__(self, reservation_id: str, message: str) -> None:
+        super().__init__(f"reservation {reservation_id} {message}")
         self.reservation_id = reservation_id
 
 
-class ReservationNotOwned(QuotaError):
+class ReservationNotFound(ReservationError):
+    """No reservation has that id."""
+
+    def __init__(self, reservation_id: str) -> None:
+        super().__init__(reservation_id, "not found")
+
+
+class ReservationNotOwned(ReservationError):
     """Another service made the reservation."""
 
     def __init__(self, reservation_id: str, owner: str) -> None:
-        super().__init__(f"reservation {reservation_id} belongs to service {owner!r}")
-        self.reservation_id, self.owner = reservation_id, owner
+        super().__init__(reservation_id, f"belongs to service {owner!r}")
+        self.owner = owner
 
 
-class ReservationFinished(QuotaError):
+class ReservationFinished(ReservationError):
     """The reservation is no longer reserved (committed, released or expired)."""
 
     def __init__(self, reservation_id: str, state: str) -> None:
-        super().__init__(f"reservation {reservation_id} is {state}")
-        self.reservation_id, self.state = reservation_id, state
+        super().__init__(reservation_id, f"is {state}")
+        self.state = state
 
 
-class CommitItemNotReserved(QuotaError):
+class CommitItemNotReserved(InvalidRequest):
     """A committed item's unit and price_key were not reserved (so it has no price)."""
 
-    def __init__(self, problems: dict[str, str]) -> None:
-        super().__init__("commit names items that were not reserved")
-        self.problems = problems
+    def __init__(self, problems: Mapping[str, str]) -> None:
+        super().__init__(problems, "invalid CommitRequest")
 
 
 class TierNotFound(QuotaError):
@@ -87,3 +102,67 @@ class RateLimited(QuotaError):
             f"per {rule.window_seconds} s"
         )
         self.subject, self.rule, self.retry_after = subject, rule, retry_after
+
+
+def _naming(code: Code, reason: str, attribute: str) -> Rule:
+    """`code` with an ErrorInfo(reason) that names the error's `attribute`."""
+    return lambda e: Failure(
+        code, str(e), (error_info(reason, **{attribute: getattr(e, attribute)}),)
+    )
+
+
+def _exceeded(error: QuotaExceeded) -> Failure:
+    return Failure(
+        Code.RESOURCE_EXHAUSTED,
+        str(error),
+        (
+            quota_failure(f"{error.subject}:{error.unit.value}", str(error)),
+            error_info(
+                "QUOTA_EXCEEDED",
+                unit=error.unit.value,
+                limit=str(error.limit),
+                available=str(error.available),
+                requested=str(error.requested),
+            ),
+        ),
+    )
+
+
+def _rate_limited(error: RateLimited) -> Failure:
+    return Failure(
+        Code.RESOURCE_EXHAUSTED,
+        str(error),
+        (
+            quota_failure(f"{error.subject}:{error.rule.method}", str(error)),
+            retry_info(max(error.retry_after.total_seconds(), 0.001)),
+            error_info(
+                "RATE_LIMITED",
+                window_seconds=str(error.rule.window_seconds),
+                max_requests=str(error.rule.max_requests),
+            ),
+        ),
+    )
+
+
+def _finished(error: ReservationFinished) -> Failure:
+    reason = f"RESERVATION_{error.state.upper()}"
+    return Failure(
+        Code.FAILED_PRECONDITION,
+        str(error),
+        (
+            precondition_failure(reason, f"reservation:{error.reservation_id}", str(error)),
+            error_info(reason, reservation_id=error.reservation_id),
+        ),
+    )
+
+
+ERRORS: ErrorMap = {
+    **KERNEL_ERRORS,
+    QuotaExceeded: _exceeded,
+    RateLimited: _rate_limited,
+    ReservationNotFound: _naming(Code.NOT_FOUND, "RESERVATION_NOT_FOUND", "reservation_id"),
+    ReservationNotOwned: _naming(Code.PERMISSION_DENIED, "RESERVATION_NOT_OWNED", "reservation_id"),
+    ReservationFinished: _finished,
+    TierNotFound: _naming(Code.NOT_FOUND, "TIER_NOT_FOUND", "tier"),
+    RateLimitNotFound: _naming(Code.NOT_FOUND, "RATE_LIMIT_NOT_FOUND", "method"),
+}

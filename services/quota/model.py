@@ -168,6 +168,16 @@ class CostRecord:
 
 
 @dataclass(frozen=True)
+class CostTotal:
+    """Usage and cost of one service in one unit."""
+
+    service: str
+    unit: Unit
+    amount: int
+    cost_micro_usd: int
+
+
+@dataclass(frozen=True)
 class UnitUsage:
     """A subject's standing against one limit."""
 

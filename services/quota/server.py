@@ -10,11 +10,13 @@ from prometheus_client import CollectorRegistry
 
 from services.quota.alerts import AlertHub
 from services.quota.config import Config
-from services.quota.service import SERVICE_NAME, Clock, QuotaService, utc_now
+from services.quota.deps import Deps
+from services.quota.errors import ERRORS
+from services.quota.service import SERVICE_NAME, QuotaService
 from services.quota.sweeper import Sweeper
 from zerog.quota.v1 import quota_service_pb2_grpc
-from zerog_db import CONNECTION_ERRORS
-from zerog_grpc import RunningServer, start_server
+from zerog_db import Once
+from zerog_grpc import Clock, RunningServer, start_server, utc_now
 
 
 @dataclass
@@ -41,8 +43,8 @@ async def start(
     pool: asyncpg.Pool,
     config: Config,
     address: str,
-    *,
     registry: CollectorRegistry | None = None,
+    *,
     clock: Clock = utc_now,
 ) -> QuotaServer:
     """Start quota on `address` with the given pool (already migrated)."""
@@ -50,13 +52,16 @@ async def start(
     await hub.start()
     rate_limits = list(config.rate_limits)
     servicer = QuotaService(
-        pool,
-        hub,
-        default_tier=config.default_tier,
-        rate_limits=rate_limits,
-        default_ttl=timedelta(seconds=config.default_ttl_seconds),
-        max_ttl=timedelta(seconds=config.max_ttl_seconds),
-        clock=clock,
+        Deps(
+            pool,
+            Once(pool),
+            hub,
+            default_tier=config.default_tier,
+            rate_limits=rate_limits,
+            default_ttl=timedelta(seconds=config.default_ttl_seconds),
+            max_ttl=timedelta(seconds=config.max_ttl_seconds),
+            clock=clock,
+        )
     )
     running = await start_server(
         address,
@@ -65,7 +70,7 @@ async def start(
         verifier=config.auth.verifier(),
         allow=config.allow,
         registry=registry or CollectorRegistry(),
-        unavailable=CONNECTION_ERRORS,
+        errors=ERRORS,
     )
     sweeper = Sweeper(pool, clock, rate_limits, config.sweep_interval_seconds)
     sweeper.start()

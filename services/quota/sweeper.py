@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
-from datetime import datetime
 
 import asyncpg
 
-from services.quota import ratelimit, reservations
 from services.quota.model import RateRule
+from services.quota.store import ratelimit, reservations
 from zerog_db import CONNECTION_ERRORS
+from zerog_grpc import Clock
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +22,7 @@ class Sweeper:
     def __init__(
         self,
         pool: asyncpg.Pool,
-        clock: Callable[[], datetime],
+        clock: Clock,
         rate_limits: list[RateRule],
         interval: float,
     ) -> None:

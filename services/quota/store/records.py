@@ -1,9 +1,11 @@
-"""SQL of cost records: written at commit, listed by subject and time, summed by month."""
+"""SQL of cost records (commit_reservation() writes them): listed by subject and time, summed by
+month."""
 
 from __future__ import annotations
 
 import base64
 import json
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,7 +13,8 @@ from typing import Any
 
 import asyncpg
 
-from services.quota.model import CostRecord, PricedItem, Unit
+from services.quota.model import CostRecord, CostTotal, PricedItem, Unit
+from zerog_db import Executor
 
 
 class BadPageToken(ValueError):
@@ -34,6 +37,15 @@ def record_of(row: asyncpg.Record | Mapping[str, Any] | None) -> CostRecord:
         created_at=row["created_at"],
         late=row["late"],
         overage=[PricedItem.from_json(item) for item in row["overage"]],
+    )
+
+
+async def record_for(db: Executor, reservation_id: str) -> CostRecord:
+    """The cost record a committed reservation wrote."""
+    return record_of(
+        await db.fetchrow(
+            "SELECT * FROM cost_records WHERE reservation_id = $1", uuid.UUID(reservation_id)
+        )
     )
 
 
@@ -89,16 +101,6 @@ async def list_cost_records(pool: asyncpg.Pool, query: RecordQuery) -> tuple[lis
     more = len(rows) > query.page_size
     token = _encode_token(records[-1].created_at, records[-1].cost_record_id) if more else ""
     return records, token
-
-
-@dataclass(frozen=True)
-class CostTotal:
-    """Usage and cost of one service in one unit."""
-
-    service: str
-    unit: Unit
-    amount: int
-    cost_micro_usd: int
 
 
 async def cost_summary(pool: asyncpg.Pool, subject: str, period: str) -> list[CostTotal]:

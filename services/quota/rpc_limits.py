@@ -1,0 +1,73 @@
+"""RPCs of what subjects may spend and what it costs: tiers, subjects' tiers, the price table."""
+
+from __future__ import annotations
+
+from services.quota import convert, validate
+from services.quota.deps import Deps
+from services.quota.model import Limits
+from services.quota.rpc_usage import standing
+from services.quota.store import limits
+from zerog.quota.v1 import quota_service_pb2 as pb
+from zerog_grpc import Problems
+from zerog_grpc.handlers import Context
+
+
+class LimitRpcs:
+    """SetSubjectTier, ListTiers, SetTierLimits, SetPrice and ListPrices."""
+
+    deps: Deps
+
+    async def SetSubjectTier(
+        self, request: pb.SetSubjectTierRequest, context: Context
+    ) -> pb.SetSubjectTierResponse:
+        problems = Problems()
+        problems.name("subject", request.subject)
+        problems.name("tier", request.tier)
+        validate.limits(problems, "custom_limits", request.custom_limits)
+        custom = Limits()
+        if request.HasField("custom_limits"):
+            if request.tier != "custom":
+                problems.add("custom_limits", "only the custom tier takes custom limits")
+            custom = convert.limits_from_pb(request.custom_limits)
+        problems.raise_if_any("invalid SetSubjectTierRequest")
+        await limits.set_subject_tier(self.deps.pool, request.subject, request.tier, custom)
+        return pb.SetSubjectTierResponse(quota=await standing(self.deps, request.subject))
+
+    async def ListTiers(
+        self, request: pb.ListTiersRequest, context: Context
+    ) -> pb.ListTiersResponse:
+        tiers = await limits.list_tiers(self.deps.pool)
+        return pb.ListTiersResponse(
+            tiers=[pb.Tier(name=name, limits=convert.limits_to_pb(lim)) for name, lim in tiers]
+        )
+
+    async def SetTierLimits(
+        self, request: pb.SetTierLimitsRequest, context: Context
+    ) -> pb.SetTierLimitsResponse:
+        problems = Problems()
+        problems.name("tier", request.tier)
+        validate.limits(problems, "limits", request.limits)
+        problems.raise_if_any("invalid SetTierLimitsRequest")
+        new = convert.limits_from_pb(request.limits)
+        await limits.set_tier_limits(self.deps.pool, request.tier, new)
+        return pb.SetTierLimitsResponse(
+            tier=pb.Tier(name=request.tier, limits=convert.limits_to_pb(new))
+        )
+
+    async def SetPrice(self, request: pb.SetPriceRequest, context: Context) -> pb.SetPriceResponse:
+        problems = Problems()
+        price = request.price
+        validate.metered_unit(problems, "price.unit", price.unit)
+        problems.name("price.price_key", price.price_key, required=False)
+        problems.not_negative("price.micro_usd", price.micro_usd)
+        if price.per_amount <= 0:
+            problems.add("price.per_amount", "must be positive")
+        problems.raise_if_any("invalid SetPriceRequest")
+        await limits.set_price(self.deps.pool, convert.price_from_pb(price))
+        return pb.SetPriceResponse(price=price)
+
+    async def ListPrices(
+        self, request: pb.ListPricesRequest, context: Context
+    ) -> pb.ListPricesResponse:
+        prices = await limits.list_prices(self.deps.pool)
+        return pb.ListPricesResponse(prices=[convert.price_to_pb(p) for p in prices])

@@ -1,0 +1,70 @@
+"""RPCs of two-phase spending: Reserve sets amounts aside, Commit spends them, Release gives
+them back."""
+
+from __future__ import annotations
+
+from services.quota import convert, validate
+from services.quota.deps import Deps
+from services.quota.store import reservations, reserve_commit
+from zerog.quota.v1 import quota_service_pb2 as pb
+from zerog_grpc import Problems, current_caller
+from zerog_grpc.handlers import Context
+
+
+class ReservationRpcs:
+    """Reserve, Commit and Release."""
+
+    deps: Deps
+
+    async def Reserve(self, request: pb.ReserveRequest, context: Context) -> pb.ReserveResponse:
+        problems = Problems()
+        problems.request_id("request_id", request.request_id)
+        problems.name("subject", request.subject)
+        problems.name("operation", request.operation, required=False)
+        validate.usage_items(problems, "items", request.items, need_positive=True)
+        ttl = validate.ttl(problems, request, self.deps.default_ttl, self.deps.max_ttl)
+        problems.raise_if_any("invalid ReserveRequest")
+        ask = reserve_commit.Ask(
+            request.subject, request.operation, convert.usage_items(list(request.items)), ttl
+        )
+        found = await reserve_commit.reserve(
+            self.deps.pool,
+            self.deps.once,
+            reserve_commit.reserve_request(current_caller().service, request.request_id, ask),
+            ask,
+            self.deps.clock(),
+            self.deps.default_tier,
+        )
+        return pb.ReserveResponse(reservation=convert.reservation(found))
+
+    async def Commit(self, request: pb.CommitRequest, context: Context) -> pb.CommitResponse:
+        problems = Problems()
+        validate.reservation_id(problems, "reservation_id", request.reservation_id)
+        validate.usage_items(problems, "items", request.items, need_positive=False)
+        for key, value in request.metadata.items():
+            problems.name(f"metadata[{key[:40]}]", key)
+            if len(value) > 4096:
+                problems.add(f"metadata[{key[:40]}]", "values are at most 4096 characters")
+        problems.raise_if_any("invalid CommitRequest")
+        reservation, record = await reserve_commit.commit(
+            self.deps.pool,
+            self.deps.once,
+            current_caller().service,
+            request.reservation_id,
+            convert.usage_items(list(request.items)),
+            dict(request.metadata),
+            self.deps.clock(),
+            self.deps.default_tier,
+        )
+        return pb.CommitResponse(
+            reservation=convert.reservation(reservation), cost_record=convert.cost_record(record)
+        )
+
+    async def Release(self, request: pb.ReleaseRequest, context: Context) -> pb.ReleaseResponse:
+        problems = Problems()
+        validate.reservation_id(problems, "reservation_id", request.reservation_id)
+        problems.raise_if_any("invalid ReleaseRequest")
+        found = await reservations.release(
+            self.deps.pool, current_caller().service, request.reservation_id, self.deps.clock()
+        )
+        return pb.ReleaseResponse(reservation=convert.reservation(found))
