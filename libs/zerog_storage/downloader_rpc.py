@@ -16,9 +16,8 @@ import aiohttp
 import pybase64
 from opentelemetry import trace
 
-from zerog_storage._hex import hash_from_hex
 from zerog_storage.errors import RpcTransportError
-from zerog_storage.models import FileInfo, SegmentProof, SegmentWithProof
+from zerog_storage.models import FileInfo, SegmentWithProof
 from zerog_storage.rpc import classify_rpc_error
 
 __all__ = ["NodeReader", "segment_from_json"]
@@ -30,14 +29,7 @@ _tracer = trace.get_tracer(__name__)
 
 def segment_from_json(obj: dict[str, Any]) -> SegmentWithProof:
     """SegmentWithProof.from_json's result and refusals (ValueError), with SIMD base64."""
-    data = pybase64.b64decode(obj["data"], validate=True)
-    return SegmentWithProof(
-        root=hash_from_hex(obj["root"]),
-        data=data,
-        index=int(obj["index"]),
-        proof=SegmentProof.from_json(obj["proof"]),
-        file_size=int(obj["fileSize"]),
-    )
+    return SegmentWithProof.from_json(obj, pybase64.b64decode)
 
 
 class NodeReader:
