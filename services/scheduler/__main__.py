@@ -1,65 +1,12 @@
 """python -m services.scheduler [serve|migrate]: the scheduler's only composition root."""
 
-from __future__ import annotations
-
-import asyncio
-import logging
-import sys
 from pathlib import Path
-
-from prometheus_client import CollectorRegistry
 
 from services.scheduler import server
 from services.scheduler.config import Config
-from zerog_db import create_pool, migrate, wait_for_database
-from zerog_grpc import setup_logging, setup_tracing, start_metrics_server, wait_for_signal
-from zerog_grpc.migrate_command import run_migrate_command
-from zerog_grpc.settings import ConfigError
+from zerog_grpc import run_service
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-SCHEMA = "scheduler"
-log = logging.getLogger("services.scheduler")
-
-
-async def run_migrations(config: Config) -> None:
-    await wait_for_database(config.database_url)
-    applied = await migrate(config.database_url, SCHEMA, MIGRATIONS)
-    log.info("migrations applied", extra={"count": applied})
-
-
-async def serve(config: Config) -> None:
-    await run_migrations(config)
-    registry = CollectorRegistry()
-    start_metrics_server(config.metrics_port, registry)
-    pool = await create_pool(config.database_url, max_size=config.db_pool_size, search_path=SCHEMA)
-    try:
-        running = await server.start(pool, config, f"[::]:{config.port}", registry=registry)
-        if not config.inference_address:
-            log.warning("INFERENCE_ADDRESS unset: notifications carry the computed figures only")
-        log.info("scheduler serving", extra={"port": running.port})
-        await wait_for_signal()
-        await running.stop(config.shutdown_grace_seconds)
-    finally:
-        await pool.close()
-    log.info("scheduler stopped")
-
-
-def main() -> None:
-    if sys.argv[1:] == ["migrate"]:
-        run_migrate_command("scheduler", SCHEMA, MIGRATIONS)
-        return
-    try:
-        config = Config.from_env()
-    except ConfigError as error:
-        sys.exit(f"scheduler: configuration error: {error}")
-    setup_logging("scheduler", config.log_level)
-    setup_tracing("scheduler")
-    match sys.argv[1:]:
-        case [] | ["serve"]:
-            asyncio.run(serve(config))
-        case _:
-            sys.exit(__doc__)
-
 
 if __name__ == "__main__":
-    main()
+    run_service("scheduler", Config.from_env, server.start, MIGRATIONS)

@@ -9,7 +9,7 @@ import aiosmtplib
 import httpx
 
 from services.scheduler.config import SmtpSettings
-from services.scheduler.outbox import Delivery
+from services.scheduler.store.outbox import Delivery
 
 
 class SendFailed(Exception):

@@ -10,7 +10,8 @@ from datetime import timedelta
 from services.scheduler.model import JobSpec, Kind
 from services.scheduler.policy import default_allow
 from services.scheduler.schedule import BadSchedule, check_cron, zone
-from zerog_grpc.settings import AuthSettings, ConfigError, Env, parse_allow
+from zerog_grpc.service import ServiceSettings
+from zerog_grpc.settings import ConfigError, Env
 
 
 @dataclass(frozen=True)
@@ -83,48 +84,72 @@ def _services(env: Env, name: str, default: str) -> tuple[str, ...]:
     return names
 
 
-def _jobs(env: Env) -> tuple[JobSpec, ...]:
-    """The three jobs; their crons and zones are the defaults a fresh database starts with."""
-    exchange = _zone(env, "EXCHANGE_TIME_ZONE", "America/New_York")
-    return (
+# Each job: name (its env prefix in upper case), kind, default cron, misfire grace (seconds), and
+# whether it runs in the exchange's zone ('' = each user's own).
+_JOBS = (
+    ("daily_digest", Kind.DAILY_DIGEST, "0 8 * * *", 86400, False),
+    ("weekly_summary", Kind.WEEKLY_SUMMARY, "0 7 * * 1", 86400, False),
+    ("performance_alerts", Kind.PERFORMANCE_ALERT, "0 9-16 * * 1-5", 1800, True),
+)
+
+
+def _jobs(env: Env, exchange: str) -> tuple[JobSpec, ...]:
+    """The jobs; their crons and zones are the defaults a fresh database starts with."""
+    return tuple(
         JobSpec(
-            "daily_digest",
-            Kind.DAILY_DIGEST,
-            _cron(env, "DAILY_DIGEST_CRON", "0 8 * * *"),
-            "",
-            timedelta(seconds=env.integer("DAILY_DIGEST_MISFIRE_GRACE_SECONDS", 86400, 1)),
-        ),
-        JobSpec(
-            "weekly_summary",
-            Kind.WEEKLY_SUMMARY,
-            _cron(env, "WEEKLY_SUMMARY_CRON", "0 7 * * 1"),
-            "",
-            timedelta(seconds=env.integer("WEEKLY_SUMMARY_MISFIRE_GRACE_SECONDS", 86400, 1)),
-        ),
-        JobSpec(
-            "performance_alerts",
-            Kind.PERFORMANCE_ALERT,
-            _cron(env, "PERFORMANCE_ALERTS_CRON", "0 9-16 * * 1-5"),
-            exchange,
-            timedelta(seconds=env.integer("PERFORMANCE_ALERTS_MISFIRE_GRACE_SECONDS", 1800, 1)),
-        ),
+            name,
+            kind,
+            _cron(env, f"{name.upper()}_CRON", cron),
+            exchange if in_exchange_zone else "",
+            timedelta(seconds=env.integer(f"{name.upper()}_MISFIRE_GRACE_SECONDS", grace, 1)),
+        )
+        for name, kind, cron, grace, in_exchange_zone in _JOBS
     )
 
 
+def _tuning(env: Env) -> Tuning:
+    return Tuning(
+        batch_size=env.integer("SCHEDULER_BATCH_SIZE", 50, minimum=1, maximum=1000),
+        concurrency_limit=env.integer("SCHEDULER_CONCURRENCY_LIMIT", 10, 1, 500),
+        lease_seconds=env.integer("SCHEDULER_LEASE_SECONDS", 300, minimum=5),
+        max_attempts=env.integer("SCHEDULER_MAX_ATTEMPTS", 5, minimum=1),
+        retry_base_seconds=env.number("SCHEDULER_RETRY_BASE_SECONDS", 30.0, 0.001),
+        retry_max_seconds=env.number("SCHEDULER_RETRY_MAX_SECONDS", 900.0, 0.001),
+        delivery_batch=env.integer("DELIVERY_BATCH_SIZE", 100, minimum=1, maximum=5000),
+        delivery_concurrency=env.integer("DELIVERY_CONCURRENCY", 20, 1, 500),
+        delivery_max_attempts=env.integer("DELIVERY_MAX_ATTEMPTS", 6, minimum=1),
+        delivery_retry_base_seconds=env.number("DELIVERY_RETRY_BASE_SECONDS", 30.0, 0.001),
+        delivery_retry_max_seconds=env.number("DELIVERY_RETRY_MAX_SECONDS", 3600.0, 0.001),
+        webhook_timeout_seconds=env.number("WEBHOOK_TIMEOUT_SECONDS", 10.0, 0.1),
+        default_alert_threshold_bps=env.integer("DEFAULT_ALERT_THRESHOLD_BPS", 300, 1),
+        market_open_minute=_minute_of_day(env, "MARKET_OPEN", "09:00"),
+        market_close_minute=_minute_of_day(env, "MARKET_CLOSE", "16:00"),
+    )
+
+
+def _smtp(env: Env) -> SmtpSettings:
+    return SmtpSettings(
+        host=_optional(env, "SMTP_HOST"),
+        port=env.integer("SMTP_PORT", 25, minimum=1, maximum=65535),
+        username=_optional(env, "SMTP_USERNAME"),
+        password=env.secret("SMTP_PASSWORD", required=False),
+        starttls=env.text("SMTP_STARTTLS", "false").lower() in ("1", "true", "yes"),
+        sender=env.text("SMTP_FROM", "zerog@localhost"),
+        timeout_seconds=env.number("SMTP_TIMEOUT_SECONDS", 10.0, 0.1),
+    )
+
+
+def _optional(env: Env, name: str) -> str:
+    """A text setting that may be unset or empty ('')."""
+    return env.text(name, "") if env.values.get(name) else ""
+
+
 @dataclass(frozen=True)
-class Config:
+class Config(ServiceSettings):
     """Everything the scheduler reads from its environment."""
 
-    database_url: str = field(repr=False)
-    auth: AuthSettings
-    allow: Mapping[str, frozenset[str]]
-    jobs: tuple[JobSpec, ...]
+    jobs: tuple[JobSpec, ...] = ()
     jwt_secret: str = field(default="", repr=False)
-    port: int = 50055
-    metrics_port: int = 9464
-    db_pool_size: int = 20
-    shutdown_grace_seconds: float = 20.0
-    log_level: str = "INFO"
     poll_interval_seconds: float = 15.0
     exchange_time_zone: str = "America/New_York"
     inference_address: str = ""
@@ -140,59 +165,26 @@ class Config:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Config:
         env = Env(environ)
-        tuning = Tuning(
-            batch_size=env.integer("SCHEDULER_BATCH_SIZE", 50, minimum=1, maximum=1000),
-            concurrency_limit=env.integer("SCHEDULER_CONCURRENCY_LIMIT", 10, 1, 500),
-            lease_seconds=env.integer("SCHEDULER_LEASE_SECONDS", 300, minimum=5),
-            max_attempts=env.integer("SCHEDULER_MAX_ATTEMPTS", 5, minimum=1),
-            retry_base_seconds=env.number("SCHEDULER_RETRY_BASE_SECONDS", 30.0, 0.001),
-            retry_max_seconds=env.number("SCHEDULER_RETRY_MAX_SECONDS", 900.0, 0.001),
-            delivery_batch=env.integer("DELIVERY_BATCH_SIZE", 100, minimum=1, maximum=5000),
-            delivery_concurrency=env.integer("DELIVERY_CONCURRENCY", 20, 1, 500),
-            delivery_max_attempts=env.integer("DELIVERY_MAX_ATTEMPTS", 6, minimum=1),
-            delivery_retry_base_seconds=env.number("DELIVERY_RETRY_BASE_SECONDS", 30.0, 0.001),
-            delivery_retry_max_seconds=env.number("DELIVERY_RETRY_MAX_SECONDS", 3600.0, 0.001),
-            webhook_timeout_seconds=env.number("WEBHOOK_TIMEOUT_SECONDS", 10.0, 0.1),
-            default_alert_threshold_bps=env.integer("DEFAULT_ALERT_THRESHOLD_BPS", 300, 1),
-            market_open_minute=_minute_of_day(env, "MARKET_OPEN", "09:00"),
-            market_close_minute=_minute_of_day(env, "MARKET_CLOSE", "16:00"),
-        )
-        smtp = SmtpSettings(
-            host=env.text("SMTP_HOST", "") if env.values.get("SMTP_HOST") else "",
-            port=env.integer("SMTP_PORT", 25, minimum=1, maximum=65535),
-            username=env.text("SMTP_USERNAME", "") if env.values.get("SMTP_USERNAME") else "",
-            password=env.secret("SMTP_PASSWORD", required=False),
-            starttls=env.text("SMTP_STARTTLS", "false").lower() in ("1", "true", "yes"),
-            sender=env.text("SMTP_FROM", "zerog@localhost"),
-            timeout_seconds=env.number("SMTP_TIMEOUT_SECONDS", 10.0, 0.1),
-        )
-        auth = AuthSettings.from_env(env, audience="scheduler")
         inference = env.values.get("INFERENCE_ADDRESS", "")
         quota = env.values.get("QUOTA_ADDRESS", "")
         hosts = _services(env, "SCHEDULER_HOST_SERVICES", "app")
+        exchange = _zone(env, "EXCHANGE_TIME_ZONE", "America/New_York")
         return cls(
-            database_url=env.secret("DATABASE_URL"),
-            auth=auth,
-            allow={**default_allow(hosts), **parse_allow(env.text("AUTH_ALLOW", ""))},
-            jobs=_jobs(env),
+            **ServiceSettings.read(
+                env, audience="scheduler", allow=default_allow(hosts), port=50055, db_pool_size=20
+            ),
+            jobs=_jobs(env, exchange),
             # Minting tokens for inference and quota needs the shared HS256 secret.
             jwt_secret=env.secret("AUTH_JWT_SECRET", required=bool(inference or quota)),
-            port=env.integer("PORT", 50055, maximum=65535),
-            metrics_port=env.integer("METRICS_PORT", 9464, maximum=65535),
-            db_pool_size=env.integer("DB_POOL_SIZE", 20, minimum=4),
-            shutdown_grace_seconds=env.number("SHUTDOWN_GRACE_SECONDS", 20.0),
-            log_level=env.text("LOG_LEVEL", "INFO").upper(),
             poll_interval_seconds=env.number("POLL_INTERVAL_SECONDS", 15.0, minimum=0.01),
-            exchange_time_zone=_zone(env, "EXCHANGE_TIME_ZONE", "America/New_York"),
+            exchange_time_zone=exchange,
             inference_address=inference,
-            inference_model=env.text("INFERENCE_MODEL", "")
-            if env.values.get("INFERENCE_MODEL")
-            else "",
+            inference_model=_optional(env, "INFERENCE_MODEL"),
             inference_timeout_seconds=env.number("INFERENCE_TIMEOUT_SECONDS", 30.0, 0.1),
             quota_address=quota,
             quota_reconnect_base_seconds=env.number("QUOTA_RECONNECT_BASE_SECONDS", 1.0, 0.001),
             quota_reconnect_max_seconds=env.number("QUOTA_RECONNECT_MAX_SECONDS", 30.0, 0.001),
             host_services=hosts,
-            tuning=tuning,
-            smtp=smtp,
+            tuning=_tuning(env),
+            smtp=_smtp(env),
         )

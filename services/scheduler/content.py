@@ -6,10 +6,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from services.scheduler import data, market, outcomes, users
+from services.scheduler import market
 from services.scheduler.figures import Figures, day_figures, describe, pct, week_figures
 from services.scheduler.model import Content, Kind, NewsItem, Snapshot, User, WorkItem
 from services.scheduler.narrator import Narrator
+from services.scheduler.store import outcomes, pushed, users
 from zerog_db import Executor
 
 _DEGRADED_NOTE = "(The written summary is unavailable right now; these are the figures.)"
@@ -59,10 +60,10 @@ class Composer:
         ids = list({item.user_id for item in items})
         week_ago: dict[str, Snapshot] = {}
         if any(item.kind is Kind.WEEKLY_SUMMARY for item in items):
-            week_ago = await data.latest_snapshots(self._db, ids, now - timedelta(days=7))
-        snapshots = await data.latest_snapshots(self._db, ids, now)
+            week_ago = await pushed.latest_snapshots(self._db, ids, now - timedelta(days=7))
+        snapshots = await pushed.latest_snapshots(self._db, ids, now)
         held = sorted({p.symbol for s in snapshots.values() for p in s.positions})
-        news = await data.news_for(self._db, held, now - timedelta(days=7), now, 500)
+        news = await pushed.news_for(self._db, held, now - timedelta(days=7), now, 500)
         return BatchData(await users.users_by_id(self._db, ids), snapshots, week_ago, news)
 
     async def compose(self, item: WorkItem, batch: BatchData, now: datetime) -> Outcome:

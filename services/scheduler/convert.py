@@ -17,8 +17,8 @@ from services.scheduler.model import (
     Trigger,
     User,
 )
-from services.scheduler.outbox import Delivery
-from services.scheduler.runs import RunView
+from services.scheduler.store.outbox import Delivery
+from services.scheduler.store.runs import RunView
 from zerog.scheduler.v1 import scheduler_service_pb2 as pb
 
 KIND_TO_PB = {

@@ -4,72 +4,92 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+_JOB = ("job_type",)
+_CHANNEL = ("channel",)
+# attribute: (kind, name after notification_scheduler_, help, labels)
+_METRICS: dict[str, tuple[type[Counter | Gauge | Histogram], str, str, tuple[str, ...]]] = {
+    "jobs_executed": (Counter, "jobs_executed_total", "Runs started, by job", _JOB),
+    "job_duration": (
+        Histogram,
+        "job_duration_seconds",
+        "Seconds from a run's creation to its last user, by job",
+        _JOB,
+    ),
+    "users_processed": (
+        Counter,
+        "users_processed_total",
+        "Users processed (done, skipped or failed), by job",
+        _JOB,
+    ),
+    "notifications_sent": (
+        Counter,
+        "notifications_sent_total",
+        "Deliveries accepted by a channel",
+        ("type", "channel"),
+    ),
+    "job_failures": (
+        Counter,
+        "job_failures_total",
+        "Users that failed a run after every retry, by job",
+        _JOB,
+    ),
+    "user_retries": (
+        Counter,
+        "user_retries_total",
+        "Users put back for a retry after a failure, by job",
+        _JOB,
+    ),
+    "degraded": (
+        Counter,
+        "degraded_notifications_total",
+        "Notifications sent with figures only because inference failed",
+        ("type",),
+    ),
+    "delivery_failures": (
+        Counter,
+        "delivery_attempt_failures_total",
+        "Failed delivery attempts",
+        _CHANNEL,
+    ),
+    "deferred": (
+        Counter,
+        "deliveries_deferred_total",
+        "Deliveries held back by quiet hours",
+        _CHANNEL,
+    ),
+    "concurrency": (
+        Gauge,
+        "concurrency",
+        "Users being processed right now on this replica",
+        (),
+    ),
+    "max_concurrency": (
+        Gauge,
+        "max_concurrency_observed",
+        "Highest number of users processed at once on this replica since start",
+        (),
+    ),
+}
+
 
 class SchedulerMetrics:
     """The scheduler's counters, histogram and gauges in one registry."""
 
+    jobs_executed: Counter
+    job_duration: Histogram
+    users_processed: Counter
+    notifications_sent: Counter
+    job_failures: Counter
+    user_retries: Counter
+    degraded: Counter
+    delivery_failures: Counter
+    deferred: Counter
+    concurrency: Gauge
+    max_concurrency: Gauge
+
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.jobs_executed = Counter(
-            "notification_scheduler_jobs_executed_total",
-            "Runs started, by job",
-            ["job_type"],
-            registry=registry,
-        )
-        self.job_duration = Histogram(
-            "notification_scheduler_job_duration_seconds",
-            "Seconds from a run's creation to its last user, by job",
-            ["job_type"],
-            registry=registry,
-        )
-        self.users_processed = Counter(
-            "notification_scheduler_users_processed_total",
-            "Users processed (done, skipped or failed), by job",
-            ["job_type"],
-            registry=registry,
-        )
-        self.notifications_sent = Counter(
-            "notification_scheduler_notifications_sent_total",
-            "Deliveries accepted by a channel",
-            ["type", "channel"],
-            registry=registry,
-        )
-        self.job_failures = Counter(
-            "notification_scheduler_job_failures_total",
-            "Users that failed a run after every retry, by job",
-            ["job_type"],
-            registry=registry,
-        )
-        self.user_retries = Counter(
-            "notification_scheduler_user_retries_total",
-            "Users put back for a retry after a failure, by job",
-            ["job_type"],
-            registry=registry,
-        )
-        self.degraded = Counter(
-            "notification_scheduler_degraded_notifications_total",
-            "Notifications sent with figures only because inference failed",
-            ["type"],
-            registry=registry,
-        )
-        self.delivery_failures = Counter(
-            "notification_scheduler_delivery_attempt_failures_total",
-            "Failed delivery attempts",
-            ["channel"],
-            registry=registry,
-        )
-        self.deferred = Counter(
-            "notification_scheduler_deliveries_deferred_total",
-            "Deliveries held back by quiet hours",
-            ["channel"],
-            registry=registry,
-        )
-        self.concurrency = Gauge(
-            "notification_scheduler_concurrency",
-            "Users being processed right now on this replica",
-            registry=registry,
-        )
-        self.max_concurrency = Gauge(
-            "notification_scheduler_max_concurrency_observed",
-            "Highest number of users processed at once on this replica since start",
-            registry=registry,
-        )
+        for attribute, (kind, name, documentation, labels) in _METRICS.items():
+            metric = kind(
+                f"notification_scheduler_{name}", documentation, labels, registry=registry
+            )
+            setattr(self, attribute, metric)

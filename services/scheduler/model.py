@@ -127,3 +127,23 @@ class Content:
     body: str
     degraded: bool
     figures: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class QuotaAlert:
+    """One alert as quota raised it (unit and level as quota names them)."""
+
+    alert_id: int
+    subject: str
+    unit: str
+    level: str
+    period: str
+    used: int
+    limit: int
+    raised_at: datetime
+
+    @property
+    def user_id(self) -> str:
+        """The scheduler user the subject names; '' for subjects that are not users."""
+        kind, _, rest = self.subject.partition(":")
+        return rest if kind == "user" else ""

@@ -4,20 +4,16 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-import asyncpg
-
-from services.scheduler import jobs, runs, users
-from services.scheduler.config import Tuning
-from services.scheduler.metrics import SchedulerMetrics
+from services.scheduler.background import Background
 from services.scheduler.model import Job, Trigger
-from services.scheduler.runs import NewRun, RunView
 from services.scheduler.schedule import latest_fire, local_key, utc_key
+from services.scheduler.store import jobs, runs, users
+from services.scheduler.store.runs import NewRun, RunView
 
 log = logging.getLogger(__name__)
-Clock = Callable[[], datetime]
 
 # A run created this long after its fire time counts as a catch-up (the scheduler was down).
 ON_TIME = timedelta(minutes=5)
@@ -60,29 +56,21 @@ def due_runs(job: Job, zones: Mapping[str, datetime], now: datetime) -> list[New
 class Planner:
     """Creates due runs; the unique (job, period) row makes one replica win each period."""
 
-    def __init__(
-        self,
-        pool: asyncpg.Pool,
-        tuning: Tuning,
-        clock: Clock,
-        metrics: SchedulerMetrics,
-        instance: str,
-    ) -> None:
-        self._pool = pool
-        self._tuning = tuning
-        self._clock = clock
-        self._metrics = metrics
+    def __init__(self, parts: Background, instance: str) -> None:
+        self._parts = parts
         self._instance = instance
 
     async def plan(self) -> list[int]:
         """Create every due run that no replica created yet; return the new run ids."""
-        now = self._clock()
+        now = self._parts.clock()
         created = []
-        for job in await jobs.list_jobs(self._pool):
+        for job in await jobs.list_jobs(self._parts.pool):
             if job.paused:
                 continue
             zones = (
-                {} if job.time_zone else await users.zone_first_joined(self._pool, job.kind, now)
+                {}
+                if job.time_zone
+                else await users.zone_first_joined(self._parts.pool, job.kind, now)
             )
             for new in due_runs(job, zones, now):
                 run_id = await self._create(new, now)
@@ -92,29 +80,29 @@ class Planner:
 
     async def trigger(self, job_name: str, request_id: str) -> RunView:
         """A manual run for every user with the notification on; a retry returns the same run."""
-        now = self._clock()
-        job = await jobs.get_job(self._pool, job_name)
+        now = self._parts.clock()
+        job = await jobs.get_job(self._parts.pool, job_name)
         period = f"manual:{request_id}"
         new = NewRun(job.name, job.kind, period, now, Trigger.MANUAL, None, period, now)
         run_id = await self._create(new, now)
         if run_id is not None:
-            return await runs.get_run(self._pool, run_id)
-        found = await runs.find_run(self._pool, job.name, period)
+            return await runs.get_run(self._parts.pool, run_id)
+        found = await runs.find_run(self._parts.pool, job.name, period)
         assert found is not None
         return found
 
     async def _create(self, new: NewRun, now: datetime) -> int | None:
-        async with self._pool.acquire() as conn:
+        async with self._parts.pool.acquire() as conn:
             run_id = await runs.create_run(
                 conn,
                 new,
                 now,
-                self._tuning.batch_size,
-                self._tuning.concurrency_limit,
+                self._parts.tuning.batch_size,
+                self._parts.tuning.concurrency_limit,
                 self._instance,
             )
         if run_id is not None:
-            self._metrics.jobs_executed.labels(new.job).inc()
+            self._parts.metrics.jobs_executed.labels(new.job).inc()
             log.info(
                 "run created",
                 extra={"job": new.job, "period": new.period, "trigger": new.trigger.value},

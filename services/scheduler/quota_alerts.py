@@ -2,43 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
 
-from services.scheduler import users
 from services.scheduler.figures import usd
-from services.scheduler.model import Kind, User
-from zerog_db import Connection, Executor
-
-JOB = "quota_alerts"
+from services.scheduler.model import Kind, QuotaAlert, User
+from services.scheduler.store import quota_alerts as stored
+from services.scheduler.store import users
 
 _UNITS = {
     "storage_bytes": ("storage", "bytes of storage"),
     "compute_tokens": ("monthly compute tokens", "compute tokens"),
     "cost_micro_usd": ("monthly spending limit", ""),
 }
-
-
-@dataclass(frozen=True)
-class QuotaAlert:
-    """One alert as quota raised it (unit and level as quota names them)."""
-
-    alert_id: int
-    subject: str
-    unit: str
-    level: str
-    period: str
-    used: int
-    limit: int
-    raised_at: datetime
-
-    @property
-    def user_id(self) -> str:
-        """The scheduler user the subject names; '' for subjects that are not users."""
-        kind, _, rest = self.subject.partition(":")
-        return rest if kind == "user" else ""
 
 
 def describe(alert: QuotaAlert) -> tuple[str, str]:
@@ -72,83 +49,17 @@ def _outcome(alert: QuotaAlert, user: User | None) -> tuple[str, tuple[str, ...]
     return ("notified", channels) if channels else ("no channel", ())
 
 
-async def last_alert_id(db: Executor) -> int:
-    """Where a watch resumes: the largest alert id any replica stored."""
-    return int(await db.fetchval("SELECT coalesce(max(alert_id), 0) FROM quota_alerts"))
-
-
 async def record(pool: asyncpg.Pool, alert: QuotaAlert, now: datetime) -> str | None:
     """Store the alert and, if the user wants it, its notification and deliveries, atomically.
 
-    Returns the outcome ('notified' or why not), or None when a replica stored it already: the
-    primary key makes the second insert wait for the first and then do nothing.
+    Returns the outcome ('notified' or why not), or None when a replica stored it already.
     """
     async with pool.acquire() as conn, conn.transaction():
-        inserted = await conn.fetchval(
-            """
-            INSERT INTO quota_alerts (alert_id, subject, user_id, unit, level, period, used,
-                limit_amount, raised_at, received_at, outcome)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, '')
-            ON CONFLICT (alert_id) DO NOTHING RETURNING alert_id
-            """,
-            alert.alert_id,
-            alert.subject,
-            alert.user_id,
-            alert.unit,
-            alert.level,
-            alert.period,
-            alert.used,
-            alert.limit,
-            alert.raised_at,
-            now,
-        )
-        if inserted is None:
+        if not await stored.insert(conn, alert, now):
             return None
         found = await users.users_by_id(conn, [alert.user_id]) if alert.user_id else {}
         outcome, channels = _outcome(alert, found.get(alert.user_id))
-        await conn.execute(
-            "UPDATE quota_alerts SET outcome = $2 WHERE alert_id = $1", alert.alert_id, outcome
-        )
+        await stored.set_outcome(conn, alert.alert_id, outcome)
         if channels:
-            await _notify(conn, alert, channels, now)
+            await stored.notify(conn, alert, describe(alert), channels, now)
     return outcome
-
-
-async def _notify(
-    conn: Connection, alert: QuotaAlert, channels: tuple[str, ...], now: datetime
-) -> None:
-    title, body = describe(alert)
-    figures = {
-        "alert_id": alert.alert_id,
-        "unit": alert.unit,
-        "level": alert.level,
-        "period": alert.period,
-        "used": alert.used,
-        "limit": alert.limit,
-    }
-    notification_id = await conn.fetchval(
-        """
-        INSERT INTO notifications (quota_alert_id, user_id, job, kind, period_key, title, body,
-            degraded, figures, created_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, false, $8, $9) RETURNING id
-        """,
-        alert.alert_id,
-        alert.user_id,
-        JOB,
-        Kind.QUOTA_ALERT.value,
-        f"{alert.period}:{alert.unit}:{alert.level}",
-        title,
-        body,
-        figures,
-        now,
-    )
-    await conn.execute(
-        """
-        INSERT INTO deliveries (notification_id, user_id, channel, next_attempt_at, created_at)
-        SELECT $1, $2, c, $3, $3 FROM unnest($4::text[]) AS c
-        """,
-        notification_id,
-        alert.user_id,
-        now,
-        list(channels),
-    )

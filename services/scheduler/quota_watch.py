@@ -9,23 +9,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC
 
 import asyncpg
 import grpc
 import grpc.aio
 
 from services.scheduler import quota_alerts
-from services.scheduler.quota_alerts import QuotaAlert
+from services.scheduler.model import QuotaAlert
+from services.scheduler.store.quota_alerts import last_alert_id
 from zerog.quota.v1 import quota_service_pb2 as qpb
 from zerog.quota.v1 import quota_service_pb2_grpc
 from zerog_db import CONNECTION_ERRORS
 from zerog_grpc import TokenMinter, client_interceptors
+from zerog_grpc.clock import Clock, monotonic
 
 log = logging.getLogger(__name__)
-Clock = Callable[[], datetime]
 
 
 def from_pb(alert: qpb.Alert) -> QuotaAlert:
@@ -102,7 +102,7 @@ class QuotaAlertWatcher:
     async def _run(self) -> None:
         delay = self._base
         while not self._stop.is_set():
-            opened = time.monotonic()
+            opened = monotonic()
             try:
                 await self._watch()
             except grpc.aio.AioRpcError as error:
@@ -115,7 +115,7 @@ class QuotaAlertWatcher:
                 log.warning("database unavailable", extra={"error": type(error).__name__})
             except Exception:
                 log.exception("quota alert watch failed")
-            if time.monotonic() - opened > self._cap:
+            if monotonic() - opened > self._cap:
                 delay = self._base  # it was up for a while: a new outage, not a failing one
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), delay)
@@ -123,7 +123,7 @@ class QuotaAlertWatcher:
 
     async def _watch(self) -> None:
         """One stream, from the last stored alert on, until it ends or fails."""
-        after = await quota_alerts.last_alert_id(self._pool)
+        after = await last_alert_id(self._pool)
         self._call = self._stub.WatchAlerts(
             qpb.WatchAlertsRequest(after_alert_id=after),
             metadata=self._minter.metadata("quota"),

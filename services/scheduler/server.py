@@ -2,34 +2,34 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import asyncpg
 import httpx
 from prometheus_client import CollectorRegistry
 
-from services.scheduler import jobs
+from services.scheduler.background import Background
 from services.scheduler.channels import EmailSender, WebhookSender
 from services.scheduler.config import Config
 from services.scheduler.content import Composer, MarketHours
+from services.scheduler.deps import SERVICE_NAME, Deps, instance_id
 from services.scheduler.dispatcher import Dispatcher
+from services.scheduler.errors import ERRORS
 from services.scheduler.loop import SchedulerLoop
 from services.scheduler.metrics import SchedulerMetrics
 from services.scheduler.narrator import Narrator
 from services.scheduler.planner import Planner
 from services.scheduler.quota_watch import QuotaAlertWatcher
-from services.scheduler.service import (
-    SERVICE_NAME,
-    Clock,
-    Deps,
-    SchedulerService,
-    instance_id,
-    utc_now,
-)
+from services.scheduler.service import SchedulerService
+from services.scheduler.store import jobs
 from services.scheduler.worker import Composing, Worker
 from zerog.scheduler.v1 import scheduler_service_pb2_grpc
-from zerog_db import CONNECTION_ERRORS
+from zerog_db import Once
 from zerog_grpc import RunningServer, TokenMinter, start_server
+from zerog_grpc.clock import Clock, utc_now
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -47,9 +47,10 @@ class SchedulerServer:
     def port(self) -> int:
         return self.running.port
 
-    async def stop(self, grace: float | None) -> None:
-        """NOT_SERVING, stop the loop (leased work resumes elsewhere), drain calls, close."""
-        await self.running.health.enter_graceful_shutdown()
+    async def stop(self, grace: float | None, delay: float = 0.0) -> None:
+        """NOT_SERVING (for `delay` s), stop the loop (leased work resumes elsewhere), drain
+        calls, close the clients."""
+        await self.running.announce_shutdown(delay)
         if self.quota_watcher is not None:
             await self.quota_watcher.stop()
         await self.loop.stop(grace)
@@ -62,6 +63,7 @@ class SchedulerServer:
 def build_narrator(config: Config) -> Narrator | None:
     """The inference client, or None when INFERENCE_ADDRESS is unset (figures only)."""
     if not config.inference_address:
+        log.warning("INFERENCE_ADDRESS unset: notifications carry the computed figures only")
         return None
     minter = TokenMinter(config.jwt_secret, "scheduler")
     return Narrator(
@@ -85,12 +87,24 @@ def build_quota_watcher(
     )
 
 
+def build_loop(
+    parts: Background, config: Config, composer: Composing, http: httpx.AsyncClient, instance: str
+) -> SchedulerLoop:
+    """Planner, worker and dispatcher on one replica's pool, clock and metrics."""
+    return SchedulerLoop(
+        Planner(parts, instance),
+        Worker(parts, composer),
+        Dispatcher(parts, WebhookSender(http), EmailSender(config.smtp)),
+        config.poll_interval_seconds,
+    )
+
+
 async def start(
     pool: asyncpg.Pool,
     config: Config,
     address: str,
-    *,
     registry: CollectorRegistry | None = None,
+    *,
     clock: Clock = utc_now,
     run_loop: bool = True,
     composer: Composing | None = None,
@@ -112,25 +126,21 @@ async def start(
         config.exchange_time_zone, tuning.market_open_minute, tuning.market_close_minute
     )
     http = httpx.AsyncClient(timeout=tuning.webhook_timeout_seconds, follow_redirects=False)
-    loop = SchedulerLoop(
-        Planner(pool, tuning, clock, metrics, instance),
-        Worker(pool, composer or Composer(pool, narrator, hours), tuning, clock, metrics),
-        Dispatcher(pool, WebhookSender(http), EmailSender(config.smtp), tuning, clock, metrics),
-        config.poll_interval_seconds,
-    )
+    composer = composer or Composer(pool, narrator, hours)
+    loop = build_loop(Background(pool, tuning, clock, metrics), config, composer, http, instance)
     watcher = build_quota_watcher(pool, config, clock, loop)
-    servicer = SchedulerService(
-        Deps(
-            pool,
-            loop,
-            clock,
-            tuning.default_alert_threshold_bps,
-            tuning.concurrency_limit,
-            tuning.batch_size,
-            instance,
-            watcher,
-        )
+    deps = Deps(
+        pool,
+        Once(pool),
+        loop,
+        clock,
+        tuning.default_alert_threshold_bps,
+        tuning.concurrency_limit,
+        tuning.batch_size,
+        instance,
+        watcher,
     )
+    servicer = SchedulerService(deps)
     running = await start_server(
         address,
         [SERVICE_NAME],
@@ -140,7 +150,7 @@ async def start(
         verifier=config.auth.verifier(),
         allow=config.allow,
         registry=registry,
-        unavailable=CONNECTION_ERRORS,
+        errors=ERRORS,
     )
     if run_loop:
         loop.start()

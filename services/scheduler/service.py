@@ -1,16 +1,24 @@
-"""SchedulerService: the gRPC servicer, assembled from one mixin per group of RPCs."""
+"""SchedulerService: the gRPC servicer, one flat class over the RPCs of each resource."""
 
 from __future__ import annotations
 
-from services.scheduler.rpc_base import SERVICE_NAME, Clock, Deps, instance_id, utc_now
+from services.scheduler.deps import Deps
+from services.scheduler.rpc_deliveries import DeliveryRpcs
 from services.scheduler.rpc_jobs import JobRpcs
+from services.scheduler.rpc_pushes import PushRpcs
+from services.scheduler.rpc_runs import RunRpcs
 from services.scheduler.rpc_users import UserRpcs
 from zerog.scheduler.v1 import scheduler_service_pb2_grpc
 
-__all__ = ["SERVICE_NAME", "Clock", "Deps", "SchedulerService", "instance_id", "utc_now"]
 
-
-class SchedulerService(JobRpcs, UserRpcs, scheduler_service_pb2_grpc.SchedulerServiceServicer):
+class SchedulerService(
+    JobRpcs,
+    RunRpcs,
+    UserRpcs,
+    PushRpcs,
+    DeliveryRpcs,
+    scheduler_service_pb2_grpc.SchedulerServiceServicer,
+):
     """Jobs, runs, users' preferences, pushed data and delivery records."""
 
     def __init__(self, deps: Deps) -> None:

@@ -1,21 +1,19 @@
-"""Request checks: each adds 'field -> problem' entries, so one BadRequest lists them all."""
+"""The scheduler's own request checks: each adds 'field -> problem' entries to a Problems."""
 
 from __future__ import annotations
 
-import base64
 import re
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
 import httpx
 
-from services.scheduler.errors import BadPageToken
 from services.scheduler.schedule import BadSchedule, check_cron, zone
 from zerog.scheduler.v1 import scheduler_service_pb2 as pb
-from zerog_grpc import request_ids
+from zerog_grpc import Problems
 
-Problems = dict[str, str]
+# Names (users, jobs, symbols, news ids) are at most this long.
+NAME = 200
 _EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+$")
 _KINDS = {
     pb.NOTIFICATION_KIND_DAILY_DIGEST,
@@ -27,23 +25,7 @@ _KINDS = {
 
 def name(problems: Problems, field: str, value: str, required: bool = True) -> None:
     """A short printable identifier."""
-    if not value:
-        if required:
-            problems[field] = "required"
-    elif len(value) > 200 or not value.isprintable():
-        problems[field] = "must be 1-200 printable characters"
-
-
-def request_id(problems: Problems, field: str, value: str) -> None:
-    """An idempotency key under the rule every service shares (zerog_grpc.request_ids)."""
-    problem = request_ids.check(value)
-    if problem is not None:
-        problems[field] = problem
-
-
-def page_size(problems: Problems, value: int) -> None:
-    if not 0 <= value <= 500:
-        problems["page_size"] = "must be between 0 and 500"
+    problems.name(field, value, required=required, limit=NAME)
 
 
 def time_zone(problems: Problems, field: str, value: str) -> None:
@@ -67,8 +49,8 @@ def preferences(problems: Problems, prefs: pb.UserPreferences) -> None:
     time_zone(problems, "preferences.time_zone", prefs.time_zone)
     if prefs.HasField("quiet_hours"):
         for field in ("start_minute", "end_minute"):
-            if not 0 <= getattr(prefs.quiet_hours, field) <= 1439:
-                problems[f"preferences.quiet_hours.{field}"] = "must be between 0 and 1439"
+            value = getattr(prefs.quiet_hours, field)
+            problems.within(f"preferences.quiet_hours.{field}", value, 0, 1439)
     if any(kind not in _KINDS for kind in prefs.enabled):
         problems["preferences.enabled"] = "unknown notification kind"
     if prefs.webhook_url:
@@ -80,8 +62,7 @@ def preferences(problems: Problems, prefs: pb.UserPreferences) -> None:
             problems["preferences.webhook_url"] = "must be an http or https URL"
     if prefs.email and (len(prefs.email) > 254 or not _EMAIL.match(prefs.email)):
         problems["preferences.email"] = "must be an email address"
-    if not 0 <= prefs.alert_threshold_bps <= 100000:
-        problems["preferences.alert_threshold_bps"] = "must be between 0 and 100000"
+    problems.within("preferences.alert_threshold_bps", prefs.alert_threshold_bps, 0, 100000)
 
 
 def snapshot(problems: Problems, snap: pb.PortfolioSnapshot) -> None:
@@ -89,8 +70,7 @@ def snapshot(problems: Problems, snap: pb.PortfolioSnapshot) -> None:
     name(problems, "snapshot.user_id", snap.user_id)
     if not snap.HasField("as_of"):
         problems["snapshot.as_of"] = "required"
-    if snap.cash_micro_usd < 0:
-        problems["snapshot.cash_micro_usd"] = "must not be negative"
+    problems.not_negative("snapshot.cash_micro_usd", snap.cash_micro_usd)
     if len(snap.positions) > 1000:
         problems["snapshot.positions"] = "at most 1000 positions"
     seen: set[str] = set()
@@ -106,10 +86,10 @@ def snapshot(problems: Problems, snap: pb.PortfolioSnapshot) -> None:
                 raise InvalidOperation
         except InvalidOperation:
             problems[f"{field}.quantity"] = "must be a non-negative decimal"
-        if position.price_micro_usd < 0:
-            problems[f"{field}.price_micro_usd"] = "must not be negative"
-        if position.previous_close_micro_usd < 0:
-            problems[f"{field}.previous_close_micro_usd"] = "must not be negative"
+        problems.not_negative(f"{field}.price_micro_usd", position.price_micro_usd)
+        problems.not_negative(
+            f"{field}.previous_close_micro_usd", position.previous_close_micro_usd
+        )
 
 
 def news(problems: Problems, items: Sequence[pb.NewsItem]) -> None:
@@ -120,31 +100,6 @@ def news(problems: Problems, items: Sequence[pb.NewsItem]) -> None:
         name(problems, f"items[{i}].id", item.id)
         if not item.symbols:
             problems[f"items[{i}].symbols"] = "at least one symbol"
-        if not item.headline:
-            problems[f"items[{i}].headline"] = "required"
+        problems.required(f"items[{i}].headline", item.headline)
         if not item.HasField("published_at"):
             problems[f"items[{i}].published_at"] = "required"
-
-
-def encode_token(*parts: str) -> str:
-    """An opaque page token."""
-    return base64.urlsafe_b64encode("\x1f".join(parts).encode()).decode()
-
-
-def decode_token(token: str, count: int) -> list[str]:
-    """The parts of a page token, or BadPageToken."""
-    try:
-        parts = base64.urlsafe_b64decode(token.encode()).decode().split("\x1f")
-    except (ValueError, UnicodeDecodeError):
-        raise BadPageToken(token) from None
-    if len(parts) != count:
-        raise BadPageToken(token)
-    return parts
-
-
-def token_time(text: str) -> datetime:
-    """A timestamp inside a page token."""
-    try:
-        return datetime.fromisoformat(text).astimezone(UTC)
-    except ValueError:
-        raise BadPageToken(text) from None

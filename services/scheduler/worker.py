@@ -4,22 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-import asyncpg
-
-from services.scheduler import outcomes, runs
+from services.scheduler.background import Background
 from services.scheduler.config import Tuning
 from services.scheduler.content import BatchData, Outcome
-from services.scheduler.metrics import SchedulerMetrics
 from services.scheduler.model import WorkItem
+from services.scheduler.store import outcomes, runs
 from zerog_db import Executor
 
 log = logging.getLogger(__name__)
-Clock = Callable[[], datetime]
 
 
 class Composing(Protocol):
@@ -60,20 +57,10 @@ def backoff(tuning: Tuning, attempts: int) -> timedelta:
 class Worker:
     """Claims batches of work items (FOR UPDATE SKIP LOCKED) and processes each user once."""
 
-    def __init__(
-        self,
-        pool: asyncpg.Pool,
-        composer: Composing,
-        tuning: Tuning,
-        clock: Clock,
-        metrics: SchedulerMetrics,
-    ) -> None:
-        self._pool = pool
+    def __init__(self, parts: Background, composer: Composing) -> None:
         self._composer = composer
-        self._tuning = tuning
-        self._clock = clock
-        self._metrics = metrics
-        self._limit = asyncio.Semaphore(tuning.concurrency_limit)
+        self._parts = parts
+        self._limit = asyncio.Semaphore(parts.tuning.concurrency_limit)
         self.concurrency = Concurrency()
 
     async def drain(self) -> int:
@@ -85,27 +72,26 @@ class Worker:
 
     async def run_batch(self) -> int:
         """Claim one batch and process it; return its size."""
-        now = self._clock()
-        lease_until = now + timedelta(seconds=self._tuning.lease_seconds)
-        items = await runs.claim(self._pool, now, lease_until, self._tuning.batch_size)
+        now, lease_until = self._parts.lease()
+        items = await runs.claim(self._parts.pool, now, lease_until, self._parts.tuning.batch_size)
         if not items:
             return 0
         batch = await self._composer.load(items, now)
         self.concurrency.per_run.clear()
         await asyncio.gather(*(self._process(item, batch) for item in items))
         for run_id, observed in self.concurrency.per_run.items():
-            await runs.record_concurrency(self._pool, run_id, observed)
+            await runs.record_concurrency(self._parts.pool, run_id, observed)
         for job, duration in await runs.finish_runs(
-            self._pool, sorted({i.run_id for i in items}), self._clock()
+            self._parts.pool, sorted({i.run_id for i in items}), self._parts.clock()
         ):
-            self._metrics.job_duration.labels(job).observe(duration)
+            self._parts.metrics.job_duration.labels(job).observe(duration)
         return len(items)
 
     async def _process(self, item: WorkItem, batch: BatchData) -> None:
         async with self._limit:
             self.concurrency.enter(item.run_id)
-            self._metrics.concurrency.inc()
-            self._metrics.max_concurrency.set(self.concurrency.highest)
+            self._parts.metrics.concurrency.inc()
+            self._parts.metrics.max_concurrency.set(self.concurrency.highest)
             try:
                 await self._attempt(item, batch)
             except LeaseLost:
@@ -118,16 +104,16 @@ class Worker:
                     log.exception("could not record a failure", extra={"work_item": item.id})
             finally:
                 self.concurrency.leave()
-                self._metrics.concurrency.dec()
+                self._parts.metrics.concurrency.dec()
 
     async def _attempt(self, item: WorkItem, batch: BatchData) -> None:
-        outcome = await self._composer.compose(item, batch, self._clock())
-        now = self._clock()
+        outcome = await self._composer.compose(item, batch, self._parts.clock())
+        now = self._parts.clock()
         if outcome.alert is None:
             # One statement each: atomic without a transaction's extra round trips.
-            done = await self._finish(self._pool, item, outcome, now)
+            done = await self._finish(self._parts.pool, item, outcome, now)
         else:
-            async with self._pool.acquire() as conn, conn.transaction():
+            async with self._parts.pool.acquire() as conn, conn.transaction():
                 day, direction = outcome.alert
                 await outcomes.set_alert_direction(conn, item.user_id, day, direction, now)
                 done = await self._finish(conn, item, outcome, now)
@@ -135,9 +121,9 @@ class Worker:
                     raise LeaseLost(item.id)  # rolls the alert state back too
         if not done:
             raise LeaseLost(item.id)
-        self._metrics.users_processed.labels(item.job).inc()
+        self._parts.metrics.users_processed.labels(item.job).inc()
         if outcome.content is not None and outcome.content.degraded:
-            self._metrics.degraded.labels(item.kind.value).inc()
+            self._parts.metrics.degraded.labels(item.kind.value).inc()
 
     @staticmethod
     async def _finish(db: Executor, item: WorkItem, outcome: Outcome, now: datetime) -> bool:
@@ -146,18 +132,18 @@ class Worker:
         return await outcomes.skip(db, item, outcome.reason, now)
 
     async def _retry(self, item: WorkItem, error: Exception) -> None:
-        now = self._clock()
-        final = item.attempts >= self._tuning.max_attempts
-        retry_at = None if final else now + backoff(self._tuning, item.attempts)
+        now = self._parts.clock()
+        final = item.attempts >= self._parts.tuning.max_attempts
+        retry_at = None if final else now + backoff(self._parts.tuning, item.attempts)
         log.warning(
             "user failed" if final else "user failed, will retry",
             extra={"work_item": item.id, "attempts": item.attempts, "error": type(error).__name__},
         )
         await outcomes.retry_or_fail(
-            self._pool, item, f"{type(error).__name__}: {error}", retry_at, now
+            self._parts.pool, item, f"{type(error).__name__}: {error}", retry_at, now
         )
         if final:
-            self._metrics.users_processed.labels(item.job).inc()
-            self._metrics.job_failures.labels(item.job).inc()
+            self._parts.metrics.users_processed.labels(item.job).inc()
+            self._parts.metrics.job_failures.labels(item.job).inc()
         else:
-            self._metrics.user_retries.labels(item.job).inc()
+            self._parts.metrics.user_retries.labels(item.job).inc()

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import grpc
@@ -18,10 +16,11 @@ import pytest
 from services.scheduler import server
 from services.scheduler.config import Config
 from services.scheduler.server import SchedulerServer
+from tests.databases import database_fixtures
 from tests.scheduler.receiver import WebhookReceiver
 from tests.support import JWT_SECRET, ManualClock, auth_metadata
 from zerog.scheduler.v1 import scheduler_service_pb2_grpc
-from zerog_db import create_pool, migrate
+from zerog_db import create_pool
 
 if TYPE_CHECKING:
     from zerog.scheduler.v1.scheduler_service_pb2_grpc import SchedulerServiceAsyncStub
@@ -29,30 +28,7 @@ if TYPE_CHECKING:
 MIGRATIONS = Path(__file__).parents[2] / "services" / "scheduler" / "migrations"
 
 
-def _database(dsn: str, name: str) -> str:
-    return urlunsplit(urlsplit(dsn)._replace(path=f"/{name}"))
-
-
-@pytest.fixture(scope="session")
-async def scheduler_template(postgres_url: str) -> AsyncIterator[str]:
-    """A database with the scheduler's migrations applied, cloned by each test."""
-    name = f"scheduler_template_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(postgres_url)
-    await admin.execute(f"CREATE DATABASE {name}")
-    await migrate(_database(postgres_url, name), "scheduler", MIGRATIONS)
-    yield name
-    await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    await admin.close()
-
-
-@pytest.fixture
-async def scheduler_db_url(postgres_url: str, scheduler_template: str) -> AsyncIterator[str]:
-    name = f"scheduler_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(postgres_url)
-    await admin.execute(f"CREATE DATABASE {name} TEMPLATE {scheduler_template}")
-    yield _database(postgres_url, name)
-    await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    await admin.close()
+scheduler_template, scheduler_db_url = database_fixtures("scheduler", MIGRATIONS)
 
 
 @pytest.fixture

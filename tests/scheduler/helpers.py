@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import asyncpg
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from services.scheduler import users
 from services.scheduler.model import Kind, User
+from services.scheduler.store import users
 from tests.scheduler.conftest import Scheduler
 from zerog.scheduler.v1 import scheduler_service_pb2 as pb
 
@@ -43,7 +44,11 @@ async def add_user(
         quiet_hours=pb.QuietHours(start_minute=quiet[0], end_minute=quiet[1]) if quiet else None,
     )
     response = await scheduler.stub.SetUserPreferences(
-        pb.SetUserPreferencesRequest(request_id=f"set-{user_id}", preferences=prefs),
+        pb.SetUserPreferencesRequest(
+            # Each change is a new request; one request_id for two would be refused as reused.
+            request_id=f"set-{user_id}-{uuid.uuid4().hex[:8]}",
+            preferences=prefs,
+        ),
         metadata=scheduler.as_service(),
     )
     return response.preferences

@@ -1,4 +1,4 @@
-"""SQL for the outbox: claim due deliveries, record each attempt, list delivery records."""
+"""The outbox: claim due deliveries, record each attempt, list delivery records."""
 
 from __future__ import annotations
 
@@ -68,12 +68,21 @@ async def claim(db: Executor, now: datetime, lease_until: datetime, limit: int) 
     return [_delivery(r) for r in rows]
 
 
+async def _update(db: Executor, delivery_id: str, assignments: str, *args: object) -> None:
+    """Set `assignments` (parameters from $2) on a delivery and let its lease go."""
+    await db.execute(
+        f"UPDATE deliveries SET {assignments}, lease_until = NULL WHERE id = $1::uuid",
+        delivery_id,
+        *args,
+    )
+
+
 async def sent(db: Executor, delivery_id: str, now: datetime) -> None:
     """The channel accepted it."""
-    await db.execute(
-        "UPDATE deliveries SET state = 'sent', attempts = attempts + 1, delivered_at = $2,"
-        " lease_until = NULL, last_error = '' WHERE id = $1::uuid",
+    await _update(
+        db,
         delivery_id,
+        "state = 'sent', attempts = attempts + 1, delivered_at = $2, last_error = ''",
         now,
     )
 
@@ -82,14 +91,12 @@ async def attempt_failed(
     db: Executor, delivery_id: str, error: str, retry_at: datetime | None
 ) -> None:
     """An attempt failed: retry at `retry_at`, or fail for good when it is None."""
-    await db.execute(
-        """
-        UPDATE deliveries SET attempts = attempts + 1, last_error = $2, lease_until = NULL,
-            state = CASE WHEN $3::timestamptz IS NULL THEN 'failed' ELSE 'pending' END,
-            next_attempt_at = coalesce($3, next_attempt_at)
-        WHERE id = $1::uuid
-        """,
+    await _update(
+        db,
         delivery_id,
+        "attempts = attempts + 1, last_error = $2,"
+        " state = CASE WHEN $3::timestamptz IS NULL THEN 'failed' ELSE 'pending' END,"
+        " next_attempt_at = coalesce($3, next_attempt_at)",
         error[:500],
         retry_at,
     )
@@ -97,22 +104,12 @@ async def attempt_failed(
 
 async def defer(db: Executor, delivery_id: str, until: datetime) -> None:
     """Hold it back (quiet hours) without counting an attempt."""
-    await db.execute(
-        "UPDATE deliveries SET state = 'deferred', next_attempt_at = $2, lease_until = NULL"
-        " WHERE id = $1::uuid",
-        delivery_id,
-        until,
-    )
+    await _update(db, delivery_id, "state = 'deferred', next_attempt_at = $2", until)
 
 
 async def suppress(db: Executor, delivery_id: str, reason: str) -> None:
     """Never send it (notification disabled, user or channel removed)."""
-    await db.execute(
-        "UPDATE deliveries SET state = 'suppressed', last_error = $2, lease_until = NULL"
-        " WHERE id = $1::uuid",
-        delivery_id,
-        reason,
-    )
+    await _update(db, delivery_id, "state = 'suppressed', last_error = $2", reason)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""SQL for what the host app pushes: portfolio snapshots and news."""
+"""What the host app pushes: portfolio snapshots and news."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from datetime import datetime
 
 import asyncpg
 
+from services.scheduler.errors import UserNotFound
 from services.scheduler.model import NewsItem, Position, Snapshot
 from zerog_db import Executor
 
@@ -21,7 +22,10 @@ def _snapshot(row: asyncpg.Record) -> Snapshot:
 
 
 async def add_snapshot(db: Executor, snapshot: Snapshot, request_id: str) -> None:
-    """Store a snapshot once per (user, request_id)."""
+    """Store a snapshot once per (user, request_id); UserNotFound for an unknown user.
+
+    The key predates the idempotency table: a push answered before it existed and retried
+    after still stores nothing twice."""
     positions = [
         {
             "symbol": p.symbol,
@@ -31,15 +35,18 @@ async def add_snapshot(db: Executor, snapshot: Snapshot, request_id: str) -> Non
         }
         for p in snapshot.positions
     ]
-    await db.execute(
-        "INSERT INTO snapshots (user_id, request_id, as_of, cash_micro_usd, positions)"
-        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, request_id) DO NOTHING",
-        snapshot.user_id,
-        request_id,
-        snapshot.as_of,
-        snapshot.cash_micro_usd,
-        positions,
-    )
+    try:
+        await db.execute(
+            "INSERT INTO snapshots (user_id, request_id, as_of, cash_micro_usd, positions)"
+            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, request_id) DO NOTHING",
+            snapshot.user_id,
+            request_id,
+            snapshot.as_of,
+            snapshot.cash_micro_usd,
+            positions,
+        )
+    except asyncpg.ForeignKeyViolationError:
+        raise UserNotFound(snapshot.user_id) from None
 
 
 async def latest_snapshots(

@@ -1,0 +1,1 @@
+"""All of the scheduler's SQL, one module per resource."""
