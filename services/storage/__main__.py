@@ -1,63 +1,12 @@
 """python -m services.storage [serve|migrate]: the storage service's only composition root."""
 
-from __future__ import annotations
-
-import asyncio
-import logging
-import sys
 from pathlib import Path
-
-from prometheus_client import CollectorRegistry
 
 from services.storage import server
 from services.storage.config import Config
-from zerog_db import create_pool, migrate, wait_for_database
-from zerog_grpc import setup_logging, setup_tracing, start_metrics_server, wait_for_signal
-from zerog_grpc.migrate_command import run_migrate_command
-from zerog_grpc.settings import ConfigError
+from zerog_grpc import run_service
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-SCHEMA = "storage"
-log = logging.getLogger("services.storage")
-
-
-async def run_migrations(config: Config) -> None:
-    await wait_for_database(config.database_url)
-    applied = await migrate(config.database_url, SCHEMA, MIGRATIONS)
-    log.info("migrations applied", extra={"count": applied})
-
-
-async def serve(config: Config) -> None:
-    await run_migrations(config)
-    registry = CollectorRegistry()
-    start_metrics_server(config.metrics_port, registry)
-    pool = await create_pool(config.database_url, max_size=config.db_pool_size, search_path=SCHEMA)
-    try:
-        running = await server.start(pool, config, f"[::]:{config.port}", registry=registry)
-        log.info("storage serving", extra={"port": running.port})
-        await wait_for_signal()
-        await running.stop(config.shutdown_grace_seconds)
-    finally:
-        await pool.close()
-    log.info("storage stopped")
-
-
-def main() -> None:
-    if sys.argv[1:] == ["migrate"]:
-        run_migrate_command("storage", SCHEMA, MIGRATIONS)
-        return
-    try:
-        config = Config.from_env()
-    except ConfigError as error:
-        sys.exit(f"storage: configuration error: {error}")
-    setup_logging("storage", config.log_level)
-    setup_tracing("storage")
-    match sys.argv[1:]:
-        case [] | ["serve"]:
-            asyncio.run(serve(config))
-        case _:
-            sys.exit(__doc__)
-
 
 if __name__ == "__main__":
-    main()
+    run_service("storage", Config.from_env, server.start, MIGRATIONS)

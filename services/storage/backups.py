@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import asyncpg
 
-from services.storage import namespaces, objects
 from services.storage.model import VerifyState
-from services.storage.objects import Content
+from services.storage.store import contents, namespaces, objects
+from services.storage.store.contents import Content
+from zerog_db import Executor
+from zerog_grpc import Clock
 from zerog_storage import DataLost, Downloader, ReplicaReport, Uploader
 
 log = logging.getLogger(__name__)
-Clock = Callable[[], datetime]
 
 
 @dataclass(frozen=True)
@@ -69,9 +69,7 @@ class Backups:
         """Verify every copy of one content and record the outcome."""
         report = await self._report(content)
         outcome = report if isinstance(report, CheckOutcome) else _judge(content, report)
-        await objects.set_verification(
-            self._pool, content.root, outcome.state, outcome.detail, self._clock()
-        )
+        await self._record(content, outcome)
         if outcome.state is not VerifyState.VERIFIED:
             log.warning(
                 "content flagged",
@@ -84,7 +82,7 @@ class Backups:
     ) -> list[tuple[Content, CheckOutcome]]:
         """One verification pass over contents not checked within `older_than`."""
         before = None if older_than is None else self._clock() - older_than
-        due = await objects.due_for_check(self._pool, namespace, before, limit)
+        due = await contents.due_for_check(self._pool, namespace, before, limit)
         return [(content, await self.check(content)) for content in due]
 
     async def recover(self, content: Content, request_id: str) -> RecoverOutcome:
@@ -107,7 +105,7 @@ class Backups:
             replicas=content.replicas,
             fresh_tx=True,
         )
-        await objects.set_tx_seq(self._pool, content.root, result.tx_seq)
+        await contents.set_tx_seq(self._pool, content.root, result.tx_seq)
         fresh = Content(
             content.root,
             content.size,
@@ -121,16 +119,16 @@ class Backups:
         return RecoverOutcome(outcome.state, restored)
 
     async def _record(self, content: Content, outcome: CheckOutcome) -> None:
-        await objects.set_verification(
+        await contents.set_verification(
             self._pool, content.root, outcome.state, outcome.detail, self._clock()
         )
 
-    async def retention(self, namespace: str | None) -> tuple[int, int]:
+    async def retention(self, db: Executor, namespace: str | None) -> tuple[int, int]:
         """Apply retention to one namespace or all: (expired, pruned) versions."""
-        names = [namespace] if namespace else await namespaces.all_names(self._pool)
+        names = [namespace] if namespace else await namespaces.all_names(db)
         expired = pruned = 0
         for name in names:
-            e, p = await objects.apply_retention(self._pool, name, self._clock())
+            e, p = await objects.apply_retention(db, name, self._clock())
             expired += e
             pruned += p
         return expired, pruned

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from devnet.state import DevnetState
 from services.storage.policy import DEFAULT_ALLOW
-from zerog_grpc.settings import AuthSettings, ConfigError, Env, parse_allow
+from zerog_grpc import ServiceSettings
+from zerog_grpc.settings import ConfigError, Env
 
 # 10 MiB: also the largest file a 0G node caches before it has seen the tx.
 DEFAULT_MAX_OBJECT_BYTES = 10 * 1024 * 1024
@@ -32,7 +33,8 @@ def _devnet_defaults(env: Env) -> dict[str, str]:
     """STORAGE_NODES, STORAGE_INDEXER_URL and ZG_RPC_URL as the devnet state file names them.
 
     Only in the devnet profile (ZG_NETWORK=devnet with DEVNET_STATE); variables that are set
-    win, so compose and `make dev` need nothing beyond the state file.
+    win. The file is read as the JSON it is (devnet/README.md documents it): a service never
+    imports the devnet's code.
     """
     network = env.text("ZG_NETWORK", "devnet")
     if network not in ("devnet", "testnet", "mainnet"):
@@ -41,38 +43,31 @@ def _devnet_defaults(env: Env) -> dict[str, str]:
     if network != "devnet" or not path:
         return {}
     try:
-        state = DevnetState.load(Path(path))
-    except (OSError, ValueError, KeyError, TypeError) as error:
+        state = json.loads(Path(path).read_text())
+        published = state.get("services", {}).get("storage", {})
+        nodes = published.get("nodes")
+        indexer = published.get("indexer")
+        rpc_url = str(state["rpc_url"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
         raise ConfigError(f"DEVNET_STATE {path!r} is not a readable devnet state file") from error
-    published = state.services.get("storage", {})
-    nodes = published.get("nodes")
     listed = nodes if isinstance(nodes, list) else []
     node_urls = [str(n["url"]) for n in listed if isinstance(n, dict) and n.get("url")]
-    indexer = published.get("indexer")
     return {
         "STORAGE_NODES": ",".join(node_urls),
         "STORAGE_INDEXER_URL": indexer if isinstance(indexer, str) else "",
-        "ZG_RPC_URL": state.rpc_url,
+        "ZG_RPC_URL": rpc_url,
     }
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(ServiceSettings):
     """Everything storage reads from its environment."""
 
-    database_url: str = field(repr=False)
-    auth: AuthSettings
-    allow: Mapping[str, frozenset[str]]
     node_urls: tuple[str, ...] = ()
     indexer_url: str = ""
     broker_address: str = ""
     quota_address: str = ""
     rpc_url: str = ""
-    port: int = 50054
-    metrics_port: int = 9464
-    db_pool_size: int = 20
-    shutdown_grace_seconds: float = 20.0
-    log_level: str = "INFO"
     max_object_bytes: int = DEFAULT_MAX_OBJECT_BYTES
     default_replicas: int = 1
     max_replicas: int = 8
@@ -84,6 +79,9 @@ class Config:
     quota_reservation_ttl_seconds: float = 0.0
     """How long quota holds a put's bytes; 0 means derived from the put's deadline
     (reservation_ttl())."""
+    upload_lease_seconds: float = 30.0
+    """How soon another replica may take over an upload whose replica died (a live one renews
+    its claim every third of this)."""
 
     def reservation_ttl(self) -> float:
         """The quota reservation's TTL: as set, else as long as a put may take (submission, tx
@@ -106,19 +104,12 @@ class Config:
             values[name] = values.get(name) or value
         env = Env(values)
         config = cls(
-            database_url=env.secret("DATABASE_URL"),
-            auth=AuthSettings.from_env(env, audience="storage"),
-            allow={**DEFAULT_ALLOW, **parse_allow(env.text("AUTH_ALLOW", ""))},
+            **ServiceSettings.read(env, audience="storage", allow=DEFAULT_ALLOW, port=50054),
             node_urls=_urls(env.text("STORAGE_NODES", "")),
             indexer_url=env.text("STORAGE_INDEXER_URL", ""),
             broker_address=env.text("BROKER_ADDRESS", ""),
             quota_address=env.text("QUOTA_ADDRESS", ""),
             rpc_url=env.text("ZG_RPC_URL", ""),
-            port=env.integer("PORT", 50054, maximum=65535),
-            metrics_port=env.integer("METRICS_PORT", 9464, maximum=65535),
-            db_pool_size=env.integer("DB_POOL_SIZE", 20, minimum=2),
-            shutdown_grace_seconds=env.number("SHUTDOWN_GRACE_SECONDS", 20.0),
-            log_level=env.text("LOG_LEVEL", "INFO").upper(),
             max_object_bytes=env.integer(
                 "MAX_OBJECT_BYTES", DEFAULT_MAX_OBJECT_BYTES, minimum=1, maximum=1 << 30
             ),
@@ -132,6 +123,7 @@ class Config:
                 "UPLOAD_FINALITY_TIMEOUT_SECONDS", 300.0, minimum=1.0
             ),
             quota_reservation_ttl_seconds=env.number("QUOTA_RESERVATION_TTL_SECONDS", 0.0),
+            upload_lease_seconds=env.number("UPLOAD_LEASE_SECONDS", 30.0, minimum=1.0),
         )
         if not config.node_urls and not config.indexer_url:
             raise ConfigError("STORAGE_NODES or STORAGE_INDEXER_URL is required")

@@ -17,6 +17,7 @@ from services.storage.model import (
     VerifyState,
 )
 from zerog.storage.v1 import storage_service_pb2 as pb
+from zerog_grpc import Problems
 
 PERMISSION_TO_PB = {
     Permission.READ: pb.PERMISSION_READ,
@@ -83,49 +84,46 @@ def stored_object(o: StoredObject) -> pb.Object:
     return out
 
 
-def acl(entries: list[pb.AclEntry], problems: dict[str, str]) -> dict[str, Permission]:
+def acl(entries: list[pb.AclEntry], problems: Problems) -> dict[str, Permission]:
     """ACL entries as a map, one per principal."""
     out: dict[str, Permission] = {}
     for i, entry in enumerate(entries):
         validate.principal(entry.principal, problems, f"acl[{i}].principal")
         if entry.permission not in PERMISSION_FROM_PB:
-            problems[f"acl[{i}].permission"] = "must be READ, WRITE or ADMIN"
+            problems.add(f"acl[{i}].permission", "must be READ, WRITE or ADMIN")
         elif entry.principal in out:
-            problems[f"acl[{i}].principal"] = "appears twice"
+            problems.add(f"acl[{i}].principal", "appears twice")
         else:
             out[entry.principal] = PERMISSION_FROM_PB[entry.permission]
     return out
 
 
-def retention(policy: pb.RetentionPolicy, problems: dict[str, str]) -> Retention:
+def retention(policy: pb.RetentionPolicy, problems: Problems) -> Retention:
     """A retention policy; unset expire_after means never."""
     seconds = None
     if policy.HasField("expire_after"):
         delta: timedelta = policy.expire_after.ToTimedelta()
         if delta.total_seconds() < 1:
-            problems["retention.expire_after"] = "must be at least one second"
+            problems.add("retention.expire_after", "must be at least one second")
         seconds = max(int(delta.total_seconds()), 1)
-    if policy.keep_versions < 0:
-        problems["retention.keep_versions"] = "must not be negative"
+    problems.not_negative("retention.keep_versions", policy.keep_versions)
     return Retention(seconds, max(policy.keep_versions, 0))
 
 
 def put_header(h: pb.PutObjectHeader, max_bytes: int, max_replicas: int) -> PutHeader:
     """A validated header (every problem at once); nothing is touched before this passes."""
-    problems: dict[str, str] = {}
-    validate.request_id(h.request_id, problems)
+    problems = validate.mutation(h.request_id)
     validate.namespace_name(h.namespace, problems)
     validate.object_name(h.name, problems)
     if h.size < 1:
-        problems["size"] = "must be at least 1 byte (0G Storage cannot store empty files)"
+        problems.add("size", "must be at least 1 byte (0G Storage cannot store empty files)")
     elif h.size > max_bytes:
-        problems["size"] = f"{h.size} bytes exceeds the limit of {max_bytes} bytes"
+        problems.add("size", f"{h.size} bytes exceeds the limit of {max_bytes} bytes")
     if not validate.SHA256_RE.match(h.sha256):
-        problems["sha256"] = "must be 64 lowercase hex characters"
-    if not 0 <= h.replicas <= max_replicas:
-        problems["replicas"] = f"must be 0-{max_replicas}"
+        problems.add("sha256", "must be 64 lowercase hex characters")
+    validate.up_to(h.replicas, max_replicas, problems, "replicas")
     if len(h.content_type) > 255:
-        problems["content_type"] = "at most 255 characters"
+        problems.add("content_type", "at most 255 characters")
     validate.metadata(dict(h.metadata), problems)
     validate.raise_if("PutObjectHeader", problems)
     return PutHeader(

@@ -1,19 +1,39 @@
-"""The storage service's domain errors, one base, each named for what went wrong."""
+"""Storage's domain errors and the one map from every error a handler raises to its status."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+
+import grpc
+import grpc.aio
+from google.protobuf import symbol_database
+from google.protobuf.message import Message
+
+from zerog_grpc import (
+    KERNEL_ERRORS,
+    ErrorMap,
+    Failure,
+    error_info,
+    precondition_failure,
+    quota_failure,
+    retry_info,
+    status_of,
+)
+from zerog_storage import (
+    DataLost,
+    NodesUnavailable,
+    NotEnoughReplicas,
+    StorageProtocolError,
+    UploadIncomplete,
+)
+
+Code = grpc.StatusCode
+# Errors a retry with the same request_id can get past.
+RETRY_SECONDS = 2.0
 
 
 class StorageError(Exception):
     """Base of every storage domain error."""
-
-
-class InvalidRequest(StorageError):
-    """Fields of a request are wrong; `problems` maps field to description."""
-
-    def __init__(self, what: str, problems: dict[str, str]) -> None:
-        super().__init__(f"invalid {what}: " + "; ".join(f"{k}: {v}" for k, v in problems.items()))
-        self.what = what
-        self.problems = problems
 
 
 class AccessDenied(StorageError):
@@ -38,8 +58,7 @@ class NamespaceNotEmpty(StorageError):
 
     def __init__(self, name: str, count: int) -> None:
         super().__init__(f"namespace {name!r} holds {count} live objects")
-        self.name = name
-        self.count = count
+        self.name, self.count = name, count
 
 
 class ObjectNotFound(StorageError):
@@ -49,14 +68,6 @@ class ObjectNotFound(StorageError):
         which = f" version {version}" if version else ""
         super().__init__(f"object {name!r}{which} not found in {namespace!r}")
         self.namespace, self.name, self.version = namespace, name, version
-
-
-class RequestIdReused(StorageError):
-    """A request_id came back with a different request."""
-
-    def __init__(self, request_id: str) -> None:
-        super().__init__(f"request_id {request_id!r} was used for a different request")
-        self.request_id = request_id
 
 
 class NamespaceQuotaExceeded(StorageError):
@@ -71,3 +82,89 @@ class NamespaceQuotaExceeded(StorageError):
 
 class ChecksumMismatch(StorageError):
     """Downloaded bytes prove against the root but not the recorded SHA-256."""
+
+
+def _failure(code: grpc.StatusCode, error: Exception, *details: Message) -> Failure:
+    return Failure(code, str(error), details)
+
+
+def _not_empty(e: NamespaceNotEmpty) -> Failure:
+    return _failure(
+        Code.FAILED_PRECONDITION,
+        e,
+        precondition_failure("NAMESPACE_NOT_EMPTY", f"namespace:{e.name}", str(e)),
+        error_info("NAMESPACE_NOT_EMPTY", live_objects=str(e.count)),
+    )
+
+
+def _over_quota(e: NamespaceQuotaExceeded) -> Failure:
+    return _failure(
+        Code.RESOURCE_EXHAUSTED,
+        e,
+        quota_failure(f"namespace:{e.namespace}", str(e)),
+        error_info("NAMESPACE_QUOTA_EXCEEDED", limit=str(e.limit), used=str(e.used)),
+    )
+
+
+def _few_replicas(e: NotEnoughReplicas) -> Failure:
+    return _failure(
+        Code.FAILED_PRECONDITION,
+        e,
+        precondition_failure("NOT_ENOUGH_REPLICAS", "storage-nodes", str(e)),
+        error_info("NOT_ENOUGH_REPLICAS", wanted=str(e.wanted), available=str(e.available)),
+    )
+
+
+def _lost(e: Exception) -> Failure:
+    return _failure(Code.DATA_LOSS, e, error_info("OBJECT_DATA_LOST"))
+
+
+def _transient(reason: str) -> Callable[[Exception], Failure]:
+    # A node refused, garbled or did not answer: the caller's retry may get past it.
+    return lambda e: _failure(Code.UNAVAILABLE, e, retry_info(RETRY_SECONDS), error_info(reason))
+
+
+# Quota's and the broker's refusals pass through as they are; their outages are ours.
+_RELAYED = {Code.RESOURCE_EXHAUSTED, Code.FAILED_PRECONDITION, Code.INVALID_ARGUMENT}
+
+
+def _relay(error: grpc.aio.AioRpcError) -> Failure:
+    code = error.code()
+    if code not in _RELAYED:
+        return Failure(
+            Code.UNAVAILABLE,
+            "dependency unavailable",
+            (retry_info(RETRY_SECONDS), error_info("DEPENDENCY_UNAVAILABLE", service="dependency")),
+        )
+    status = status_of(error)
+    details: list[Message] = []
+    for packed in status.details if status is not None else ():
+        detail = symbol_database.Default().GetSymbol(packed.TypeName())()
+        packed.Unpack(detail)
+        details.append(detail)
+    return Failure(code, error.details() or "", tuple(details))
+
+
+ERRORS: ErrorMap = {
+    **KERNEL_ERRORS,
+    AccessDenied: lambda e: _failure(
+        Code.PERMISSION_DENIED,
+        e,
+        error_info("NAMESPACE_ACCESS_DENIED", namespace=e.namespace, needed=e.needed),
+    ),
+    NamespaceExists: lambda e: _failure(
+        Code.ALREADY_EXISTS, e, error_info("NAMESPACE_EXISTS", namespace=e.name)
+    ),
+    NamespaceNotEmpty: _not_empty,
+    ObjectNotFound: lambda e: _failure(
+        Code.NOT_FOUND, e, error_info("OBJECT_NOT_FOUND", namespace=e.namespace, name=e.name)
+    ),
+    NamespaceQuotaExceeded: _over_quota,
+    NotEnoughReplicas: _few_replicas,
+    DataLost: _lost,
+    ChecksumMismatch: _lost,
+    NodesUnavailable: _transient("STORAGE_NODES_UNAVAILABLE"),
+    UploadIncomplete: _transient("STORAGE_NODES_UNAVAILABLE"),
+    StorageProtocolError: _transient("STORAGE_NODE_ERROR"),
+    grpc.aio.AioRpcError: _relay,
+}

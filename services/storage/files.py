@@ -10,7 +10,7 @@ import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-from services.storage.errors import InvalidRequest
+from services.storage.validate import invalid
 
 READ_CHUNK = 256 * 1024
 
@@ -42,18 +42,18 @@ async def receive(chunks: AsyncIterator[bytes], path: Path, size: int, sha256: b
         async for chunk in chunks:
             received += len(chunk)
             if received > size:
-                raise InvalidRequest(
-                    "PutObjectRequest", {"chunk": f"more bytes than the header's size {size}"}
+                raise invalid(
+                    "PutObjectRequest", "chunk", f"more bytes than the header's size {size}"
                 )
             digest.update(chunk)
             out.write(chunk)
     if received != size:
-        raise InvalidRequest(
-            "PutObjectRequest", {"chunk": f"received {received} bytes, the header says {size}"}
+        raise invalid(
+            "PutObjectRequest", "chunk", f"received {received} bytes, the header says {size}"
         )
     if digest.digest() != sha256:
-        raise InvalidRequest(
-            "PutObjectHeader", {"sha256": f"the bytes received hash to {digest.hexdigest()}"}
+        raise invalid(
+            "PutObjectHeader", "sha256", f"the bytes received hash to {digest.hexdigest()}"
         )
 
 

@@ -15,10 +15,14 @@ from pathlib import Path
 
 import asyncpg
 
-from services.storage import files, namespaces, objects, quota_returns, uploads
-from services.storage.errors import InvalidRequest, NamespaceQuotaExceeded, RequestIdReused
+from services.storage import access, files, uploads, validate
+from services.storage.access import Caller
+from services.storage.errors import NamespaceQuotaExceeded
 from services.storage.model import Permission, PutHeader, StoredObject, VerifyState
 from services.storage.remote import QuotaClient
+from services.storage.store import contents, namespaces, objects
+from services.storage.store import uploads as journal
+from zerog_db import RequestIdReused
 from zerog_storage import (
     FeeReader,
     FileMerkleTree,
@@ -64,21 +68,20 @@ class PutFlow:
         self._default_replicas = default_replicas
         self._max_replicas = max_replicas
 
-    async def prepare(self, header: PutHeader, principals: frozenset[str]) -> PutHeader:
+    async def prepare(self, header: PutHeader, who: Caller) -> PutHeader:
         """Check access and replicas; the header with its effective replica count."""
-        namespace = await namespaces.require(
-            self._pool, header.namespace, principals, Permission.WRITE
-        )
+        namespace = await access.require(self._pool, header.namespace, who, Permission.WRITE)
         replicas = header.replicas or namespace.default_replicas or self._default_replicas
         if replicas > self._max_replicas:
-            raise InvalidRequest("PutObjectHeader", {"replicas": f"must be 0-{self._max_replicas}"})
+            raise validate.invalid("PutObjectHeader", "replicas", f"must be 0-{self._max_replicas}")
         available = replica_capacity(await self._nodes.discover())
         if replicas > available:
             # Refused with the header, before a byte is received, whatever the object's size.
             which = "replicas" if header.replicas else "replicas (the namespace's default)"
-            raise InvalidRequest(
+            raise validate.invalid(
                 "PutObjectHeader",
-                {"replicas": f"{which} {replicas} exceeds the {available} the nodes can hold"},
+                "replicas",
+                f"{which} {replicas} exceeds the {available} the nodes can hold",
             )
         return PutHeader(
             header.request_id,
@@ -92,12 +95,12 @@ class PutFlow:
         )
 
     async def owner(self, service: str, principal: str, request_id: str) -> uploads.Owner:
-        """Whose upload a calling service's request is (uploads.owner)."""
-        return await uploads.owner(self._pool, service, principal, request_id)
+        """Whose upload a calling service's request is (store.uploads.owner)."""
+        return await journal.owner(self._pool, service, principal, request_id)
 
     async def replay(self, header: PutHeader, owner: uploads.Owner) -> PutResult | None:
         """The first result of a finished request with this request_id, if any."""
-        found = await uploads.find(self._pool, owner, header.request_id)
+        found = await journal.find(self._pool, owner, header.request_id)
         if found is None:
             return None
         digest, upload = found
@@ -121,10 +124,10 @@ class PutFlow:
 
     async def _store(self, header: PutHeader, owner: uploads.Owner, path: Path) -> PutResult:
         tree = await build_tree(path)
-        upload = await uploads.begin(self._pool, header, owner, tree.root)
+        upload = await journal.begin(self._pool, header, owner, tree.root)
         namespace = await namespaces.get(self._pool, header.namespace)
         if namespace is None:  # deleted since prepare()
-            raise InvalidRequest("PutObjectHeader", {"namespace": "was deleted"})
+            raise validate.invalid("PutObjectHeader", "namespace", "was deleted")
         self._check_namespace_quota(header, namespace.quota_bytes, namespace.used_bytes)
         reservation = None
         if self._quota is not None:
@@ -140,7 +143,7 @@ class PutFlow:
                 fresh = await namespaces.get(conn, header.namespace)
                 if fresh is not None:
                     self._check_namespace_quota(header, fresh.quota_bytes, fresh.used_bytes)
-                await objects.save_content(
+                await contents.save(
                     conn, tree.root, header.size, header.sha256, tx_seq, header.replicas
                 )
                 version = await objects.insert_version(
@@ -154,8 +157,14 @@ class PutFlow:
                     creator=owner.principal,
                     request_id=header.request_id,
                 )
-                await uploads.mark_stored(
-                    conn, owner, header.request_id, tx_seq, version, deduplicated
+                await journal.advance(
+                    conn,
+                    owner,
+                    header.request_id,
+                    "stored",
+                    tx_seq=tx_seq,
+                    version=version,
+                    deduplicated=deduplicated,
                 )
         except BaseException:
             if reservation is not None and self._quota is not None:
@@ -163,19 +172,19 @@ class PutFlow:
             raise
         if reservation is not None and self._quota is not None:
             await self._quota.commit(reservation, header.size, "0x" + tree.root.hex())
-            await quota_returns.mark_charged(
+            await objects.mark_charged(
                 self._pool, header.namespace, header.name, version, namespace.owner
             )
         stored = await objects.get_version(self._pool, header.namespace, header.name, version)
         return PutResult(stored, deduplicated)
 
     async def _charge_if_owed(
-        self, header: PutHeader, owner: uploads.Owner, upload: uploads.Upload, version: int
+        self, header: PutHeader, owner: uploads.Owner, upload: journal.Upload, version: int
     ) -> None:
         """Commit a stored version's bytes that the storing attempt could not (quota was down
         when it committed): its reservation is found again by its request_id, and quota bills a
         late commit and replays a repeated one, so the bytes are counted exactly once."""
-        if self._quota is None or not await quota_returns.owed(
+        if self._quota is None or not await objects.charge_owed(
             self._pool, header.namespace, header.name, version
         ):
             return
@@ -189,7 +198,7 @@ class PutFlow:
         )
         root = upload.root.hex() if upload.root is not None else ""
         await self._quota.commit(reservation, header.size, "0x" + root)
-        await quota_returns.mark_charged(
+        await objects.mark_charged(
             self._pool, header.namespace, header.name, version, namespace.owner
         )
 
@@ -201,12 +210,12 @@ class PutFlow:
         self,
         header: PutHeader,
         owner: uploads.Owner,
-        upload: uploads.Upload,
+        upload: journal.Upload,
         path: Path,
         tree: FileMerkleTree,
     ) -> tuple[int, bool]:
         """Put the bytes on 0G Storage unless they are there already: (tx seq, deduplicated)."""
-        known = await objects.content(self._pool, tree.root)
+        known = await contents.get(self._pool, tree.root)
         if (
             known is not None
             and known.replicas >= header.replicas
@@ -216,11 +225,20 @@ class PutFlow:
         max_fee = None
         if self._fees is not None:
             max_fee = (await self._fees.quote(tree.submission())).fee
-        await uploads.mark_submitting(self._pool, owner, header.request_id)
+        await journal.advance(
+            self._pool, owner, header.request_id, "submitting", only_from=("received",)
+        )
 
         async def submitted(result: SubmitResult) -> None:
-            await uploads.mark_submitted(
-                self._pool, owner, header.request_id, result.tx_seq, result.tx_hash, result.fee
+            await journal.advance(
+                self._pool,
+                owner,
+                header.request_id,
+                "submitted",
+                only_from=("received", "submitting"),
+                tx_seq=result.tx_seq,
+                tx_hash=result.tx_hash,
+                fee_neuron=result.fee,
             )
             log.info(
                 "flow submission paid",

@@ -14,6 +14,7 @@ import asyncpg
 import grpc.aio
 
 from services.storage.remote import QuotaClient
+from services.storage.store import objects
 
 log = logging.getLogger(__name__)
 
@@ -24,51 +25,17 @@ def release_id(namespace: str, name: str, version: int) -> str:
     return "storage-free:" + hashlib.sha256(key).hexdigest()[:40]
 
 
-async def mark_charged(
-    pool: asyncpg.Pool, namespace: str, name: str, version: int, subject: str
-) -> None:
-    """Remember whom quota charged for a version (only after its commit succeeded)."""
-    await pool.execute(
-        "UPDATE objects SET quota_subject = $4 WHERE namespace = $1 AND name = $2 AND version = $3",
-        namespace,
-        name,
-        version,
-        subject,
-    )
-
-
-async def owed(pool: asyncpg.Pool, namespace: str, name: str, version: int) -> bool:
-    """Whether a live version was stored but quota never confirmed charging for it."""
-    return bool(
-        await pool.fetchval(
-            "SELECT quota_subject IS NULL FROM objects"
-            " WHERE namespace = $1 AND name = $2 AND version = $3 AND deleted_at IS NULL",
-            namespace,
-            name,
-            version,
-        )
-    )
-
-
 async def give_back(pool: asyncpg.Pool, quota: QuotaClient | None, namespace: str) -> int:
     """Release the bytes of a namespace's deleted versions not yet given back; how many were."""
     if quota is None:
         return 0
-    rows = await pool.fetch(
-        """
-        SELECT o.namespace, o.name, o.version, o.quota_subject, c.size
-        FROM objects o JOIN contents c USING (root)
-        WHERE o.namespace = $1 AND o.deleted_at IS NOT NULL
-          AND o.quota_subject IS NOT NULL AND o.quota_released_at IS NULL
-        ORDER BY o.name, o.version
-        """,
-        namespace,
-    )
     done = 0
-    for row in rows:
-        request_id = release_id(row["namespace"], row["name"], row["version"])
+    for row in await objects.unreleased(pool, namespace):
+        name, version = row["name"], row["version"]
         try:
-            await quota.release_usage(request_id, row["quota_subject"], row["size"])
+            await quota.release_usage(
+                release_id(namespace, name, version), row["quota_subject"], row["size"]
+            )
         except grpc.aio.AioRpcError as error:
             # Left pending: the next delete or retention run in this namespace retries it.
             log.warning(
@@ -76,12 +43,6 @@ async def give_back(pool: asyncpg.Pool, quota: QuotaClient | None, namespace: st
                 extra={"namespace": namespace, "code": error.code().name},
             )
             return done
-        await pool.execute(
-            "UPDATE objects SET quota_released_at = now()"
-            " WHERE namespace = $1 AND name = $2 AND version = $3",
-            row["namespace"],
-            row["name"],
-            row["version"],
-        )
+        await objects.mark_released(pool, namespace, name, version)
         done += 1
     return done

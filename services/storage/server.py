@@ -13,15 +13,20 @@ from prometheus_client import CollectorRegistry
 from services.storage import files
 from services.storage.backups import Backups
 from services.storage.config import Config
+from services.storage.deps import Deps
+from services.storage.errors import ERRORS
 from services.storage.policy import GLOBAL_JOBS
 from services.storage.puts import PutFlow
 from services.storage.reads import ReadFlow
 from services.storage.remote import BrokerSubmitter, QuotaClient
-from services.storage.service import SERVICE_NAME, StorageService
-from services.storage.service_base import Clock, Deps, utc_now
+from services.storage.renewed import RenewedOnce
+from services.storage.rpc_jobs import JobRpcs
+from services.storage.rpc_namespaces import NamespaceRpcs
+from services.storage.rpc_objects import ObjectRpcs
+from zerog.storage.v1 import storage_service_pb2 as pb
 from zerog.storage.v1 import storage_service_pb2_grpc
-from zerog_db import CONNECTION_ERRORS
-from zerog_grpc import RunningServer, TokenMinter, client_interceptors, start_server
+from zerog_db import Once
+from zerog_grpc import Clock, RunningServer, TokenMinter, client_interceptors, start_server, utc_now
 from zerog_storage import (
     Downloader,
     FeeReader,
@@ -34,8 +39,18 @@ from zerog_storage import (
 )
 
 log = logging.getLogger(__name__)
+SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["StorageService"].full_name
 # Our own messages are at most one chunk; the limit only needs room for a generous chunk.
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+
+
+class StorageService(
+    NamespaceRpcs, ObjectRpcs, JobRpcs, storage_service_pb2_grpc.StorageServiceServicer
+):
+    """Namespaces, ACLs and objects on 0G Storage, with verification and recovery."""
+
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
 
 
 @dataclass
@@ -51,10 +66,9 @@ class StorageServer:
     def port(self) -> int:
         return self.running.port
 
-    async def stop(self, grace: float | None) -> None:
-        """NOT_SERVING, drain calls, then close the clients."""
-        await self.running.health.enter_graceful_shutdown()
-        await self.running.server.stop(grace)
+    async def stop(self, grace: float | None, delay: float = 0.0) -> None:
+        """NOT_SERVING (for `delay` s), drain calls, then close the clients."""
+        await self.running.stop(grace, delay)
         for channel in self.channels:
             await channel.close()
         await self.nodes.aclose()
@@ -80,12 +94,18 @@ async def _fee_reader(
     return None, None
 
 
+def _channel(address: str, channels: list[grpc.aio.Channel]) -> grpc.aio.Channel:
+    channel = grpc.aio.insecure_channel(address, interceptors=client_interceptors())
+    channels.append(channel)
+    return channel
+
+
 async def start(
     pool: asyncpg.Pool,
     config: Config,
     address: str,
-    *,
     registry: CollectorRegistry | None = None,
+    *,
     submitter: Submitter | None = None,
     clock: Clock = utc_now,
 ) -> StorageServer:
@@ -99,18 +119,11 @@ async def start(
     if submitter is None:
         if not config.broker_address:
             raise ValueError("BROKER_ADDRESS is required to pay for uploads")
-        channel = grpc.aio.insecure_channel(
-            config.broker_address, interceptors=client_interceptors()
-        )
-        channels.append(channel)
-        submitter = BrokerSubmitter(channel, minter)
+        submitter = BrokerSubmitter(_channel(config.broker_address, channels), minter)
     quota = None
     if config.quota_address:
-        channel = grpc.aio.insecure_channel(
-            config.quota_address, interceptors=client_interceptors()
-        )
-        channels.append(channel)
-        quota = QuotaClient(channel, minter, timedelta(seconds=config.reservation_ttl()))
+        ttl = timedelta(seconds=config.reservation_ttl())
+        quota = QuotaClient(_channel(config.quota_address, channels), minter, ttl)
     nodes = NodeSet(config.node_urls, indexer_url=config.indexer_url or None)
     fees, rpc = await _fee_reader(config, nodes)
     options = UploadOptions(
@@ -122,6 +135,8 @@ async def start(
     downloader = Downloader(nodes)
     deps = Deps(
         pool=pool,
+        once=Once(pool),
+        uploading=RenewedOnce(pool, timedelta(seconds=config.upload_lease_seconds)),
         puts=PutFlow(
             pool,
             nodes,
@@ -150,7 +165,7 @@ async def start(
         verifier=config.auth.verifier(),
         allow=config.allow,
         registry=registry or CollectorRegistry(),
-        unavailable=CONNECTION_ERRORS,
+        errors=ERRORS,
         max_message_bytes=MAX_MESSAGE_BYTES,
     )
     return StorageServer(running, nodes, channels, rpc)

@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import grpc.aio
@@ -28,6 +27,7 @@ from services.storage import server
 from services.storage.config import Config
 from services.storage.server import StorageServer
 from tests.broker.conftest import Broker, broker_config
+from tests.databases import create_database, drop_database, with_database
 from tests.quota.conftest import Quota, quota_config
 from tests.support import JWT_SECRET, ManualClock, auth_metadata
 from zerog.broker.v1 import broker_service_pb2_grpc
@@ -39,30 +39,6 @@ if TYPE_CHECKING:
     from zerog.storage.v1.storage_service_pb2_grpc import StorageServiceAsyncStub
 
 ROOT = Path(__file__).parents[2]
-
-
-def _database(dsn: str, name: str) -> str:
-    return urlunsplit(urlsplit(dsn)._replace(path=f"/{name}"))
-
-
-async def _create_db(postgres_url: str, prefix: str, template: str = "") -> str:
-    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(postgres_url)
-    try:
-        await admin.execute(
-            f"CREATE DATABASE {name}" + (f" TEMPLATE {template}" if template else "")
-        )
-    finally:
-        await admin.close()
-    return name
-
-
-async def _drop_db(postgres_url: str, name: str) -> None:
-    admin = await asyncpg.connect(postgres_url)
-    try:
-        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    finally:
-        await admin.close()
 
 
 def _funded_wallet(devnet: Devnet) -> LocalAccount:
@@ -77,21 +53,21 @@ def _funded_wallet(devnet: Devnet) -> LocalAccount:
 @pytest.fixture(scope="session")
 async def storage_template(postgres_url: str) -> AsyncIterator[str]:
     """A database with storage's, quota's and the broker's migrations, each in its schema."""
-    name = await _create_db(postgres_url, "storage_template")
+    name = await create_database(postgres_url, "storage_template")
     for service in ("storage", "quota", "broker"):
         await migrate(
-            _database(postgres_url, name), service, ROOT / "services" / service / "migrations"
+            with_database(postgres_url, name), service, ROOT / "services" / service / "migrations"
         )
     yield name
-    await _drop_db(postgres_url, name)
+    await drop_database(postgres_url, name)
 
 
 @pytest.fixture(scope="module")
 async def storage_db_url(postgres_url: str, storage_template: str) -> AsyncIterator[str]:
     """One database per test module for storage, quota and the broker (schemas apart)."""
-    name = await _create_db(postgres_url, "storage", storage_template)
-    yield _database(postgres_url, name)
-    await _drop_db(postgres_url, name)
+    name = await create_database(postgres_url, "storage", storage_template)
+    yield with_database(postgres_url, name)
+    await drop_database(postgres_url, name)
 
 
 def storage_env(

@@ -14,6 +14,7 @@ from pathlib import Path
 import grpc
 import grpc.aio
 import pytest
+from google.rpc.error_details_pb2 import ErrorInfo
 from web3 import Web3
 
 from devnet import Devnet
@@ -24,6 +25,7 @@ from tests.storage.helpers import content, flow_submissions, namespace_name, put
 from tests.support import auth_metadata
 from zerog.storage.v1 import storage_service_pb2 as pb
 from zerog.storage.v1 import storage_service_pb2_grpc
+from zerog_grpc import unpack_detail
 
 StartNode = Callable[..., StorageNodeProcess]
 ROOT = Path(__file__).parents[2]
@@ -56,6 +58,20 @@ async def _until_serving(stub: object, md: tuple[tuple[str, str], ...]) -> None:
     raise AssertionError("storage process did not come up")
 
 
+async def _retried_put(
+    storage: object, namespace: str, data: bytes, request_id: str
+) -> pb.PutObjectResponse:
+    """As a client retries: ABORTED REQUEST_IN_PROGRESS until the dead process's claim lapses."""
+    for _ in range(100):
+        try:
+            return await put(storage, namespace, "s1", data, request_id=request_id)  # type: ignore[arg-type]
+        except grpc.aio.AioRpcError as error:
+            info = unpack_detail(error, ErrorInfo)
+            assert info is not None and info.reason == "REQUEST_IN_PROGRESS", error
+            await asyncio.sleep(0.2)
+    raise AssertionError("the dead process's claim never lapsed")
+
+
 async def test_killed_after_submit_resumes_without_second_submit(
     running_devnet: Devnet,
     devnet_w3: Web3,
@@ -73,6 +89,8 @@ async def test_killed_after_submit_resumes_without_second_submit(
         tmp_path,
         running_devnet.state.rpc_url,
     )
+    # A dead process's claim on the put lapses soon (a live one renews it).
+    env["UPLOAD_LEASE_SECONDS"] = "2"
     port = _free_port()
     md = auth_metadata("inference", "storage")
     data = content(600_000)
@@ -106,7 +124,7 @@ async def test_killed_after_submit_resumes_without_second_submit(
 
         process = _spawn(env, port, tmp_path / "storage.log")
         await _until_serving(stub, md)
-        stored = await put(storage, chats, "s1", data, request_id=request_id)
+        stored = await _retried_put(storage, chats, data, request_id)
         assert stored.object.size == len(data)
         assert flow_submissions(devnet_w3, flow, data) == 1
         got = b""

@@ -87,7 +87,7 @@ async def test_price_rise_after_the_quote_is_refused_before_paying(
         async def quoted() -> bool:
             waiting = await storage.pool.fetchval(
                 "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                " AND query LIKE '%state = ''submitting''%'"
+                " AND query LIKE 'UPDATE uploads SET state%'"
             )
             return bool(waiting)
 

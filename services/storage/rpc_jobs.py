@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-from services.storage import (
-    convert,
-    namespaces,
-    objects,
-    quota_returns,
-    replay,
-    validate,
-)
+from services.storage import access, convert, quota_returns, validate
+from services.storage.access import Caller, caller
+from services.storage.deps import Deps
 from services.storage.errors import ObjectNotFound
-from services.storage.faults import Context
-from services.storage.model import Permission
-from services.storage.service_base import Caller, Deps, caller, require_global
-from services.storage.service_guard import guarded
-from services.storage.service_objects import readable
+from services.storage.model import Permission, VerifyState
+from services.storage.rpc_objects import readable
+from services.storage.store import contents, namespaces, objects
 from zerog.storage.v1 import storage_service_pb2 as pb
-from zerog_grpc import request_ids
+from zerog_db import Connection
+from zerog_grpc import Problems, request_ids
+from zerog_grpc.handlers import Context
 
 _MAX_PASS = 10000
 _DEFAULT_PASS = 100
+_BAD = (VerifyState.DEGRADED, VerifyState.LOST)
 
 
 class JobRpcs:
@@ -33,41 +29,38 @@ class JobRpcs:
     ) -> str | None:
         """The namespace a job covers (None: all, for job runners only)."""
         if not namespace:
-            require_global(who, self.deps.global_jobs, what)
+            access.require_global(who, self.deps.global_jobs, what)
             return None
-        await namespaces.require(self.deps.pool, namespace, who.principals, needed)
+        await access.require(self.deps.pool, namespace, who, needed)
         return namespace
 
-    @guarded
     async def VerifyObject(
         self, request: pb.VerifyObjectRequest, context: Context
     ) -> pb.VerifyObjectResponse:
         found = await readable(
             self.deps, request.namespace, request.name, request.version, "VerifyObjectRequest"
         )
-        content = await objects.content(self.deps.pool, found.root)
+        content = await contents.get(self.deps.pool, found.root)
         assert content is not None  # an object always has its content row
         await self.deps.backups.check(content)
         fresh = await objects.get(self.deps.pool, found.namespace, found.name, found.version)
         return pb.VerifyObjectResponse(object=convert.stored_object(fresh or found))
 
-    @guarded
     async def RecoverObject(
         self, request: pb.RecoverObjectRequest, context: Context
     ) -> pb.RecoverObjectResponse:
-        problems: dict[str, str] = {}
-        validate.request_id(request.request_id, problems)
+        problems = validate.mutation(request.request_id)
         validate.namespace_name(request.namespace, problems)
         root = validate.root(request.root, problems)
         validate.raise_if("RecoverObjectRequest", problems)
-        who = caller(self.deps.global_jobs)
+        who = caller()
         pool = self.deps.pool
-        await namespaces.require(pool, request.namespace, who.principals, Permission.WRITE)
+        await access.require(pool, request.namespace, who, Permission.WRITE)
         if not await objects.with_root(pool, request.namespace, root):
             raise ObjectNotFound(request.namespace, request.root)
 
-        async def run() -> pb.RecoverObjectResponse:
-            content = await objects.content(pool, root)
+        async def work() -> pb.RecoverObjectResponse:
+            content = await contents.get(pool, root)
             assert content is not None
             # One recovery per request of a service and principal (the broker sees only us).
             key = request_ids.derived("recover", who.service, who.primary, request.request_id)
@@ -79,78 +72,59 @@ class JobRpcs:
                 objects=[convert.stored_object(o) for o in found],
             )
 
-        return await replay.once(
-            pool,
-            who.primary,
-            "RecoverObject",
-            request.request_id,
-            request,
+        return await self.deps.uploading.run(
+            who.request(request),
             pb.RecoverObjectResponse,
-            run,
+            work,
         )
 
-    @guarded
     async def RunVerification(
         self, request: pb.RunVerificationRequest, context: Context
     ) -> pb.RunVerificationResponse:
-        problems: dict[str, str] = {}
-        validate.request_id(request.request_id, problems)
+        problems = validate.mutation(request.request_id)
         if request.namespace:
             validate.namespace_name(request.namespace, problems)
-        if not 0 <= request.limit <= _MAX_PASS:
-            problems["limit"] = f"must be 0-{_MAX_PASS}"
+        validate.up_to(request.limit, _MAX_PASS, problems, "limit")
         older = None
         if request.HasField("older_than"):
-            older = request.older_than.ToTimedelta()
+            older = problems.duration("older_than", request.older_than)
             if older.total_seconds() < 0:
-                problems["older_than"] = "must not be negative"
+                problems.add("older_than", "must not be negative")
         validate.raise_if("RunVerificationRequest", problems)
-        who = caller(self.deps.global_jobs)
-        pool = self.deps.pool
+        who = caller()
         scope = await self._scope(who, request.namespace, Permission.ADMIN, "verification")
 
-        async def run() -> pb.RunVerificationResponse:
+        async def work() -> pb.RunVerificationResponse:
             results = await self.deps.backups.run(scope, older, request.limit or _DEFAULT_PASS)
-            bad = [c.root for c, o in results if o.state.value in ("degraded", "lost")]
+            bad = [c.root for c, o in results if o.state in _BAD]
             flagged = [
                 o
-                for o in await objects.objects_of_roots(pool, bad)
+                for o in await objects.of_roots(self.deps.pool, bad)
                 if scope is None or o.namespace == scope
             ]
             return pb.RunVerificationResponse(
                 checked=len(results),
-                verified=sum(1 for _, o in results if o.state.value == "verified"),
+                verified=sum(1 for _, o in results if o.state is VerifyState.VERIFIED),
                 flagged=[convert.stored_object(o) for o in flagged],
             )
 
-        return await replay.once(
-            pool,
-            who.primary,
-            "RunVerification",
-            request.request_id,
-            request,
+        return await self.deps.once.run(
+            who.request(request),
             pb.RunVerificationResponse,
-            run,
+            work,
         )
 
-    @guarded
     async def ListFlaggedObjects(
         self, request: pb.ListFlaggedObjectsRequest, context: Context
     ) -> pb.ListFlaggedObjectsResponse:
-        problems: dict[str, str] = {}
+        problems = Problems()
         if request.namespace:
             validate.namespace_name(request.namespace, problems)
         size = validate.page_size(request.page_size, problems)
         token = validate.decode_token(request.page_token, 3, problems)
-        after = ("", "", 0)
-        if token is not None:
-            if token[2].isdigit():
-                after = (token[0], token[1], int(token[2]))
-            else:
-                problems["page_token"] = "not a token from a previous page"
         validate.raise_if("ListFlaggedObjectsRequest", problems)
-        who = caller(self.deps.global_jobs)
-        scope = await self._scope(who, request.namespace, Permission.READ, "listing flags")
+        after = (token[0], token[1], int(token[2])) if token else ("", "", 0)
+        scope = await self._scope(caller(), request.namespace, Permission.READ, "listing flags")
         found = await objects.flagged(self.deps.pool, scope, after, size + 1)
         more = len(found) > size
         found = found[:size]
@@ -162,32 +136,26 @@ class JobRpcs:
             objects=[convert.stored_object(o) for o in found], next_page_token=token_out
         )
 
-    @guarded
     async def ApplyRetention(
         self, request: pb.ApplyRetentionRequest, context: Context
     ) -> pb.ApplyRetentionResponse:
-        problems: dict[str, str] = {}
-        validate.request_id(request.request_id, problems)
+        problems = validate.mutation(request.request_id)
         if request.namespace:
             validate.namespace_name(request.namespace, problems)
         validate.raise_if("ApplyRetentionRequest", problems)
-        who = caller(self.deps.global_jobs)
+        who = caller()
         scope = await self._scope(who, request.namespace, Permission.ADMIN, "retention")
 
-        async def run() -> pb.ApplyRetentionResponse:
-            expired, pruned = await self.deps.backups.retention(scope)
+        async def work(conn: Connection) -> pb.ApplyRetentionResponse:
+            expired, pruned = await self.deps.backups.retention(conn, scope)
             return pb.ApplyRetentionResponse(expired_versions=expired, pruned_versions=pruned)
 
-        response = await replay.once(
-            self.deps.pool,
-            who.primary,
-            "ApplyRetention",
-            request.request_id,
-            request,
+        response = await self.deps.once.run_in_transaction(
+            who.request(request),
             pb.ApplyRetentionResponse,
-            run,
+            work,
         )
-        names = [scope] if scope else await namespaces.all_names(self.deps.pool)
-        for name in names:
-            await quota_returns.give_back(self.deps.pool, self.deps.quota, name)
+        pool = self.deps.pool
+        for name in [scope] if scope else await namespaces.all_names(pool):
+            await quota_returns.give_back(pool, self.deps.quota, name)
         return response

@@ -1,0 +1,13 @@
+-- Stored answers move to the kernel's `idempotency` table (zerog_db.Once), keyed by
+-- (scope, request_id) with scope = the calling service and principal, spelled as `requests`
+-- spelled its principal column ('<length of service>:<service>:<principal>').
+--
+-- The finished rows of `requests` are not copied: their fingerprints cannot match. A row keeps
+-- sha256(the request message), while Once compares sha256(method name, NUL, the message); one
+-- cannot be computed from the other without the message, which was never stored. A copied row
+-- would refuse its own retry as REQUEST_ID_REUSED. What a retry across the upgrade gets instead:
+-- CreateNamespace still finds its namespace by the request_id its row keeps; PutObject still
+-- replays or resumes from the upload journal (`uploads`, kept); RecoverObject's payment is still
+-- the broker's replay of the same derived id; DeleteObject, UpdateNamespace, SetNamespaceAcl,
+-- DeleteNamespace, RunVerification and ApplyRetention run again against what is there now.
+DROP TABLE requests;

@@ -1,0 +1,1 @@
+"""All of storage's SQL, one module per resource: namespaces, objects, contents, uploads."""
