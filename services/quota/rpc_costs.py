@@ -6,7 +6,6 @@ from services.quota import convert, validate
 from services.quota.deps import Deps
 from services.quota.store import records
 from zerog.quota.v1 import quota_service_pb2 as pb
-from zerog_grpc import Problems
 from zerog_grpc.handlers import Context
 
 
@@ -18,9 +17,7 @@ class CostRpcs:
     async def ListCostRecords(
         self, request: pb.ListCostRecordsRequest, context: Context
     ) -> pb.ListCostRecordsResponse:
-        problems = Problems()
-        problems.name("subject", request.subject)
-        problems.name("service", request.service, required=False)
+        problems = validate.names(request, "subject", optional=("service",))
         problems.within("page_size", request.page_size, 0, 500)
         start = end = None
         if request.HasField("start_time"):
@@ -51,9 +48,8 @@ class CostRpcs:
     async def GetCostSummary(
         self, request: pb.GetCostSummaryRequest, context: Context
     ) -> pb.GetCostSummaryResponse:
-        problems = Problems()
-        problems.name("subject", request.subject)
-        validate.period(problems, "period", request.period)
+        problems = validate.names(request, "subject")
+        validate.period(problems, request.period)
         problems.raise_if_any("invalid GetCostSummaryRequest")
         period = request.period or self.deps.month()
         totals = await records.cost_summary(self.deps.pool, request.subject, period)

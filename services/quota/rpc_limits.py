@@ -1,28 +1,27 @@
-"""RPCs of what subjects may spend and what it costs: tiers, subjects' tiers, the price table."""
+"""RPCs of the limits an admin keeps: tiers and subjects' tiers, the price table, rate limits
+(and checking a call against them)."""
 
 from __future__ import annotations
 
 from services.quota import convert, validate
 from services.quota.deps import Deps
-from services.quota.model import Limits
+from services.quota.model import Limits, RateRule
 from services.quota.rpc_usage import standing
-from services.quota.store import limits
+from services.quota.store import limits, ratelimit
 from zerog.quota.v1 import quota_service_pb2 as pb
 from zerog_grpc import Problems
 from zerog_grpc.handlers import Context
 
 
 class LimitRpcs:
-    """SetSubjectTier, ListTiers, SetTierLimits, SetPrice and ListPrices."""
+    """Tiers, prices and rate limits."""
 
     deps: Deps
 
     async def SetSubjectTier(
         self, request: pb.SetSubjectTierRequest, context: Context
     ) -> pb.SetSubjectTierResponse:
-        problems = Problems()
-        problems.name("subject", request.subject)
-        problems.name("tier", request.tier)
+        problems = validate.names(request, "subject", "tier")
         validate.limits(problems, "custom_limits", request.custom_limits)
         custom = Limits()
         if request.HasField("custom_limits"):
@@ -44,8 +43,7 @@ class LimitRpcs:
     async def SetTierLimits(
         self, request: pb.SetTierLimitsRequest, context: Context
     ) -> pb.SetTierLimitsResponse:
-        problems = Problems()
-        problems.name("tier", request.tier)
+        problems = validate.names(request, "tier")
         validate.limits(problems, "limits", request.limits)
         problems.raise_if_any("invalid SetTierLimitsRequest")
         new = convert.limits_from_pb(request.limits)
@@ -71,3 +69,54 @@ class LimitRpcs:
     ) -> pb.ListPricesResponse:
         prices = await limits.list_prices(self.deps.pool)
         return pb.ListPricesResponse(prices=[convert.price_to_pb(p) for p in prices])
+
+    async def CheckRateLimit(
+        self, request: pb.CheckRateLimitRequest, context: Context
+    ) -> pb.CheckRateLimitResponse:
+        problems = validate.names(request, "subject", "method")
+        problems.raise_if_any("invalid CheckRateLimitRequest")
+        windows = await ratelimit.check(
+            self.deps.pool,
+            request.subject,
+            request.method,
+            self.deps.clock(),
+            self.deps.rate_limits,
+        )
+        return pb.CheckRateLimitResponse(
+            windows=[
+                pb.RateLimitWindow(limit=convert.rate_rule_to_pb(w.rule), remaining=w.remaining)
+                for w in windows
+            ]
+        )
+
+    async def SetRateLimit(
+        self, request: pb.SetRateLimitRequest, context: Context
+    ) -> pb.SetRateLimitResponse:
+        problems = Problems()
+        problems.name("limit.method", request.limit.method)
+        window = problems.duration("limit.window", request.limit.window)
+        seconds = validate.rate_window(problems, "limit.window", window)
+        problems.not_negative("limit.max_requests", request.limit.max_requests)
+        problems.raise_if_any("invalid SetRateLimitRequest")
+        rule = RateRule(request.limit.method, seconds, request.limit.max_requests)
+        await ratelimit.set_rule(self.deps.pool, rule)
+        return pb.SetRateLimitResponse(limit=convert.rate_rule_to_pb(rule))
+
+    async def DeleteRateLimit(
+        self, request: pb.DeleteRateLimitRequest, context: Context
+    ) -> pb.DeleteRateLimitResponse:
+        problems = validate.names(request, "method")
+        window = problems.duration("window", request.window)
+        seconds = validate.any_window(problems, "window", window)
+        problems.raise_if_any("invalid DeleteRateLimitRequest")
+        await ratelimit.delete_rule(self.deps.pool, request.method, seconds)
+        return pb.DeleteRateLimitResponse()
+
+    async def ListRateLimits(
+        self, request: pb.ListRateLimitsRequest, context: Context
+    ) -> pb.ListRateLimitsResponse:
+        stored = await ratelimit.list_rules(self.deps.pool)
+        return pb.ListRateLimitsResponse(
+            limits=[convert.rate_rule_to_pb(rule) for rule in stored],
+            defaults=[convert.rate_rule_to_pb(rule) for rule in self.deps.rate_limits],
+        )

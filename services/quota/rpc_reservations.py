@@ -17,10 +17,8 @@ class ReservationRpcs:
     deps: Deps
 
     async def Reserve(self, request: pb.ReserveRequest, context: Context) -> pb.ReserveResponse:
-        problems = Problems()
+        problems = validate.names(request, "subject", optional=("operation",))
         problems.request_id("request_id", request.request_id)
-        problems.name("subject", request.subject)
-        problems.name("operation", request.operation, required=False)
         validate.usage_items(problems, "items", request.items, need_positive=True)
         ttl = validate.ttl(problems, request, self.deps.default_ttl, self.deps.max_ttl)
         problems.raise_if_any("invalid ReserveRequest")

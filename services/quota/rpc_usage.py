@@ -25,8 +25,7 @@ class UsageRpcs:
     deps: Deps
 
     async def GetQuota(self, request: pb.GetQuotaRequest, context: Context) -> pb.GetQuotaResponse:
-        problems = Problems()
-        problems.name("subject", request.subject)
+        problems = validate.names(request, "subject")
         problems.raise_if_any("invalid GetQuotaRequest")
         return await standing(self.deps, request.subject)
 
@@ -49,9 +48,8 @@ class UsageRpcs:
     async def ReleaseUsage(
         self, request: pb.ReleaseUsageRequest, context: Context
     ) -> pb.ReleaseUsageResponse:
-        problems = Problems()
+        problems = validate.names(request, "subject")
         problems.request_id("request_id", request.request_id)
-        problems.name("subject", request.subject)
         for i, item in enumerate(request.items):
             if item.unit != pb.UNIT_STORAGE_BYTES:
                 problems.add(f"items[{i}].unit", "only UNIT_STORAGE_BYTES can be given back")

@@ -6,7 +6,6 @@ from services.quota.deps import Deps
 from services.quota.rpc_alerts import AlertRpcs
 from services.quota.rpc_costs import CostRpcs
 from services.quota.rpc_limits import LimitRpcs
-from services.quota.rpc_rate_limits import RateLimitRpcs
 from services.quota.rpc_reservations import ReservationRpcs
 from services.quota.rpc_usage import UsageRpcs
 from zerog.quota.v1 import quota_service_pb2 as pb
@@ -19,7 +18,6 @@ class QuotaService(
     ReservationRpcs,
     UsageRpcs,
     LimitRpcs,
-    RateLimitRpcs,
     CostRpcs,
     AlertRpcs,
     quota_service_pb2_grpc.QuotaServiceServicer,

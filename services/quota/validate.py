@@ -7,6 +7,8 @@ import uuid
 from collections.abc import Iterable
 from datetime import timedelta
 
+from google.protobuf.message import Message
+
 from services.quota.convert import UNIT_FROM_PB
 from services.quota.model import METERED_UNITS
 from zerog.quota.v1 import quota_service_pb2 as pb
@@ -16,6 +18,14 @@ from zerog_grpc import Problems
 MAX_WINDOW_SECONDS = 2**31 - 1
 _PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 _METERED = {value for value, unit in UNIT_FROM_PB.items() if unit in METERED_UNITS}
+
+
+def names(request: Message, *required: str, optional: tuple[str, ...] = ()) -> Problems:
+    """Problems of `request`'s name fields (subjects, tiers, methods): the ones checked first."""
+    problems = Problems()
+    for field in (*required, *optional):
+        problems.name(field, getattr(request, field), required=field in required)
+    return problems
 
 
 def reservation_id(problems: Problems, field: str, value: str) -> None:
@@ -50,9 +60,10 @@ def limits(problems: Problems, field: str, value: pb.Limits) -> None:
             problems.not_negative(f"{field}.{part}", getattr(value, part))
 
 
-def period(problems: Problems, field: str, value: str) -> None:
+def period(problems: Problems, value: str) -> None:
+    """A `period` field: empty (this month) or a calendar month."""
     if value and not _PERIOD.match(value):
-        problems.add(field, "must be a calendar month YYYY-MM")
+        problems.add("period", "must be a calendar month YYYY-MM")
 
 
 def ttl(
