@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from zerog_storage._hex import hash_from_hex, to_hex
@@ -22,6 +22,20 @@ __all__ = [
     "Status",
     "Transaction",
 ]
+
+
+def _camel_json(model: Any, **replaced: Any) -> dict[str, Any]:
+    """Each field of a model under its camelCase JSON name, in field order (the nodes' order);
+    `replaced` gives the JSON value of fields that are not stored as JSON has them."""
+    return {
+        _camel(f.name): replaced[f.name] if f.name in replaced else getattr(model, f.name)
+        for f in fields(model)
+    }
+
+
+def _camel(name: str) -> str:
+    first, *rest = name.split("_")
+    return first + "".join(word.capitalize() for word in rest)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,13 +74,12 @@ class SegmentWithProof:
 
     def to_json(self) -> dict[str, Any]:
         """{root, data: std base64, index, proof, fileSize} exactly as the SDKs send it."""
-        return {
-            "root": to_hex(self.root),
-            "data": base64.b64encode(self.data).decode("ascii"),
-            "index": self.index,
-            "proof": self.proof.to_json(),
-            "fileSize": self.file_size,
-        }
+        return _camel_json(
+            self,
+            root=to_hex(self.root),
+            data=base64.b64encode(self.data).decode("ascii"),
+            proof=self.proof.to_json(),
+        )
 
     @classmethod
     def from_json(
@@ -137,13 +150,7 @@ class FileInfo:
 
     def to_json(self) -> dict[str, Any]:
         """{tx, finalized, isCached, uploadedSegNum, pruned}."""
-        return {
-            "tx": self.tx.to_json(),
-            "finalized": self.finalized,
-            "isCached": self.is_cached,
-            "uploadedSegNum": self.uploaded_seg_num,
-            "pruned": self.pruned,
-        }
+        return _camel_json(self, tx=self.tx.to_json())
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> FileInfo:
@@ -167,12 +174,8 @@ class NetworkIdentity:
 
     def to_json(self) -> dict[str, Any]:
         """{chainId, flowAddress, p2pProtocolVersion: {major, minor, build}}."""
-        major, minor, build = self.p2p_protocol_version
-        return {
-            "chainId": self.chain_id,
-            "flowAddress": self.flow_address,
-            "p2pProtocolVersion": {"major": major, "minor": minor, "build": build},
-        }
+        version = dict(zip(("major", "minor", "build"), self.p2p_protocol_version, strict=True))
+        return _camel_json(self, p2p_protocol_version=version)
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> NetworkIdentity:
@@ -201,14 +204,10 @@ class Status:
 
     def to_json(self) -> dict[str, Any]:
         """{connectedPeers, logSyncHeight, logSyncBlock, nextTxSeq, networkIdentity}."""
-        out: dict[str, Any] = {
-            "connectedPeers": self.connected_peers,
-            "logSyncHeight": self.log_sync_height,
-            "logSyncBlock": self.log_sync_block,
-            "nextTxSeq": self.next_tx_seq,
-        }
-        if self.network_identity is not None:
-            out["networkIdentity"] = self.network_identity.to_json()
+        out = _camel_json(self)
+        identity = out.pop("networkIdentity")
+        if identity is not None:
+            out["networkIdentity"] = identity.to_json()
         return out
 
     @classmethod
@@ -242,7 +241,7 @@ class ShardConfig:
 
     def to_json(self) -> dict[str, Any]:
         """{shardId, numShard}."""
-        return {"shardId": self.shard_id, "numShard": self.num_shard}
+        return _camel_json(self)
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> ShardConfig:
@@ -261,12 +260,7 @@ class ShardedNode:
 
     def to_json(self) -> dict[str, Any]:
         """{url, config, latency, since}."""
-        return {
-            "url": self.url,
-            "config": self.config.to_json(),
-            "latency": self.latency,
-            "since": self.since,
-        }
+        return _camel_json(self, config=self.config.to_json())
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> ShardedNode:
