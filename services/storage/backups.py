@@ -48,20 +48,18 @@ def _judge(content: Content, report: ReplicaReport) -> CheckOutcome:
     return CheckOutcome(VerifyState.VERIFIED, "")
 
 
+@dataclass(frozen=True)
 class Backups:
     """The verification job, RecoverObject and retention."""
 
-    def __init__(
-        self, pool: asyncpg.Pool, downloader: Downloader, uploader: Uploader, clock: Clock
-    ) -> None:
-        self._pool = pool
-        self._downloader = downloader
-        self._uploader = uploader
-        self._clock = clock
+    pool: asyncpg.Pool
+    downloader: Downloader
+    uploader: Uploader
+    clock: Clock
 
     async def _report(self, content: Content) -> ReplicaReport | CheckOutcome:
         try:
-            return await self._downloader.check(content.root, content.size, content.tx_seq)
+            return await self.downloader.check(content.root, content.size, content.tx_seq)
         except DataLost as e:
             return CheckOutcome(VerifyState.LOST, str(e))
 
@@ -81,8 +79,8 @@ class Backups:
         self, namespace: str | None, older_than: timedelta | None, limit: int
     ) -> list[tuple[Content, CheckOutcome]]:
         """One verification pass over contents not checked within `older_than`."""
-        before = None if older_than is None else self._clock() - older_than
-        due = await contents.due_for_check(self._pool, namespace, before, limit)
+        before = None if older_than is None else self.clock() - older_than
+        due = await contents.due_for_check(self.pool, namespace, before, limit)
         return [(content, await self.check(content)) for content in due]
 
     async def recover(self, content: Content, request_id: str) -> RecoverOutcome:
@@ -99,13 +97,13 @@ class Backups:
         if first.state is not VerifyState.DEGRADED:
             await self._record(content, first)
             return RecoverOutcome(first.state, 0)
-        result = await self._uploader.upload(
+        result = await self.uploader.upload(
             report.data(),
             request_id=f"storage-recover:{request_id}",
             replicas=content.replicas,
             fresh_tx=True,
         )
-        await contents.set_tx_seq(self._pool, content.root, result.tx_seq)
+        await contents.set_tx_seq(self.pool, content.root, result.tx_seq)
         fresh = Content(
             content.root,
             content.size,
@@ -120,7 +118,7 @@ class Backups:
 
     async def _record(self, content: Content, outcome: CheckOutcome) -> None:
         await contents.set_verification(
-            self._pool, content.root, outcome.state, outcome.detail, self._clock()
+            self.pool, content.root, outcome.state, outcome.detail, self.clock()
         )
 
     async def retention(self, db: Executor, namespace: str | None) -> tuple[int, int]:
@@ -128,7 +126,7 @@ class Backups:
         names = [namespace] if namespace else await namespaces.all_names(db)
         expired = pruned = 0
         for name in names:
-            e, p = await objects.apply_retention(db, name, self._clock())
+            e, p = await objects.apply_retention(db, name, self.clock())
             expired += e
             pruned += p
         return expired, pruned

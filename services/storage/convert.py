@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
+from typing import cast
 
 from google.protobuf.duration_pb2 import Duration
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from services.storage import validate
 from services.storage.model import (
@@ -18,25 +18,16 @@ from services.storage.model import (
 )
 from zerog.storage.v1 import storage_service_pb2 as pb
 from zerog_grpc import Problems
+from zerog_grpc.convert import enum_pairs, timestamp
 
-PERMISSION_TO_PB = {
-    Permission.READ: pb.PERMISSION_READ,
-    Permission.WRITE: pb.PERMISSION_WRITE,
-    Permission.ADMIN: pb.PERMISSION_ADMIN,
-}
-PERMISSION_FROM_PB = {v: k for k, v in PERMISSION_TO_PB.items()}
-STATE_TO_PB = {
-    VerifyState.UNVERIFIED: pb.VERIFICATION_STATE_UNVERIFIED,
-    VerifyState.VERIFIED: pb.VERIFICATION_STATE_VERIFIED,
-    VerifyState.DEGRADED: pb.VERIFICATION_STATE_DEGRADED,
-    VerifyState.LOST: pb.VERIFICATION_STATE_LOST,
-}
-
-
-def timestamp(moment: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(moment)
-    return stamp
+_permissions = enum_pairs(Permission, pb, "PERMISSION_")
+# The values are the generated enums' own (enum_pairs gives them as plain ints).
+PERMISSION_TO_PB = cast("dict[Permission, pb.Permission.ValueType]", _permissions[0])
+PERMISSION_FROM_PB = _permissions[1]
+STATE_TO_PB = cast(
+    "dict[VerifyState, pb.VerificationState.ValueType]",
+    enum_pairs(VerifyState, pb, "VERIFICATION_STATE_")[0],
+)
 
 
 def namespace(ns: Namespace) -> pb.Namespace:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 
 import asyncpg
@@ -44,37 +44,27 @@ class PutResult:
     deduplicated: bool
 
 
+@dataclass(frozen=True)
 class PutFlow:
     """Everything PutObject does after its header was parsed."""
 
-    def __init__(
-        self,
-        pool: asyncpg.Pool,
-        nodes: NodeSet,
-        uploader: Uploader,
-        *,
-        quota: QuotaClient | None,
-        fees: FeeReader | None,
-        temp_dir: Path,
-        default_replicas: int,
-        max_replicas: int,
-    ) -> None:
-        self._pool = pool
-        self._nodes = nodes
-        self._uploader = uploader
-        self._quota = quota
-        self._fees = fees
-        self._temp_dir = temp_dir
-        self._default_replicas = default_replicas
-        self._max_replicas = max_replicas
+    pool: asyncpg.Pool
+    nodes: NodeSet
+    uploader: Uploader
+    _: KW_ONLY
+    quota: QuotaClient | None
+    fees: FeeReader | None
+    temp_dir: Path
+    default_replicas: int
+    max_replicas: int
 
     async def prepare(self, header: PutHeader, who: Caller) -> PutHeader:
         """Check access and replicas; the header with its effective replica count."""
-        namespace = await access.require(self._pool, header.namespace, who, Permission.WRITE)
-        replicas = header.replicas or namespace.default_replicas or self._default_replicas
-        if replicas > self._max_replicas:
-            raise validate.invalid("PutObjectHeader", "replicas", f"must be 0-{self._max_replicas}")
-        available = replica_capacity(await self._nodes.discover())
+        namespace = await access.require(self.pool, header.namespace, who, Permission.WRITE)
+        replicas = header.replicas or namespace.default_replicas or self.default_replicas
+        if replicas > self.max_replicas:
+            raise validate.invalid("PutObjectHeader", "replicas", f"must be 0-{self.max_replicas}")
+        available = replica_capacity(await self.nodes.discover())
         if replicas > available:
             # Refused with the header, before a byte is received, whatever the object's size.
             which = "replicas" if header.replicas else "replicas (the namespace's default)"
@@ -96,11 +86,11 @@ class PutFlow:
 
     async def owner(self, service: str, principal: str, request_id: str) -> uploads.Owner:
         """Whose upload a calling service's request is (store.uploads.owner)."""
-        return await journal.owner(self._pool, service, principal, request_id)
+        return await journal.owner(self.pool, service, principal, request_id)
 
     async def replay(self, header: PutHeader, owner: uploads.Owner) -> PutResult | None:
         """The first result of a finished request with this request_id, if any."""
-        found = await journal.find(self._pool, owner, header.request_id)
+        found = await journal.find(self.pool, owner, header.request_id)
         if found is None:
             return None
         digest, upload = found
@@ -109,36 +99,34 @@ class PutFlow:
         if upload.state != "stored" or upload.version is None:
             return None
         await self._charge_if_owed(header, owner, upload, upload.version)
-        stored = await objects.get_version(
-            self._pool, header.namespace, header.name, upload.version
-        )
+        stored = await objects.get_version(self.pool, header.namespace, header.name, upload.version)
         return PutResult(stored, upload.deduplicated)
 
     async def put(
         self, header: PutHeader, owner: uploads.Owner, chunks: AsyncIterator[bytes]
     ) -> PutResult:
         """Receive, upload (or deduplicate) and record one object version."""
-        with files.temp_file(self._temp_dir, "put-") as path:
+        with files.temp_file(self.temp_dir, "put-") as path:
             await files.receive(chunks, path, header.size, header.sha256)
             return await self._store(header, owner, path)
 
     async def _store(self, header: PutHeader, owner: uploads.Owner, path: Path) -> PutResult:
         tree = await build_tree(path)
-        upload = await journal.begin(self._pool, header, owner, tree.root)
-        namespace = await namespaces.get(self._pool, header.namespace)
+        upload = await journal.begin(self.pool, header, owner, tree.root)
+        namespace = await namespaces.get(self.pool, header.namespace)
         if namespace is None:  # deleted since prepare()
             raise validate.invalid("PutObjectHeader", "namespace", "was deleted")
         self._check_namespace_quota(header, namespace.quota_bytes, namespace.used_bytes)
         reservation = None
-        if self._quota is not None:
-            reservation = await self._quota.reserve(
+        if self.quota is not None:
+            reservation = await self.quota.reserve(
                 uploads.reserve_id(owner, header.request_id, upload.attempts),
                 namespace.owner,
                 header.size,
             )
         try:
             tx_seq, deduplicated = await self._upload(header, owner, upload, path, tree)
-            async with self._pool.acquire() as conn, conn.transaction():
+            async with self.pool.acquire() as conn, conn.transaction():
                 await namespaces.lock(conn, header.namespace)
                 fresh = await namespaces.get(conn, header.namespace)
                 if fresh is not None:
@@ -167,15 +155,15 @@ class PutFlow:
                     deduplicated=deduplicated,
                 )
         except BaseException:
-            if reservation is not None and self._quota is not None:
-                await _quietly(self._quota.release(reservation))
+            if reservation is not None and self.quota is not None:
+                await _quietly(self.quota.release(reservation))
             raise
-        if reservation is not None and self._quota is not None:
-            await self._quota.commit(reservation, header.size, "0x" + tree.root.hex())
+        if reservation is not None and self.quota is not None:
+            await self.quota.commit(reservation, header.size, "0x" + tree.root.hex())
             await objects.mark_charged(
-                self._pool, header.namespace, header.name, version, namespace.owner
+                self.pool, header.namespace, header.name, version, namespace.owner
             )
-        stored = await objects.get_version(self._pool, header.namespace, header.name, version)
+        stored = await objects.get_version(self.pool, header.namespace, header.name, version)
         return PutResult(stored, deduplicated)
 
     async def _charge_if_owed(
@@ -184,22 +172,22 @@ class PutFlow:
         """Commit a stored version's bytes that the storing attempt could not (quota was down
         when it committed): its reservation is found again by its request_id, and quota bills a
         late commit and replays a repeated one, so the bytes are counted exactly once."""
-        if self._quota is None or not await objects.charge_owed(
-            self._pool, header.namespace, header.name, version
+        if self.quota is None or not await objects.charge_owed(
+            self.pool, header.namespace, header.name, version
         ):
             return
-        namespace = await namespaces.get(self._pool, header.namespace)
+        namespace = await namespaces.get(self.pool, header.namespace)
         if namespace is None:
             return
-        reservation = await self._quota.reserve(
+        reservation = await self.quota.reserve(
             uploads.reserve_id(owner, header.request_id, upload.attempts),
             namespace.owner,
             header.size,
         )
         root = upload.root.hex() if upload.root is not None else ""
-        await self._quota.commit(reservation, header.size, "0x" + root)
+        await self.quota.commit(reservation, header.size, "0x" + root)
         await objects.mark_charged(
-            self._pool, header.namespace, header.name, version, namespace.owner
+            self.pool, header.namespace, header.name, version, namespace.owner
         )
 
     def _check_namespace_quota(self, header: PutHeader, limit: int, used: int) -> None:
@@ -215,7 +203,7 @@ class PutFlow:
         tree: FileMerkleTree,
     ) -> tuple[int, bool]:
         """Put the bytes on 0G Storage unless they are there already: (tx seq, deduplicated)."""
-        known = await contents.get(self._pool, tree.root)
+        known = await contents.get(self.pool, tree.root)
         if (
             known is not None
             and known.replicas >= header.replicas
@@ -223,15 +211,15 @@ class PutFlow:
         ):
             return known.tx_seq, True
         max_fee = None
-        if self._fees is not None:
-            max_fee = (await self._fees.quote(tree.submission())).fee
+        if self.fees is not None:
+            max_fee = (await self.fees.quote(tree.submission())).fee
         await journal.advance(
-            self._pool, owner, header.request_id, "submitting", only_from=("received",)
+            self.pool, owner, header.request_id, "submitting", only_from=("received",)
         )
 
         async def submitted(result: SubmitResult) -> None:
             await journal.advance(
-                self._pool,
+                self.pool,
                 owner,
                 header.request_id,
                 "submitted",
@@ -250,7 +238,7 @@ class PutFlow:
                 },
             )
 
-        result = await self._uploader.upload(
+        result = await self.uploader.upload(
             path,
             request_id=uploads.put_id(owner, header.request_id),
             replicas=header.replicas,
