@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import grpc
@@ -14,12 +15,13 @@ from google.protobuf.message import Message
 from services.scheduler.loop import SchedulerLoop
 from services.scheduler.quota_watch import QuotaAlertWatcher
 from zerog.scheduler.v1 import scheduler_service_pb2 as pb
-from zerog_db import Once, Request
-from zerog_grpc import current_caller
+from zerog_db import Connection, Once, Request
+from zerog_grpc import Problems, current_caller
 from zerog_grpc.clock import Clock
 
 SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["SchedulerService"].full_name
 Context = grpc.aio.ServicerContext[Any, Any]
+M = TypeVar("M", bound=Message)
 
 
 def instance_id() -> str:
@@ -46,3 +48,29 @@ class Deps:
         """`request` under the calling service's `request_id` (its method named by its type)."""
         method = request.DESCRIPTOR.name.removesuffix("Request")
         return Request.of(current_caller().service, request_id, method, request)
+
+    def checked(self, request_id: str, request: Message, problems: Problems) -> Request:
+        """`request`'s key, once its request_id and `problems` show nothing wrong with it."""
+        problems.request_id("request_id", request_id)
+        problems.raise_if_any(f"invalid {request.DESCRIPTOR.name}")
+        return self.key(request_id, request)
+
+    async def transaction(
+        self,
+        request_id: str,
+        request: Message,
+        problems: Problems,
+        answer: type[M],
+        work: Callable[[Connection], Awaitable[M]],
+    ) -> M:
+        """A database-only change: refused if `problems` (or the request_id) say so, else
+        `work` once for `request`, its writes and answer committed together."""
+        key = self.checked(request_id, request, problems)
+        return await self.once.run_in_transaction(key, answer, work)
+
+
+class Rpcs:
+    """What each group of RPCs is built on: the one servicer's Deps."""
+
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from services.scheduler import convert, pages, validate
-from services.scheduler.deps import Context, Deps
+from services.scheduler.deps import Context, Rpcs
 from services.scheduler.store import outbox
 from zerog.scheduler.v1 import scheduler_service_pb2 as pb
 from zerog_grpc import Problems
 
 
-class DeliveryRpcs:
+class DeliveryRpcs(Rpcs):
     """Delivery records."""
-
-    deps: Deps
 
     async def ListDeliveries(
         self, request: pb.ListDeliveriesRequest, context: Context

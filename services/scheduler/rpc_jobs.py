@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from services.scheduler import convert, validate
-from services.scheduler.deps import Context, Deps
+from services.scheduler.deps import Context, Rpcs
 from services.scheduler.model import Job
 from services.scheduler.schedule import next_fire
 from services.scheduler.store import jobs, runs, users
@@ -28,18 +28,15 @@ async def jobs_pb(db: Executor, selected: list[Job], now: datetime) -> list[pb.J
     return result
 
 
-def _named(request_id: str, name: str) -> Problems:
-    """The problems of a job-control request: its request_id and the job's name."""
+def _named(name: str) -> Problems:
+    """The problems of a request naming a job."""
     problems = Problems()
-    problems.request_id("request_id", request_id)
     validate.name(problems, "name", name)
     return problems
 
 
-class JobRpcs:
+class JobRpcs(Rpcs):
     """Jobs: read by anyone, controlled by operators."""
-
-    deps: Deps
 
     async def _job(self, db: Executor, name: str) -> pb.Job:
         job = await jobs.get_job(db, name)
@@ -50,15 +47,13 @@ class JobRpcs:
         return pb.ListJobsResponse(jobs=await jobs_pb(self.deps.pool, found, self.deps.clock()))
 
     async def GetJob(self, request: pb.GetJobRequest, context: Context) -> pb.GetJobResponse:
-        problems = Problems()
-        validate.name(problems, "name", request.name)
-        problems.raise_if_any("invalid GetJobRequest")
+        _named(request.name).raise_if_any("invalid GetJobRequest")
         return pb.GetJobResponse(job=await self._job(self.deps.pool, request.name))
 
     async def UpdateJob(
         self, request: pb.UpdateJobRequest, context: Context
     ) -> pb.UpdateJobResponse:
-        problems = _named(request.request_id, request.name)
+        problems = _named(request.name)
         if request.cron:
             validate.cron(problems, "cron", request.cron)
         if request.time_zone:
@@ -66,7 +61,6 @@ class JobRpcs:
         grace = request.misfire_grace.ToTimedelta() if request.HasField("misfire_grace") else None
         if grace is not None and grace.total_seconds() < 1:
             problems["misfire_grace"] = "must be at least one second"
-        problems.raise_if_any("invalid UpdateJobRequest")
 
         async def update(conn: Executor) -> pb.UpdateJobResponse:
             now = self.deps.clock()
@@ -74,8 +68,8 @@ class JobRpcs:
             await jobs.update_job(conn, request.name, now, cron, zone, grace)
             return pb.UpdateJobResponse(job=await self._job(conn, request.name))
 
-        key = self.deps.key(request.request_id, request)
-        return await self.deps.once.run_in_transaction(key, pb.UpdateJobResponse, update)
+        answer = pb.UpdateJobResponse
+        return await self.deps.transaction(request.request_id, request, problems, answer, update)
 
     async def PauseJob(self, request: pb.PauseJobRequest, context: Context) -> pb.PauseJobResponse:
         return await self._pause(request, pb.PauseJobResponse, paused=True)
@@ -88,19 +82,17 @@ class JobRpcs:
     async def _pause(
         self, request: pb.PauseJobRequest | pb.ResumeJobRequest, answer: type[Paused], paused: bool
     ) -> Paused:
-        _named(request.request_id, request.name).raise_if_any(f"invalid {request.DESCRIPTOR.name}")
-
         async def pause(conn: Executor) -> Paused:
             await jobs.set_paused(conn, request.name, paused, self.deps.clock())
             return answer(job=await self._job(conn, request.name))
 
-        key = self.deps.key(request.request_id, request)
-        return await self.deps.once.run_in_transaction(key, answer, pause)
+        problems = _named(request.name)
+        return await self.deps.transaction(request.request_id, request, problems, answer, pause)
 
     async def TriggerJob(
         self, request: pb.TriggerJobRequest, context: Context
     ) -> pb.TriggerJobResponse:
-        _named(request.request_id, request.name).raise_if_any("invalid TriggerJobRequest")
+        key = self.deps.checked(request.request_id, request, _named(request.name))
 
         async def trigger() -> pb.TriggerJobResponse:
             view = await self.deps.loop.planner.trigger(request.name, request.request_id)
@@ -109,5 +101,4 @@ class JobRpcs:
         # A run reaches users, so the claim commits before it starts: a concurrent duplicate is
         # told to retry rather than starting one too. Shielded: a caller hanging up does not
         # leave the run without its stored answer.
-        key = self.deps.key(request.request_id, request)
         return await self.deps.once.run(key, pb.TriggerJobResponse, trigger, shield=True)

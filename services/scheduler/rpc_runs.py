@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from services.scheduler import convert, pages, validate
-from services.scheduler.deps import Context, Deps
+from services.scheduler.deps import Context, Rpcs
 from services.scheduler.rpc_jobs import jobs_pb
 from services.scheduler.store import jobs, outbox, quota_alerts, runs
 from zerog.scheduler.v1 import scheduler_service_pb2 as pb
@@ -13,10 +13,8 @@ from zerog_grpc import Problems
 _FIRST = 2**62
 
 
-class RunRpcs:
+class RunRpcs(Rpcs):
     """Runs and the scheduler's status."""
-
-    deps: Deps
 
     async def ListRuns(self, request: pb.ListRunsRequest, context: Context) -> pb.ListRunsResponse:
         problems = Problems()

@@ -3,33 +3,29 @@
 from __future__ import annotations
 
 from services.scheduler import convert, pages, validate
-from services.scheduler.deps import Context, Deps
+from services.scheduler.deps import Context, Rpcs
 from services.scheduler.store import users
 from zerog.scheduler.v1 import scheduler_service_pb2 as pb
 from zerog_db import Executor
 from zerog_grpc import Problems
 
 
-class UserRpcs:
+class UserRpcs(Rpcs):
     """Users' preferences."""
-
-    deps: Deps
 
     async def SetUserPreferences(
         self, request: pb.SetUserPreferencesRequest, context: Context
     ) -> pb.SetUserPreferencesResponse:
         problems = Problems()
-        problems.request_id("request_id", request.request_id)
         validate.preferences(problems, request.preferences)
-        problems.raise_if_any("invalid SetUserPreferencesRequest")
-        user = convert.user_from_pb(request.preferences, self.deps.default_threshold_bps)
 
         async def store(conn: Executor) -> pb.SetUserPreferencesResponse:
+            user = convert.user_from_pb(request.preferences, self.deps.default_threshold_bps)
             stored = await users.set_user(conn, user, self.deps.clock())
             return pb.SetUserPreferencesResponse(preferences=convert.user_to_pb(stored))
 
-        key = self.deps.key(request.request_id, request)
-        return await self.deps.once.run_in_transaction(key, pb.SetUserPreferencesResponse, store)
+        answer = pb.SetUserPreferencesResponse
+        return await self.deps.transaction(request.request_id, request, problems, answer, store)
 
     async def GetUserPreferences(
         self, request: pb.GetUserPreferencesRequest, context: Context

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from services.scheduler.deps import Deps
 from services.scheduler.rpc_deliveries import DeliveryRpcs
 from services.scheduler.rpc_jobs import JobRpcs
 from services.scheduler.rpc_pushes import PushRpcs
@@ -19,7 +18,4 @@ class SchedulerService(
     DeliveryRpcs,
     scheduler_service_pb2_grpc.SchedulerServiceServicer,
 ):
-    """Jobs, runs, users' preferences, pushed data and delivery records."""
-
-    def __init__(self, deps: Deps) -> None:
-        self.deps = deps
+    """Jobs, runs, users' preferences, pushed data and delivery records (built on a Deps)."""
