@@ -9,7 +9,8 @@ from pathlib import Path
 
 from services.broker.amounts import A0GI
 from services.broker.policy import DEFAULT_ALLOW
-from zerog_grpc.settings import AuthSettings, ConfigError, Env, parse_allow
+from zerog_grpc import ServiceSettings
+from zerog_grpc.settings import ConfigError, Env
 
 # seeds/000: the official providers on the live networks.
 OFFICIAL_PROVIDERS = (
@@ -28,21 +29,13 @@ def _neuron(env: Env, name: str, default: int) -> int:
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(ServiceSettings):
     """Everything the broker reads from its environment (repr hides secrets)."""
 
-    database_url: str = field(repr=False)
-    private_key: str = field(repr=False)
-    auth: AuthSettings
-    allow: Mapping[str, frozenset[str]]
-    network: str
-    rpc_url: str
+    private_key: str = field(default="", repr=False)
+    network: str = "devnet"
+    rpc_url: str = ""
     devnet_state: Path | None = None
-    port: int = 50052
-    metrics_port: int = 9465
-    db_pool_size: int = 20
-    shutdown_grace_seconds: float = 20.0
-    log_level: str = "INFO"
     official_providers: tuple[str, ...] = OFFICIAL_PROVIDERS
     provider_cache_ttl_seconds: float = 60.0
     # The SDK's auto-funding rule: keep unsettled + min_balance locked, top up by at least
@@ -87,19 +80,17 @@ class Config:
         if 0 < topup_max < topup_amount:
             # Every top-up moves at least topup_amount: such a cap would refuse them all.
             raise ConfigError("TOPUP_MAX_NEURON must be 0 (derived) or >= TOPUP_AMOUNT_NEURON")
+        common = ServiceSettings.read(
+            env, audience="broker", allow=DEFAULT_ALLOW, port=50052, metrics_port=9465
+        )
+        # A send holds a connection for the wallet's nonce lock while others record it.
+        common["db_pool_size"] = env.integer("DB_POOL_SIZE", 20, minimum=4)
         return cls(
-            database_url=env.secret("DATABASE_URL"),
+            **common,
             private_key=env.secret("ZG_PRIVATE_KEY"),
-            auth=AuthSettings.from_env(env, audience="broker"),
-            allow={**DEFAULT_ALLOW, **parse_allow(env.text("AUTH_ALLOW", ""))},
             network=network,
             rpc_url=env.text("ZG_RPC_URL"),
             devnet_state=Path(state) if state else None,
-            port=env.integer("PORT", 50052, maximum=65535),
-            metrics_port=env.integer("METRICS_PORT", 9465, maximum=65535),
-            db_pool_size=env.integer("DB_POOL_SIZE", 20, minimum=4),
-            shutdown_grace_seconds=env.number("SHUTDOWN_GRACE_SECONDS", 20.0),
-            log_level=env.text("LOG_LEVEL", "INFO").upper(),
             official_providers=tuple(p.strip() for p in official.split(",") if p.strip())
             if official is not None
             else OFFICIAL_PROVIDERS,

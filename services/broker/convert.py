@@ -1,70 +1,16 @@
-"""Domain values to proto messages, and request validation helpers."""
+"""Domain values to proto messages."""
 
 from __future__ import annotations
 
-import hashlib
-import re
+import json
 from collections.abc import Mapping
 from typing import Any
 
-from eth_utils.address import to_checksum_address
-from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
-from grpc import StatusCode
 
-from services.broker.amounts import a0gi, parse_neuron
-from services.broker.errors import Context
+from services.broker.amounts import a0gi
 from zerog.broker.v1 import broker_service_pb2 as pb
 from zerog_chain import AccountInfo, LedgerInfo, Receipt, ServiceInfo
-from zerog_grpc import abort, bad_request, request_ids
-
-_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
-
-
-class Problems(dict[str, str]):
-    """Every bad field of a request, reported at once."""
-
-    def request_id(self, value: str, field: str = "request_id") -> None:
-        """The rule every service shares (zerog_grpc.request_ids)."""
-        problem = request_ids.check(value)
-        if problem is not None:
-            self[field] = problem
-
-    def address(self, value: str, field: str) -> str:
-        if not _ADDRESS.fullmatch(value):
-            self[field] = "must be a 0x-prefixed 40-hex-digit address"
-            return value
-        # Any spelling is accepted; web3 wants the checksummed one, and so do our tables' keys.
-        return str(to_checksum_address(value))
-
-    def offset(self, token: str, field: str = "page_token") -> int:
-        """The offset a page token of ours encodes (ASCII digits, within PostgreSQL's int4)."""
-        if not token:
-            return 0
-        if not (token.isascii() and token.isdigit()) or int(token) > 2**31 - 1:
-            self[field] = "not a token this service issued"
-            return 0
-        return int(token)
-
-    def neuron(self, value: str, field: str, *, minimum: int = 0, optional: bool = False) -> int:
-        if optional and value == "":
-            return -1
-        amount = parse_neuron(value)
-        if amount is None:
-            self[field] = "must be a canonical decimal integer of neuron"
-            return 0
-        if amount < minimum:
-            self[field] = f"must be at least {minimum}"
-        return amount
-
-    async def check(self, context: Context, what: str) -> None:
-        if self:
-            await abort(context, StatusCode.INVALID_ARGUMENT, f"invalid {what}", bad_request(self))
-
-
-def fingerprint(request: Message) -> str:
-    """What identifies a request's content, for request_id reuse detection."""
-    return hashlib.sha256(request.SerializeToString(deterministic=True)).hexdigest()
 
 
 def receipt(r: Receipt) -> pb.Receipt:
@@ -135,8 +81,6 @@ def provider(s: ServiceInfo, official: frozenset[str]) -> pb.Provider:
 
 def tee_signer(s: ServiceInfo) -> str:
     """The address a TeeML response must recover to (the SDK's TargetSeparated rule)."""
-    import json
-
     try:
         info: Mapping[str, Any] = json.loads(s.additional_info or "{}")
     except ValueError:

@@ -4,18 +4,19 @@ expiry or when the generation changes) and persistent API keys (token ids 0..254
 from __future__ import annotations
 
 import hashlib
-import time
 
 import asyncpg
 
-from services.broker import store, transactions
 from services.broker.errors import (
     ApiKeyNotFound,
     ApiKeyRevoked,
     ApiKeysExhausted,
     ProviderNotAcknowledged,
 )
+from services.broker.store import api_keys, transactions
+from services.broker.store.api_keys import ApiKeyRow
 from zerog_chain import AccountInfo, ComputeContracts, Receipt
+from zerog_grpc import utc_now
 from zerog_signing import (
     SessionToken,
     SignedSessionToken,
@@ -28,7 +29,7 @@ from zerog_signing import (
 
 
 def _now_ms() -> int:
-    return int(time.time() * 1000)
+    return int(utc_now().timestamp() * 1000)
 
 
 class Credentials:
@@ -68,16 +69,12 @@ class Credentials:
 
     async def create_api_key(
         self, provider: str, label: str, expires_ms: int
-    ) -> tuple[store.ApiKeyRow, SignedSessionToken]:
+    ) -> tuple[ApiKeyRow, SignedSessionToken]:
         """A new key with the lowest token id never used for this provider."""
         account = await self.account(provider)
         now = _now_ms()
         async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute(
-                "SELECT pg_advisory_xact_lock(hashtext('broker.api_keys:' || $1))",
-                provider.lower(),
-            )
-            used = await store.used_token_ids(conn, provider)
+            used = await api_keys.used_token_ids(conn, provider)
             try:
                 token_id = first_available_token_id(account.revoked_bitmap, used)
             except ValueError:
@@ -92,7 +89,7 @@ class Credentials:
                 expires_in_ms=max(expires_ms - now, 1) if expires_ms else 0,
                 now_ms=now,
             )
-            row = store.ApiKeyRow(
+            row = ApiKeyRow(
                 provider,
                 token_id,
                 label,
@@ -104,12 +101,12 @@ class Credentials:
                 None,  # type: ignore[arg-type]  # set by the database
             )
             digest = hashlib.sha256(signed.api_key.encode()).hexdigest()
-            await store.insert_api_key(conn, row, digest)
-        saved = await store.get_api_key(self._pool, provider, token_id)
+            await api_keys.insert_api_key(conn, row, digest)
+        saved = await api_keys.get_api_key(self._pool, provider, token_id)
         assert saved is not None
         return saved, signed
 
-    def reissue(self, row: store.ApiKeyRow) -> SignedSessionToken:
+    def reissue(self, row: ApiKeyRow) -> SignedSessionToken:
         """The same token again from its stored fields (signatures are deterministic)."""
         token = SessionToken(
             self._signer.address,
@@ -124,9 +121,9 @@ class Credentials:
 
     async def revoke(
         self, provider: str, token_id: int, request_id: str
-    ) -> tuple[store.ApiKeyRow, Receipt]:
+    ) -> tuple[ApiKeyRow, Receipt]:
         """revokeToken on chain, then mark the key revoked."""
-        row = await store.get_api_key(self._pool, provider, token_id)
+        row = await api_keys.get_api_key(self._pool, provider, token_id)
         if row is None:
             raise ApiKeyNotFound(f"no API key {token_id} for provider {provider}")
         # A retry of this request resumes its transaction (even once the key shows revoked).
@@ -138,7 +135,6 @@ class Credentials:
                     f"API key {token_id} for provider {provider} is already revoked"
                 )
             receipt = await self._compute.revoke_token(provider, token_id, request_id=request_id)
-        await store.revoke_api_key(self._pool, provider, token_id)
-        saved = await store.get_api_key(self._pool, provider, token_id)
+        saved = await api_keys.revoke_api_key(self._pool, provider, token_id)
         assert saved is not None
         return saved, receipt

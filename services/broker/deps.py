@@ -1,4 +1,5 @@
-"""What the broker's RPCs share, built once by server.start."""
+"""What the broker's RPCs share, built once by server.start, and the two rules every mutating
+RPC follows: once per request_id of its caller, and a retry resumes its own transaction."""
 
 from __future__ import annotations
 
@@ -10,19 +11,38 @@ import asyncpg
 import httpx
 from google.protobuf.message import Message
 
-from services.broker.convert import fingerprint
 from services.broker.credentials import Credentials
-from services.broker.errors import Context, fail
-from services.broker.operations import Alongside, run_once, transaction_id
+from services.broker.errors import about
 from services.broker.providers import ProviderCache
 from services.broker.refill import LedgerRefill
 from services.broker.resume import send_once
 from services.broker.settlement import SettlementWatcher
 from services.broker.topup import TopUps
+from zerog.broker.v1 import broker_service_pb2 as pb
 from zerog_chain import ComputeContracts, FlowContracts, NetworkProfile, Receipt, Wallet
+from zerog_db import Once, Request
+from zerog_db.once import Alongside
+from zerog_grpc import current_caller, request_ids
 from zerog_signing import IntentVerifier
 
 M = TypeVar("M", bound=Message)
+# Every request that changes something; each carries the caller's request_id.
+Mutation = (
+    pb.CreateLedgerRequest
+    | pb.DepositRequest
+    | pb.TransferToProviderRequest
+    | pb.RetrieveFundsRequest
+    | pb.RefundRequest
+    | pb.AcknowledgeProviderRequest
+    | pb.CreateApiKeyRequest
+    | pb.RevokeApiKeyRequest
+    | pb.RevokeAllApiKeysRequest
+    | pb.VerifyResponseRequest
+    | pb.RecordUsageRequest
+    | pb.InitAccountRequest
+    | pb.FundRequest
+    | pb.SubmitStorageRequest
+)
 
 
 @dataclass
@@ -30,6 +50,7 @@ class Deps:
     """Everything the RPCs need."""
 
     pool: asyncpg.Pool
+    once: Once
     profile: NetworkProfile
     wallet: Wallet
     compute: ComputeContracts
@@ -46,23 +67,34 @@ class Deps:
 
 async def once(
     deps: Deps,
-    context: Context,
-    method: str,
-    request: Message,
-    request_id: str,
+    request: Mutation,
     response_type: type[M],
     work: Callable[[], Awaitable[M]],
+    *,
     subject: str = "",
+    shield: bool = False,
     alongside: Callable[[M], Alongside] | None = None,
 ) -> M:
-    """Run `work` once per request_id and map every failure to a status."""
-    try:
-        answer, _ = await run_once(
-            deps.pool, request_id, method, fingerprint(request), response_type, work, alongside
+    """`work()` once per request_id of the calling service (another service's request_id of
+    the same spelling is another operation); a retry gets the first answer. `shield` where
+    money moves: a caller hanging up never leaves it half-moved. Refusals are about
+    `subject` (errors.Refused)."""
+    with about(subject):
+        return await deps.once.run(
+            asked(request), response_type, work, shield=shield, alongside=alongside
         )
-    except Exception as error:
-        await fail(context, error, subject)
-    return answer
+
+
+def asked(request: Mutation) -> Request:
+    """What the caller asks, for Once: keyed by who asked, named by the request's method."""
+    method = type(request).__name__.removesuffix("Request")
+    return Request.of(current_caller().service, request.request_id, method, request)
+
+
+def transaction_id(request_id: str) -> str:
+    """The id a transaction sent for the calling service's `request_id` is recorded under, so
+    that a retry resumes its own transaction and never another service's."""
+    return request_ids.scoped(current_caller().service, request_id)
 
 
 async def send_or_resume(

@@ -1,11 +1,23 @@
-"""Broker errors and the one place that turns them (and chain errors) into gRPC statuses."""
+"""Broker errors, and ERRORS: the status and typed details each (and each chain error) ends a
+call with.
+
+BrokerError
+├── ProviderNotFound, ProviderNotAcknowledged, ProviderNotVerifiable
+├── ApiKeyNotFound, ApiKeyRevoked, ApiKeysExhausted
+├── AccountNotFound, IntentRefused
+├── FeeAboveMaximum, TopUpAboveCap
+└── Refused               a refusal (below) with what it refused: PreconditionFailure's subject
+
+Chain errors (zerog_chain) are mapped here too: a revert by its custom error's name, a rejected
+transaction as FAILED_PRECONDITION, an unreachable chain as UNAVAILABLE with RetryInfo.
+"""
 
 from __future__ import annotations
 
-from typing import Any, NoReturn
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
 
-import grpc
-import grpc.aio
 from grpc import StatusCode
 
 from zerog_chain import (
@@ -16,14 +28,18 @@ from zerog_chain import (
     TransactionFailed,
     TransactionRejected,
 )
-from zerog_grpc import abort, error_info, precondition_failure, retry_info
-
-Context = grpc.aio.ServicerContext[Any, Any]
+from zerog_grpc import KERNEL_ERRORS, ErrorMap, Failure, error_info, precondition_failure, status
 
 # Contract errors that mean "not enough money somewhere".
 _BALANCE_ERRORS = frozenset(
     {"InsufficientAvailableBalance", "InsufficientBalance", "MinimumDepositRequired"}
 )
+# Contract errors that are answers of their own rather than a failed precondition.
+_CONTRACT_ANSWERS = {
+    "LedgerNotExists": (StatusCode.NOT_FOUND, "LEDGER_NOT_FOUND"),
+    "ServiceNotExist": (StatusCode.NOT_FOUND, "PROVIDER_NOT_FOUND"),
+    "LedgerExists": (StatusCode.ALREADY_EXISTS, "LEDGER_EXISTS"),
+}
 
 
 class BrokerError(Exception):
@@ -62,6 +78,18 @@ class ApiKeysExhausted(BrokerError):
     """All 255 token ids are in use or revoked for the provider."""
 
 
+class AccountNotFound(BrokerError):
+    """The wallet user has no account (InitAccount first)."""
+
+
+class IntentRefused(BrokerError):
+    """A wallet intent failed verification; `reason` is UPPER_SNAKE."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 class FeeAboveMaximum(BrokerError):
     """A storage fee exceeds what the caller accepts."""
 
@@ -86,107 +114,124 @@ class TopUpAboveCap(BrokerError):
         self.cap = cap
 
 
-class AccountNotFound(BrokerError):
-    """The wallet user has no account (InitAccount first)."""
+class Refused(BrokerError):
+    """`error` (a chain refusal or a revoked key), raised by work on `subject` ("ledger",
+    "wallet", a provider, a key): the subject of the PreconditionFailure the caller gets."""
+
+    def __init__(self, error: Exception, subject: str) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.subject = subject
 
 
-class RequestIdReused(BrokerError):
-    """The request_id was used for a different request."""
-
-
-class IntentRefused(BrokerError):
-    """A wallet intent failed verification; `reason` is UPPER_SNAKE."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-
-
-async def _reverted(context: Context, error: ContractReverted, subject: str) -> NoReturn:
+def _reverted(error: ContractReverted, subject: str = "") -> Failure:
     metadata = {"error": error.name, **{f"arg{i}": str(a) for i, a in enumerate(error.args_)}}
     message = f"contract reverted with {error}"
-    if error.name == "LedgerNotExists":
-        await abort(
-            context, StatusCode.NOT_FOUND, message, error_info("LEDGER_NOT_FOUND", **metadata)
-        )
-    if error.name == "ServiceNotExist":
-        await abort(
-            context, StatusCode.NOT_FOUND, message, error_info("PROVIDER_NOT_FOUND", **metadata)
-        )
-    if error.name == "LedgerExists":
-        await abort(
-            context, StatusCode.ALREADY_EXISTS, message, error_info("LEDGER_EXISTS", **metadata)
-        )
+    if error.name in _CONTRACT_ANSWERS:
+        code, reason = _CONTRACT_ANSWERS[error.name]
+        return Failure(code, message, (error_info(reason, **metadata),))
     kind = "BALANCE" if error.name in _BALANCE_ERRORS else "CONTRACT"
-    await abort(
-        context,
+    return Failure(
         StatusCode.FAILED_PRECONDITION,
         message,
-        precondition_failure(kind, subject, f"{error.name}: {message}"),
-        error_info("CONTRACT_REVERTED", **metadata),
+        (
+            precondition_failure(kind, subject, f"{error.name}: {message}"),
+            error_info("CONTRACT_REVERTED", **metadata),
+        ),
     )
 
 
-async def fail(context: Context, error: Exception, subject: str = "") -> NoReturn:
-    """Abort the call with the status and typed details that `error` deserves."""
-    if isinstance(error, ContractReverted):
-        await _reverted(context, error, subject)
-    if isinstance(error, TransactionFailed) and error.reason is not None:
-        await _reverted(context, error.reason, subject)
-    if isinstance(error, TransactionRejected):
-        kind = "BALANCE" if error.name == "InsufficientFunds" else "TRANSACTION"
-        await abort(
-            context,
-            StatusCode.FAILED_PRECONDITION,
-            f"the node refused the transaction: {error}",
+def _chain_error(error: ChainError) -> Failure:
+    return Failure(StatusCode.UNAVAILABLE, "chain error", (error_info("CHAIN_ERROR"),))
+
+
+def _failed(error: TransactionFailed, subject: str = "") -> Failure:
+    return _chain_error(error) if error.reason is None else _reverted(error.reason, subject)
+
+
+def _rejected(error: TransactionRejected, subject: str = "") -> Failure:
+    kind = "BALANCE" if error.name == "InsufficientFunds" else "TRANSACTION"
+    return Failure(
+        StatusCode.FAILED_PRECONDITION,
+        f"the node refused the transaction: {error}",
+        (
             precondition_failure(kind, subject or "wallet", str(error)),
             error_info("TRANSACTION_REJECTED", error=error.name),
-        )
-    if isinstance(error, (ChainUnavailable, ReceiptTimeout)):
-        await abort(context, StatusCode.UNAVAILABLE, str(error), retry_info(1.0))
-    if isinstance(error, ProviderNotFound):
-        await abort(
-            context,
-            StatusCode.NOT_FOUND,
-            str(error),
-            error_info("PROVIDER_NOT_FOUND", provider=error.provider, error="ServiceNotExist"),
-        )
-    if isinstance(error, ProviderNotAcknowledged):
-        await abort(
-            context,
-            StatusCode.FAILED_PRECONDITION,
-            str(error),
+        ),
+    )
+
+
+def _key_revoked(error: ApiKeyRevoked, subject: str = "") -> Failure:
+    return Failure(
+        StatusCode.FAILED_PRECONDITION,
+        str(error),
+        (precondition_failure("API_KEY", subject, str(error)), error_info("API_KEY_REVOKED")),
+    )
+
+
+# The refusals whose PreconditionFailure names a subject, which only the RPC knows.
+_ABOUT: dict[type[Exception], Callable[[Any, str], Failure]] = {
+    ContractReverted: _reverted,
+    TransactionFailed: _failed,
+    TransactionRejected: _rejected,
+    ApiKeyRevoked: _key_revoked,
+}
+
+
+@contextmanager
+def about(subject: str) -> Iterator[None]:
+    """Refusals raised inside the block are about `subject` (see Refused)."""
+    try:
+        yield
+    except tuple(_ABOUT) as error:
+        raise Refused(error, subject) from error
+
+
+def _no_subject(rule: Callable[[Any, str], Failure]) -> Callable[[Any], Failure]:
+    """The rule for a refusal raised outside `about`: no subject."""
+    return lambda error: rule(error, "")
+
+
+def _refused(refused: Refused) -> Failure:
+    rule = next(_ABOUT[kind] for kind in type(refused.error).__mro__ if kind in _ABOUT)
+    return rule(refused.error, refused.subject)
+
+
+def _provider_not_found(error: ProviderNotFound) -> Failure:
+    return Failure(
+        StatusCode.NOT_FOUND,
+        str(error),
+        (error_info("PROVIDER_NOT_FOUND", provider=error.provider, error="ServiceNotExist"),),
+    )
+
+
+def _not_acknowledged(error: ProviderNotAcknowledged) -> Failure:
+    return Failure(
+        StatusCode.FAILED_PRECONDITION,
+        str(error),
+        (
             precondition_failure("ACKNOWLEDGEMENT", error.provider, str(error)),
             error_info("PROVIDER_NOT_ACKNOWLEDGED", provider=error.provider),
-        )
-    simple: dict[type[BrokerError], tuple[StatusCode, str]] = {
-        ProviderNotVerifiable: (StatusCode.FAILED_PRECONDITION, "PROVIDER_NOT_VERIFIABLE"),
-        ApiKeyNotFound: (StatusCode.NOT_FOUND, "API_KEY_NOT_FOUND"),
-        ApiKeysExhausted: (StatusCode.FAILED_PRECONDITION, "API_KEYS_EXHAUSTED"),
-        AccountNotFound: (StatusCode.NOT_FOUND, "ACCOUNT_NOT_FOUND"),
-        RequestIdReused: (StatusCode.ALREADY_EXISTS, "REQUEST_ID_REUSED"),
-    }
-    if isinstance(error, ApiKeyRevoked):
-        await abort(
-            context,
-            StatusCode.FAILED_PRECONDITION,
-            str(error),
-            precondition_failure("API_KEY", subject, str(error)),
-            error_info("API_KEY_REVOKED"),
-        )
-    if isinstance(error, FeeAboveMaximum):
-        await abort(
-            context,
-            StatusCode.FAILED_PRECONDITION,
-            str(error),
+        ),
+    )
+
+
+def _fee_above_maximum(error: FeeAboveMaximum) -> Failure:
+    return Failure(
+        StatusCode.FAILED_PRECONDITION,
+        str(error),
+        (
             precondition_failure("FEE", "max_fee_neuron", str(error)),
             error_info("FEE_ABOVE_MAXIMUM", fee_neuron=str(error.fee)),
-        )
-    if isinstance(error, TopUpAboveCap):
-        await abort(
-            context,
-            StatusCode.FAILED_PRECONDITION,
-            str(error),
+        ),
+    )
+
+
+def _top_up_above_cap(error: TopUpAboveCap) -> Failure:
+    return Failure(
+        StatusCode.FAILED_PRECONDITION,
+        str(error),
+        (
             precondition_failure("TOPUP", error.provider, str(error)),
             error_info(
                 error.name,
@@ -194,12 +239,24 @@ async def fail(context: Context, error: Exception, subject: str = "") -> NoRetur
                 amount_neuron=str(error.amount),
                 cap_neuron=str(error.cap),
             ),
-        )
-    if isinstance(error, IntentRefused):
-        await abort(context, StatusCode.UNAUTHENTICATED, str(error), error_info(error.reason))
-    for kind_, (code, reason) in simple.items():
-        if isinstance(error, kind_):
-            await abort(context, code, str(error), error_info(reason))
-    if isinstance(error, ChainError):
-        await abort(context, StatusCode.UNAVAILABLE, "chain error", error_info("CHAIN_ERROR"))
-    raise error
+        ),
+    )
+
+
+ERRORS: ErrorMap = {
+    **KERNEL_ERRORS,
+    **{kind: _no_subject(rule) for kind, rule in _ABOUT.items()},
+    Refused: _refused,
+    ChainUnavailable: status(StatusCode.UNAVAILABLE, retry=1.0),
+    ReceiptTimeout: status(StatusCode.UNAVAILABLE, retry=1.0),
+    ChainError: _chain_error,
+    ProviderNotFound: _provider_not_found,
+    ProviderNotAcknowledged: _not_acknowledged,
+    ProviderNotVerifiable: status(StatusCode.FAILED_PRECONDITION, "PROVIDER_NOT_VERIFIABLE"),
+    ApiKeyNotFound: status(StatusCode.NOT_FOUND, "API_KEY_NOT_FOUND"),
+    ApiKeysExhausted: status(StatusCode.FAILED_PRECONDITION, "API_KEYS_EXHAUSTED"),
+    AccountNotFound: status(StatusCode.NOT_FOUND, "ACCOUNT_NOT_FOUND"),
+    IntentRefused: lambda e: Failure(StatusCode.UNAUTHENTICATED, str(e), (error_info(e.reason),)),
+    FeeAboveMaximum: _fee_above_maximum,
+    TopUpAboveCap: _top_up_above_cap,
+}

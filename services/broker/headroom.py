@@ -6,10 +6,10 @@ that moved the sub-account (forget)."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 from zerog_chain import AccountInfo
+from zerog_grpc import monotonic
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +50,7 @@ class Headroom:
         # Half the headroom: the provider may meter calls we have not recorded yet.
         if since + next_input_fee > checked.headroom // 2:
             return None
-        age = time.monotonic() - checked.at
+        age = monotonic() - checked.at
         if age <= self._max_age:
             return checked.account
         # Stale: one caller re-checks while the others keep the fast path a little longer.
@@ -64,7 +64,7 @@ class Headroom:
     ) -> None:
         """A full check found `headroom` to spare (no top-up needed, none pending)."""
         key = provider.lower()
-        self._checked[key] = _Checked(time.monotonic(), account, headroom, spent_before)
+        self._checked[key] = _Checked(monotonic(), account, headroom, spent_before)
         self._refreshing.discard(key)
 
     def forget(self, provider: str | None = None) -> None:

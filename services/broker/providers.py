@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
-from datetime import UTC, datetime
+from datetime import datetime
 
 from services.broker.errors import ProviderNotFound
 from zerog_chain import ChainError, ComputeContracts, ServiceInfo
+from zerog_grpc import monotonic, utc_now
 
 log = logging.getLogger("services.broker")
 
@@ -32,19 +32,19 @@ class ProviderCache:
         async with self._lock:
             services = await self._compute.all_services()
             self._services = {s.provider.lower(): s for s in services}
-            self._loaded_at = time.monotonic()
-            self.refreshed_at = datetime.now(UTC)
+            self._loaded_at = monotonic()
+            self.refreshed_at = utc_now()
 
     async def all(self) -> list[ServiceInfo]:
         """Every service, refreshed first when the cache is empty or older than the TTL."""
-        if self.refreshed_at is None or time.monotonic() - self._loaded_at > self._ttl:
+        if self.refreshed_at is None or monotonic() - self._loaded_at > self._ttl:
             await self.refresh()
         return sorted(self._services.values(), key=lambda s: s.provider.lower())
 
     async def get(self, provider: str) -> ServiceInfo:
         """One provider's service (cached, else read from the chain); ProviderNotFound."""
         cached = self._services.get(provider.lower())
-        if cached is not None and time.monotonic() - self._loaded_at <= self._ttl:
+        if cached is not None and monotonic() - self._loaded_at <= self._ttl:
             return cached
         service = await self._compute.get_service(provider)
         if service is None:

@@ -8,18 +8,17 @@ import asyncio
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import asyncpg
 
-from services.broker import store
 from services.broker.resume import resume_pending
+from services.broker.store import locks, transfers
 from zerog_chain import ChainError, ComputeContracts, Receipt, ReceiptTimeout
+from zerog_grpc import utc_now
 
 log = logging.getLogger("services.broker")
 PURPOSE = "LEDGER_REFILL"
 _REQUEST_PREFIX = "refill:"
-_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtext('broker.ledger_refill'))"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,13 +52,15 @@ class LedgerRefill:
         if not self.enabled or not await self._below_floor():
             return None
         async with self._lock, self._pool.acquire() as conn, conn.transaction():
-            await conn.execute(_LOCK_SQL)
+            await locks.hold_named(conn, "broker.ledger_refill")
             try:
                 resumed = await resume_pending(
                     self._pool, self._compute.sender, PURPOSE, _REQUEST_PREFIX
                 )
                 if resumed is not None:
-                    await store.finish_resumed(self._pool, "ledger_refills", resumed.tx_hash, "")
+                    await transfers.finish_resumed(
+                        self._pool, "ledger_refills", resumed.tx_hash, ""
+                    )
                 # Re-read under the lock: whoever held it may have refilled already.
                 ledger = await self._compute.get_ledger()
                 if ledger is None or ledger.available >= self.floor:
@@ -77,7 +78,7 @@ class LedgerRefill:
         return ledger is not None and ledger.available < self.floor
 
     async def _deposit(self, available: int) -> Refill:
-        started = datetime.now(UTC)
+        started = utc_now()
         try:
             receipt = await self._compute.deposit(
                 self.amount, request_id=f"{_REQUEST_PREFIX}{uuid.uuid4()}", purpose=PURPOSE
@@ -85,12 +86,12 @@ class LedgerRefill:
         except ChainError as error:
             name = str(getattr(error, "name", "")) or type(error).__name__
             tx_hash = error.tx_hash if isinstance(error, ReceiptTimeout) else None
-            await store.record_refill(
+            await transfers.record_refill(
                 self._pool, available, self.floor, self.amount, tx_hash, name, started
             )
             log.warning("ledger refill failed", extra={"error": name})
             return Refill(self.amount, None, name)
-        await store.record_refill(
+        await transfers.record_refill(
             self._pool, available, self.floor, self.amount, receipt.tx_hash, "", started
         )
         return Refill(self.amount, receipt, "")

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 
 import asyncpg
 
-from services.broker import transactions
+from services.broker.store import transactions
 from zerog_chain import Receipt, TransactionFailed, TxSender
 
 

@@ -6,10 +6,13 @@ import asyncpg
 
 from services.broker import convert
 from services.broker.amounts import a0gi
-from services.broker.convert import Problems
-from services.broker.deps import Deps, once, send_or_resume
-from services.broker.errors import AccountNotFound, Context, FeeAboveMaximum, IntentRefused, fail
+from services.broker.deps import Deps, asked, once, send_or_resume
+from services.broker.errors import AccountNotFound, FeeAboveMaximum, IntentRefused
+from services.broker.store import accounts
+from services.broker.validate import Problems
 from zerog.broker.v1 import broker_service_pb2 as pb
+from zerog_db import Connection
+from zerog_grpc.handlers import Context
 from zerog_grpc.tracing import annotate
 from zerog_signing import (
     IntentAction,
@@ -72,46 +75,25 @@ class AccountRpcs:
     async def InitAccount(
         self, request: pb.InitAccountRequest, context: Context
     ) -> pb.InitAccountResponse:
-        problems = Problems()
-        problems.request_id(request.request_id)
-        await problems.check(context, "InitAccountRequest")
+        Problems.of_mutation(request.request_id).check(request)
         deps = self.deps
 
-        async def work() -> pb.InitAccountResponse:
+        async def work(conn: Connection) -> pb.InitAccountResponse:
             verified = await self._verify(request.intent, IntentAction.INITIALIZE)
-            row = await deps.pool.fetchrow(
-                """
-                INSERT INTO user_accounts (address) VALUES ($1) ON CONFLICT DO NOTHING
-                RETURNING *
-                """,
-                verified.address,
-            )
-            created = row is not None
-            if row is None:
-                row = await deps.pool.fetchrow(
-                    "SELECT * FROM user_accounts WHERE address = $1", verified.address
-                )
-            assert row is not None
+            row, created = await accounts.open_account(conn, verified.address)
             return pb.InitAccountResponse(
                 account=_account(row), created=created, broker_address=deps.wallet.address
             )
 
-        return await once(
-            deps, context, "InitAccount", request, request.request_id, pb.InitAccountResponse, work
-        )
+        return await deps.once.run_in_transaction(asked(request), pb.InitAccountResponse, work)
 
     async def Fund(self, request: pb.FundRequest, context: Context) -> pb.FundResponse:
-        problems = Problems()
-        problems.request_id(request.request_id)
-        await problems.check(context, "FundRequest")
+        Problems.of_mutation(request.request_id).check(request)
         deps = self.deps
 
         async def work() -> pb.FundResponse:
             verified = await self._verify(request.intent, IntentAction.FUND)
-            exists = await deps.pool.fetchval(
-                "SELECT 1 FROM user_accounts WHERE address = $1", verified.address
-            )
-            if exists is None:
+            if await accounts.get_account(deps.pool, verified.address) is None:
                 raise AccountNotFound(f"no account for {verified.address}; call InitAccount")
             amount = verified.intent.amount_neuron
             r = await send_or_resume(
@@ -120,35 +102,22 @@ class AccountRpcs:
                 request.request_id,
                 lambda tx_id: deps.compute.deposit(amount, request_id=tx_id, purpose="FUND_USER"),
             )
-            row = await deps.pool.fetchrow(
-                """
-                UPDATE user_accounts SET funded_neuron = funded_neuron + $2 WHERE address = $1
-                RETURNING *
-                """,
-                verified.address,
-                amount,
-            )
+            row = await accounts.credit_account(deps.pool, verified.address, amount)
             assert row is not None
             return pb.FundResponse(
                 account=_account(row), receipt=convert.receipt(r), amount_neuron=str(amount)
             )
 
-        return await once(deps, context, "Fund", request, request.request_id, pb.FundResponse, work)
+        return await once(deps, request, pb.FundResponse, work, shield=True)
 
     async def GetUserBalance(
         self, request: pb.GetUserBalanceRequest, context: Context
     ) -> pb.GetUserBalanceResponse:
-        deps = self.deps
-        try:
-            verified = await self._verify(request.intent, IntentAction.BALANCE)
-            row = await deps.pool.fetchrow(
-                "SELECT * FROM user_accounts WHERE address = $1", verified.address
-            )
-            if row is None:
-                raise AccountNotFound(f"no account for {verified.address}; call InitAccount")
-            ledger = await deps.compute.get_ledger()
-        except Exception as error:
-            await fail(context, error)
+        verified = await self._verify(request.intent, IntentAction.BALANCE)
+        row = await accounts.get_account(self.deps.pool, verified.address)
+        if row is None:
+            raise AccountNotFound(f"no account for {verified.address}; call InitAccount")
+        ledger = await self.deps.compute.get_ledger()
         return pb.GetUserBalanceResponse(
             account=_account(row), ledger_available_neuron=str(ledger.available if ledger else 0)
         )
@@ -156,29 +125,31 @@ class AccountRpcs:
     async def SubmitStorage(
         self, request: pb.SubmitStorageRequest, context: Context
     ) -> pb.SubmitStorageResponse:
-        problems = Problems()
-        problems.request_id(request.request_id)
-        max_fee = problems.neuron(request.max_fee_neuron, "max_fee_neuron", optional=True)
+        problems = Problems.of_mutation(request.request_id)
+        max_fee = problems.neuron("max_fee_neuron", request.max_fee_neuron, optional=True)
         if not 1 <= len(request.submissions) <= 20:
-            problems["submissions"] = "1 to 20 submissions"
+            problems.add("submissions", "1 to 20 submissions")
         submitter = self.deps.wallet.address
         datas: list[SubmissionData] = []
         for i, s in enumerate(request.submissions):
             if any(len(n.root) != 32 for n in s.nodes):
-                problems[f"submissions[{i}].nodes"] = "every root must be 32 bytes"
+                problems.add(f"submissions[{i}].nodes", "every root must be 32 bytes")
                 continue
             data = SubmissionData(
                 s.length, bytes(s.tags), tuple(SubmissionNode(n.root, n.height) for n in s.nodes)
             )
             try:
                 check_submission(Submission(data, submitter))
-            except Exception as error:
-                problems[f"submissions[{i}]"] = str(error)
+            except Exception as error:  # whatever the check names is the field's problem
+                problems.add(f"submissions[{i}]", str(error))
             datas.append(data)
-        await problems.check(context, "SubmitStorageRequest")
+        problems.check(request)
         deps = self.deps
+        ran = False
 
         async def work() -> pb.SubmitStorageResponse:
+            nonlocal ran
+            ran = True
             price = await deps.flow.price_per_sector()
             fee = deps.flow.fee(datas, price)
             annotate(
@@ -205,19 +176,8 @@ class AccountRpcs:
                 flow_address=deps.flow.flow.address,
             )
 
-        from services.broker.convert import fingerprint
-        from services.broker.operations import run_once
-
-        try:
-            answer, replayed = await run_once(
-                deps.pool,
-                request.request_id,
-                "SubmitStorage",
-                fingerprint(request),
-                pb.SubmitStorageResponse,
-                work,
-            )
-        except Exception as error:
-            await fail(context, error, "wallet")
-        answer.replayed = replayed
+        answer = await once(
+            deps, request, pb.SubmitStorageResponse, work, subject="wallet", shield=True
+        )
+        answer.replayed = not ran
         return answer

@@ -3,17 +3,16 @@ persistent API keys (create, list, revoke one, revoke all)."""
 
 from __future__ import annotations
 
-import time
-
-from eth_utils.address import to_checksum_address
-
-from services.broker import convert, store
-from services.broker.convert import Problems
-from services.broker.deps import Deps, once, send_or_resume
-from services.broker.errors import Context, fail
-from services.broker.operations import transaction_id
+from services.broker import convert
+from services.broker.deps import Deps, once, send_or_resume, transaction_id
+from services.broker.errors import about
+from services.broker.store import api_keys
+from services.broker.store.api_keys import ApiKeyRow
 from services.broker.topup import TopUpResult
+from services.broker.validate import Problems, provider_of
 from zerog.broker.v1 import broker_service_pb2 as pb
+from zerog_grpc import utc_now
+from zerog_grpc.handlers import Context
 from zerog_grpc.tracing import annotate
 
 
@@ -28,7 +27,7 @@ def top_up_message(result: TopUpResult | None) -> pb.TopUp | None:
     )
 
 
-def _api_key(row: store.ApiKeyRow) -> pb.ApiKey:
+def _api_key(row: ApiKeyRow) -> pb.ApiKey:
     key = pb.ApiKey(
         provider=row.provider,
         token_id=row.token_id,
@@ -50,11 +49,9 @@ class CredentialRpcs:
     async def GetRequestCredentials(
         self, request: pb.GetRequestCredentialsRequest, context: Context
     ) -> pb.GetRequestCredentialsResponse:
-        problems = Problems()
-        provider = problems.address(request.provider, "provider")
-        await problems.check(context, "GetRequestCredentialsRequest")
+        provider = provider_of(request)
         deps = self.deps
-        try:
+        with about(provider):
             service = await deps.providers.get(provider)
             next_fee = request.estimated_input_tokens * service.input_price
             # Ample headroom checked moments ago: no chain read, no provider call.
@@ -63,8 +60,6 @@ class CredentialRpcs:
             if account is None:
                 account = await deps.credentials.account(provider)
                 top_up = await deps.topups.ensure(service.provider, next_input_fee=next_fee)
-        except Exception as error:
-            await fail(context, error, provider)
         token = deps.credentials.ephemeral(service.provider, account.generation)
         annotate({"zerog.provider": service.provider, "zerog.model": service.model})
         return pb.GetRequestCredentialsResponse(
@@ -83,19 +78,18 @@ class CredentialRpcs:
     async def CreateApiKey(
         self, request: pb.CreateApiKeyRequest, context: Context
     ) -> pb.CreateApiKeyResponse:
-        problems = Problems()
-        problems.request_id(request.request_id)
-        provider = problems.address(request.provider, "provider")
+        problems = Problems.of_mutation(request.request_id)
+        provider = problems.address("provider", request.provider)
         if len(request.label) > 200:
-            problems["label"] = "at most 200 characters"
+            problems.add("label", "at most 200 characters")
         expires_ms = 0
         if request.HasField("expires_at"):
             expires_ms = request.expires_at.ToMilliseconds()
             # At or before now is refused: a key already expired would otherwise be signed with
             # expiresAt 0, which means "never expires".
-            if expires_ms <= int(time.time() * 1000):
-                problems["expires_at"] = "must be in the future"
-        await problems.check(context, "CreateApiKeyRequest")
+            if expires_ms <= int(utc_now().timestamp() * 1000):
+                problems.add("expires_at", "must be in the future")
+        problems.check(request)
         deps = self.deps
 
         async def work() -> pb.CreateApiKeyResponse:
@@ -106,16 +100,10 @@ class CredentialRpcs:
             # The secret is not stored with the answer: a replay re-signs the same token.
             return pb.CreateApiKeyResponse(api_key=_api_key(row))
 
-        answer = await once(
-            deps,
-            context,
-            "CreateApiKey",
-            request,
-            request.request_id,
-            pb.CreateApiKeyResponse,
-            work,
+        answer = await once(deps, request, pb.CreateApiKeyResponse, work)
+        row = await api_keys.get_api_key(
+            deps.pool, answer.api_key.provider, answer.api_key.token_id
         )
-        row = await store.get_api_key(deps.pool, answer.api_key.provider, answer.api_key.token_id)
         assert row is not None
         answer.authorization = deps.credentials.reissue(row).authorization
         return answer
@@ -124,17 +112,11 @@ class CredentialRpcs:
         self, request: pb.ListApiKeysRequest, context: Context
     ) -> pb.ListApiKeysResponse:
         problems = Problems()
-        if request.provider:
-            problems.address(request.provider, "provider")
-        size = request.page_size or 50
-        if not 1 <= size <= 200:
-            problems["page_size"] = "must be between 1 and 200"
+        provider = problems.address("provider", request.provider) if request.provider else ""
+        size = problems.page_size(request.page_size)
         start = problems.offset(request.page_token)
-        await problems.check(context, "ListApiKeysRequest")
-        provider = request.provider
-        if provider:
-            provider = to_checksum_address(provider)
-        rows = await store.list_api_keys(
+        problems.check(request)
+        rows = await api_keys.list_api_keys(
             self.deps.pool, provider, request.include_revoked, start, size + 1
         )
         return pb.ListApiKeysResponse(
@@ -145,13 +127,10 @@ class CredentialRpcs:
     async def RevokeApiKey(
         self, request: pb.RevokeApiKeyRequest, context: Context
     ) -> pb.RevokeApiKeyResponse:
-        problems = Problems()
-        problems.request_id(request.request_id)
-        provider = problems.address(request.provider, "provider")
-        if request.token_id > 254:
-            problems["token_id"] = "must be between 0 and 254"
-        await problems.check(context, "RevokeApiKeyRequest")
-        provider = to_checksum_address(provider)
+        problems = Problems.of_mutation(request.request_id)
+        provider = problems.address("provider", request.provider)
+        problems.within("token_id", request.token_id, 0, 254)
+        problems.check(request)
 
         async def work() -> pb.RevokeApiKeyResponse:
             row, receipt = await self.deps.credentials.revoke(
@@ -159,24 +138,17 @@ class CredentialRpcs:
             )
             return pb.RevokeApiKeyResponse(api_key=_api_key(row), receipt=convert.receipt(receipt))
 
+        key = f"{provider}/{request.token_id}"
         return await once(
-            self.deps,
-            context,
-            "RevokeApiKey",
-            request,
-            request.request_id,
-            pb.RevokeApiKeyResponse,
-            work,
-            f"{provider}/{request.token_id}",
+            self.deps, request, pb.RevokeApiKeyResponse, work, subject=key, shield=True
         )
 
     async def RevokeAllApiKeys(
         self, request: pb.RevokeAllApiKeysRequest, context: Context
     ) -> pb.RevokeAllApiKeysResponse:
-        problems = Problems()
-        problems.request_id(request.request_id)
-        provider = problems.address(request.provider, "provider")
-        await problems.check(context, "RevokeAllApiKeysRequest")
+        problems = Problems.of_mutation(request.request_id)
+        provider = problems.address("provider", request.provider)
+        problems.check(request)
         deps = self.deps
 
         async def work() -> pb.RevokeAllApiKeysResponse:
@@ -189,7 +161,7 @@ class CredentialRpcs:
             )
             deps.credentials.forget(service.provider)
             deps.topups.headroom.forget(service.provider)
-            count = await store.revoke_all_api_keys(deps.pool, service.provider)
+            count = await api_keys.revoke_all_api_keys(deps.pool, service.provider)
             account = await deps.compute.get_account(service.provider)
             return pb.RevokeAllApiKeysResponse(
                 generation=account.generation if account else 0,
@@ -198,12 +170,5 @@ class CredentialRpcs:
             )
 
         return await once(
-            deps,
-            context,
-            "RevokeAllApiKeys",
-            request,
-            request.request_id,
-            pb.RevokeAllApiKeysResponse,
-            work,
-            provider,
+            deps, request, pb.RevokeAllApiKeysResponse, work, subject=provider, shield=True
         )

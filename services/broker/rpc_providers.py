@@ -3,14 +3,14 @@ provider's TEE signer before first use."""
 
 from __future__ import annotations
 
-from services.broker import convert, store
+from services.broker import convert
 from services.broker.amounts import A0GI
-from services.broker.convert import Problems
 from services.broker.deps import Deps, once, send_or_resume
-from services.broker.errors import Context, ProviderNotFound, fail
+from services.broker.errors import ProviderNotFound
+from services.broker.store import accounts
+from services.broker.validate import Problems, provider_of
 from zerog.broker.v1 import broker_service_pb2 as pb
-
-_MAX_PAGE = 200
+from zerog_grpc.handlers import Context
 
 
 class ProviderRpcs:
@@ -23,20 +23,15 @@ class ProviderRpcs:
     ) -> pb.ListProvidersResponse:
         problems = Problems()
         max_in = problems.neuron(
-            request.max_input_price_neuron, "max_input_price_neuron", optional=True
+            "max_input_price_neuron", request.max_input_price_neuron, optional=True
         )
         max_out = problems.neuron(
-            request.max_output_price_neuron, "max_output_price_neuron", optional=True
+            "max_output_price_neuron", request.max_output_price_neuron, optional=True
         )
-        size = request.page_size or 50
-        if not 1 <= size <= _MAX_PAGE:
-            problems["page_size"] = f"must be between 1 and {_MAX_PAGE}"
+        size = problems.page_size(request.page_size)
         start = problems.offset(request.page_token)
-        await problems.check(context, "ListProvidersRequest")
-        try:
-            services = await self.deps.providers.all()
-        except Exception as error:
-            await fail(context, error)
+        problems.check(request)
+        services = await self.deps.providers.all()
         official = self.deps.official
         chosen = [
             s
@@ -61,16 +56,11 @@ class ProviderRpcs:
     async def GetProvider(
         self, request: pb.GetProviderRequest, context: Context
     ) -> pb.GetProviderResponse:
-        problems = Problems()
-        provider = problems.address(request.provider, "provider")
-        await problems.check(context, "GetProviderRequest")
-        try:
-            service = await self.deps.compute.get_service(provider)
-            if service is None:
-                raise ProviderNotFound(provider)
-            account = await self.deps.compute.get_account(provider)
-        except Exception as error:
-            await fail(context, error)
+        provider = provider_of(request)
+        service = await self.deps.compute.get_service(provider)
+        if service is None:
+            raise ProviderNotFound(provider)
+        account = await self.deps.compute.get_account(provider)
         return pb.GetProviderResponse(
             provider=convert.provider(service, self.deps.official),
             sub_account=convert.sub_account(account) if account else None,
@@ -79,10 +69,9 @@ class ProviderRpcs:
     async def AcknowledgeProvider(
         self, request: pb.AcknowledgeProviderRequest, context: Context
     ) -> pb.AcknowledgeProviderResponse:
-        problems = Problems()
-        problems.request_id(request.request_id)
-        provider = problems.address(request.provider, "provider")
-        await problems.check(context, "AcknowledgeProviderRequest")
+        problems = Problems.of_mutation(request.request_id)
+        provider = problems.address("provider", request.provider)
+        problems.check(request)
 
         async def work() -> pb.AcknowledgeProviderResponse:
             compute = self.deps.compute
@@ -112,7 +101,7 @@ class ProviderRpcs:
                 )
                 receipts.append(convert.receipt(r))
                 account = await compute.get_account(provider)
-            await store.record_acknowledgement(
+            await accounts.record_acknowledgement(
                 self.deps.pool,
                 service.provider,
                 service.tee_signer,
@@ -123,12 +112,5 @@ class ProviderRpcs:
             )
 
         return await once(
-            self.deps,
-            context,
-            "AcknowledgeProvider",
-            request,
-            request.request_id,
-            pb.AcknowledgeProviderResponse,
-            work,
-            "ledger",
+            self.deps, request, pb.AcknowledgeProviderResponse, work, subject="ledger", shield=True
         )

@@ -7,23 +7,18 @@ import asyncio
 import re
 from datetime import datetime
 
-from services.broker import store, transactions
-from services.broker.convert import Problems
 from services.broker.deps import Deps, once
-from services.broker.errors import (
-    Context,
-    ProviderNotFound,
-    ProviderNotVerifiable,
-    TopUpAboveCap,
-    fail,
-)
-from services.broker.operations import Alongside
+from services.broker.errors import ProviderNotFound, ProviderNotVerifiable, TopUpAboveCap
 from services.broker.rpc_credentials import top_up_message
+from services.broker.store import accounts, transactions, usage
 from services.broker.topup import TopUpResult
+from services.broker.validate import Problems
 from services.broker.verification import check_signature
 from zerog.broker.v1 import broker_service_pb2 as pb
 from zerog_chain import ChainError
+from zerog_db.once import Alongside
 from zerog_grpc import current_caller
+from zerog_grpc.handlers import Context
 from zerog_grpc.tracing import annotate
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -37,22 +32,22 @@ class UsageRpcs:
     async def VerifyResponse(
         self, request: pb.VerifyResponseRequest, context: Context
     ) -> pb.VerifyResponseResponse:
-        problems = Problems()
-        problems.request_id(request.request_id)
-        provider = problems.address(request.provider, "provider")
+        problems = Problems.of_mutation(request.request_id)
+        provider = problems.address("provider", request.provider)
         if not request.chat_id or "/" in request.chat_id:
-            problems["chat_id"] = "required, without '/'"
+            problems.add("chat_id", "required, without '/'")
         for name in ("request_sha256", "response_sha256"):
             value = getattr(request, name)
             if value and not _SHA256.fullmatch(value):
-                problems[name] = "must be 64 lowercase hex digits"
-        await problems.check(context, "VerifyResponseRequest")
+                problems.add(name, "must be 64 lowercase hex digits")
+        problems.check(request)
         deps = self.deps
 
         async def work() -> pb.VerifyResponseResponse:
             # The chain as it is now (not the cache): a signer swapped or disowned since is seen.
             found, acknowledged = await asyncio.gather(
-                deps.compute.get_service(provider), store.get_acknowledgement(deps.pool, provider)
+                deps.compute.get_service(provider),
+                accounts.get_acknowledgement(deps.pool, provider),
             )
             if found is None:
                 raise ProviderNotFound(provider)
@@ -63,7 +58,7 @@ class UsageRpcs:
 
         def record(answer: pb.VerifyResponseResponse) -> Alongside:
             # Written in the statement that stores the answer: one round trip less.
-            return store.verification_insert(
+            return usage.verification_insert(
                 current_caller().service,
                 request.request_id,
                 checked[0],
@@ -75,25 +70,16 @@ class UsageRpcs:
 
         checked: list[str] = []
         return await once(
-            deps,
-            context,
-            "VerifyResponse",
-            request,
-            request.request_id,
-            pb.VerifyResponseResponse,
-            work,
-            provider,
-            record,
+            deps, request, pb.VerifyResponseResponse, work, subject=provider, alongside=record
         )
 
     async def RecordUsage(
         self, request: pb.RecordUsageRequest, context: Context
     ) -> pb.RecordUsageResponse:
-        problems = Problems()
-        problems.request_id(request.request_id)
-        provider = problems.address(request.provider, "provider")
-        fee = problems.neuron(request.fee_neuron, "fee_neuron", optional=True)
-        await problems.check(context, "RecordUsageRequest")
+        problems = Problems.of_mutation(request.request_id)
+        provider = problems.address("provider", request.provider)
+        fee = problems.neuron("fee_neuron", request.fee_neuron, optional=True)
+        problems.check(request)
         deps = self.deps
 
         async def work() -> pb.RecordUsageResponse:
@@ -114,7 +100,7 @@ class UsageRpcs:
                     "zerog.fee_neuron": str(cost),
                 }
             )
-            this_fee, total = await store.record_usage(
+            this_fee, total = await usage.record_usage(
                 deps.pool,
                 current_caller().service,
                 request.request_id,
@@ -140,14 +126,7 @@ class UsageRpcs:
             )
 
         return await once(
-            deps,
-            context,
-            "RecordUsage",
-            request,
-            request.request_id,
-            pb.RecordUsageResponse,
-            work,
-            provider,
+            deps, request, pb.RecordUsageResponse, work, subject=provider, shield=True
         )
 
     async def GetSettlementReport(
@@ -155,12 +134,9 @@ class UsageRpcs:
     ) -> pb.GetSettlementReportResponse:
         problems = Problems()
         if request.provider:
-            problems.address(request.provider, "provider")
-        await problems.check(context, "GetSettlementReportRequest")
-        try:
-            block = await self.deps.settlement.sync()
-        except Exception as error:
-            await fail(context, error)
+            problems.address("provider", request.provider)
+        problems.check(request)
+        block = await self.deps.settlement.sync()
         rows = await self.deps.settlement.report(request.provider)
         return pb.GetSettlementReportResponse(
             block_number=block,
@@ -182,17 +158,15 @@ class UsageRpcs:
         self, request: pb.ListTransactionsRequest, context: Context
     ) -> pb.ListTransactionsResponse:
         problems = Problems()
-        size = request.page_size or 50
-        if not 1 <= size <= 200:
-            problems["page_size"] = "must be between 1 and 200"
+        size = problems.page_size(request.page_size)
         after = None
         if request.page_token:
             stamp, _, tx_hash = request.page_token.partition("|")
             try:
                 after = (datetime.fromisoformat(stamp), tx_hash)
             except ValueError:
-                problems["page_token"] = "not a token this service issued"
-        await problems.check(context, "ListTransactionsRequest")
+                problems.add("page_token", "not a token this service issued")
+        problems.check(request)
         rows = await transactions.list_transactions(
             self.deps.pool, request.purpose, after, size + 1
         )
@@ -213,7 +187,7 @@ class UsageRpcs:
                 block_number=r["block_number"],
                 value_neuron=str(int(r["value_neuron"])),
                 error=r["error"],
-                # Recorded as "<caller> <request_id>" (operations.transaction_id): the
+                # Recorded as "<caller> <request_id>" (deps.transaction_id): the
                 # request_id as its caller sent it.
                 request_id=r["request_id"].rpartition(" ")[2],
             )

@@ -3,6 +3,7 @@ and the gRPC server. Used by __main__ and by tests alike."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -13,17 +14,16 @@ from prometheus_client import CollectorRegistry
 from services.broker.config import Config
 from services.broker.credentials import Credentials
 from services.broker.deps import Deps
-from services.broker.nonces import PgNonceGuard
+from services.broker.errors import ERRORS
 from services.broker.providers import ProviderCache
 from services.broker.refill import LedgerRefill
 from services.broker.service import SERVICE_NAME, BrokerService
 from services.broker.settlement import SettlementWatcher
+from services.broker.store.transactions import PgNonceGuard, PgRecorder
 from services.broker.topup import TopUps
-from services.broker.transactions import PgRecorder
 from services.broker.unsettled import UnsettledFees
 from zerog.broker.v1 import broker_service_pb2_grpc
 from zerog_chain import (
-    ChainUnavailable,
     ComputeContracts,
     FlowContracts,
     TxSender,
@@ -31,9 +31,11 @@ from zerog_chain import (
     connect,
     network_profile,
 )
-from zerog_db import CONNECTION_ERRORS
+from zerog_db import Once
 from zerog_grpc import RunningServer, start_server
 from zerog_signing import IntentVerifier, PostgresNonceStore, ReplayGuard
+
+log = logging.getLogger("services.broker")
 
 
 @dataclass
@@ -47,9 +49,9 @@ class BrokerServer:
     def port(self) -> int:
         return self.running.port
 
-    async def stop(self, grace: float | None) -> None:
-        """NOT_SERVING, drain calls, stop background loops, close connections."""
-        await self.running.stop(grace)
+    async def stop(self, grace: float | None, delay: float = 0.0) -> None:
+        """NOT_SERVING (for `delay` s), drain calls, stop background loops, close connections."""
+        await self.running.stop(grace, delay)
         await self.deps.providers.stop()
         await self.deps.settlement.stop()
         await self.deps.http.aclose()
@@ -60,7 +62,6 @@ async def start(
     pool: asyncpg.Pool,
     config: Config,
     address: str,
-    *,
     registry: CollectorRegistry | None = None,
 ) -> BrokerServer:
     """Start the broker on `address` (the pool's database is migrated); refuses a wrong chain."""
@@ -98,6 +99,7 @@ async def start(
     unsettled = UnsettledFees(pool, http, credentials, providers, wallet.address)
     deps = Deps(
         pool=pool,
+        once=Once(pool),
         profile=profile,
         wallet=wallet,
         compute=compute,
@@ -131,8 +133,9 @@ async def start(
         verifier=config.auth.verifier(),
         allow=config.allow,
         registry=registry,
-        unavailable=(*CONNECTION_ERRORS, ChainUnavailable),
+        errors=ERRORS,
     )
+    log.info("broker wallet", extra={"wallet": wallet.address})
     providers.start()
     deps.settlement.start(config.settlement_interval_seconds)
     return BrokerServer(running, deps)

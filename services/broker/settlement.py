@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 from eth_utils.address import to_checksum_address
 
+from services.broker.store import settlement
 from zerog_chain import ChainError, ComputeContracts
 from zerog_db import Connection
 from zerog_signing import keccak256
@@ -48,7 +49,7 @@ class SettlementWatcher:
         """Read new events from confirmed blocks; returns the last block read so far."""
         async with self._lock:
             confirmed = int(await self._w3.eth.block_number) - self._confirmations
-            start = await self._pool.fetchval("SELECT next_block FROM event_cursor") or 0
+            start = await settlement.next_block(self._pool)
             while start <= confirmed:
                 end = min(start + _BATCH_BLOCKS - 1, confirmed)
                 await self._read(start, end)
@@ -79,26 +80,13 @@ class SettlementWatcher:
                 if bytes(entry["topics"][0]) != BALANCE_UPDATED:
                     continue
                 await self._balance_event(conn, entry, bytes(entry["transactionHash"]) in settling)
-            await conn.execute(
-                """
-                INSERT INTO event_cursor (next_block) VALUES ($1)
-                ON CONFLICT (id) DO UPDATE SET next_block = $1
-                """,
-                end + 1,
-            )
+            await settlement.read_up_to(conn, end)
 
     async def _balance_event(self, conn: Connection, entry: Any, settled: bool) -> None:
         provider = to_checksum_address("0x" + bytes(entry["topics"][2])[-20:].hex())
         data = bytes(entry["data"])
         balance = int.from_bytes(data[:32], "big")
-        previous = await conn.fetchval(
-            """
-            SELECT balance_neuron FROM balance_events WHERE provider = $1
-            ORDER BY block_number DESC, log_index DESC LIMIT 1
-            """,
-            provider,
-        )
-        delta = balance - int(previous or 0)
+        delta = balance - await settlement.last_balance(conn, provider)
         if settled:
             kind = "settlement"
         elif delta > 0:
@@ -107,14 +95,9 @@ class SettlementWatcher:
             kind = "refund"
         else:
             kind = "other"
-        await conn.execute(
-            """
-            INSERT INTO balance_events (block_number, log_index, tx_hash, provider,
-                balance_neuron, delta_neuron, kind) VALUES ($1, $2, $3, $4, $5, $6, $7)
-            ON CONFLICT DO NOTHING
-            """,
-            int(entry["blockNumber"]),
-            int(entry["logIndex"]),
+        await settlement.record_balance_event(
+            conn,
+            (int(entry["blockNumber"]), int(entry["logIndex"])),
             "0x" + bytes(entry["transactionHash"]).hex(),
             provider,
             balance,
@@ -124,26 +107,7 @@ class SettlementWatcher:
 
     async def report(self, provider: str) -> list[asyncpg.Record]:
         """Per provider: recorded fees and calls, settled fees and count, transfers."""
-        return await self._pool.fetch(
-            """
-            WITH providers AS (
-                SELECT provider FROM usage UNION SELECT provider FROM balance_events
-            )
-            SELECT p.provider,
-                coalesce((SELECT sum(fee_neuron) FROM usage u WHERE u.provider = p.provider), 0)
-                    AS recorded,
-                (SELECT count(*) FROM usage u WHERE u.provider = p.provider) AS calls,
-                coalesce((SELECT -sum(delta_neuron) FROM balance_events b
-                    WHERE b.provider = p.provider AND kind = 'settlement'), 0) AS settled,
-                (SELECT count(*) FROM balance_events b
-                    WHERE b.provider = p.provider AND kind = 'settlement') AS settlements,
-                coalesce((SELECT sum(delta_neuron) FROM balance_events b
-                    WHERE b.provider = p.provider AND kind = 'transfer'), 0) AS transferred
-            FROM providers p WHERE $1 = '' OR lower(p.provider) = lower($1)
-            ORDER BY p.provider
-            """,
-            provider,
-        )
+        return await settlement.report(self._pool, provider)
 
     def start(self, interval: float) -> None:
         """Sync every `interval` seconds in the background."""

@@ -13,16 +13,15 @@ import asyncio
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import asyncpg
 from prometheus_client import CollectorRegistry, Counter
 
-from services.broker import store, transactions
 from services.broker.errors import TopUpAboveCap
 from services.broker.headroom import Headroom
 from services.broker.refill import LedgerRefill
 from services.broker.resume import resume_pending
+from services.broker.store import locks, transactions, transfers, usage
 from services.broker.unsettled import Owed, UnsettledFees
 from zerog_chain import (
     AccountInfo,
@@ -32,7 +31,7 @@ from zerog_chain import (
     Receipt,
     ReceiptTimeout,
 )
-from zerog_signing import keccak256
+from zerog_grpc import utc_now
 
 PURPOSE = "TOP_UP"
 # The derived cap: this many times the provider's usage recorded in the last USAGE_HOURS. A
@@ -51,12 +50,6 @@ class TopUpResult:
     amount: int
     receipt: Receipt | None
     error: str
-
-
-def _lock_key(provider: str) -> int:
-    return int.from_bytes(
-        keccak256(b"broker.topup:" + provider.lower().encode())[:8], "big", signed=True
-    )
 
 
 def _request_prefix(provider: str) -> str:
@@ -103,7 +96,7 @@ class TopUps:
         """The most one top-up of the provider's sub-account may move now."""
         if self.max_amount:
             return self.max_amount
-        recent = await store.recent_usage(self._pool, provider, USAGE_HOURS)
+        recent = await usage.recent_usage(self._pool, provider, USAGE_HOURS)
         floor = self.min_balance + self.topup_amount
         return max(floor, USAGE_MULTIPLE * recent) + next_input_fee
 
@@ -133,12 +126,12 @@ class TopUps:
         self.headroom.forget(provider)
         lock = self._locks.setdefault(provider.lower(), asyncio.Lock())
         async with lock, self._pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", _lock_key(provider))
+            await locks.hold(conn, locks.key_of("broker.topup", provider))
             resumed = await resume_pending(
                 self._pool, self._compute.sender, PURPOSE, _request_prefix(provider)
             )
             if resumed is not None:
-                await store.finish_resumed(self._pool, "top_ups", resumed.tx_hash, "")
+                await transfers.finish_resumed(self._pool, "top_ups", resumed.tx_hash, "")
             # Re-read under the lock: whoever held it (or the resumed transfer) may have topped
             # up already.
             account = await self._compute.get_account(provider)
@@ -149,9 +142,8 @@ class TopUps:
             return done
 
     async def _pending(self, provider: str) -> bool:
-        return (
-            await transactions.pending_transaction(self._pool, PURPOSE, _request_prefix(provider))
-            is not None
+        return bool(
+            await transactions.open_transactions(self._pool, PURPOSE, _request_prefix(provider))
         )
 
     async def _transfer(
@@ -162,11 +154,11 @@ class TopUps:
         if account is not None and locked >= required:
             return None
         amount = max(required - locked, self.topup_amount)
-        started = datetime.now(UTC)
+        started = utc_now()
         cap = await self.cap(provider, next_input_fee)
 
         async def record(tx_hash: str | None, error: str) -> None:
-            await store.record_top_up(
+            await transfers.record_top_up(
                 self._pool,
                 provider,
                 locked,

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 import asyncpg
 import httpx
 
-from services.broker import store
 from services.broker.credentials import Credentials
 from services.broker.errors import BrokerError
 from services.broker.providers import ProviderCache
+from services.broker.store import usage
 from zerog_chain import AccountInfo, ChainError
 
 log = logging.getLogger("services.broker")
@@ -27,31 +27,20 @@ class Owed:
     source: str
 
 
+@dataclass
 class UnsettledFees:
     """Asks the provider, falls back to our records."""
 
-    def __init__(
-        self,
-        pool: asyncpg.Pool,
-        http: httpx.AsyncClient,
-        credentials: Credentials,
-        providers: ProviderCache,
-        user: str,
-        *,
-        timeout: float = 5.0,
-    ) -> None:
-        self._pool = pool
-        self._http = http
-        self._credentials = credentials
-        self._providers = providers
-        self._user = user
-        self._timeout = timeout
+    pool: asyncpg.Pool
+    http: httpx.AsyncClient
+    credentials: Credentials
+    providers: ProviderCache
+    user: str
+    timeout: float = 5.0
 
     async def local(self, provider: str) -> int:
         """Our record: fees recorded minus fees settled on chain."""
-        recorded = await store.recorded_fees(self._pool, provider)
-        settled = await store.settled_fees(self._pool, provider)
-        return max(recorded - settled, 0)
+        return await usage.unsettled_fees(self.pool, provider)
 
     async def owed(self, provider: str, account: AccountInfo | None) -> Owed:
         """The provider's figure when it answers, else ours.
@@ -67,12 +56,12 @@ class UnsettledFees:
 
     async def _ask(self, provider: str, generation: int) -> int | None:
         try:
-            service = await self._providers.get(provider)
-            token = self._credentials.ephemeral(service.provider, generation)
-            reply = await self._http.get(
-                f"{service.url.rstrip('/')}/v1/user/{self._user}/unsettledfee",
+            service = await self.providers.get(provider)
+            token = self.credentials.ephemeral(service.provider, generation)
+            reply = await self.http.get(
+                f"{service.url.rstrip('/')}/v1/user/{self.user}/unsettledfee",
                 headers={"Authorization": token.authorization},
-                timeout=self._timeout,
+                timeout=self.timeout,
             )
             if reply.status_code != 200:
                 log.warning(

@@ -3,12 +3,10 @@ session devnet, each with its own fresh wallet."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import grpc.aio
@@ -19,9 +17,10 @@ from devnet import Devnet
 from services.broker import server
 from services.broker.config import Config
 from services.broker.server import BrokerServer
+from tests.databases import database_fixtures
 from tests.support import JWT_SECRET, auth_metadata
 from zerog.broker.v1 import broker_service_pb2_grpc
-from zerog_db import create_pool, migrate
+from zerog_db import create_pool
 
 if TYPE_CHECKING:
     from zerog.broker.v1.broker_service_pb2_grpc import BrokerServiceAsyncStub
@@ -29,29 +28,7 @@ if TYPE_CHECKING:
 MIGRATIONS = Path(__file__).parents[2] / "services" / "broker" / "migrations"
 
 
-def _database(dsn: str, name: str) -> str:
-    return urlunsplit(urlsplit(dsn)._replace(path=f"/{name}"))
-
-
-@pytest.fixture(scope="session")
-async def broker_template(postgres_url: str) -> AsyncIterator[str]:
-    name = f"broker_template_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(postgres_url)
-    await admin.execute(f"CREATE DATABASE {name}")
-    await migrate(_database(postgres_url, name), "broker", MIGRATIONS)
-    yield name
-    await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    await admin.close()
-
-
-@pytest.fixture
-async def broker_db_url(postgres_url: str, broker_template: str) -> AsyncIterator[str]:
-    name = f"broker_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(postgres_url)
-    await admin.execute(f"CREATE DATABASE {name} TEMPLATE {broker_template}")
-    yield _database(postgres_url, name)
-    await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    await admin.close()
+broker_template, broker_db_url = database_fixtures("broker", MIGRATIONS)
 
 
 def broker_config(

@@ -5,6 +5,7 @@ broker's RPC timeout while anvil has already mined the transaction."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
@@ -14,6 +15,7 @@ import pytest
 from devnet import A0GI, Devnet
 from devnet.provider.process import ProviderProcess
 from tests.broker.conftest import Broker, StartBroker
+from tests.broker.retrying import in_progress
 from tests.faults.rpc_proxy import RpcProxy
 from zerog.broker.v1 import broker_service_pb2 as pb
 
@@ -44,18 +46,23 @@ async def _broker(start_broker: StartBroker, proxy: RpcProxy, provider: str) -> 
 
 
 async def _answered(call: Callable[[float], Awaitable[T]]) -> T:
-    """Retry on the errors a lost answer may show (the first attempt gives up after 2 s)."""
+    """Retry on the errors a lost answer may show (the first attempt gives up after 2 s); while
+    the first attempt still runs, a retry is told to come back (REQUEST_IN_PROGRESS)."""
     deadline = 2.0
-    for _ in range(5):
+    for _ in range(10):
         try:
             return await call(deadline)
         except grpc.aio.AioRpcError as error:
-            assert error.code() in (
-                grpc.StatusCode.UNAVAILABLE,
-                grpc.StatusCode.DEADLINE_EXCEEDED,
-            ), error
+            delay = in_progress(error)
+            if delay is not None:
+                await asyncio.sleep(delay)
+            else:
+                assert error.code() in (
+                    grpc.StatusCode.UNAVAILABLE,
+                    grpc.StatusCode.DEADLINE_EXCEEDED,
+                ), error
         deadline = 30.0
-    raise AssertionError("no answer after 5 attempts")
+    raise AssertionError("no answer after 10 attempts")
 
 
 async def _sent(broker: Broker, purpose: str) -> list[tuple[str, str]]:

@@ -9,6 +9,7 @@ import pytest
 from google.rpc import error_details_pb2
 
 from tests.broker.conftest import Broker
+from tests.broker.retrying import once_done
 from zerog.broker.v1 import broker_service_pb2 as pb
 from zerog_grpc import unpack_detail
 
@@ -22,12 +23,14 @@ async def test_submit_pays_once_per_request_id(broker: Broker) -> None:
     md = broker.md("storage")
     request = pb.SubmitStorageRequest(request_id="up-1", submissions=[_submission(7)])
 
+    # Concurrent duplicates are told to come back while the first runs; they then replay it.
     first, *retries = await asyncio.gather(
-        *(broker.stub.SubmitStorage(request, metadata=md) for _ in range(3))
+        *(once_done(lambda: broker.stub.SubmitStorage(request, metadata=md)) for _ in range(3))
     )
 
     assert first.tx_hash and len(first.tx_seqs) == 1 and int(first.fee_neuron) > 0
     assert all(r.tx_hash == first.tx_hash and r.tx_seqs == first.tx_seqs for r in retries)
+    assert sorted(a.replayed for a in (first, *retries)) == [False, True, True]
     paid = await broker.pool.fetchval(
         "SELECT count(*) FROM transactions WHERE purpose = 'STORAGE_SUBMIT'"
     )

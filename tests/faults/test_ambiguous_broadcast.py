@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 from typing import TYPE_CHECKING, TypeVar
 
 import grpc
@@ -16,6 +17,7 @@ from eth_typing import ChecksumAddress, HexStr
 from web3 import Web3
 
 from devnet import A0GI
+from tests.broker.retrying import once_done
 from tests.faults.rpc_proxy import RpcProxy
 from tests.stack import Stack
 from zerog.broker.v1 import broker_service_pb2 as pb
@@ -57,11 +59,12 @@ async def _broker(stack: Stack, proxy: RpcProxy) -> BrokerServiceAsyncStub:
 
 
 async def _until_answered(call: Callable[[float], Awaitable[T]], first_timeout: float) -> T:
-    """The caller's loop: retry the same request on retryable errors (at most 5 attempts)."""
+    """The caller's loop: retry the same request on retryable errors (at most 5 attempts), and
+    after the delay asked while its first attempt still runs (REQUEST_IN_PROGRESS)."""
     timeout = first_timeout
     for _ in range(5):
         try:
-            return await call(timeout)
+            return await once_done(partial(call, timeout))
         except grpc.aio.AioRpcError as error:
             assert error.code() in RETRYABLE, error
         timeout = 30.0

@@ -10,6 +10,7 @@ import grpc
 import pytest
 
 from devnet import A0GI
+from tests.broker.retrying import once_done
 from tests.faults.tcp_proxy import TcpProxy
 from tests.stack import Stack
 from zerog.broker.v1 import broker_service_pb2 as pb
@@ -28,8 +29,8 @@ async def test_chain_rpc_slow_hits_the_deadline_and_a_retry_lands_once(
     )
     assert await stub.GetWallet(pb.GetWalletRequest(), metadata=stack.md("broker"), timeout=30)
 
-    # Every chain reply now takes 2 s: a caller with a 1 s deadline gets DEADLINE_EXCEEDED and
-    # the broker, cancelled mid-call, must leave nothing that blocks the retry.
+    # Every chain reply now takes 2 s: a caller with a 1 s deadline gets DEADLINE_EXCEEDED while
+    # the broker carries the payment on (a hung-up caller never leaves money half-moved).
     proxy.delay = 2.0
     ledger = pb.CreateLedgerRequest(request_id="slow-chain", initial_deposit_neuron=str(3 * A0GI))
     with pytest.raises(grpc.aio.AioRpcError) as late:
@@ -40,7 +41,11 @@ async def test_chain_rpc_slow_hits_the_deadline_and_a_retry_lands_once(
     assert slow.address
 
     proxy.delay = 0.0
-    created = await stub.CreateLedger(ledger, metadata=stack.md("broker"), timeout=60)
+    # A retry while that first attempt still runs is told to come back (REQUEST_IN_PROGRESS)
+    # until its answer is there.
+    created = await once_done(
+        lambda: stub.CreateLedger(ledger, metadata=stack.md("broker"), timeout=60)
+    )
     again = await stub.CreateLedger(ledger, metadata=stack.md("broker"), timeout=60)
     assert created == again
     sent = await stack.pools["broker"].fetchval("SELECT count(*) FROM transactions")

@@ -1,12 +1,22 @@
-"""The broker.transactions table: the sender's recorder hook and the queries over it."""
+"""The broker.transactions table: zerog_chain's recorder and nonce-guard hooks and the queries
+over what was sent (replicas share one wallet; a retry resumes what its request signed)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from datetime import datetime
 
 import asyncpg
 
+from services.broker.store import locks
 from zerog_chain import TxRecord
+
+# A transaction that never left (status failed, never mined) consumed no nonce.
+_HOLDS_NONCE = "(status <> 'failed' OR block_number > 0)"
+# Transactions that may still land: pending ones, and those marked 'not sent' because the node
+# did not know them when a later send reused their nonce (a lost broadcast can still arrive).
+_OPEN = "(status = 'pending' OR (status = 'failed' AND block_number = 0 AND error = 'not sent'))"
 
 
 class PgRecorder:
@@ -44,6 +54,37 @@ class PgRecorder:
         )
 
 
+class PgNonceGuard:
+    """zerog_chain's NonceGuard: a Postgres advisory lock spans nonce choice, signing and
+    broadcast, and the highest nonce recorded is the floor."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    @asynccontextmanager
+    async def hold(self, sender: str) -> AsyncIterator[int | None]:
+        """Hold the wallet's lock until the block ends; yields the highest nonce used so far."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            await locks.hold(conn, locks.key_of("broker.nonce", sender))
+            last = await conn.fetchval(
+                f"SELECT max(nonce) FROM transactions WHERE sender = $1 AND {_HOLDS_NONCE}",
+                sender,
+            )
+            yield None if last is None else int(last)
+
+    async def recorded_from(self, sender: str, nonce: int) -> Sequence[TxRecord]:
+        """The sender's transactions from `nonce` up that hold their nonce, lowest first."""
+        rows = await self._pool.fetch(
+            f"""
+            SELECT * FROM transactions WHERE sender = $1 AND nonce >= $2 AND {_HOLDS_NONCE}
+            ORDER BY nonce
+            """,
+            sender,
+            nonce,
+        )
+        return [_tx_record(row) for row in rows]
+
+
 def _tx_record(row: asyncpg.Record) -> TxRecord:
     return TxRecord(
         tx_hash=row["tx_hash"],
@@ -60,26 +101,6 @@ def _tx_record(row: asyncpg.Record) -> TxRecord:
         error=row["error"],
         raw=bytes(row["raw_tx"] or b""),
     )
-
-
-async def recorded_from(pool: asyncpg.Pool, sender: str, nonce: int) -> list[TxRecord]:
-    """The sender's transactions from `nonce` up that hold their nonce (all but the failed
-    ones never mined), lowest nonce first."""
-    rows = await pool.fetch(
-        """
-        SELECT * FROM transactions
-        WHERE sender = $1 AND nonce >= $2 AND (status <> 'failed' OR block_number > 0)
-        ORDER BY nonce
-        """,
-        sender,
-        nonce,
-    )
-    return [_tx_record(row) for row in rows]
-
-
-# Transactions that may still land: pending ones, and those marked 'not sent' because the node
-# did not know them when a later send reused their nonce (a lost broadcast can still arrive).
-_OPEN = "(status = 'pending' OR (status = 'failed' AND block_number = 0 AND error = 'not sent'))"
 
 
 async def request_transactions(pool: asyncpg.Pool, request_id: str, purpose: str) -> list[TxRecord]:
@@ -110,14 +131,6 @@ async def open_transactions(
         request_prefix,
     )
     return [_tx_record(row) for row in rows]
-
-
-async def pending_transaction(
-    pool: asyncpg.Pool, purpose: str, request_prefix: str
-) -> TxRecord | None:
-    """The oldest transaction of `purpose` under the prefix that may still land."""
-    records = await open_transactions(pool, purpose, request_prefix)
-    return records[0] if records else None
 
 
 async def list_transactions(

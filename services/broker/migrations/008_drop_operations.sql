@@ -1,0 +1,12 @@
+-- Idempotency moved to the kernel's `idempotency` table (zerog_db.Once), keyed like
+-- `operations` was: scope = the calling service, request_id.
+--
+-- The answers in `operations` are not copied. Once fingerprints sha256(method NUL request)
+-- where `operations` holds sha256(request), and the request itself was never stored, so the
+-- new fingerprint cannot be computed here: a copied row could never match its retry, which
+-- would be refused as REQUEST_ID_REUSED instead of replayed. A retry that spans the upgrade
+-- runs again; one that sends a transaction still resumes the transaction its first attempt
+-- recorded under the same caller-scoped id (transactions.request_id), so it never pays twice.
+-- Replicas of the previous release still running during the rollout fail their mutating
+-- calls at the claim (before any work) and their callers retry on a new replica.
+DROP TABLE operations;
