@@ -2,62 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import sys
 from pathlib import Path
-
-from prometheus_client import CollectorRegistry
 
 from services.inference import server
 from services.inference.config import Config
-from zerog_db import create_pool, migrate, wait_for_database
-from zerog_grpc import setup_logging, setup_tracing, start_metrics_server, wait_for_signal
-from zerog_grpc.migrate_command import run_migrate_command
-from zerog_grpc.settings import ConfigError
+from zerog_grpc import run_service
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-SCHEMA = "inference"
-log = logging.getLogger("services.inference")
-
-
-async def run_migrations(config: Config) -> None:
-    await wait_for_database(config.database_url)
-    applied = await migrate(config.database_url, SCHEMA, MIGRATIONS)
-    log.info("migrations applied", extra={"count": applied})
-
-
-async def serve(config: Config) -> None:
-    await run_migrations(config)
-    registry = CollectorRegistry()
-    start_metrics_server(config.metrics_port, registry)
-    pool = await create_pool(config.database_url, max_size=config.db_pool_size, search_path=SCHEMA)
-    try:
-        running = await server.start(pool, config, f"[::]:{config.port}", registry=registry)
-        log.info("inference serving", extra={"port": running.port})
-        await wait_for_signal()
-        await running.stop(config.shutdown_grace_seconds)
-    finally:
-        await pool.close()
-    log.info("inference stopped")
-
-
-def main() -> None:
-    if sys.argv[1:] == ["migrate"]:
-        run_migrate_command("inference", SCHEMA, MIGRATIONS)
-        return
-    try:
-        config = Config.from_env()
-    except ConfigError as error:
-        sys.exit(f"inference: configuration error: {error}")
-    setup_logging("inference", config.log_level)
-    setup_tracing("inference")
-    match sys.argv[1:]:
-        case [] | ["serve"]:
-            asyncio.run(serve(config))
-        case _:
-            sys.exit(__doc__)
-
 
 if __name__ == "__main__":
-    main()
+    run_service("inference", Config.from_env, server.start, MIGRATIONS)

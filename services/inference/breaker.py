@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import time
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -13,8 +11,7 @@ from aiobreaker import CircuitBreaker, CircuitBreakerListener, CircuitBreakerSta
 from aiobreaker.storage.memory import CircuitMemoryStorage
 
 from services.inference.errors import ProviderError
-
-Clock = Callable[[], float]
+from zerog_grpc import Monotonic, monotonic
 
 
 @dataclass(frozen=True)
@@ -36,7 +33,7 @@ class _ClockStorage(CircuitMemoryStorage):  # type: ignore[misc]  # aiobreaker i
     so tests can move time without sleeping and production uses a monotonic clock.
     """
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Monotonic) -> None:
         super().__init__(CircuitBreakerState.CLOSED)
         self._clock = clock
         self._opened_on_clock: float | None = None
@@ -88,7 +85,7 @@ def _not_a_provider_fault(error: Exception) -> bool:
 class Breakers:
     """The breakers of every provider seen, created on first use."""
 
-    def __init__(self, settings: BreakerSettings, clock: Clock = time.monotonic) -> None:
+    def __init__(self, settings: BreakerSettings, clock: Monotonic = monotonic) -> None:
         self.settings = settings
         self._clock = clock
         self._breakers: dict[str, CircuitBreaker] = {}

@@ -8,12 +8,12 @@ import re
 from typing import Any
 
 from services.inference import convert
-from services.inference.chat import FAILED, ChatCall, ChatOutcome
+from services.inference.chat import ChatCall, ChatOutcome
 from services.inference.errors import ResponseNotVerified
-from services.inference.faults import Context
-from services.inference.retry import Clock, Deadline
+from services.inference.retry import Deadline
+from services.inference.settle import FAILED
 from zerog.inference.v1 import inference_service_pb2 as pb
-from zerog_grpc import current_caller, request_ids
+from zerog_grpc import Problems, current_caller
 
 DEFAULT_MAX_TOKENS, MAX_MAX_TOKENS = 512, 32768
 SCHEMA_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -25,20 +25,13 @@ def subject_of(given: str) -> str:
     return given or (f"user:{caller.user}" if caller.user else f"service:{caller.service}")
 
 
-def check_request_id(problems: dict[str, str], field: str, value: str) -> None:
-    """The rule every service shares (zerog_grpc.request_ids)."""
-    problem = request_ids.check(value)
-    if problem is not None:
-        problems[field] = problem
-
-
-def response_format_of(fmt: pb.ResponseFormat, problems: dict[str, str]) -> dict[str, Any] | None:
+def response_format_of(fmt: pb.ResponseFormat, problems: Problems) -> dict[str, Any] | None:
     """OpenAI's response_format for the provider body; None for text (problems noted)."""
     schema_kind = fmt.type == pb.RESPONSE_FORMAT_TYPE_JSON_SCHEMA
     if fmt.json_schema and not schema_kind:
-        problems["response_format.json_schema"] = "only with RESPONSE_FORMAT_TYPE_JSON_SCHEMA"
+        problems.add("response_format.json_schema", "only with RESPONSE_FORMAT_TYPE_JSON_SCHEMA")
     if fmt.schema_name and not SCHEMA_NAME.fullmatch(fmt.schema_name):
-        problems["response_format.schema_name"] = "1-64 letters, digits, '_' or '-'"
+        problems.add("response_format.schema_name", "1-64 letters, digits, '_' or '-'")
     if fmt.type == pb.RESPONSE_FORMAT_TYPE_JSON_OBJECT:
         return {"type": "json_object"}
     if not schema_kind:
@@ -48,7 +41,7 @@ def response_format_of(fmt: pb.ResponseFormat, problems: dict[str, str]) -> dict
     except ValueError:
         schema = None
     if not isinstance(schema, dict):
-        problems["response_format.json_schema"] = "must be a JSON Schema (a JSON object)"
+        problems.add("response_format.json_schema", "must be a JSON Schema (a JSON object)")
         return None
     spec: dict[str, Any] = {"name": fmt.schema_name or "response", "schema": schema}
     if fmt.strict:
@@ -58,33 +51,36 @@ def response_format_of(fmt: pb.ResponseFormat, problems: dict[str, str]) -> dict
 
 def build_call(
     request: pb.ChatCompletionRequest,
-    context: Context,
-    clock: Clock,
+    deadline: Deadline,
     *,
+    invalid: str,
     operation: str = "chat.completion",
-    problems: dict[str, str] | None = None,
-) -> tuple[ChatCall | None, dict[str, str]]:
-    """A ChatCall from a request, or the problems found (every one of them)."""
-    problems = {} if problems is None else problems
-    check_request_id(problems, "request_id", request.request_id)
+    problems: Problems | None = None,
+    prefix: str = "",
+) -> ChatCall:
+    """A ChatCall from a request; InvalidRequest(`invalid`) naming every problem found (with
+    those already in `problems`), each field under `prefix`."""
+    problems = Problems() if problems is None else problems
+    found = Problems()
+    found.request_id("request_id", request.request_id)
     if not request.messages:
-        problems["messages"] = "at least one message is required"
+        found.add("messages", "at least one message is required")
     for i, m in enumerate(request.messages):
         if m.role not in convert.ROLES:
-            problems[f"messages[{i}].role"] = "must be system, user or assistant"
+            found.add(f"messages[{i}].role", "must be system, user or assistant")
         if not m.content.strip():
-            problems[f"messages[{i}].content"] = "must not be empty"
+            found.add(f"messages[{i}].content", "must not be empty")
     if request.HasField("temperature") and not (
         math.isfinite(request.temperature) and 0 <= request.temperature <= 2
     ):
-        problems["temperature"] = "must be between 0 and 2"
+        found.add("temperature", "must be between 0 and 2")
     max_tokens = request.max_tokens if request.HasField("max_tokens") else DEFAULT_MAX_TOKENS
-    if not 1 <= max_tokens <= MAX_MAX_TOKENS:
-        problems["max_tokens"] = f"must be between 1 and {MAX_MAX_TOKENS}"
-    check_routing(problems, "routing", request.routing)
-    response_format = response_format_of(request.response_format, problems)
-    if problems:
-        return None, problems
+    found.within("max_tokens", max_tokens, 1, MAX_MAX_TOKENS)
+    check_routing(found, "routing", request.routing)
+    response_format = response_format_of(request.response_format, found)
+    for field, problem in found.items():
+        problems.add(prefix + field, problem)
+    problems.raise_if_any(invalid)
     caller = current_caller()
     return ChatCall(
         request_id=f"{caller.service}/{request.request_id}",
@@ -93,19 +89,19 @@ def build_call(
         model=request.model,
         messages=[{"role": convert.ROLES[m.role], "content": m.content} for m in request.messages],
         max_tokens=max_tokens,
-        deadline=Deadline.after(clock, context.time_remaining()),
+        deadline=deadline,
         temperature=request.temperature if request.HasField("temperature") else None,
         strategy=convert.STRATEGIES[request.routing.strategy],
         filters=convert.filters(request.model, request.routing),
         operation=operation,
         response_format=response_format,
-    ), problems
+    )
 
 
-def check_routing(problems: dict[str, str], field: str, routing: pb.RoutingOptions) -> None:
+def check_routing(problems: Problems, field: str, routing: pb.RoutingOptions) -> None:
     """An unknown strategy is refused rather than quietly routed by cost."""
     if routing.strategy not in convert.STRATEGIES:
-        problems[f"{field}.strategy"] = "must be COST, LATENCY, RELIABILITY or unspecified"
+        problems.add(f"{field}.strategy", "must be COST, LATENCY, RELIABILITY or unspecified")
 
 
 def refuse_unverified(call: ChatCall, outcome: ChatOutcome) -> None:

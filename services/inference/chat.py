@@ -5,39 +5,27 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-import grpc
-import grpc.aio
-
+from services.inference import settle
 from services.inference.broker_client import BrokerClient
 from services.inference.errors import NoProvider, StreamInterrupted
 from services.inference.failover import Attempt, Failover, Routed, Stopwatch
-from services.inference.provider_http import (
-    Completion,
-    Credentials,
-    ProviderHttp,
-    ProviderStream,
-    request_body,
-)
+from services.inference.provider_http import Completion, Credentials, ProviderHttp, request_body
 from services.inference.quota_client import QuotaClient, Reservation
 from services.inference.retry import Deadline
 from services.inference.routing import Filters, Provider, Strategy, rank
+from services.inference.settle import Verdict
 from services.inference.spans import annotate_call
 from services.inference.tokens import PER_MESSAGE_OVERHEAD, count_messages, count_text
 from zerog_grpc import request_ids
 
 log = logging.getLogger("services.inference.chat")
-# RecordUsage is retried on these (the broker was briefly away or busy), a bounded number of
-# times: the answer waits for it.
-_TRANSIENT = frozenset(
-    {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.ABORTED}
-)
-_RECORD_ATTEMPTS = 3
-_RECORD_BACKOFF_SECONDS = 0.1
-NOT_VERIFIABLE, VERIFIED, FAILED = "not_verifiable", "verified", "failed"
+T = TypeVar("T")
+# Opens one provider call: (credentials, request body, seconds it may take) -> its answer.
+Open = Callable[[Credentials, bytes, float], Awaitable[T]]
 
 
 @dataclass(frozen=True)
@@ -65,16 +53,6 @@ class ChatCall:
         if self.response_format is not None:
             body["response_format"] = self.response_format
         return body
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """The TEE check of an answer."""
-
-    status: str
-    chat_id: str = ""
-    signing_address: str = ""
-    reason: str = ""
 
 
 @dataclass
@@ -210,18 +188,20 @@ class ChatEngine:
             limit_seconds=seconds,
         )
 
-    async def complete(self, call: ChatCall) -> ChatOutcome:
-        """One unary answer; the reservation is released if no answer comes back."""
-        plan = await self._plan(call)
+    async def _route(
+        self, call: ChatCall, plan: _Plan, open_call: Open[T], *, stream: bool
+    ) -> Routed[tuple[Credentials, T]]:
+        """The first provider call that opens, failing over; the reservation is released if
+        none does."""
         log_: list[Attempt] = []
 
         async def attempt(
             provider: Provider, seconds: float, watch: Stopwatch
-        ) -> tuple[Credentials, Completion]:
+        ) -> tuple[Credentials, T]:
             creds = await self._credentials(call, plan, provider, seconds)
-            body = request_body(creds, call.payload(), stream=False)
+            body = request_body(creds, call.payload(), stream=stream)
             watch.restart()
-            return creds, await self.http.complete(creds, body, seconds)
+            return creds, await open_call(creds, body, seconds)
 
         try:
             routed = await self.failover.run(plan.ranked, attempt, call.deadline, log_)
@@ -231,30 +211,19 @@ class ChatEngine:
             annotate_call(call, plan.ranked, plan.reason, None, log_)
             raise
         plan.drop_early()
+        return routed
+
+    async def complete(self, call: ChatCall) -> ChatOutcome:
+        """One unary answer; the reservation is released if no answer comes back."""
+        plan = await self._plan(call)
+        routed = await self._route(call, plan, self.http.complete, stream=False)
         creds, completion = routed.value
         return await self._settle(call, plan, routed, creds, completion)
 
     async def stream(self, call: ChatCall) -> AsyncIterator[str | ChatOutcome]:
         """Text pieces as the provider sends them, then the outcome."""
         plan = await self._plan(call)
-        log_: list[Attempt] = []
-
-        async def attempt(
-            provider: Provider, seconds: float, watch: Stopwatch
-        ) -> tuple[Credentials, ProviderStream]:
-            creds = await self._credentials(call, plan, provider, seconds)
-            body = request_body(creds, call.payload(), stream=True)
-            watch.restart()
-            return creds, await self.http.open_stream(creds, body, seconds)
-
-        try:
-            routed = await self.failover.run(plan.ranked, attempt, call.deadline, log_)
-        except BaseException:
-            plan.drop_early()
-            await self._release(plan.reservation)
-            annotate_call(call, plan.ranked, plan.reason, None, log_)
-            raise
-        plan.drop_early()
+        routed = await self._route(call, plan, self.http.open_stream, stream=True)
         creds, stream = routed.value
         try:
             async for piece in stream.deltas():
@@ -265,10 +234,18 @@ class ChatEngine:
             await stream.aclose()
             if isinstance(error, StreamInterrupted):
                 log.warning("stream interrupted", extra={"provider": creds.provider})
-            partial = _stream_completion(stream, creds)
+            partial = settle.stream_completion(stream)
             await self._settle(call, plan, routed, creds, partial, verify=False)
             raise
-        yield await self._settle(call, plan, routed, creds, _stream_completion(stream, creds))
+        yield await self._settle(call, plan, routed, creds, settle.stream_completion(stream))
+
+    async def events(self, call: ChatCall, *, stream: bool) -> AsyncIterator[str | ChatOutcome]:
+        """As `stream`, or the one outcome of `complete`: callers that do both write it once."""
+        if stream:
+            async for event in self.stream(call):
+                yield event
+        else:
+            yield await self.complete(call)
 
     async def _release(self, reservation: Reservation) -> None:
         try:
@@ -305,10 +282,18 @@ class ChatEngine:
         }
         verifying = creds.verifiable and verify
         # Independent records, sent together: the answer waits for the slowest, not the sum.
+        usage_id = request_ids.derived("usage", plan.run_id, creds.provider.lower())
         cost, _, verdict = await asyncio.gather(
             self.quota.commit(plan.reservation, used, metadata),
-            self._record_usage(call, plan, creds, completion, prompt, produced, fee),
-            self._verify(plan.run_id, creds, completion) if verifying else _not_verifiable(),
+            settle.record_usage(
+                self.broker,
+                settle.Usage(usage_id, call.user, prompt, produced, fee),
+                creds,
+                completion,
+            ),
+            settle.verify(self.broker, plan.run_id, creds, completion)
+            if verifying
+            else settle.not_verifiable(),
         )
         outcome = ChatOutcome(
             id=completion.id,
@@ -331,85 +316,3 @@ class ChatEngine:
         )
         annotate_call(call, plan.ranked, plan.reason, outcome, routed.attempts)
         return outcome
-
-    async def _record_usage(
-        self,
-        call: ChatCall,
-        plan: _Plan,
-        creds: Credentials,
-        completion: Completion,
-        prompt: int,
-        produced: int,
-        fee: int,
-    ) -> None:
-        usage_id = request_ids.derived("usage", plan.run_id, creds.provider.lower())
-        for attempt in range(1, _RECORD_ATTEMPTS + 1):
-            try:
-                await self.broker.record_usage(
-                    usage_id,
-                    creds.provider,
-                    input_tokens=prompt,
-                    output_tokens=produced,
-                    fee_neuron=fee,
-                    user=call.user,
-                    chat_id=completion.chat_id,
-                )
-                return
-            except Exception as error:
-                # The broker records once per id, so a retry never bills twice; only a
-                # transient failure is worth one.
-                transient = isinstance(error, grpc.aio.AioRpcError) and error.code() in _TRANSIENT
-                if transient and attempt < _RECORD_ATTEMPTS:
-                    await asyncio.sleep(_RECORD_BACKOFF_SECONDS * attempt)
-                    continue
-                # Usage is also metered by the provider; what is logged is enough to record
-                # it again by hand (the same id replays, never double-bills).
-                log.exception(
-                    "record usage failed",
-                    extra={
-                        "provider": creds.provider,
-                        "usage_request_id": usage_id,
-                        "input_tokens": prompt,
-                        "output_tokens": produced,
-                        "fee_neuron": str(fee),
-                        "attempts": attempt,
-                    },
-                )
-                return
-
-    async def _verify(self, run_id: str, creds: Credentials, completion: Completion) -> Verdict:
-        try:
-            result = await self.broker.verify(
-                request_ids.derived("verify", run_id),
-                creds.provider,
-                completion.chat_id,
-                completion.request_body,
-                completion.response_body,
-            )
-        except Exception as error:
-            # Could not check: that is a failed verification, never a silent pass.
-            log.warning("verification unavailable", extra={"provider": creds.provider})
-            return Verdict(FAILED, completion.chat_id, "", f"verification unavailable: {error}")
-        if result.valid:
-            return Verdict(VERIFIED, completion.chat_id, result.signing_address)
-        log.warning(
-            "verification failed", extra={"provider": creds.provider, "reason": result.reason}
-        )
-        return Verdict(FAILED, completion.chat_id, result.signing_address, result.reason)
-
-
-async def _not_verifiable() -> Verdict:
-    return Verdict(NOT_VERIFIABLE)
-
-
-def _stream_completion(stream: ProviderStream, creds: Credentials) -> Completion:
-    return Completion(
-        id=stream.id,
-        chat_id=stream.chat_id or stream.id,
-        model=stream.model,
-        content="".join(stream.content),
-        finish_reason=stream.finish_reason or "stop",
-        usage=stream.usage,
-        request_body=stream.request_body,
-        response_body=stream.response_body,
-    )

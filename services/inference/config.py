@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from zerog.inference.v1 import inference_service_pb2 as pb
-from zerog_grpc import ANY_SERVICE
-from zerog_grpc.settings import AuthSettings, ConfigError, Env, parse_allow
+from zerog_grpc import ANY_SERVICE, ServiceSettings
+from zerog_grpc.settings import ConfigError, Env
 
 # Every authenticated internal service may chat; AUTH_ALLOW narrows a method to named callers.
 DEFAULT_ALLOW: dict[str, frozenset[str]] = {
@@ -19,21 +19,13 @@ DEFAULT_ALLOW: dict[str, frozenset[str]] = {
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(ServiceSettings):
     """Everything inference reads from its environment."""
 
-    database_url: str = field(repr=False)
-    jwt_secret: str = field(repr=False)
-    auth: AuthSettings
-    allow: Mapping[str, frozenset[str]]
-    quota_address: str
-    broker_address: str
+    jwt_secret: str = field(default="", repr=False)
+    quota_address: str = ""
+    broker_address: str = ""
     storage_address: str = ""
-    port: int = 50053
-    metrics_port: int = 9466
-    db_pool_size: int = 10
-    shutdown_grace_seconds: float = 20.0
-    log_level: str = "INFO"
     retry_attempts: int = 3
     retry_base_seconds: float = 1.0
     retry_cap_seconds: float = 30.0
@@ -65,18 +57,18 @@ class Config:
         if not 0 < ratio <= 1:
             raise ConfigError("BREAKER_FAILURE_RATIO: must be in (0, 1]")
         return cls(
-            database_url=env.secret("DATABASE_URL"),
+            **ServiceSettings.read(
+                env,
+                audience="inference",
+                allow=DEFAULT_ALLOW,
+                port=50053,
+                metrics_port=9466,
+                db_pool_size=10,
+            ),
             jwt_secret=env.secret("AUTH_JWT_SECRET"),
-            auth=AuthSettings.from_env(env, audience="inference"),
-            allow={**DEFAULT_ALLOW, **parse_allow(env.text("AUTH_ALLOW", ""))},
             quota_address=env.text("QUOTA_ADDRESS"),
             broker_address=env.text("BROKER_ADDRESS"),
             storage_address=env.text("STORAGE_ADDRESS", ""),
-            port=env.integer("PORT", 50053, maximum=65535),
-            metrics_port=env.integer("METRICS_PORT", 9466, maximum=65535),
-            db_pool_size=env.integer("DB_POOL_SIZE", 10, minimum=2),
-            shutdown_grace_seconds=env.number("SHUTDOWN_GRACE_SECONDS", 20.0),
-            log_level=env.text("LOG_LEVEL", "INFO").upper(),
             retry_attempts=env.integer("RETRY_ATTEMPTS", 3, minimum=1, maximum=10),
             retry_base_seconds=env.number("RETRY_BASE_SECONDS", 1.0),
             retry_cap_seconds=env.number("RETRY_CAP_SECONDS", 30.0),

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
+import dataclasses
+from typing import Any
 
-from google.protobuf.message import Message
-
-from services.inference.chat import FAILED, NOT_VERIFIABLE, VERIFIED, ChatOutcome
+from services.inference.chat import ChatOutcome
+from services.inference.portfolio import PortfolioFigures
 from services.inference.routing import Filters, Strategy
+from services.inference.settle import FAILED, NOT_VERIFIABLE, VERIFIED
 from zerog.inference.v1 import inference_service_pb2 as pb
 
 ROLES = {
@@ -32,11 +33,7 @@ VERDICTS = {
     VERIFIED: pb.VERIFICATION_STATUS_VERIFIED,
     FAILED: pb.VERIFICATION_STATUS_FAILED,
 }
-
-
-def fingerprint(message: Message) -> str:
-    """What a request asks for, to tell a retry from a reused request_id."""
-    return hashlib.sha256(message.SerializeToString(deterministic=True)).hexdigest()
+VERDICT_NAMES = {v: k for k, v in VERDICTS.items()}
 
 
 def filters(model: str, routing: pb.RoutingOptions) -> Filters:
@@ -102,6 +99,23 @@ def verification(outcome: ChatOutcome) -> pb.Verification:
     )
 
 
+def accounting(outcome: ChatOutcome) -> dict[str, Any]:
+    """The usage, cost, routing and verification fields every answer carries."""
+    return {
+        "usage": usage(outcome),
+        "cost": cost(outcome),
+        "routing": routing(outcome),
+        "verification": verification(outcome),
+    }
+
+
+def metrics(figures: PortfolioFigures) -> pb.PortfolioMetrics:
+    """The figures as sent: the proto's fields are named as ours."""
+    fields = dataclasses.asdict(figures)
+    positions = [pb.PositionMetrics(**p) for p in fields.pop("positions")]
+    return pb.PortfolioMetrics(**fields, positions=positions)
+
+
 def completion_response(outcome: ChatOutcome) -> pb.ChatCompletionResponse:
     response = pb.ChatCompletionResponse(
         id=outcome.id,
@@ -113,10 +127,7 @@ def completion_response(outcome: ChatOutcome) -> pb.ChatCompletionResponse:
                 finish_reason=outcome.finish_reason,
             )
         ],
-        usage=usage(outcome),
-        cost=cost(outcome),
-        routing=routing(outcome),
-        verification=verification(outcome),
+        **accounting(outcome),
     )
     response.create_time.GetCurrentTime()
     return response

@@ -1,6 +1,19 @@
-"""Inference's domain errors, one base, each named for what went wrong."""
+"""Inference's domain errors, one base, each named for what went wrong, and ERRORS: how each
+(and a failed call to a dependency) ends an RPC."""
 
 from __future__ import annotations
+
+import grpc
+import grpc.aio
+from google.protobuf.message import Message
+from google.rpc import error_details_pb2
+
+from services.inference.portfolio import PortfolioInputError
+from zerog_grpc import KERNEL_ERRORS, ErrorMap, Failure, status
+from zerog_grpc.errormap import Rule
+from zerog_grpc.errors import bad_request, error_info, retry_info, status_of
+
+Code = grpc.StatusCode
 
 
 class InferenceError(Exception):
@@ -60,32 +73,30 @@ class MalformedModelOutput(InferenceError):
     """The model's answer is not the structure the prompt asked for."""
 
 
-class SessionNotFound(InferenceError):
+class SessionError(InferenceError):
+    """Something about the session `session_id`: it `what`."""
+
+    what = "cannot be used"
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__(f"chat session {session_id} {self.what}")
+        self.session_id = session_id
+
+
+class SessionNotFound(SessionError):
     """No session has that id."""
 
-    def __init__(self, session_id: str) -> None:
-        super().__init__(f"chat session {session_id} not found")
-        self.session_id = session_id
+    what = "not found"
 
 
-class SessionArchived(InferenceError):
+class SessionArchived(SessionError):
     """The session is archived and read-only."""
 
-    def __init__(self, session_id: str) -> None:
-        super().__init__(f"chat session {session_id} is archived")
-        self.session_id = session_id
+    what = "is archived"
 
 
 class NotSessionOwner(InferenceError):
     """The caller acts for a different user than the session's."""
-
-
-class RequestIdReused(InferenceError):
-    """A request_id came back with a different request."""
-
-    def __init__(self, request_id: str) -> None:
-        super().__init__(f"request_id {request_id!r} was used for a different request")
-        self.request_id = request_id
 
 
 class StorageUnavailable(InferenceError):
@@ -100,13 +111,77 @@ class ResponseNotVerified(InferenceError):
         self.provider, self.chat_id, self.reason = provider, chat_id, reason
 
 
-class RequestInProgress(InferenceError):
-    """Another call with the same request_id is running (here or on another replica)."""
+def _info(code: grpc.StatusCode, reason: str, **fields: str) -> Rule:
+    """`code` with ErrorInfo(reason) whose metadata are these attributes of the error."""
 
-    def __init__(self, request_id: str, retry_after: float) -> None:
-        super().__init__(
-            f"request_id {request_id!r} is being answered by an earlier call;"
-            " retry to get its answer"
-        )
-        self.request_id = request_id
-        self.retry_after = retry_after
+    def rule(error: BaseException) -> Failure:
+        metadata = {key: str(getattr(error, name)) for key, name in fields.items()}
+        return Failure(code, str(error), (error_info(reason, **metadata),))
+
+    return rule
+
+
+def _providers_failed(error: ProvidersFailed) -> Failure:
+    info = error_info("PROVIDERS_FAILED", attempts=str(error.attempts))
+    return Failure(Code.UNAVAILABLE, str(error), (info, retry_info(5.0)))
+
+
+# What a dependency's refusal may carry on to our caller.
+_PASSED_ON = (
+    error_details_pb2.QuotaFailure,
+    error_details_pb2.ErrorInfo,
+    error_details_pb2.RetryInfo,
+)
+
+
+def _dependency(error: grpc.aio.AioRpcError) -> Failure:
+    code = error.code()
+    got = status_of(error)
+    if code == Code.RESOURCE_EXHAUSTED and got is not None:
+        # The quota service's verdict, with its QuotaFailure, goes to our caller unchanged.
+        details: list[Message] = []
+        for packed in got.details:
+            for kind in _PASSED_ON:
+                detail = kind()
+                if packed.Unpack(detail):
+                    details.append(detail)
+        return Failure(code, error.details() or "budget exhausted", tuple(details))
+    if code == Code.DEADLINE_EXCEEDED:
+        return Failure(code, "deadline exceeded")
+    return Failure(
+        Code.UNAVAILABLE,
+        f"a dependency failed: {code.name}",
+        (error_info("DEPENDENCY_FAILED", code=code.name), retry_info(2.0)),
+    )
+
+
+ERRORS: ErrorMap = {
+    **KERNEL_ERRORS,
+    grpc.aio.AioRpcError: _dependency,
+    PortfolioInputError: lambda e: Failure(
+        Code.INVALID_ARGUMENT, str(e), (bad_request(e.problems),)
+    ),
+    NoProvider: _info(Code.NOT_FOUND, "NO_PROVIDER", model="model"),
+    ProvidersFailed: _providers_failed,
+    ProviderRejected: _info(
+        Code.FAILED_PRECONDITION,
+        "PROVIDER_REJECTED",
+        provider="provider",
+        status="status",
+        attempts="attempts",
+    ),
+    DeadlineReached: status(Code.DEADLINE_EXCEEDED),
+    StreamInterrupted: status(Code.UNAVAILABLE, "STREAM_INTERRUPTED"),
+    MalformedModelOutput: status(Code.FAILED_PRECONDITION, "MALFORMED_MODEL_OUTPUT"),
+    SessionNotFound: _info(Code.NOT_FOUND, "SESSION_NOT_FOUND", session_id="session_id"),
+    SessionArchived: _info(Code.FAILED_PRECONDITION, "SESSION_ARCHIVED", session_id="session_id"),
+    NotSessionOwner: status(Code.PERMISSION_DENIED, "NOT_SESSION_OWNER"),
+    ResponseNotVerified: _info(
+        Code.FAILED_PRECONDITION,
+        "RESPONSE_NOT_VERIFIED",
+        provider="provider",
+        chat_id="chat_id",
+        why="reason",
+    ),
+    StorageUnavailable: status(Code.UNAVAILABLE, "STORAGE_UNAVAILABLE"),
+}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
@@ -17,8 +16,9 @@ from services.inference.errors import (
     ProviderRejected,
     ProvidersFailed,
 )
-from services.inference.retry import Clock, Deadline, RetryPolicy, Sleep
+from services.inference.retry import Deadline, RetryPolicy, Sleep
 from services.inference.routing import Provider, ProviderStats
+from zerog_grpc import Monotonic, monotonic
 
 T = TypeVar("T")
 
@@ -52,7 +52,7 @@ class Stopwatch:
     """Times one attempt; the attempt restarts it when the provider call itself begins, so the
     latency average measures providers, not the broker's credential issuance."""
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Monotonic) -> None:
         self._clock = clock
         self.started = clock()
 
@@ -71,7 +71,7 @@ class Failover:
     stats: ProviderStats
     policy: RetryPolicy
     attempt_timeout: float = 60.0
-    clock: Clock = time.monotonic
+    clock: Monotonic = monotonic
     sleep: Sleep = asyncio.sleep
 
     async def run(

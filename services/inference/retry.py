@@ -7,8 +7,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from services.inference.errors import ProviderError
+from zerog_grpc import Monotonic
 
-Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 
 # Statuses that say the request itself is wrong (or unpaid): another try gets the same answer.
@@ -47,11 +47,11 @@ class RetryPolicy:
 class Deadline:
     """The caller's deadline on a monotonic clock; `None` means no deadline."""
 
-    clock: Clock
+    clock: Monotonic
     at: float | None
 
     @classmethod
-    def after(cls, clock: Clock, seconds: float | None) -> Deadline:
+    def after(cls, clock: Monotonic, seconds: float | None) -> Deadline:
         return cls(clock, None if seconds is None else clock() + seconds)
 
     def remaining(self) -> float | None:

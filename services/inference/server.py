@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import asyncpg
 import grpc.aio
@@ -17,26 +15,53 @@ from services.inference.archive import Archiver
 from services.inference.breaker import Breakers, BreakerSettings
 from services.inference.broker_client import BrokerClient
 from services.inference.chat import ChatEngine
-from services.inference.claims import Claims
 from services.inference.config import Config
+from services.inference.deps import Deps
+from services.inference.errors import ERRORS
 from services.inference.failover import Failover
 from services.inference.provider_http import ProviderHttp
 from services.inference.quota_client import QuotaClient
-from services.inference.retry import Clock, RetryPolicy, Sleep
+from services.inference.retry import RetryPolicy, Sleep
 from services.inference.routing import ProviderStats
-from services.inference.service import SERVICE_NAME, InferenceService
-from services.inference.session_service import SERVICE_NAME as SESSIONS_NAME
-from services.inference.session_service import ChatSessionService
+from services.inference.rpc_chat import ChatRpcs
+from services.inference.rpc_insights import InsightRpcs
+from services.inference.rpc_messages import MessageRpcs
+from services.inference.rpc_sessions import SessionRpcs
 from zerog.broker.v1 import broker_service_pb2_grpc
-from zerog.inference.v1 import inference_service_pb2_grpc
+from zerog.inference.v1 import inference_service_pb2 as pb
+from zerog.inference.v1 import inference_service_pb2_grpc as pb_grpc
 from zerog.quota.v1 import quota_service_pb2_grpc
 from zerog.storage.v1 import storage_service_pb2_grpc
-from zerog_db import CONNECTION_ERRORS
-from zerog_grpc import RunningServer, TokenMinter, client_interceptors, start_server
+from zerog_db import Once
+from zerog_grpc import (
+    Clock,
+    Monotonic,
+    RunningServer,
+    TokenMinter,
+    client_interceptors,
+    monotonic,
+    start_server,
+    utc_now,
+)
+
+SERVICE_NAMES = [
+    pb.DESCRIPTOR.services_by_name[name].full_name
+    for name in ("InferenceService", "ChatSessionService")
+]
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
+class InferenceServicer(ChatRpcs, InsightRpcs, pb_grpc.InferenceServiceServicer):
+    """Chat completions, models, portfolio insights and dream readings."""
+
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+
+
+class ChatSessionServicer(SessionRpcs, MessageRpcs, pb_grpc.ChatSessionServiceServicer):
+    """Chat sessions and talking in them."""
+
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
 
 
 @dataclass
@@ -53,9 +78,9 @@ class InferenceServer:
     def port(self) -> int:
         return self.running.port
 
-    async def stop(self, grace: float | None) -> None:
-        """NOT_SERVING, drain calls, then close the outgoing channels and HTTP client."""
-        await self.running.stop(grace)
+    async def stop(self, grace: float | None, delay: float = 0.0) -> None:
+        """NOT_SERVING for `delay` s, drain calls, then close the outgoing channels and client."""
+        await self.running.stop(grace, delay)
         for channel in self.channels:
             await channel.close()
         await self.http.aclose()
@@ -65,13 +90,13 @@ async def start(
     pool: asyncpg.Pool,
     config: Config,
     address: str,
-    *,
     registry: CollectorRegistry | None = None,
-    clock: Clock = time.monotonic,
+    *,
+    clock: Monotonic = monotonic,
     sleep: Sleep = asyncio.sleep,
-    now: Callable[[], datetime] = utc_now,
+    now: Clock = utc_now,
     http: httpx.AsyncClient | None = None,
-    breaker_clock: Clock | None = None,
+    breaker_clock: Monotonic | None = None,
 ) -> InferenceServer:
     """Start inference on `address` with the given pool (already migrated)."""
     minter = TokenMinter(config.jwt_secret, "inference")
@@ -118,25 +143,24 @@ async def start(
     )
     client = http or ProviderHttp.new_client()
     engine = ChatEngine(broker, quota, ProviderHttp(client), failover)
-    claims = Claims(
-        pool, timedelta(seconds=config.lease()), now, config.request_retry_after_seconds
+    once = Once(
+        pool,
+        lease=timedelta(seconds=config.lease()),
+        retry_after=config.request_retry_after_seconds,
     )
-    inference = InferenceService(pool, engine, breakers, stats, clock, claims)
-    sessions = ChatSessionService(
-        pool, engine, Archiver(storage, minter, timeout), clock, now, claims
-    )
+    deps = Deps(pool, engine, once, breakers, stats, Archiver(storage, minter, timeout), clock, now)
 
     def register(server: grpc.aio.Server) -> None:
-        inference_service_pb2_grpc.add_InferenceServiceServicer_to_server(inference, server)
-        inference_service_pb2_grpc.add_ChatSessionServiceServicer_to_server(sessions, server)
+        pb_grpc.add_InferenceServiceServicer_to_server(InferenceServicer(deps), server)
+        pb_grpc.add_ChatSessionServiceServicer_to_server(ChatSessionServicer(deps), server)
 
     running = await start_server(
         address,
-        [SERVICE_NAME, SESSIONS_NAME],
+        SERVICE_NAMES,
         register,
         verifier=config.auth.verifier(),
         allow=config.allow,
         registry=registry or CollectorRegistry(),
-        unavailable=CONNECTION_ERRORS,
+        errors=ERRORS,
     )
     return InferenceServer(running, engine, breakers, channels, client)

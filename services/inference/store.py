@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING, TypeVar
 
 import asyncpg
 
 from services.inference.errors import SessionNotFound
-from zerog_db.pool import Executor
+from zerog_db import Claim, Executor, Request
+from zerog_db.once import Alongside
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+R = TypeVar("R", bound="DataclassInstance")
 
 
 @dataclass(frozen=True)
@@ -59,39 +67,17 @@ class NewMessage:
     model: str = ""
 
 
+def _row(kind: type[R], row: asyncpg.Record) -> R:
+    """A `kind` from the columns named as its fields."""
+    return kind(**{f.name: row[f.name] for f in dataclasses.fields(kind)})
+
+
 def _session(row: asyncpg.Record) -> SessionRow:
-    return SessionRow(
-        session_id=str(row["session_id"]),
-        user_id=row["user_id"],
-        title=row["title"],
-        model=row["model"],
-        routing=bytes(row["routing"]),
-        state=row["state"],
-        portfolio_context=None
-        if row["portfolio_context"] is None
-        else bytes(row["portfolio_context"]),
-        context_updated_at=row["context_updated_at"],
-        tokens_used=row["tokens_used"],
-        last_provider=row["last_provider"],
-        last_model=row["last_model"],
-        compressions=row["compressions"],
-        archive_id=row["archive_id"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-    )
+    return dataclasses.replace(_row(SessionRow, row), session_id=str(row["session_id"]))
 
 
 def _message(row: asyncpg.Record) -> MessageRow:
-    return MessageRow(
-        message_id=row["message_id"],
-        role=row["role"],
-        content=row["content"],
-        summary=row["summary"],
-        tokens=row["tokens"],
-        provider=row["provider"],
-        model=row["model"],
-        created_at=row["created_at"],
-    )
+    return _row(MessageRow, row)
 
 
 async def create_session(
@@ -169,82 +155,66 @@ async def add_messages(
     )
 
 
+async def _update(
+    conn: Executor, session_id: str, assignments: str, now: datetime, *values: object
+) -> None:
+    """Change one session and its updated_at ($2); `assignments` take `values` from $3."""
+    await conn.execute(
+        f"UPDATE inference.chat_sessions SET {assignments}, updated_at = $2 WHERE session_id = $1",
+        _uuid(session_id),
+        now,
+        *values,
+    )
+
+
 async def record_reply(
-    conn: Executor,
-    session_id: str,
-    *,
-    tokens: int,
-    provider: str,
-    model: str,
-    now: datetime,
+    conn: Executor, session_id: str, *, tokens: int, provider: str, model: str, now: datetime
 ) -> None:
     """Count a model call's tokens and remember who answered."""
-    await conn.execute(
-        "UPDATE inference.chat_sessions SET tokens_used = tokens_used + $2,"
-        " last_provider = CASE WHEN $3 = '' THEN last_provider ELSE $3 END,"
-        " last_model = CASE WHEN $4 = '' THEN last_model ELSE $4 END, updated_at = $5"
-        " WHERE session_id = $1",
-        _uuid(session_id),
+    await _update(
+        conn,
+        session_id,
+        "tokens_used = tokens_used + $3,"
+        " last_provider = CASE WHEN $4 = '' THEN last_provider ELSE $4 END,"
+        " last_model = CASE WHEN $5 = '' THEN last_model ELSE $5 END",
+        now,
         tokens,
         provider,
         model,
-        now,
     )
 
 
 async def compress(
-    conn: Executor,
-    session_id: str,
-    removed: list[int],
-    summary: NewMessage,
-    now: datetime,
+    conn: Executor, session_id: str, removed: list[int], summary: NewMessage, now: datetime
 ) -> None:
     """Replace the `removed` messages with one summary (listed after system prompts)."""
-    sid = _uuid(session_id)
     await conn.execute(
         "DELETE FROM inference.chat_messages"
         " WHERE session_id = $1 AND message_id = ANY($2::bigint[])",
-        sid,
+        _uuid(session_id),
         removed,
     )
     await add_messages(conn, session_id, [summary], now)
-    await conn.execute(
-        "UPDATE inference.chat_sessions SET compressions = compressions + 1, updated_at = $2"
-        " WHERE session_id = $1",
-        sid,
-        now,
-    )
+    await _update(conn, session_id, "compressions = compressions + 1", now)
 
 
 async def set_context(conn: Executor, session_id: str, context: bytes, now: datetime) -> None:
     """Replace the portfolio context and its timestamp."""
-    await conn.execute(
-        "UPDATE inference.chat_sessions SET portfolio_context = $2, context_updated_at = $3,"
-        " updated_at = $3 WHERE session_id = $1",
-        _uuid(session_id),
-        context,
-        now,
-    )
+    await _update(conn, session_id, "portfolio_context = $3, context_updated_at = $2", now, context)
 
 
 async def archive(conn: Executor, session_id: str, archive_id: str, now: datetime) -> None:
     """Mark the session archived with the storage id of its archive."""
-    await conn.execute(
-        "UPDATE inference.chat_sessions SET state = 'archived', archive_id = $2, updated_at = $3"
-        " WHERE session_id = $1",
-        _uuid(session_id),
-        archive_id,
-        now,
-    )
+    await _update(conn, session_id, "state = 'archived', archive_id = $3", now, archive_id)
 
 
-async def delete_session(pool: asyncpg.Pool, session_id: str) -> None:
+async def delete_session(db: Executor, session_id: str) -> None:
     """Delete a session and its messages (cascade); nothing if it is gone."""
     try:
         sid = _uuid(session_id)
     except SessionNotFound:
         return
-    await pool.execute("DELETE FROM inference.chat_sessions WHERE session_id = $1", sid)
+    await db.execute("DELETE FROM inference.chat_sessions WHERE session_id = $1", sid)
 
 
 async def list_sessions(
@@ -268,3 +238,28 @@ async def list_sessions(
         limit,
     )
     return [_session(r) for r in rows]
+
+
+async def holds(conn: Executor, claim: Claim) -> bool:
+    """Whether `claim` still holds its request_id, locked until the transaction ends: a session
+    changes only under a live claim, never twice when a later call took an expired one over."""
+    found = await conn.fetchval(
+        "SELECT 1 FROM inference.idempotency"
+        " WHERE scope = $1 AND request_id = $2 AND claim_token = $3 FOR UPDATE",
+        claim.request.scope,
+        claim.request.request_id,
+        claim.token,
+    )
+    return found is not None
+
+
+def answered_by(request: Request, provider: str, verification: str) -> Alongside:
+    """Who answered `request` and what its TEE check found, kept for operators; written with
+    the stored answer (Once.finish's `alongside`, so its parameters start at $5)."""
+    return (
+        "INSERT INTO inference.answer_sources"
+        " (scope, request_id, method, provider, verification) VALUES ($5, $6, $7, $8, $9)"
+        " ON CONFLICT (scope, request_id) DO UPDATE"
+        " SET provider = EXCLUDED.provider, verification = EXCLUDED.verification",
+        (request.scope, request.request_id, request.method, provider, verification),
+    )

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import grpc.aio
@@ -31,6 +30,7 @@ from tests.broker.conftest import (  # noqa: F401  (fixtures)
     broker_template,
     start_broker,
 )
+from tests.databases import database_fixtures
 from tests.quota.conftest import (  # noqa: F401  (fixtures)
     Quota,
     StartQuota,
@@ -56,32 +56,9 @@ if TYPE_CHECKING:
 
 SERVICES_DIR = Path(__file__).parents[2] / "services"
 
-
-def _database(dsn: str, name: str) -> str:
-    return urlunsplit(urlsplit(dsn)._replace(path=f"/{name}"))
-
-
-@pytest.fixture(scope="session")
-async def inference_template(postgres_url: str) -> AsyncIterator[str]:
-    name = f"inference_template_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(postgres_url)
-    await admin.execute(f"CREATE DATABASE {name}")
-    # Storage's schema too: tests that archive run a storage server on the same database.
-    for service in ("inference", "storage"):
-        await migrate(_database(postgres_url, name), service, SERVICES_DIR / service / "migrations")
-    yield name
-    await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    await admin.close()
-
-
-@pytest.fixture
-async def inference_db_url(postgres_url: str, inference_template: str) -> AsyncIterator[str]:
-    name = f"inference_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(postgres_url)
-    await admin.execute(f"CREATE DATABASE {name} TEMPLATE {inference_template}")
-    yield _database(postgres_url, name)
-    await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    await admin.close()
+inference_template, inference_db_url = database_fixtures(
+    "inference", SERVICES_DIR / "inference" / "migrations"
+)
 
 
 @dataclass
@@ -219,6 +196,8 @@ async def start_inference(
             tmp_path,
             running_devnet.state.rpc_url,
         )
+        # Storage's schema on the same database, for the tests that archive.
+        await migrate(inference_db_url, "storage", SERVICES_DIR / "storage" / "migrations")
         pool = await create_pool(inference_db_url, search_path="storage", max_size=10)
         running = await storage_server.start(pool, StorageConfig.from_env(env), "127.0.0.1:0")
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{running.port}")
