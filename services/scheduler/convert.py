@@ -20,6 +20,7 @@ from services.scheduler.model import (
 from services.scheduler.store.outbox import Delivery
 from services.scheduler.store.runs import RunView
 from zerog.scheduler.v1 import scheduler_service_pb2 as pb
+from zerog_grpc import convert
 
 KIND_TO_PB = {
     Kind.DAILY_DIGEST: pb.NOTIFICATION_KIND_DAILY_DIGEST,
@@ -46,11 +47,7 @@ _CHANNEL = {"webhook": pb.CHANNEL_WEBHOOK, "email": pb.CHANNEL_EMAIL}
 
 def timestamp(value: datetime | None) -> Timestamp | None:
     """An aware datetime as a Timestamp (None stays unset)."""
-    if value is None:
-        return None
-    stamp = Timestamp()
-    stamp.FromDatetime(value.astimezone(UTC))
-    return stamp
+    return None if value is None else convert.timestamp(value)
 
 
 def run(view: RunView) -> pb.Run:
