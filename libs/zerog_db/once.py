@@ -199,21 +199,6 @@ class Once:
 
         With `shield`, a caller hanging up does not cancel the work: money never moves
         halfway, and the answer is stored for the retry."""
-        answer, _ = await self.run_replayed(
-            request, response_type, work, alongside=alongside, shield=shield
-        )
-        return answer
-
-    async def run_replayed(
-        self,
-        request: Request,
-        response_type: type[M],
-        work: Callable[[], Awaitable[M]],
-        *,
-        alongside: Callable[[M], Alongside] | None = None,
-        shield: bool = False,
-    ) -> tuple[M, bool]:
-        """As `run`, and whether the answer is a replay."""
 
         async def complete(claim: Claim) -> M:
             answer = await work()
@@ -240,8 +225,7 @@ class Once:
                     raise RequestInProgress(request.request_id, self.retry_after)
             return answer
 
-        answer, _ = await self._once(request, response_type, complete, shield=False)
-        return answer
+        return await self._once(request, response_type, complete, shield=False)
 
     async def _once(
         self,
@@ -249,10 +233,10 @@ class Once:
         response_type: type[M],
         complete: Callable[[Claim], Awaitable[M]],
         shield: bool,
-    ) -> tuple[M, bool]:
+    ) -> M:
         got = await self.claim(request)
         if isinstance(got, bytes):
-            return response_type.FromString(got), True
+            return response_type.FromString(got)
 
         async def holding(claim: Claim) -> M:
             try:
@@ -262,7 +246,7 @@ class Once:
                 raise
 
         task = asyncio.ensure_future(holding(got))
-        return (await asyncio.shield(task) if shield else await task), False
+        return await asyncio.shield(task) if shield else await task
 
     @staticmethod
     def statement(request: Request, first: int) -> Alongside:
