@@ -2,7 +2,7 @@
 
 Scans services/<svc>/**/*.py for `env.text/integer/number/secret("NAME", ...)`,
 `helper(env, "NAME", ...)` and `*.get("NAME")` on an env mapping, plus what the shared
-libraries read for every service (AuthSettings.from_env, setup_tracing).
+libraries read for every service (ServiceSettings.read, AuthSettings.from_env, setup_tracing).
 A `secret("NAME")` may also be given as NAME_FILE.
 """
 
@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-READERS = {"text", "integer", "number", "secret"}
+READERS = {"text", "integer", "number", "secret", "flag"}
 MAPPINGS = ("env", "environ", "values", "os.environ")
 SHARED = (
+    ROOT / "libs" / "zerog_grpc" / "service.py",
     ROOT / "libs" / "zerog_grpc" / "settings.py",
     ROOT / "libs" / "zerog_grpc" / "tracing.py",
 )
@@ -84,8 +85,9 @@ def usage(service: str) -> EnvUsage:
         n, _, s = _scan(path)  # what is required there depends on the service's choices
         names |= n
         secrets |= s
-    # HS256 is the default algorithm, so its secret is required unless a service says otherwise.
-    required.add("AUTH_JWT_SECRET")
+    # Every service needs its database (ServiceSettings); HS256 is the default algorithm, so
+    # its secret is required unless a service says otherwise.
+    required |= {"DATABASE_URL", "AUTH_JWT_SECRET"}
     return EnvUsage(frozenset(names), frozenset(required), frozenset(secrets))
 
 
