@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -13,7 +12,7 @@ from services.inference.errors import ProviderError
 from services.inference.provider_http import Credentials
 from services.inference.routing import Provider
 from zerog.broker.v1 import broker_service_pb2 as bpb
-from zerog_grpc import TokenMinter
+from zerog_grpc import Monotonic, TokenMinter, monotonic
 
 if TYPE_CHECKING:
     from zerog.broker.v1.broker_service_pb2_grpc import BrokerServiceAsyncStub
@@ -40,19 +39,21 @@ class BrokerClient:
         minter: TokenMinter,
         timeout: float,
         cache_seconds: float = 10.0,
+        clock: Monotonic = monotonic,
     ) -> None:
         self._stub = stub
         self._minter = minter
         self._timeout = timeout
         self._cache_seconds = cache_seconds
         self._cached: tuple[float, list[Provider]] | None = None
+        self._clock = clock
 
     def _metadata(self, user: str = "") -> tuple[tuple[str, str], ...]:
         return self._minter.metadata("broker", user)
 
     async def providers(self) -> list[Provider]:
         """Every inference provider the broker discovered (all pages)."""
-        now = time.monotonic()
+        now = self._clock()
         if self._cached is not None and now - self._cached[0] < self._cache_seconds:
             return self._cached[1]
         found: list[Provider] = []

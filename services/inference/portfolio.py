@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
 
+from zerog_grpc import Problems
+
 # 40 significant digits: far beyond what 6-place results need, so rounding happens only once.
 _CTX = Context(prec=40, rounding=ROUND_HALF_EVEN)
 _PLACES = Decimal("0.000001")
@@ -16,9 +18,9 @@ DAYS_PER_YEAR = 365  # crypto trades every day
 class PortfolioInputError(ValueError):
     """The positions or prices cannot be analysed; `problems` maps field paths to reasons."""
 
-    def __init__(self, problems: dict[str, str]) -> None:
+    def __init__(self, problems: Mapping[str, str]) -> None:
         super().__init__("; ".join(f"{k}: {v}" for k, v in problems.items()))
-        self.problems = problems
+        self.problems = dict(problems)
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,7 @@ def _max_drawdown(series: Sequence[Decimal]) -> Decimal:
 
 def validate(holdings: Sequence[Holding], prices: Mapping[str, Sequence[int]]) -> None:
     """Raise PortfolioInputError naming every problem at once."""
-    problems: dict[str, str] = {}
+    problems = Problems()
     if not holdings:
         problems["positions"] = "at least one position is required"
     seen: set[str] = set()

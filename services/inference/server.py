@@ -122,6 +122,7 @@ async def start(
         minter,
         timeout,
         cache_seconds=config.provider_cache_seconds,
+        clock=clock,
     )
     breakers = Breakers(
         BreakerSettings(
