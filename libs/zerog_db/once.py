@@ -6,8 +6,9 @@ runs; its answer is stored under the claim, in the same transaction as the work'
 (or the same statement). A retry gets the stored answer; a different request under the same id
 is refused (RequestIdReused); a duplicate that arrives while the first still runs is told to come
 back (RequestInProgress, which the error map sends as ABORTED with a RetryInfo). A claim whose
-lease has passed belonged to a replica that died: the next arrival takes it over. A failed call
-gives its claim up, so the caller's retry runs again.
+lease has passed belonged to a replica that died: the next arrival takes it over (a live call
+renews its lease while it works, so the lease can be short). A failed call gives its claim up, so
+the caller's retry runs again.
 
 Three ways to use it, by what the work touches:
 - `run(...)`: work with an outside effect (a chain transaction, a provider call, an upload). The
@@ -174,6 +175,41 @@ class Once:
             done, args = f"WITH alongside AS ({sql}) {done}", (*args, *extra)
         return await (db or self._pool).fetchval(done, *args) is not None
 
+    async def holds(self, claim: Claim, db: Executor) -> bool:
+        """Whether `claim` still holds its key; inside a transaction the row stays locked until
+        it ends, so writes made under the claim never race a takeover."""
+        found = await db.fetchval(
+            f"SELECT 1 FROM idempotency WHERE {_KEY} AND claim_token = $3 FOR UPDATE",
+            claim.request.scope,
+            claim.request.request_id,
+            claim.token,
+        )
+        return found is not None
+
+    async def renew(self, claim: Claim) -> bool:
+        """Push `claim`'s lease a whole lease past now; False once it is no longer held."""
+        renewed = await self._pool.fetchval(
+            "UPDATE idempotency SET lease_until = now() + $4::interval"
+            f" WHERE {_KEY} AND claim_token = $3 RETURNING 1",
+            claim.request.scope,
+            claim.request.request_id,
+            claim.token,
+            self.lease,
+        )
+        return renewed is not None
+
+    async def _keep_alive(self, claim: Claim) -> None:
+        # Three renewals per lease: a live call's claim never lapses, so the lease can be short
+        # and a dead replica's claim is taken over soon.
+        every = self.lease.total_seconds() / 3
+        while True:
+            await asyncio.sleep(every)
+            try:
+                if not await self.renew(claim):
+                    return
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+                log.warning("claim renewal failed", extra={"error": type(error).__name__})
+
     async def release(self, claim: Claim) -> None:
         """Give `claim` up after a failure, so the caller's retry runs."""
         # Shielded: a cancelled call still lets go instead of holding the key for a lease.
@@ -239,11 +275,14 @@ class Once:
             return response_type.FromString(got)
 
         async def holding(claim: Claim) -> M:
+            alive = asyncio.ensure_future(self._keep_alive(claim))
             try:
                 return await complete(claim)
             except BaseException:
                 await self.release(claim)
                 raise
+            finally:
+                alive.cancel()
 
         task = asyncio.ensure_future(holding(got))
         return await asyncio.shield(task) if shield else await task

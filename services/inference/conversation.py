@@ -89,7 +89,7 @@ async def store_reply(
     sid = request.session_id
     tokens = outcome.prompt_tokens + outcome.completion_tokens
     async with deps.pool.acquire() as conn, conn.transaction():
-        if not await store.holds(conn, claim):
+        if not await deps.once.holds(claim, conn):
             # This call outlived its lease and a later one took its request_id over: the
             # session changes once, by that one.
             raise RequestInProgress(claim.request.request_id, deps.once.retry_after)

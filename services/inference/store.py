@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, TypeVar
 import asyncpg
 
 from services.inference.errors import SessionNotFound
-from zerog_db import Claim, Executor, Request
+from zerog_db import Executor, Request
 from zerog_db.once import Alongside
 
 if TYPE_CHECKING:
@@ -238,19 +238,6 @@ async def list_sessions(
         limit,
     )
     return [_session(r) for r in rows]
-
-
-async def holds(conn: Executor, claim: Claim) -> bool:
-    """Whether `claim` still holds its request_id, locked until the transaction ends: a session
-    changes only under a live claim, never twice when a later call took an expired one over."""
-    found = await conn.fetchval(
-        "SELECT 1 FROM inference.idempotency"
-        " WHERE scope = $1 AND request_id = $2 AND claim_token = $3 FOR UPDATE",
-        claim.request.scope,
-        claim.request.request_id,
-        claim.token,
-    )
-    return found is not None
 
 
 def answered_by(request: Request, provider: str, verification: str) -> Alongside:

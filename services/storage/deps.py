@@ -10,7 +10,6 @@ from services.storage.backups import Backups
 from services.storage.puts import PutFlow
 from services.storage.reads import ReadFlow
 from services.storage.remote import QuotaClient
-from services.storage.renewed import RenewedOnce
 from zerog_db import Once
 from zerog_grpc import Clock
 
@@ -18,11 +17,11 @@ from zerog_grpc import Clock
 @dataclass(frozen=True)
 class Deps:
     """The parts the handlers call. `uploading` is the Once of calls that upload (PutObject,
-    RecoverObject), whose claims are renewed while they run."""
+    RecoverObject): a short lease, renewed while they run, frees a dead replica's claim soon."""
 
     pool: asyncpg.Pool
     once: Once
-    uploading: RenewedOnce
+    uploading: Once
     puts: PutFlow
     reads: ReadFlow
     backups: Backups

@@ -19,7 +19,6 @@ from services.storage.policy import GLOBAL_JOBS
 from services.storage.puts import PutFlow
 from services.storage.reads import ReadFlow
 from services.storage.remote import BrokerSubmitter, QuotaClient
-from services.storage.renewed import RenewedOnce
 from services.storage.rpc_jobs import JobRpcs
 from services.storage.rpc_namespaces import NamespaceRpcs
 from services.storage.rpc_objects import ObjectRpcs
@@ -136,7 +135,7 @@ async def start(
     deps = Deps(
         pool=pool,
         once=Once(pool),
-        uploading=RenewedOnce(pool, timedelta(seconds=config.upload_lease_seconds)),
+        uploading=Once(pool, lease=timedelta(seconds=config.upload_lease_seconds)),
         puts=PutFlow(
             pool,
             nodes,

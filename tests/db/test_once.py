@@ -127,6 +127,25 @@ async def test_a_claim_whose_lease_passed_is_taken_over(pool: asyncpg.Pool) -> N
     assert (await once.run(ask("x"), StringValue, lambda: _answer("?"))).value == "new owner"
 
 
+async def test_a_live_call_keeps_its_claim_past_the_lease(pool: asyncpg.Pool) -> None:
+    once = Once(pool, lease=timedelta(milliseconds=300))
+    release, running = asyncio.Event(), asyncio.Event()
+
+    async def long_upload() -> StringValue:
+        running.set()
+        await release.wait()
+        return StringValue(value="uploaded")
+
+    first = asyncio.create_task(once.run(ask("x"), StringValue, long_upload))
+    await asyncio.wait_for(running.wait(), 10)
+    await asyncio.sleep(1.0)  # over three leases
+
+    with pytest.raises(RequestInProgress):
+        await once.run(ask("x"), StringValue, long_upload)
+    release.set()
+    assert (await first).value == "uploaded"
+
+
 async def test_a_shielded_run_finishes_when_the_caller_hangs_up(pool: asyncpg.Pool) -> None:
     once = Once(pool)
     started = asyncio.Event()

@@ -25,20 +25,23 @@ WRITTEN = {
     "quota.cost_records",
     "quota.subjects",
     "quota.usage",
+    "quota.idempotency",  # every service's answers by request_id (zerog_db.Once)
     "broker.api_keys",
-    "broker.operations",
+    "broker.idempotency",
     "broker.transactions",  # the one storage upload that pays its Flow fee
     "inference.chat_sessions",
     "inference.chat_messages",
-    "inference.responses",  # idempotent answers by request_id
+    "inference.idempotency",
+    "inference.answer_sources",
     "storage.namespaces",
     "storage.acl",
     "storage.objects",
     "storage.contents",
     "storage.uploads",
-    "storage.requests",
+    "storage.idempotency",
     "scheduler.users",
     "scheduler.news",
+    "scheduler.idempotency",
 }
 
 
