@@ -9,7 +9,7 @@ import pytest
 from google.rpc import error_details_pb2
 
 from tests.broker.conftest import Broker
-from tests.broker.retrying import once_done
+from tests.retrying import once_done
 from zerog.broker.v1 import broker_service_pb2 as pb
 from zerog_grpc import unpack_detail
 

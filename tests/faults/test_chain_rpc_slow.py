@@ -10,7 +10,7 @@ import grpc
 import pytest
 
 from devnet import A0GI
-from tests.broker.retrying import once_done
+from tests.retrying import once_done
 from tests.faults.tcp_proxy import TcpProxy
 from tests.stack import Stack
 from zerog.broker.v1 import broker_service_pb2 as pb
