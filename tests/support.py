@@ -3,14 +3,29 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import jwt
 
 from zerog_grpc import TokenMinter
+from zerog_grpc.settings import AuthSettings
 
 # HS256 secret the test servers trust; long enough for AuthSettings' minimum.
 JWT_SECRET = "zerog-tests-only-secret-0123456789abcdef"
+
+
+@dataclass(frozen=True)
+class Access:
+    """Who may call a test server (start_server's `access`): tokens for `audience`."""
+
+    audience: str
+    allow: Mapping[str, Collection[str]] = field(default_factory=dict)
+
+    @property
+    def auth(self) -> AuthSettings:
+        return AuthSettings(JWT_SECRET, "HS256", self.audience, None)
 
 
 class ManualClock:

@@ -26,7 +26,10 @@ from zerog_grpc.errors import (
 from zerog_grpc.interceptors import ServerMetrics
 from zerog_grpc.jsonlog import JsonFormatter, setup_logging
 from zerog_grpc.server import (
+    Access,
+    Rpcs,
     RunningServer,
+    ServiceServer,
     start_metrics_server,
     start_server,
     wait_for_signal,
@@ -39,6 +42,7 @@ __all__ = [
     "ANY_SERVICE",
     "DOMAIN",
     "KERNEL_ERRORS",
+    "Access",
     "AuthError",
     "AuthInterceptor",
     "Caller",
@@ -51,8 +55,10 @@ __all__ = [
     "MapErrors",
     "Monotonic",
     "Problems",
+    "Rpcs",
     "RunningServer",
     "ServerMetrics",
+    "ServiceServer",
     "ServiceSettings",
     "TokenMinter",
     "abort",

@@ -7,6 +7,7 @@ import logging
 import signal
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
 
 import grpc
 import grpc.aio
@@ -15,9 +16,10 @@ from grpc_health.v1._async import HealthServicer  # the stubs lack grpc_health.v
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import CollectorRegistry, start_http_server
 
-from zerog_grpc.auth import AuthInterceptor, JwtVerifier
-from zerog_grpc.errormap import KERNEL_ERRORS, ErrorMap, MapErrors, dependency_unavailable
+from zerog_grpc.auth import AuthInterceptor
+from zerog_grpc.errormap import KERNEL_ERRORS, ErrorMap, MapErrors
 from zerog_grpc.interceptors import ServerMetrics
+from zerog_grpc.settings import AuthSettings
 from zerog_grpc.tracing import server_interceptor
 from zerog_grpc.wellformed import RefuseMalformed
 
@@ -61,35 +63,79 @@ class RunningServer:
             await asyncio.sleep(delay)
 
 
+D = TypeVar("D")
+
+
+class Rpcs(Generic[D]):
+    """The base of a service's RPC modules (`class LedgerRpcs(Rpcs[Deps])`), and so of its
+    servicer, which inherits them: every handler reaches the service's parts through `deps`."""
+
+    def __init__(self, deps: D) -> None:
+        self.deps = deps
+
+
+class Access(Protocol):
+    """Who may call what: a service's ServiceSettings, or any object with the two fields."""
+
+    @property
+    def auth(self) -> AuthSettings: ...
+
+    @property
+    def allow(self) -> Mapping[str, Collection[str]]: ...
+
+
+@dataclass
+class ServiceServer:
+    """A started service: its gRPC server and the parts that live and die with it.
+
+    A service subclasses it with its parts (clients, loops) and overrides `stop_parts`, run
+    after NOT_SERVING and before the drain (loops and watch streams, which would hold the drain
+    open), and `close`, run after the drain (clients the last calls still used)."""
+
+    running: RunningServer
+
+    @property
+    def port(self) -> int:
+        return self.running.port
+
+    async def stop(self, grace: float | None, delay: float = 0.0) -> None:
+        """NOT_SERVING for `delay` s, stop the parts, drain calls for `grace` s, close."""
+        await self.running.announce_shutdown(delay)
+        await self.stop_parts(grace)
+        await self.running.server.stop(grace)
+        await self.close()
+
+    async def stop_parts(self, grace: float | None) -> None:
+        """Stop background work before the drain; nothing by default."""
+
+    async def close(self) -> None:
+        """Close clients after the drain; nothing by default."""
+
+
 async def start_server(
     address: str,
     service_names: Sequence[str],
     register: Callable[[grpc.aio.Server], None],
+    access: Access,
+    registry: CollectorRegistry | None = None,
     *,
-    verifier: JwtVerifier,
-    allow: Mapping[str, Collection[str]],
-    registry: CollectorRegistry,
     errors: ErrorMap = KERNEL_ERRORS,
-    unavailable: tuple[type[BaseException], ...] = (),
     serving: bool = True,
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
 ) -> RunningServer:
-    """Start a server with tracing, metrics, auth and error hiding, plus health and reflection.
+    """Start a server with tracing, metrics, auth and the service's error map
+    (zerog_grpc.errormap), plus health and reflection.
 
-    `errors` is the service's error map (zerog_grpc.errormap). With `serving=False` health
-    stays NOT_SERVING until the caller's dependencies are ready.
+    With `serving=False` health stays NOT_SERVING until the caller's dependencies are ready.
     """
-    if unavailable:
-        # Transitional: the old way of naming dependency errors, until every service maps them.
-        errors = {**dict.fromkeys(unavailable, dependency_unavailable), **errors}
     server = grpc.aio.server(
         # Order matters: the trace span wraps everything; auth refusals are counted in metrics;
         # only authenticated callers learn what is malformed; the error map sits closest to the
         # servicer so nothing escapes it.
         interceptors=[
             server_interceptor(),
-            ServerMetrics(registry),
-            AuthInterceptor(verifier, allow),
+            ServerMetrics(registry or CollectorRegistry()),
+            AuthInterceptor(access.auth.verifier(), access.allow),
             RefuseMalformed(),
             MapErrors(errors),
         ],

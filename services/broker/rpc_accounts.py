@@ -12,6 +12,7 @@ from services.broker.store import accounts
 from services.broker.validate import Problems
 from zerog.broker.v1 import broker_service_pb2 as pb
 from zerog_db import Connection
+from zerog_grpc import Rpcs
 from zerog_grpc.handlers import Context
 from zerog_grpc.tracing import annotate
 from zerog_signing import (
@@ -44,10 +45,8 @@ def _account(row: asyncpg.Record) -> pb.UserAccount:
     return account
 
 
-class AccountRpcs:
+class AccountRpcs(Rpcs[Deps]):
     """User flows and storage payments."""
-
-    deps: Deps
 
     async def _verify(self, signed: pb.SignedIntent, action: IntentAction) -> VerifiedIntent:
         try:

@@ -11,7 +11,7 @@ from services.broker.store.api_keys import ApiKeyRow
 from services.broker.topup import TopUpResult
 from services.broker.validate import Problems, provider_of
 from zerog.broker.v1 import broker_service_pb2 as pb
-from zerog_grpc import utc_now
+from zerog_grpc import Rpcs, utc_now
 from zerog_grpc.handlers import Context
 from zerog_grpc.tracing import annotate
 
@@ -41,10 +41,8 @@ def _api_key(row: ApiKeyRow) -> pb.ApiKey:
     return key
 
 
-class CredentialRpcs:
+class CredentialRpcs(Rpcs[Deps]):
     """Credentials, keys, verification, usage, settlement."""
-
-    deps: Deps
 
     async def GetRequestCredentials(
         self, request: pb.GetRequestCredentialsRequest, context: Context

@@ -14,6 +14,7 @@ from services.broker.deps import Deps, once, send_or_resume
 from services.broker.validate import Problems
 from zerog.broker.v1 import broker_service_pb2 as pb
 from zerog_chain import AccountInfo, ChainUnavailable, ContractReverted, Receipt
+from zerog_grpc import Rpcs
 from zerog_grpc.handlers import Context
 
 _NETWORKS = {
@@ -49,10 +50,8 @@ def _amount(request: pb.CreateLedgerRequest | pb.DepositRequest | pb.RefundReque
     return amount
 
 
-class LedgerRpcs:
+class LedgerRpcs(Rpcs[Deps]):
     """The wallet and its ledger."""
-
-    deps: Deps
 
     async def _ledger(self) -> pb.Ledger | None:
         compute = self.deps.compute

@@ -10,13 +10,12 @@ from services.broker.errors import ProviderNotFound
 from services.broker.store import accounts
 from services.broker.validate import Problems, provider_of
 from zerog.broker.v1 import broker_service_pb2 as pb
+from zerog_grpc import Rpcs
 from zerog_grpc.handlers import Context
 
 
-class ProviderRpcs:
+class ProviderRpcs(Rpcs[Deps]):
     """Discovery and acknowledgement."""
-
-    deps: Deps
 
     async def ListProviders(
         self, request: pb.ListProvidersRequest, context: Context

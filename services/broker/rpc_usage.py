@@ -17,17 +17,15 @@ from services.broker.verification import check_signature
 from zerog.broker.v1 import broker_service_pb2 as pb
 from zerog_chain import ChainError
 from zerog_db.once import Alongside
-from zerog_grpc import current_caller
+from zerog_grpc import Rpcs, current_caller
 from zerog_grpc.handlers import Context
 from zerog_grpc.tracing import annotate
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
-class UsageRpcs:
+class UsageRpcs(Rpcs[Deps]):
     """Verification, usage, settlement, transactions."""
-
-    deps: Deps
 
     async def VerifyResponse(
         self, request: pb.VerifyResponseRequest, context: Context

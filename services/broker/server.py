@@ -32,26 +32,19 @@ from zerog_chain import (
     network_profile,
 )
 from zerog_db import Once
-from zerog_grpc import RunningServer, start_server
+from zerog_grpc import ServiceServer, start_server
 from zerog_signing import IntentVerifier, PostgresNonceStore, ReplayGuard
 
 log = logging.getLogger("services.broker")
 
 
 @dataclass
-class BrokerServer:
+class BrokerServer(ServiceServer):
     """The gRPC server and what lives and dies with it."""
 
-    running: RunningServer
     deps: Deps
 
-    @property
-    def port(self) -> int:
-        return self.running.port
-
-    async def stop(self, grace: float | None, delay: float = 0.0) -> None:
-        """NOT_SERVING (for `delay` s), drain calls, stop background loops, close connections."""
-        await self.running.stop(grace, delay)
+    async def close(self) -> None:
         await self.deps.providers.stop()
         await self.deps.settlement.stop()
         await self.deps.http.aclose()
@@ -124,16 +117,9 @@ async def start(
         official=frozenset(p.lower() for p in config.official_providers),
     )
     servicer = BrokerService(deps)
+    add = broker_service_pb2_grpc.add_BrokerServiceServicer_to_server
     running = await start_server(
-        address,
-        [SERVICE_NAME],
-        lambda server: broker_service_pb2_grpc.add_BrokerServiceServicer_to_server(
-            servicer, server
-        ),
-        verifier=config.auth.verifier(),
-        allow=config.allow,
-        registry=registry,
-        errors=ERRORS,
+        address, [SERVICE_NAME], lambda s: add(servicer, s), config, registry, errors=ERRORS
     )
     log.info("broker wallet", extra={"wallet": wallet.address})
     providers.start()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from services.broker.deps import Deps
 from services.broker.rpc_accounts import AccountRpcs
 from services.broker.rpc_credentials import CredentialRpcs
 from services.broker.rpc_ledger import LedgerRpcs
@@ -23,6 +22,3 @@ class BrokerService(
     broker_service_pb2_grpc.BrokerServiceServicer,
 ):
     """The broker's gRPC servicer."""
-
-    def __init__(self, deps: Deps) -> None:
-        self.deps = deps

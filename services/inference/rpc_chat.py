@@ -10,12 +10,11 @@ from services.inference.chat import ChatCall, ChatOutcome
 from services.inference.deps import Context, Deps, last
 from zerog.inference.v1 import inference_service_pb2 as pb
 from zerog_db import Claim
+from zerog_grpc import Rpcs
 
 
-class ChatRpcs:
+class ChatRpcs(Rpcs[Deps]):
     """ChatCompletion, StreamChatCompletion and ListModels."""
-
-    deps: Deps
 
     async def ChatCompletion(
         self, request: pb.ChatCompletionRequest, context: Context

@@ -15,15 +15,13 @@ from services.inference.chat import ChatOutcome
 from services.inference.deps import Context, Deps, answer_source
 from services.inference.portfolio import Holding, compute, parse_quantity
 from zerog.inference.v1 import inference_service_pb2 as pb
-from zerog_grpc import Problems
+from zerog_grpc import Problems, Rpcs
 
 M = TypeVar("M", bound=Message)
 
 
-class InsightRpcs:
+class InsightRpcs(Rpcs[Deps]):
     """Portfolio insights and dream readings."""
-
-    deps: Deps
 
     async def AnalyzePortfolio(
         self, request: pb.AnalyzePortfolioRequest, context: Context

@@ -9,12 +9,11 @@ from services.inference.chat import ChatOutcome
 from services.inference.deps import Context, Deps, last
 from zerog.inference.v1 import inference_service_pb2 as pb
 from zerog_db import Claim
+from zerog_grpc import Rpcs
 
 
-class MessageRpcs:
+class MessageRpcs(Rpcs[Deps]):
     """Talking in a session, unary or streamed; a retried request_id replays the answer."""
-
-    deps: Deps
 
     async def SendChatMessage(
         self, request: pb.SendChatMessageRequest, context: Context

@@ -17,7 +17,7 @@ from services.inference.errors import SessionArchived, SessionNotFound
 from services.inference.session_view import acting_user, check_owner, load, session_message
 from zerog.inference.v1 import inference_service_pb2 as pb
 from zerog_db import Connection
-from zerog_grpc import Problems, current_caller, request_ids
+from zerog_grpc import Problems, Rpcs, current_caller, request_ids
 
 M = TypeVar("M", bound=Message)
 
@@ -30,10 +30,8 @@ def _changing(request: Any, name: str) -> None:
     problems.raise_if_any(f"invalid {name}Request")
 
 
-class SessionRpcs:
+class SessionRpcs(Rpcs[Deps]):
     """The session itself; talking in it is MessageRpcs'."""
-
-    deps: Deps
 
     async def CreateChatSession(
         self, request: pb.CreateChatSessionRequest, context: Context

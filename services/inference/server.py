@@ -36,7 +36,7 @@ from zerog_db import Once
 from zerog_grpc import (
     Clock,
     Monotonic,
-    RunningServer,
+    ServiceServer,
     TokenMinter,
     client_interceptors,
     monotonic,
@@ -53,34 +53,21 @@ SERVICE_NAMES = [
 class InferenceServicer(ChatRpcs, InsightRpcs, pb_grpc.InferenceServiceServicer):
     """Chat completions, models, portfolio insights and dream readings."""
 
-    def __init__(self, deps: Deps) -> None:
-        self.deps = deps
-
 
 class ChatSessionServicer(SessionRpcs, MessageRpcs, pb_grpc.ChatSessionServiceServicer):
     """Chat sessions and talking in them."""
 
-    def __init__(self, deps: Deps) -> None:
-        self.deps = deps
-
 
 @dataclass
-class InferenceServer:
+class InferenceServer(ServiceServer):
     """The gRPC server and the clients that live and die with it."""
 
-    running: RunningServer
     engine: ChatEngine
     breakers: Breakers
     channels: list[grpc.aio.Channel]
     http: httpx.AsyncClient
 
-    @property
-    def port(self) -> int:
-        return self.running.port
-
-    async def stop(self, grace: float | None, delay: float = 0.0) -> None:
-        """NOT_SERVING for `delay` s, drain calls, then close the outgoing channels and client."""
-        await self.running.stop(grace, delay)
+    async def close(self) -> None:
         for channel in self.channels:
             await channel.close()
         await self.http.aclose()
@@ -155,13 +142,5 @@ async def start(
         pb_grpc.add_InferenceServiceServicer_to_server(InferenceServicer(deps), server)
         pb_grpc.add_ChatSessionServiceServicer_to_server(ChatSessionServicer(deps), server)
 
-    running = await start_server(
-        address,
-        SERVICE_NAMES,
-        register,
-        verifier=config.auth.verifier(),
-        allow=config.allow,
-        registry=registry or CollectorRegistry(),
-        errors=ERRORS,
-    )
+    running = await start_server(address, SERVICE_NAMES, register, config, registry, errors=ERRORS)
     return InferenceServer(running, engine, breakers, channels, client)

@@ -7,13 +7,12 @@ from collections.abc import AsyncIterator
 from services.quota import convert, validate
 from services.quota.deps import Deps
 from zerog.quota.v1 import quota_service_pb2 as pb
+from zerog_grpc import Rpcs
 from zerog_grpc.handlers import Context
 
 
-class AlertRpcs:
+class AlertRpcs(Rpcs[Deps]):
     """WatchAlerts."""
-
-    deps: Deps
 
     async def WatchAlerts(
         self, request: pb.WatchAlertsRequest, context: Context

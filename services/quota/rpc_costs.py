@@ -6,13 +6,12 @@ from services.quota import convert, validate
 from services.quota.deps import Deps
 from services.quota.store import records
 from zerog.quota.v1 import quota_service_pb2 as pb
+from zerog_grpc import Rpcs
 from zerog_grpc.handlers import Context
 
 
-class CostRpcs:
+class CostRpcs(Rpcs[Deps]):
     """ListCostRecords and GetCostSummary."""
-
-    deps: Deps
 
     async def ListCostRecords(
         self, request: pb.ListCostRecordsRequest, context: Context

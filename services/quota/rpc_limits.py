@@ -9,14 +9,12 @@ from services.quota.model import Limits, RateRule
 from services.quota.rpc_usage import standing
 from services.quota.store import limits, ratelimit
 from zerog.quota.v1 import quota_service_pb2 as pb
-from zerog_grpc import Problems
+from zerog_grpc import Problems, Rpcs
 from zerog_grpc.handlers import Context
 
 
-class LimitRpcs:
+class LimitRpcs(Rpcs[Deps]):
     """Tiers, prices and rate limits."""
-
-    deps: Deps
 
     async def SetSubjectTier(
         self, request: pb.SetSubjectTierRequest, context: Context

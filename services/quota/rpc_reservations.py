@@ -7,14 +7,12 @@ from services.quota import convert, validate
 from services.quota.deps import Deps
 from services.quota.store import reservations, reserve_commit
 from zerog.quota.v1 import quota_service_pb2 as pb
-from zerog_grpc import Problems, current_caller
+from zerog_grpc import Problems, Rpcs, current_caller
 from zerog_grpc.handlers import Context
 
 
-class ReservationRpcs:
+class ReservationRpcs(Rpcs[Deps]):
     """Reserve, Commit and Release."""
-
-    deps: Deps
 
     async def Reserve(self, request: pb.ReserveRequest, context: Context) -> pb.ReserveResponse:
         problems = validate.names(request, "subject", optional=("operation",))

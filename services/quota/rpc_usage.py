@@ -8,7 +8,7 @@ from services.quota.model import PricedItem
 from services.quota.store import limits, usage
 from zerog.quota.v1 import quota_service_pb2 as pb
 from zerog_db import Connection, Request
-from zerog_grpc import Problems, current_caller
+from zerog_grpc import Problems, Rpcs, current_caller
 from zerog_grpc.handlers import Context
 
 
@@ -19,10 +19,8 @@ async def standing(deps: Deps, subject: str) -> pb.GetQuotaResponse:
     )
 
 
-class UsageRpcs:
+class UsageRpcs(Rpcs[Deps]):
     """GetQuota, EstimateCost and ReleaseUsage."""
-
-    deps: Deps
 
     async def GetQuota(self, request: pb.GetQuotaRequest, context: Context) -> pb.GetQuotaResponse:
         problems = validate.names(request, "subject")

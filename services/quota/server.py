@@ -16,26 +16,20 @@ from services.quota.service import SERVICE_NAME, QuotaService
 from services.quota.sweeper import Sweeper
 from zerog.quota.v1 import quota_service_pb2_grpc
 from zerog_db import Once
-from zerog_grpc import Clock, RunningServer, start_server, utc_now
+from zerog_grpc import Clock, ServiceServer, start_server, utc_now
 
 
 @dataclass
-class QuotaServer:
+class QuotaServer(ServiceServer):
     """The gRPC server and the background parts that live and die with it."""
 
-    running: RunningServer
     hub: AlertHub
     sweeper: Sweeper
 
-    @property
-    def port(self) -> int:
-        return self.running.port
+    async def stop_parts(self, grace: float | None) -> None:
+        await self.hub.close()  # ends the alert watches, which would hold the drain open
 
-    async def stop(self, grace: float | None, delay: float = 0.0) -> None:
-        """NOT_SERVING (for `delay` s), end watches, drain calls, then stop background work."""
-        await self.running.announce_shutdown(delay)
-        await self.hub.close()
-        await self.running.server.stop(grace)
+    async def close(self) -> None:
         await self.sweeper.stop()
 
 
@@ -63,14 +57,9 @@ async def start(
             clock=clock,
         )
     )
+    add = quota_service_pb2_grpc.add_QuotaServiceServicer_to_server
     running = await start_server(
-        address,
-        [SERVICE_NAME],
-        lambda server: quota_service_pb2_grpc.add_QuotaServiceServicer_to_server(servicer, server),
-        verifier=config.auth.verifier(),
-        allow=config.allow,
-        registry=registry or CollectorRegistry(),
-        errors=ERRORS,
+        address, [SERVICE_NAME], lambda s: add(servicer, s), config, registry, errors=ERRORS
     )
     sweeper = Sweeper(pool, clock, rate_limits, config.sweep_interval_seconds)
     sweeper.start()

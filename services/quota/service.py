@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from services.quota.deps import Deps
 from services.quota.rpc_alerts import AlertRpcs
 from services.quota.rpc_costs import CostRpcs
 from services.quota.rpc_limits import LimitRpcs
@@ -23,6 +22,3 @@ class QuotaService(
     quota_service_pb2_grpc.QuotaServiceServicer,
 ):
     """Budgets, reservations, prices, rate limits, cost records and alerts."""
-
-    def __init__(self, deps: Deps) -> None:
-        self.deps = deps

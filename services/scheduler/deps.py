@@ -67,10 +67,3 @@ class Deps:
         `work` once for `request`, its writes and answer committed together."""
         key = self.checked(request_id, request, problems)
         return await self.once.run_in_transaction(key, answer, work)
-
-
-class Rpcs:
-    """What each group of RPCs is built on: the one servicer's Deps."""
-
-    def __init__(self, deps: Deps) -> None:
-        self.deps = deps

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from services.scheduler import convert, pages, validate
-from services.scheduler.deps import Context, Rpcs
+from services.scheduler.deps import Context, Deps
 from services.scheduler.store import outbox
 from zerog.scheduler.v1 import scheduler_service_pb2 as pb
-from zerog_grpc import Problems
+from zerog_grpc import Problems, Rpcs
 
 
-class DeliveryRpcs(Rpcs):
+class DeliveryRpcs(Rpcs[Deps]):
     """Delivery records."""
 
     async def ListDeliveries(

@@ -6,13 +6,13 @@ from datetime import datetime
 from typing import TypeVar
 
 from services.scheduler import convert, validate
-from services.scheduler.deps import Context, Rpcs
+from services.scheduler.deps import Context, Deps
 from services.scheduler.model import Job
 from services.scheduler.schedule import next_fire
 from services.scheduler.store import jobs, runs, users
 from zerog.scheduler.v1 import scheduler_service_pb2 as pb
 from zerog_db import Executor
-from zerog_grpc import Problems
+from zerog_grpc import Problems, Rpcs
 
 Paused = TypeVar("Paused", pb.PauseJobResponse, pb.ResumeJobResponse)
 
@@ -35,7 +35,7 @@ def _named(name: str) -> Problems:
     return problems
 
 
-class JobRpcs(Rpcs):
+class JobRpcs(Rpcs[Deps]):
     """Jobs: read by anyone, controlled by operators."""
 
     async def _job(self, db: Executor, name: str) -> pb.Job:

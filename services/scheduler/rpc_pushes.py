@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from services.scheduler import convert, validate
-from services.scheduler.deps import Context, Rpcs
+from services.scheduler.deps import Context, Deps
 from services.scheduler.figures import day_figures
 from services.scheduler.store import pushed, users
 from zerog.scheduler.v1 import scheduler_service_pb2 as pb
 from zerog_db import Executor
-from zerog_grpc import Problems, current_caller, request_ids
+from zerog_grpc import Problems, Rpcs, current_caller, request_ids
 
 
-class PushRpcs(Rpcs):
+class PushRpcs(Rpcs[Deps]):
     """Snapshots and news, each push stored once per request_id of its caller."""
 
     async def PushPortfolioSnapshot(

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from services.scheduler import convert, pages, validate
-from services.scheduler.deps import Context, Rpcs
+from services.scheduler.deps import Context, Deps
 from services.scheduler.rpc_jobs import jobs_pb
 from services.scheduler.store import jobs, outbox, quota_alerts, runs
 from zerog.scheduler.v1 import scheduler_service_pb2 as pb
-from zerog_grpc import Problems
+from zerog_grpc import Problems, Rpcs
 
 # Run ids are bigserial: every one is below this, so the first page starts here.
 _FIRST = 2**62
 
 
-class RunRpcs(Rpcs):
+class RunRpcs(Rpcs[Deps]):
     """Runs and the scheduler's status."""
 
     async def ListRuns(self, request: pb.ListRunsRequest, context: Context) -> pb.ListRunsResponse:

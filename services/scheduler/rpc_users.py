@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from services.scheduler import convert, pages, validate
-from services.scheduler.deps import Context, Rpcs
+from services.scheduler.deps import Context, Deps
 from services.scheduler.store import users
 from zerog.scheduler.v1 import scheduler_service_pb2 as pb
 from zerog_db import Executor
-from zerog_grpc import Problems
+from zerog_grpc import Problems, Rpcs
 
 
-class UserRpcs(Rpcs):
+class UserRpcs(Rpcs[Deps]):
     """Users' preferences."""
 
     async def SetUserPreferences(

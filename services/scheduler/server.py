@@ -26,35 +26,29 @@ from services.scheduler.store import jobs
 from services.scheduler.worker import Composing, Worker
 from zerog.scheduler.v1 import scheduler_service_pb2_grpc
 from zerog_db import Once
-from zerog_grpc import RunningServer, TokenMinter, start_server
+from zerog_grpc import ServiceServer, TokenMinter, start_server
 from zerog_grpc.clock import Clock, utc_now
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
-class SchedulerServer:
+class SchedulerServer(ServiceServer):
     """The gRPC server and the background parts that live and die with it."""
 
-    running: RunningServer
     loop: SchedulerLoop
     http: httpx.AsyncClient
     narrator: Narrator | None
     metrics: SchedulerMetrics
     quota_watcher: QuotaAlertWatcher | None = None
 
-    @property
-    def port(self) -> int:
-        return self.running.port
-
-    async def stop(self, grace: float | None, delay: float = 0.0) -> None:
-        """NOT_SERVING (for `delay` s), stop the loop (leased work resumes elsewhere), drain
-        calls, close the clients."""
-        await self.running.announce_shutdown(delay)
+    async def stop_parts(self, grace: float | None) -> None:
+        """Stop the loop: work it leased resumes on another replica."""
         if self.quota_watcher is not None:
             await self.quota_watcher.stop()
         await self.loop.stop(grace)
-        await self.running.server.stop(grace)
+
+    async def close(self) -> None:
         await self.http.aclose()
         if self.narrator is not None:
             await self.narrator.close()
@@ -141,16 +135,9 @@ async def start(
         watcher,
     )
     servicer = SchedulerService(deps)
+    add = scheduler_service_pb2_grpc.add_SchedulerServiceServicer_to_server
     running = await start_server(
-        address,
-        [SERVICE_NAME],
-        lambda server: scheduler_service_pb2_grpc.add_SchedulerServiceServicer_to_server(
-            servicer, server
-        ),
-        verifier=config.auth.verifier(),
-        allow=config.allow,
-        registry=registry,
-        errors=ERRORS,
+        address, [SERVICE_NAME], lambda s: add(servicer, s), config, registry, errors=ERRORS
     )
     if run_loop:
         loop.start()

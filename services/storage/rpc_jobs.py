@@ -11,7 +11,7 @@ from services.storage.rpc_objects import readable
 from services.storage.store import contents, namespaces, objects
 from zerog.storage.v1 import storage_service_pb2 as pb
 from zerog_db import Connection
-from zerog_grpc import Problems, request_ids
+from zerog_grpc import Problems, Rpcs, request_ids
 from zerog_grpc.handlers import Context
 
 _MAX_PASS = 10000
@@ -19,10 +19,8 @@ _DEFAULT_PASS = 100
 _BAD = (VerifyState.DEGRADED, VerifyState.LOST)
 
 
-class JobRpcs:
+class JobRpcs(Rpcs[Deps]):
     """Verification, recovery and retention."""
-
-    deps: Deps
 
     async def _scope(
         self, who: Caller, namespace: str, needed: Permission, what: str

@@ -9,16 +9,14 @@ from services.storage.model import Namespace, Permission, Retention
 from services.storage.store import namespaces
 from zerog.storage.v1 import storage_service_pb2 as pb
 from zerog_db import Connection
-from zerog_grpc import Problems, request_ids
+from zerog_grpc import Problems, Rpcs, request_ids
 from zerog_grpc.handlers import Context
 
 _UPDATABLE = {"metadata", "quota_bytes", "retention", "default_replicas"}
 
 
-class NamespaceRpcs:
+class NamespaceRpcs(Rpcs[Deps]):
     """Namespaces CRUD and ACLs."""
-
-    deps: Deps
 
     def _settings(
         self, problems: Problems, ns: pb.Namespace | pb.CreateNamespaceRequest, prefix: str

@@ -13,7 +13,7 @@ from services.storage.model import Permission, StoredObject
 from services.storage.store import objects
 from zerog.storage.v1 import storage_service_pb2 as pb
 from zerog_db import Connection
-from zerog_grpc import Problems
+from zerog_grpc import Problems, Rpcs
 from zerog_grpc.handlers import Context
 from zerog_grpc.tracing import annotate
 
@@ -37,10 +37,8 @@ async def readable(deps: Deps, namespace: str, name: str, version: int, what: st
     return found
 
 
-class ObjectRpcs:
+class ObjectRpcs(Rpcs[Deps]):
     """Objects within namespaces."""
-
-    deps: Deps
 
     async def PutObject(
         self, request_iterator: AsyncIterator[pb.PutObjectRequest], context: Context

@@ -25,7 +25,14 @@ from services.storage.rpc_objects import ObjectRpcs
 from zerog.storage.v1 import storage_service_pb2 as pb
 from zerog.storage.v1 import storage_service_pb2_grpc
 from zerog_db import Once
-from zerog_grpc import Clock, RunningServer, TokenMinter, client_interceptors, start_server, utc_now
+from zerog_grpc import (
+    Clock,
+    ServiceServer,
+    TokenMinter,
+    client_interceptors,
+    start_server,
+    utc_now,
+)
 from zerog_storage import (
     Downloader,
     FeeReader,
@@ -48,26 +55,16 @@ class StorageService(
 ):
     """Namespaces, ACLs and objects on 0G Storage, with verification and recovery."""
 
-    def __init__(self, deps: Deps) -> None:
-        self.deps = deps
-
 
 @dataclass
-class StorageServer:
+class StorageServer(ServiceServer):
     """The gRPC server and the clients that live and die with it."""
 
-    running: RunningServer
     nodes: NodeSet
     channels: list[grpc.aio.Channel] = field(default_factory=list)
     rpc: JsonRpcClient | None = None
 
-    @property
-    def port(self) -> int:
-        return self.running.port
-
-    async def stop(self, grace: float | None, delay: float = 0.0) -> None:
-        """NOT_SERVING (for `delay` s), drain calls, then close the clients."""
-        await self.running.stop(grace, delay)
+    async def close(self) -> None:
         for channel in self.channels:
             await channel.close()
         await self.nodes.aclose()
@@ -155,15 +152,13 @@ async def start(
         quota=quota,
     )
     servicer = StorageService(deps)
+    add = storage_service_pb2_grpc.add_StorageServiceServicer_to_server
     running = await start_server(
         address,
         [SERVICE_NAME],
-        lambda server: storage_service_pb2_grpc.add_StorageServiceServicer_to_server(
-            servicer, server
-        ),
-        verifier=config.auth.verifier(),
-        allow=config.allow,
-        registry=registry or CollectorRegistry(),
+        lambda s: add(servicer, s),
+        config,
+        registry,
         errors=ERRORS,
         max_message_bytes=MAX_MESSAGE_BYTES,
     )

@@ -6,8 +6,9 @@ import asyncio
 
 from prometheus_client import CollectorRegistry
 
+from tests.support import Access
 from tools import health_probe
-from zerog_grpc import JwtVerifier, start_server
+from zerog_grpc import start_server
 
 SERVICE = "zerog.quota.v1.QuotaService"
 
@@ -17,9 +18,8 @@ async def test_probe_follows_the_servers_health() -> None:
         "127.0.0.1:0",
         [SERVICE],
         lambda server: None,
-        verifier=JwtVerifier("x" * 32, "quota"),
-        allow={},
-        registry=CollectorRegistry(),
+        Access("quota"),
+        CollectorRegistry(),
         serving=False,
     )
     address = f"127.0.0.1:{running.port}"

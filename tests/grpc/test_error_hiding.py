@@ -15,12 +15,12 @@ from prometheus_client import CollectorRegistry
 from services.quota import server as quota_server
 from services.quota.__main__ import MIGRATIONS, SCHEMA
 from services.quota.config import Config
-from tests.support import JWT_SECRET, auth_metadata
+from tests.support import JWT_SECRET, Access, auth_metadata
 from zerog.quota.v1 import quota_service_pb2 as pb
 from zerog.quota.v1 import quota_service_pb2_grpc
 from zerog_db import create_pool, migrate
 from zerog_db.cluster import TempCluster
-from zerog_grpc import JwtVerifier, start_server, unpack_detail
+from zerog_grpc import start_server, unpack_detail
 
 if TYPE_CHECKING:
     from zerog.quota.v1.quota_service_pb2_grpc import QuotaServiceAsyncStub
@@ -54,9 +54,8 @@ async def broken() -> AsyncIterator[QuotaServiceAsyncStub]:
         "127.0.0.1:0",
         ["zerog.quota.v1.QuotaService"],
         lambda s: quota_service_pb2_grpc.add_QuotaServiceServicer_to_server(servicer, s),
-        verifier=JwtVerifier(JWT_SECRET, "quota"),
-        allow={m: {"inference"} for m in ("GetQuota", "EstimateCost", "WatchAlerts")},
-        registry=CollectorRegistry(),
+        Access("quota", {m: {"inference"} for m in ("GetQuota", "EstimateCost", "WatchAlerts")}),
+        CollectorRegistry(),
     )
     async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
         yield quota_service_pb2_grpc.QuotaServiceStub(channel)

@@ -10,7 +10,7 @@ import pytest
 from google.rpc import error_details_pb2
 from prometheus_client import CollectorRegistry
 
-from tests.support import JWT_SECRET, auth_metadata
+from tests.support import Access, auth_metadata
 from zerog.quota.v1 import quota_service_pb2 as pb
 from zerog.quota.v1 import quota_service_pb2_grpc
 from zerog_db import RequestInProgress
@@ -18,7 +18,6 @@ from zerog_grpc import (
     KERNEL_ERRORS,
     ErrorMap,
     Failure,
-    JwtVerifier,
     Problems,
     error_info,
     start_server,
@@ -90,9 +89,8 @@ async def shop() -> AsyncIterator[QuotaServiceAsyncStub]:
         "127.0.0.1:0",
         ["zerog.quota.v1.QuotaService"],
         lambda s: quota_service_pb2_grpc.add_QuotaServiceServicer_to_server(servicer, s),
-        verifier=JwtVerifier(JWT_SECRET, "quota"),
-        allow={m: {"inference"} for m in ("GetQuota", "WatchAlerts")},
-        registry=CollectorRegistry(),
+        Access("quota", {m: {"inference"} for m in ("GetQuota", "WatchAlerts")}),
+        CollectorRegistry(),
         errors=ERRORS,
     )
     async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
