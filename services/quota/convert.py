@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
+from typing import Any, cast
 
 from google.protobuf.duration_pb2 import Duration
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from services.quota.model import (
     Alert,
+    Charge,
     CostRecord,
     CostTotal,
     Limits,
@@ -22,26 +23,16 @@ from services.quota.model import (
     UsageItem,
 )
 from zerog.quota.v1 import quota_service_pb2 as pb
+from zerog_grpc.convert import enum_pairs, timestamp
 
-UNIT_TO_PB = {
-    Unit.STORAGE_BYTES: pb.UNIT_STORAGE_BYTES,
-    Unit.COMPUTE_TOKENS: pb.UNIT_COMPUTE_TOKENS,
-    Unit.COST_MICRO_USD: pb.UNIT_COST_MICRO_USD,
-}
-UNIT_FROM_PB = {value: unit for unit, value in UNIT_TO_PB.items()}
-_STATE_TO_PB = {
-    State.RESERVED: pb.RESERVATION_STATE_RESERVED,
-    State.COMMITTED: pb.RESERVATION_STATE_COMMITTED,
-    State.RELEASED: pb.RESERVATION_STATE_RELEASED,
-    State.EXPIRED: pb.RESERVATION_STATE_EXPIRED,
-}
+_units = enum_pairs(Unit, pb, "UNIT_")
+# The values are the generated enum's own (enum_pairs gives them as plain ints).
+UNIT_TO_PB = cast("dict[Unit, pb.Unit.ValueType]", _units[0])
+UNIT_FROM_PB = _units[1]
+_STATE_TO_PB = cast(
+    "dict[State, pb.ReservationState.ValueType]", enum_pairs(State, pb, "RESERVATION_STATE_")[0]
+)
 _LEVEL_TO_PB = {"warning": pb.ALERT_LEVEL_WARNING, "critical": pb.ALERT_LEVEL_CRITICAL}
-
-
-def timestamp(moment: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(moment)
-    return stamp
 
 
 def duration(delta: timedelta) -> Duration:
@@ -63,33 +54,34 @@ def priced(item: PricedItem) -> pb.PricedItem:
     )
 
 
+def _charge(c: Charge) -> dict[str, Any]:
+    """The fields pb.Reservation and pb.CostRecord share, from what the two have in common."""
+    return {
+        "subject": c.subject,
+        "service": c.service,
+        "operation": c.operation,
+        "items": [priced(item) for item in c.items],
+        "cost_micro_usd": c.cost_micro_usd,
+        "create_time": timestamp(c.created_at),
+        "period": c.period,
+    }
+
+
 def reservation(r: Reservation) -> pb.Reservation:
     return pb.Reservation(
+        **_charge(r),
         reservation_id=r.reservation_id,
-        subject=r.subject,
-        service=r.service,
-        operation=r.operation,
-        items=[priced(item) for item in r.items],
-        cost_micro_usd=r.cost_micro_usd,
         state=_STATE_TO_PB[r.state],
-        create_time=timestamp(r.created_at),
         expire_time=timestamp(r.expires_at),
-        period=r.period,
     )
 
 
 def cost_record(r: CostRecord) -> pb.CostRecord:
     return pb.CostRecord(
+        **_charge(r),
         cost_record_id=r.cost_record_id,
-        subject=r.subject,
-        service=r.service,
-        operation=r.operation,
-        items=[priced(item) for item in r.items],
-        cost_micro_usd=r.cost_micro_usd,
         reservation_id=r.reservation_id or "",
         metadata=r.metadata,
-        create_time=timestamp(r.created_at),
-        period=r.period,
         late=r.late,
         overage=[priced(item) for item in r.overage],
     )

@@ -132,37 +132,36 @@ class State(enum.StrEnum):
 
 
 @dataclass(frozen=True)
-class Reservation:
+class Charge:
+    """One operation of one service for a subject, priced item by item, in a usage month."""
+
+    subject: str
+    service: str
+    operation: str
+    items: list[PricedItem]
+    cost_micro_usd: int
+    period: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Reservation(Charge):
     """Amounts set aside for one operation of one service."""
 
     reservation_id: str
-    service: str
-    subject: str
-    operation: str
-    period: str
-    items: list[PricedItem]
-    cost_micro_usd: int
     state: State
-    created_at: datetime
     expires_at: datetime
     committed_items: list[PricedItem] | None = None
 
 
 @dataclass(frozen=True)
-class CostRecord:
+class CostRecord(Charge):
     """One operation's spend; `late` if committed after its reservation's deadline, `overage`
     the amounts used beyond the reservation (part of `items` too)."""
 
     cost_record_id: int
-    subject: str
-    service: str
-    operation: str
-    items: list[PricedItem]
-    cost_micro_usd: int
     reservation_id: str | None
     metadata: dict[str, str]
-    period: str
-    created_at: datetime
     late: bool = False
     overage: list[PricedItem] = field(default_factory=list)
 

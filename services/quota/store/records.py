@@ -21,20 +21,27 @@ class BadPageToken(ValueError):
     """A page token that this service did not issue."""
 
 
+def charge_columns(row: asyncpg.Record | Mapping[str, Any]) -> dict[str, Any]:
+    """The Charge fields of a reservations or cost_records row, which spell them alike."""
+    return {
+        "subject": row["subject"],
+        "service": row["service"],
+        "operation": row["operation"],
+        "items": [PricedItem.from_json(item) for item in row["items"]],
+        "cost_micro_usd": row["cost_micro_usd"],
+        "period": row["period"],
+        "created_at": row["created_at"],
+    }
+
+
 def record_of(row: asyncpg.Record | Mapping[str, Any] | None) -> CostRecord:
     """A cost record from its row (a cost_records row or composite)."""
     assert row is not None
     return CostRecord(
+        **charge_columns(row),
         cost_record_id=row["cost_record_id"],
-        subject=row["subject"],
-        service=row["service"],
-        operation=row["operation"],
-        items=[PricedItem.from_json(item) for item in row["items"]],
-        cost_micro_usd=row["cost_micro_usd"],
         reservation_id=None if row["reservation_id"] is None else str(row["reservation_id"]),
         metadata=dict(row["metadata"]),
-        period=row["period"],
-        created_at=row["created_at"],
         late=row["late"],
         overage=[PricedItem.from_json(item) for item in row["overage"]],
     )

@@ -10,6 +10,7 @@ import asyncpg
 
 from services.quota.errors import ReservationFinished, ReservationNotFound, ReservationNotOwned
 from services.quota.model import PricedItem, Reservation, State, totals
+from services.quota.store.records import charge_columns
 from services.quota.store.usage import add_usage, keys, lock_usage
 from zerog_db import Connection, Executor
 
@@ -19,15 +20,9 @@ def reservation_of(row: asyncpg.Record | None) -> Reservation:
     assert row is not None, "callers look up reservations they know exist"
     committed = row["committed_items"]
     return Reservation(
+        **charge_columns(row),
         reservation_id=str(row["reservation_id"]),
-        service=row["service"],
-        subject=row["subject"],
-        operation=row["operation"],
-        period=row["period"],
-        items=[PricedItem.from_json(item) for item in row["items"]],
-        cost_micro_usd=row["cost_micro_usd"],
         state=State(row["state"]),
-        created_at=row["created_at"],
         expires_at=row["expires_at"],
         committed_items=None if committed is None else [PricedItem.from_json(i) for i in committed],
     )
