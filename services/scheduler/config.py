@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -59,19 +59,11 @@ def _minute_of_day(env: Env, name: str, default: str) -> int:
     return value
 
 
-def _cron(env: Env, name: str, default: str) -> str:
-    expr = env.text(name, default)
-    try:
-        check_cron(expr)
-    except BadSchedule as error:
-        raise ConfigError(f"{name}: {error}") from None
-    return expr
-
-
-def _zone(env: Env, name: str, default: str) -> str:
+def _schedule(env: Env, name: str, default: str, check: Callable[[str], object]) -> str:
+    """A cron expression or time zone setting that `check` accepts."""
     value = env.text(name, default)
     try:
-        zone(value)
+        check(value)
     except BadSchedule as error:
         raise ConfigError(f"{name}: {error}") from None
     return value
@@ -99,7 +91,7 @@ def _jobs(env: Env, exchange: str) -> tuple[JobSpec, ...]:
         JobSpec(
             name,
             kind,
-            _cron(env, f"{name.upper()}_CRON", cron),
+            _schedule(env, f"{name.upper()}_CRON", cron, check_cron),
             exchange if in_exchange_zone else "",
             timedelta(seconds=env.integer(f"{name.upper()}_MISFIRE_GRACE_SECONDS", grace, 1)),
         )
@@ -168,7 +160,7 @@ class Config(ServiceSettings):
         inference = env.values.get("INFERENCE_ADDRESS", "")
         quota = env.values.get("QUOTA_ADDRESS", "")
         hosts = _services(env, "SCHEDULER_HOST_SERVICES", "app")
-        exchange = _zone(env, "EXCHANGE_TIME_ZONE", "America/New_York")
+        exchange = _schedule(env, "EXCHANGE_TIME_ZONE", "America/New_York", zone)
         return cls(
             **ServiceSettings.read(
                 env, audience="scheduler", allow=default_allow(hosts), port=50055, db_pool_size=20
