@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import dataclass, field
 
 from services.scheduler.dispatcher import Dispatcher
 from services.scheduler.planner import Planner
@@ -14,19 +15,17 @@ from zerog_db import CONNECTION_ERRORS
 log = logging.getLogger(__name__)
 
 
+@dataclass(eq=False)
 class SchedulerLoop:
     """Ticks every `interval` seconds; a tick is also callable directly (tests drive the clock)."""
 
-    def __init__(
-        self, planner: Planner, worker: Worker, dispatcher: Dispatcher, interval: float
-    ) -> None:
-        self.planner = planner
-        self.worker = worker
-        self.dispatcher = dispatcher
-        self._interval = interval
-        self._stop = asyncio.Event()
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+    planner: Planner
+    worker: Worker
+    dispatcher: Dispatcher
+    interval: float
+    _stop: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    _wake: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    _task: asyncio.Task[None] | None = field(default=None, init=False)
 
     @property
     def running(self) -> bool:
@@ -57,7 +56,7 @@ class SchedulerLoop:
             except Exception:
                 log.exception("scheduler tick failed")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._interval)
+                await asyncio.wait_for(self._wake.wait(), self.interval)
             self._wake.clear()
 
     async def stop(self, grace: float | None = None) -> None:
