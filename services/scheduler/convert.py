@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import cast
 
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -22,18 +23,13 @@ from services.scheduler.store.runs import RunView
 from zerog.scheduler.v1 import scheduler_service_pb2 as pb
 from zerog_grpc import convert
 
-KIND_TO_PB = {
-    Kind.DAILY_DIGEST: pb.NOTIFICATION_KIND_DAILY_DIGEST,
-    Kind.WEEKLY_SUMMARY: pb.NOTIFICATION_KIND_WEEKLY_SUMMARY,
-    Kind.PERFORMANCE_ALERT: pb.NOTIFICATION_KIND_PERFORMANCE_ALERT,
-    Kind.QUOTA_ALERT: pb.NOTIFICATION_KIND_QUOTA_ALERT,
-}
-KIND_FROM_PB = {v: k for k, v in KIND_TO_PB.items()}
-_TRIGGER = {
-    Trigger.SCHEDULE: pb.RUN_TRIGGER_SCHEDULE,
-    Trigger.CATCH_UP: pb.RUN_TRIGGER_CATCH_UP,
-    Trigger.MANUAL: pb.RUN_TRIGGER_MANUAL,
-}
+_kinds = convert.enum_pairs(Kind, pb, "NOTIFICATION_KIND_")
+# The values are the generated enums' own (enum_pairs gives them as plain ints).
+KIND_TO_PB = cast("dict[Kind, pb.NotificationKind.ValueType]", _kinds[0])
+KIND_FROM_PB = _kinds[1]
+_TRIGGER = cast(
+    "dict[Trigger, pb.RunTrigger.ValueType]", convert.enum_pairs(Trigger, pb, "RUN_TRIGGER_")[0]
+)
 DELIVERY_STATE_TO_PB = {
     "pending": pb.DELIVERY_STATE_PENDING,
     "deferred": pb.DELIVERY_STATE_DEFERRED,

@@ -8,6 +8,7 @@ from decimal import Decimal, InvalidOperation
 
 import httpx
 
+from services.scheduler.convert import KIND_FROM_PB
 from services.scheduler.schedule import BadSchedule, check_cron, zone
 from zerog.scheduler.v1 import scheduler_service_pb2 as pb
 from zerog_grpc import Problems
@@ -15,12 +16,6 @@ from zerog_grpc import Problems
 # Names (users, jobs, symbols, news ids) are at most this long.
 NAME = 200
 _EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+$")
-_KINDS = {
-    pb.NOTIFICATION_KIND_DAILY_DIGEST,
-    pb.NOTIFICATION_KIND_WEEKLY_SUMMARY,
-    pb.NOTIFICATION_KIND_PERFORMANCE_ALERT,
-    pb.NOTIFICATION_KIND_QUOTA_ALERT,
-}
 
 
 def name(problems: Problems, field: str, value: str, required: bool = True) -> None:
@@ -51,7 +46,7 @@ def preferences(problems: Problems, prefs: pb.UserPreferences) -> None:
         for field in ("start_minute", "end_minute"):
             value = getattr(prefs.quiet_hours, field)
             problems.within(f"preferences.quiet_hours.{field}", value, 0, 1439)
-    if any(kind not in _KINDS for kind in prefs.enabled):
+    if any(kind not in KIND_FROM_PB for kind in prefs.enabled):
         problems["preferences.enabled"] = "unknown notification kind"
     if prefs.webhook_url:
         try:
