@@ -116,16 +116,14 @@ def reservation_tokens(call: ChatCall) -> int:
     return prompt + call.max_tokens
 
 
+@dataclass(frozen=True)
 class ChatEngine:
     """Runs chat calls; shared by InferenceService, ChatSessionService and the insights."""
 
-    def __init__(
-        self, broker: BrokerClient, quota: QuotaClient, http: ProviderHttp, failover: Failover
-    ) -> None:
-        self.broker = broker
-        self.quota = quota
-        self.http = http
-        self.failover = failover
+    broker: BrokerClient
+    quota: QuotaClient
+    http: ProviderHttp
+    failover: Failover
 
     async def candidates(self, call: ChatCall) -> tuple[list[Provider], str]:
         """The providers that may answer, best first; NoProvider when there are none."""

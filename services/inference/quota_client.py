@@ -32,29 +32,27 @@ class Reservation:
     cost_micro_usd: int
 
 
+@dataclass(frozen=True)
 class QuotaClient:
     """Two-phase spending of a subject's compute-token budget."""
 
-    def __init__(
-        self, stub: QuotaServiceAsyncStub, minter: TokenMinter, ttl: timedelta, timeout: float
-    ) -> None:
-        self._stub = stub
-        self._minter = minter
-        self._ttl = ttl
-        self._timeout = timeout
+    stub: QuotaServiceAsyncStub
+    minter: TokenMinter
+    ttl: timedelta
+    timeout: float
 
     def _metadata(self) -> tuple[tuple[str, str], ...]:
-        return self._minter.metadata("quota")
+        return self.minter.metadata("quota")
 
-    def ttl(self, lasting: float | None) -> timedelta:
+    def hold(self, lasting: float | None) -> timedelta:
         """How long to hold a call's tokens: the configured TTL, or longer when the call's own
         deadline (`lasting` seconds away; None without one) is further, at most quota's hour.
         A commit after it is billed all the same (flagged late): the TTL only keeps the budget
         held meanwhile."""
         if lasting is None:
-            return self._ttl
+            return self.ttl
         needed = timedelta(seconds=math.ceil(lasting)) + _TTL_SLACK
-        return min(max(self._ttl, needed), max(self._ttl, _MAX_TTL))
+        return min(max(self.ttl, needed), max(self.ttl, _MAX_TTL))
 
     async def reserve(
         self,
@@ -68,8 +66,8 @@ class QuotaClient:
         """Set `tokens` aside for a call that may last `lasting` seconds (None: no deadline);
         grpc RESOURCE_EXHAUSTED when the budget cannot cover them."""
         ttl = Duration()
-        ttl.FromTimedelta(self.ttl(lasting))
-        response = await self._stub.Reserve(
+        ttl.FromTimedelta(self.hold(lasting))
+        response = await self.stub.Reserve(
             qpb.ReserveRequest(
                 request_id=request_id,
                 subject=subject,
@@ -78,7 +76,7 @@ class QuotaClient:
                 operation=operation,
             ),
             metadata=self._metadata(),
-            timeout=self._timeout,
+            timeout=self.timeout,
         )
         r = response.reservation
         return Reservation(r.reservation_id, tokens, price_key, r.cost_micro_usd)
@@ -86,23 +84,23 @@ class QuotaClient:
     async def commit(self, reservation: Reservation, tokens: int, metadata: dict[str, str]) -> int:
         """Record `tokens` used and return the committed micro-dollars; tokens above the
         reservation or after its deadline are billed all the same (quota flags them)."""
-        response = await self._stub.Commit(
+        response = await self.stub.Commit(
             qpb.CommitRequest(
                 reservation_id=reservation.reservation_id,
                 items=[_item(tokens, reservation.price_key)],
                 metadata=metadata,
             ),
             metadata=self._metadata(),
-            timeout=self._timeout,
+            timeout=self.timeout,
         )
         return response.cost_record.cost_micro_usd
 
     async def release(self, reservation: Reservation) -> None:
         """Give the reservation back."""
-        await self._stub.Release(
+        await self.stub.Release(
             qpb.ReleaseRequest(reservation_id=reservation.reservation_id),
             metadata=self._metadata(),
-            timeout=self._timeout,
+            timeout=self.timeout,
         )
 
 
