@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import dataclass, field
 
 import asyncpg
 
@@ -16,30 +17,24 @@ from zerog_grpc import Clock
 log = logging.getLogger(__name__)
 
 
+@dataclass
 class Sweeper:
     """Runs every `interval` seconds until stopped; one failed sweep never stops the next."""
 
-    def __init__(
-        self,
-        pool: asyncpg.Pool,
-        clock: Clock,
-        rate_limits: list[RateRule],
-        interval: float,
-    ) -> None:
-        self._pool = pool
-        self._clock = clock
-        self._rate_limits = rate_limits
-        self._interval = interval
-        self._task: asyncio.Task[None] | None = None
+    pool: asyncpg.Pool
+    clock: Clock
+    rate_limits: list[RateRule]
+    interval: float
+    _task: asyncio.Task[None] | None = field(default=None, init=False)
 
     async def sweep(self) -> int:
         """Expire every reservation past its deadline; return how many."""
-        now = self._clock()
-        expired = total = await reservations.expire_due(self._pool, now)
+        now = self.clock()
+        expired = total = await reservations.expire_due(self.pool, now)
         while expired:
-            expired = await reservations.expire_due(self._pool, now)
+            expired = await reservations.expire_due(self.pool, now)
             total += expired
-        await ratelimit.prune(self._pool, now, self._rate_limits)
+        await ratelimit.prune(self.pool, now, self.rate_limits)
         if total:
             log.info("expired reservations", extra={"count": total})
         return total
@@ -63,4 +58,4 @@ class Sweeper:
                 )
             except Exception:
                 log.exception("sweep failed")
-            await asyncio.sleep(self._interval)
+            await asyncio.sleep(self.interval)
