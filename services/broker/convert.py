@@ -6,11 +6,10 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from google.protobuf.timestamp_pb2 import Timestamp
-
 from services.broker.amounts import a0gi
 from zerog.broker.v1 import broker_service_pb2 as pb
 from zerog_chain import AccountInfo, LedgerInfo, Receipt, ServiceInfo
+from zerog_grpc.convert import timestamp_ms
 
 
 def receipt(r: Receipt) -> pb.Receipt:
@@ -48,18 +47,6 @@ def ledger(info: LedgerInfo, accounts: list[AccountInfo]) -> pb.Ledger:
     )
 
 
-def timestamp_s(seconds: int) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromSeconds(seconds)
-    return stamp
-
-
-def timestamp_ms(ms: int) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromMilliseconds(ms)
-    return stamp
-
-
 def provider(s: ServiceInfo, official: frozenset[str]) -> pb.Provider:
     return pb.Provider(
         address=s.provider,
@@ -75,7 +62,7 @@ def provider(s: ServiceInfo, official: frozenset[str]) -> pb.Provider:
         tee_signer_acknowledged=s.tee_signer_acknowledged,
         additional_info=s.additional_info,
         official=s.provider.lower() in official,
-        updated_at=timestamp_s(s.updated_at),
+        updated_at=timestamp_ms(s.updated_at * 1000),
     )
 
 

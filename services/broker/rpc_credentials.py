@@ -12,6 +12,7 @@ from services.broker.topup import TopUpResult
 from services.broker.validate import Problems, provider_of
 from zerog.broker.v1 import broker_service_pb2 as pb
 from zerog_grpc import Rpcs, utc_now
+from zerog_grpc.convert import timestamp, timestamp_ms
 from zerog_grpc.handlers import Context
 from zerog_grpc.tracing import annotate
 
@@ -28,17 +29,15 @@ def top_up_message(result: TopUpResult | None) -> pb.TopUp | None:
 
 
 def _api_key(row: ApiKeyRow) -> pb.ApiKey:
-    key = pb.ApiKey(
+    return pb.ApiKey(
         provider=row.provider,
         token_id=row.token_id,
         label=row.label,
         revoked=row.revoked,
         generation=row.generation,
+        created_at=timestamp(row.created_at),
+        expires_at=timestamp_ms(row.expires_ms) if row.expires_ms else None,
     )
-    key.created_at.FromDatetime(row.created_at)
-    if row.expires_ms:
-        key.expires_at.CopyFrom(convert.timestamp_ms(row.expires_ms))
-    return key
 
 
 class CredentialRpcs(Rpcs[Deps]):
@@ -64,7 +63,7 @@ class CredentialRpcs(Rpcs[Deps]):
             authorization=token.authorization,
             endpoint=service.url.rstrip("/") + "/v1/proxy",
             model=service.model,
-            expires_at=convert.timestamp_ms(token.token.expires_at),
+            expires_at=timestamp_ms(token.token.expires_at),
             provider=service.provider,
             user_address=deps.wallet.address,
             verifiable=service.verifiability == "TeeML",
@@ -144,9 +143,7 @@ class CredentialRpcs(Rpcs[Deps]):
     async def RevokeAllApiKeys(
         self, request: pb.RevokeAllApiKeysRequest, context: Context
     ) -> pb.RevokeAllApiKeysResponse:
-        problems = Problems.of_mutation(request.request_id)
-        provider = problems.address("provider", request.provider)
-        problems.check(request)
+        provider = provider_of(request, Problems.of_mutation(request.request_id))
         deps = self.deps
 
         async def work() -> pb.RevokeAllApiKeysResponse:
