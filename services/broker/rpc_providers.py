@@ -68,9 +68,7 @@ class ProviderRpcs(Rpcs[Deps]):
     async def AcknowledgeProvider(
         self, request: pb.AcknowledgeProviderRequest, context: Context
     ) -> pb.AcknowledgeProviderResponse:
-        problems = Problems.of_mutation(request.request_id)
-        provider = problems.address("provider", request.provider)
-        problems.check(request)
+        provider = provider_of(request, Problems.of_mutation(request.request_id))
 
         async def work() -> pb.AcknowledgeProviderResponse:
             compute = self.deps.compute

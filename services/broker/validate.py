@@ -69,9 +69,10 @@ class _OfProvider(Protocol):
     def provider(self) -> str: ...
 
 
-def provider_of(request: _OfProvider) -> str:
-    """The checksummed provider of a request whose one rule is a valid provider address."""
-    problems = Problems()
+def provider_of(request: _OfProvider, problems: Problems | None = None) -> str:
+    """The checksummed provider of a request whose rules are a valid provider address and
+    those `problems` already checks (a mutation's request_id)."""
+    problems = Problems() if problems is None else problems
     provider = problems.address("provider", request.provider)
     problems.check(request)
     return provider
