@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 
 import asyncpg
@@ -27,17 +27,8 @@ class ApiKeyRow:
 
 
 def _key(row: asyncpg.Record) -> ApiKeyRow:
-    return ApiKeyRow(
-        row["provider"],
-        row["token_id"],
-        row["label"],
-        row["generation"],
-        row["issued_ms"],
-        row["expires_ms"],
-        row["nonce"],
-        row["revoked"],
-        row["created_at"],
-    )
+    # Each field is named for its column.
+    return ApiKeyRow(**{f.name: row[f.name] for f in fields(ApiKeyRow)})
 
 
 async def used_token_ids(conn: Connection, provider: str) -> frozenset[int]:
