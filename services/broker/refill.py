@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 
 import asyncpg
 
@@ -30,17 +30,16 @@ class Refill:
     error: str
 
 
+@dataclass
 class LedgerRefill:
     """Keeps the ledger's available balance above a floor; off when floor or amount is 0."""
 
-    def __init__(
-        self, pool: asyncpg.Pool, compute: ComputeContracts, *, floor: int, amount: int
-    ) -> None:
-        self._pool = pool
-        self._compute = compute
-        self.floor = floor
-        self.amount = amount
-        self._lock = asyncio.Lock()
+    pool: asyncpg.Pool
+    compute: ComputeContracts
+    _: KW_ONLY
+    floor: int
+    amount: int
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False, repr=False)
 
     @property
     def enabled(self) -> bool:
@@ -51,18 +50,16 @@ class LedgerRefill:
         returned, never raised: a refill is a best effort before a transfer that may still fit."""
         if not self.enabled or not await self._below_floor():
             return None
-        async with self._lock, self._pool.acquire() as conn, conn.transaction():
+        async with self._lock, self.pool.acquire() as conn, conn.transaction():
             await locks.hold_named(conn, "broker.ledger_refill")
             try:
                 resumed = await resume_pending(
-                    self._pool, self._compute.sender, PURPOSE, _REQUEST_PREFIX
+                    self.pool, self.compute.sender, PURPOSE, _REQUEST_PREFIX
                 )
                 if resumed is not None:
-                    await transfers.finish_resumed(
-                        self._pool, "ledger_refills", resumed.tx_hash, ""
-                    )
+                    await transfers.finish_resumed(self.pool, "ledger_refills", resumed.tx_hash, "")
                 # Re-read under the lock: whoever held it may have refilled already.
-                ledger = await self._compute.get_ledger()
+                ledger = await self.compute.get_ledger()
                 if ledger is None or ledger.available >= self.floor:
                     return None
             except ChainError as error:
@@ -71,7 +68,7 @@ class LedgerRefill:
 
     async def _below_floor(self) -> bool:
         try:
-            ledger = await self._compute.get_ledger()
+            ledger = await self.compute.get_ledger()
         except ChainError:
             return False
         # No ledger: nothing to refill (creating one is an explicit CreateLedger).
@@ -80,18 +77,18 @@ class LedgerRefill:
     async def _deposit(self, available: int) -> Refill:
         started = utc_now()
         try:
-            receipt = await self._compute.deposit(
+            receipt = await self.compute.deposit(
                 self.amount, request_id=f"{_REQUEST_PREFIX}{uuid.uuid4()}", purpose=PURPOSE
             )
         except ChainError as error:
             name = str(getattr(error, "name", "")) or type(error).__name__
             tx_hash = error.tx_hash if isinstance(error, ReceiptTimeout) else None
             await transfers.record_refill(
-                self._pool, available, self.floor, self.amount, tx_hash, name, started
+                self.pool, available, self.floor, self.amount, tx_hash, name, started
             )
             log.warning("ledger refill failed", extra={"error": name})
             return Refill(self.amount, None, name)
         await transfers.record_refill(
-            self._pool, available, self.floor, self.amount, receipt.tx_hash, "", started
+            self.pool, available, self.floor, self.amount, receipt.tx_hash, "", started
         )
         return Refill(self.amount, receipt, "")
