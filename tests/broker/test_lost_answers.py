@@ -15,8 +15,8 @@ import pytest
 from devnet import A0GI, Devnet
 from devnet.provider.process import ProviderProcess
 from tests.broker.conftest import Broker, StartBroker
-from tests.retrying import in_progress
 from tests.faults.rpc_proxy import RpcProxy
+from tests.retrying import in_progress
 from zerog.broker.v1 import broker_service_pb2 as pb
 
 T = TypeVar("T")
