@@ -9,7 +9,7 @@ import grpc
 import grpc.aio
 
 from services.inference.errors import ProviderError
-from services.inference.provider_http import Credentials
+from services.inference.provider_http import Completion, Credentials
 from services.inference.routing import Provider
 from zerog.broker.v1 import broker_service_pb2 as bpb
 from zerog_grpc import Monotonic, TokenMinter, monotonic
@@ -112,21 +112,16 @@ class BrokerClient:
         )
 
     async def verify(
-        self,
-        request_id: str,
-        provider: str,
-        chat_id: str,
-        request_body: bytes,
-        response_body: bytes,
+        self, request_id: str, provider: str, completion: Completion
     ) -> VerificationOutcome:
-        """The broker's check of the TEE signature over exactly these bytes."""
+        """The broker's check of the TEE signature over exactly the bytes `completion` holds."""
         r = await self._stub.VerifyResponse(
             bpb.VerifyResponseRequest(
                 request_id=request_id,
                 provider=provider,
-                chat_id=chat_id,
-                request_body=request_body,
-                response_body=response_body,
+                chat_id=completion.chat_id,
+                request_body=completion.request_body,
+                response_body=completion.response_body,
             ),
             metadata=self._metadata(),
             timeout=self._timeout,

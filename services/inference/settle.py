@@ -91,11 +91,7 @@ async def verify(
     """The broker's check of the answer's TEE signature; no check is a failed one."""
     try:
         result = await broker.verify(
-            request_ids.derived("verify", run_id),
-            creds.provider,
-            completion.chat_id,
-            completion.request_body,
-            completion.response_body,
+            request_ids.derived("verify", run_id), creds.provider, completion
         )
     except Exception as error:
         # Could not check: that is a failed verification, never a silent pass.
