@@ -44,16 +44,15 @@ class Deps:
     quota_watcher: QuotaAlertWatcher | None = None
 
     @staticmethod
-    def key(request_id: str, request: Message) -> Request:
-        """`request` under the calling service's `request_id` (its method named by its type)."""
-        method = request.DESCRIPTOR.name.removesuffix("Request")
-        return Request.of(current_caller().service, request_id, method, request)
-
-    def checked(self, request_id: str, request: Message, problems: Problems) -> Request:
-        """`request`'s key, once its request_id and `problems` show nothing wrong with it."""
+    def checked(request_id: str, request: Message, problems: Problems) -> Request:
+        """`request` under the calling service's `request_id` (its method named by its type),
+        once its request_id and `problems` show nothing wrong with it."""
         problems.request_id("request_id", request_id)
-        problems.raise_if_any(f"invalid {request.DESCRIPTOR.name}")
-        return self.key(request_id, request)
+        name = request.DESCRIPTOR.name
+        problems.raise_if_any(f"invalid {name}")
+        return Request.of(
+            current_caller().service, request_id, name.removesuffix("Request"), request
+        )
 
     async def transaction(
         self,

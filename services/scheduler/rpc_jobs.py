@@ -12,7 +12,7 @@ from services.scheduler.schedule import next_fire
 from services.scheduler.store import jobs, runs, users
 from zerog.scheduler.v1 import scheduler_service_pb2 as pb
 from zerog_db import Executor
-from zerog_grpc import Problems, Rpcs
+from zerog_grpc import Rpcs
 
 Paused = TypeVar("Paused", pb.PauseJobResponse, pb.ResumeJobResponse)
 
@@ -28,13 +28,6 @@ async def jobs_pb(db: Executor, selected: list[Job], now: datetime) -> list[pb.J
     return result
 
 
-def _named(name: str) -> Problems:
-    """The problems of a request naming a job."""
-    problems = Problems()
-    validate.name(problems, "name", name)
-    return problems
-
-
 class JobRpcs(Rpcs[Deps]):
     """Jobs: read by anyone, controlled by operators."""
 
@@ -47,13 +40,13 @@ class JobRpcs(Rpcs[Deps]):
         return pb.ListJobsResponse(jobs=await jobs_pb(self.deps.pool, found, self.deps.clock()))
 
     async def GetJob(self, request: pb.GetJobRequest, context: Context) -> pb.GetJobResponse:
-        _named(request.name).raise_if_any("invalid GetJobRequest")
+        validate.named("name", request.name).raise_if_any("invalid GetJobRequest")
         return pb.GetJobResponse(job=await self._job(self.deps.pool, request.name))
 
     async def UpdateJob(
         self, request: pb.UpdateJobRequest, context: Context
     ) -> pb.UpdateJobResponse:
-        problems = _named(request.name)
+        problems = validate.named("name", request.name)
         if request.cron:
             validate.cron(problems, "cron", request.cron)
         if request.time_zone:
@@ -86,13 +79,13 @@ class JobRpcs(Rpcs[Deps]):
             await jobs.set_paused(conn, request.name, paused, self.deps.clock())
             return answer(job=await self._job(conn, request.name))
 
-        problems = _named(request.name)
+        problems = validate.named("name", request.name)
         return await self.deps.transaction(request.request_id, request, problems, answer, pause)
 
     async def TriggerJob(
         self, request: pb.TriggerJobRequest, context: Context
     ) -> pb.TriggerJobResponse:
-        key = self.deps.checked(request.request_id, request, _named(request.name))
+        key = self.deps.checked(request.request_id, request, validate.named("name", request.name))
 
         async def trigger() -> pb.TriggerJobResponse:
             view = await self.deps.loop.planner.trigger(request.name, request.request_id)

@@ -30,9 +30,7 @@ class UserRpcs(Rpcs[Deps]):
     async def GetUserPreferences(
         self, request: pb.GetUserPreferencesRequest, context: Context
     ) -> pb.GetUserPreferencesResponse:
-        problems = Problems()
-        validate.name(problems, "user_id", request.user_id)
-        problems.raise_if_any("invalid GetUserPreferencesRequest")
+        validate.named("user_id", request.user_id).raise_if_any("invalid GetUserPreferencesRequest")
         user = await users.get_user(self.deps.pool, request.user_id)
         return pb.GetUserPreferencesResponse(preferences=convert.user_to_pb(user))
 
@@ -52,16 +50,11 @@ class UserRpcs(Rpcs[Deps]):
     async def DeleteUserPreferences(
         self, request: pb.DeleteUserPreferencesRequest, context: Context
     ) -> pb.DeleteUserPreferencesResponse:
-        problems = Problems()
-        problems.request_id("request_id", request.request_id)
-        validate.name(problems, "user_id", request.user_id)
-        problems.raise_if_any("invalid DeleteUserPreferencesRequest")
+        problems = validate.named("user_id", request.user_id)
 
         async def delete(conn: Executor) -> pb.DeleteUserPreferencesResponse:
             deleted = await users.delete_user(conn, request.user_id)
             return pb.DeleteUserPreferencesResponse(deleted=deleted)
 
-        key = self.deps.key(request.request_id, request)
-        return await self.deps.once.run_in_transaction(
-            key, pb.DeleteUserPreferencesResponse, delete
-        )
+        answer = pb.DeleteUserPreferencesResponse
+        return await self.deps.transaction(request.request_id, request, problems, answer, delete)

@@ -23,6 +23,13 @@ def name(problems: Problems, field: str, value: str, required: bool = True) -> N
     problems.name(field, value, required=required, limit=NAME)
 
 
+def named(field: str, value: str) -> Problems:
+    """The problems of a request that names one user or job in `field`."""
+    problems = Problems()
+    name(problems, field, value)
+    return problems
+
+
 def time_zone(problems: Problems, field: str, value: str) -> None:
     try:
         zone(value)
