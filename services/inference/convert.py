@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, cast
 
 from services.inference.chat import ChatOutcome
 from services.inference.portfolio import PortfolioFigures
 from services.inference.routing import Filters, Strategy
 from services.inference.settle import FAILED, NOT_VERIFIABLE, VERIFIED
 from zerog.inference.v1 import inference_service_pb2 as pb
+from zerog_grpc.convert import enum_pairs
 
 ROLES = {
     pb.CHAT_ROLE_SYSTEM: "system",
@@ -17,17 +18,11 @@ ROLES = {
     pb.CHAT_ROLE_ASSISTANT: "assistant",
 }
 ROLE_OF = {v: k for k, v in ROLES.items()}
-STRATEGIES = {
-    pb.ROUTING_STRATEGY_UNSPECIFIED: Strategy.COST,
-    pb.ROUTING_STRATEGY_COST: Strategy.COST,
-    pb.ROUTING_STRATEGY_LATENCY: Strategy.LATENCY,
-    pb.ROUTING_STRATEGY_RELIABILITY: Strategy.RELIABILITY,
-}
-STRATEGY_OF = {
-    Strategy.COST: pb.ROUTING_STRATEGY_COST,
-    Strategy.LATENCY: pb.ROUTING_STRATEGY_LATENCY,
-    Strategy.RELIABILITY: pb.ROUTING_STRATEGY_RELIABILITY,
-}
+_strategies = enum_pairs(Strategy, pb, "ROUTING_STRATEGY_")
+# The values are the generated enum's own (enum_pairs gives them as plain ints).
+STRATEGY_OF = cast("dict[Strategy, pb.RoutingStrategy.ValueType]", _strategies[0])
+# A request that names no strategy is ranked by cost.
+STRATEGIES = {pb.ROUTING_STRATEGY_UNSPECIFIED: Strategy.COST, **_strategies[1]}
 VERDICTS = {
     NOT_VERIFIABLE: pb.VERIFICATION_STATUS_NOT_VERIFIABLE,
     VERIFIED: pb.VERIFICATION_STATUS_VERIFIED,
