@@ -17,20 +17,33 @@ from zerog_grpc.handlers import Context
 _MAX_PASS = 10000
 _DEFAULT_PASS = 100
 _BAD = (VerifyState.DEGRADED, VerifyState.LOST)
+_JobRequest = pb.RunVerificationRequest | pb.ListFlaggedObjectsRequest | pb.ApplyRetentionRequest
+
+
+def _job_problems(namespace: str, request_id: str | None = None) -> Problems:
+    """The first problems of a job's request: its request_id's, if it takes one, then its
+    namespace's ("" covers every namespace)."""
+    problems = Problems() if request_id is None else validate.mutation(request_id)
+    if namespace:
+        validate.namespace_name(namespace, problems)
+    return problems
 
 
 class JobRpcs(Rpcs[Deps]):
     """Verification, recovery and retention."""
 
     async def _scope(
-        self, who: Caller, namespace: str, needed: Permission, what: str
-    ) -> str | None:
-        """The namespace a job covers (None: all, for job runners only)."""
-        if not namespace:
+        self, request: _JobRequest, problems: Problems, needed: Permission, what: str
+    ) -> tuple[Caller, str | None]:
+        """Refuse the request's problems; then who asks and the namespace the job covers (None:
+        all, for job runners only)."""
+        validate.raise_if(request.DESCRIPTOR.name, problems)
+        who = caller()
+        if not request.namespace:
             access.require_global(who, self.deps.global_jobs, what)
-            return None
-        await access.require(self.deps.pool, namespace, who, needed)
-        return namespace
+            return who, None
+        await access.require(self.deps.pool, request.namespace, who, needed)
+        return who, request.namespace
 
     async def VerifyObject(
         self, request: pb.VerifyObjectRequest, context: Context
@@ -70,27 +83,19 @@ class JobRpcs(Rpcs[Deps]):
                 objects=[convert.stored_object(o) for o in found],
             )
 
-        return await self.deps.uploading.run(
-            who.request(request),
-            pb.RecoverObjectResponse,
-            work,
-        )
+        return await self.deps.run(who, request, pb.RecoverObjectResponse, work, uploading=True)
 
     async def RunVerification(
         self, request: pb.RunVerificationRequest, context: Context
     ) -> pb.RunVerificationResponse:
-        problems = validate.mutation(request.request_id)
-        if request.namespace:
-            validate.namespace_name(request.namespace, problems)
+        problems = _job_problems(request.namespace, request.request_id)
         validate.up_to(request.limit, _MAX_PASS, problems, "limit")
         older = None
         if request.HasField("older_than"):
             older = problems.duration("older_than", request.older_than)
             if older.total_seconds() < 0:
                 problems.add("older_than", "must not be negative")
-        validate.raise_if("RunVerificationRequest", problems)
-        who = caller()
-        scope = await self._scope(who, request.namespace, Permission.ADMIN, "verification")
+        who, scope = await self._scope(request, problems, Permission.ADMIN, "verification")
 
         async def work() -> pb.RunVerificationResponse:
             results = await self.deps.backups.run(scope, older, request.limit or _DEFAULT_PASS)
@@ -106,23 +111,16 @@ class JobRpcs(Rpcs[Deps]):
                 flagged=[convert.stored_object(o) for o in flagged],
             )
 
-        return await self.deps.once.run(
-            who.request(request),
-            pb.RunVerificationResponse,
-            work,
-        )
+        return await self.deps.run(who, request, pb.RunVerificationResponse, work)
 
     async def ListFlaggedObjects(
         self, request: pb.ListFlaggedObjectsRequest, context: Context
     ) -> pb.ListFlaggedObjectsResponse:
-        problems = Problems()
-        if request.namespace:
-            validate.namespace_name(request.namespace, problems)
+        problems = _job_problems(request.namespace)
         size = validate.page_size(request.page_size, problems)
         token = validate.decode_token(request.page_token, 3, problems)
-        validate.raise_if("ListFlaggedObjectsRequest", problems)
+        _, scope = await self._scope(request, problems, Permission.READ, "listing flags")
         after = (token[0], token[1], int(token[2])) if token else ("", "", 0)
-        scope = await self._scope(caller(), request.namespace, Permission.READ, "listing flags")
         found = await objects.flagged(self.deps.pool, scope, after, size + 1)
         more = len(found) > size
         found = found[:size]
@@ -137,12 +135,8 @@ class JobRpcs(Rpcs[Deps]):
     async def ApplyRetention(
         self, request: pb.ApplyRetentionRequest, context: Context
     ) -> pb.ApplyRetentionResponse:
-        problems = validate.mutation(request.request_id)
-        if request.namespace:
-            validate.namespace_name(request.namespace, problems)
-        validate.raise_if("ApplyRetentionRequest", problems)
-        who = caller()
-        scope = await self._scope(who, request.namespace, Permission.ADMIN, "retention")
+        problems = _job_problems(request.namespace, request.request_id)
+        who, scope = await self._scope(request, problems, Permission.ADMIN, "retention")
 
         async def work(conn: Connection) -> pb.ApplyRetentionResponse:
             expired, pruned = await self.deps.backups.retention(conn, scope)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Awaitable, Callable
+
+from google.protobuf.message import Message
+
 from services.storage import access, convert, validate
-from services.storage.access import caller
-from services.storage.deps import Deps
+from services.storage.access import Caller, caller
+from services.storage.deps import Deps, M
 from services.storage.model import Namespace, Permission, Retention
 from services.storage.store import namespaces
 from zerog.storage.v1 import storage_service_pb2 as pb
@@ -13,6 +18,13 @@ from zerog_grpc import Problems, Rpcs, request_ids
 from zerog_grpc.handlers import Context
 
 _UPDATABLE = {"metadata", "quota_bytes", "retention", "default_replicas"}
+
+
+async def _reread(conn: Connection, name: str) -> pb.Namespace:
+    """A namespace as it stands after a change in this transaction."""
+    ns = await namespaces.get(conn, name)
+    assert ns is not None  # the change ran under the caller's check that it exists
+    return convert.namespace(ns)
 
 
 class NamespaceRpcs(Rpcs[Deps]):
@@ -29,6 +41,21 @@ class NamespaceRpcs(Rpcs[Deps]):
         )
         return convert.retention(ns.retention, problems)
 
+    async def _administer(
+        self,
+        request: Message,
+        name: str,
+        response: type[M],
+        change: Callable[[Connection, Namespace], Awaitable[M]],
+    ) -> M:
+        """`change` to namespace `name` once per request, in the transaction that checks the
+        caller administers it."""
+
+        async def work(conn: Connection, who: Caller) -> M:
+            return await change(conn, await access.require(conn, name, who, Permission.ADMIN))
+
+        return await self.deps.write(request, response, work)
+
     async def CreateNamespace(
         self, request: pb.CreateNamespaceRequest, context: Context
     ) -> pb.CreateNamespaceResponse:
@@ -37,33 +64,28 @@ class NamespaceRpcs(Rpcs[Deps]):
         retention = self._settings(problems, request, "")
         acl = convert.acl(list(request.acl), problems)
         validate.raise_if("CreateNamespaceRequest", problems)
-        who = caller()
         now = self.deps.clock()
-        namespace = Namespace(
-            request.name,
-            who.primary,
-            acl,
-            dict(request.metadata),
-            request.quota_bytes,
-            0,
-            retention,
-            request.default_replicas,
-            now,
-            now,
-        )
 
-        async def work(conn: Connection) -> pb.CreateNamespaceResponse:
+        async def work(conn: Connection, who: Caller) -> pb.CreateNamespaceResponse:
+            namespace = Namespace(
+                request.name,
+                who.primary,
+                acl,
+                dict(request.metadata),
+                request.quota_bytes,
+                0,
+                retention,
+                request.default_replicas,
+                now,
+                now,
+            )
             # The row keeps the caller's id too: a retry of a create made before stored
             # answers were kept finds its namespace by it.
             key = request_ids.scoped(who.service, request.request_id)
             created = await namespaces.create(conn, namespace, key)
             return pb.CreateNamespaceResponse(namespace=convert.namespace(created))
 
-        return await self.deps.once.run_in_transaction(
-            who.request(request),
-            pb.CreateNamespaceResponse,
-            work,
-        )
+        return await self.deps.write(request, pb.CreateNamespaceResponse, work)
 
     async def GetNamespace(
         self, request: pb.GetNamespaceRequest, context: Context
@@ -101,32 +123,19 @@ class NamespaceRpcs(Rpcs[Deps]):
             problems.add("update_mask", "name some of " + ", ".join(sorted(_UPDATABLE)))
         retention = self._settings(problems, new, "namespace.")
         validate.raise_if("UpdateNamespaceRequest", problems)
-        who = caller()
 
-        async def work(conn: Connection) -> pb.UpdateNamespaceResponse:
-            ns = await access.require(conn, new.name, who, Permission.ADMIN)
-            changed = Namespace(
-                ns.name,
-                ns.owner,
-                ns.acl,
-                dict(new.metadata),
-                new.quota_bytes,
-                ns.used_bytes,
-                retention if "retention" in fields else Retention(),
-                new.default_replicas,
-                ns.created_at,
-                ns.updated_at,
+        async def change(conn: Connection, ns: Namespace) -> pb.UpdateNamespaceResponse:
+            changed = dataclasses.replace(
+                ns,
+                metadata=dict(new.metadata),
+                quota_bytes=new.quota_bytes,
+                retention=retention if "retention" in fields else Retention(),
+                default_replicas=new.default_replicas,
             )
             await namespaces.update(conn, changed, fields)
-            fresh = await namespaces.get(conn, new.name)
-            assert fresh is not None
-            return pb.UpdateNamespaceResponse(namespace=convert.namespace(fresh))
+            return pb.UpdateNamespaceResponse(namespace=await _reread(conn, new.name))
 
-        return await self.deps.once.run_in_transaction(
-            who.request(request),
-            pb.UpdateNamespaceResponse,
-            work,
-        )
+        return await self._administer(request, new.name, pb.UpdateNamespaceResponse, change)
 
     async def SetNamespaceAcl(
         self, request: pb.SetNamespaceAclRequest, context: Context
@@ -135,19 +144,13 @@ class NamespaceRpcs(Rpcs[Deps]):
         validate.namespace_name(request.namespace, problems)
         acl = convert.acl(list(request.acl), problems)
         validate.raise_if("SetNamespaceAclRequest", problems)
-        who = caller()
 
-        async def work(conn: Connection) -> pb.SetNamespaceAclResponse:
-            await access.require(conn, request.namespace, who, Permission.ADMIN)
-            await namespaces.set_acl(conn, request.namespace, acl)
-            ns = await namespaces.get(conn, request.namespace)
-            assert ns is not None
-            return pb.SetNamespaceAclResponse(namespace=convert.namespace(ns))
+        async def change(conn: Connection, ns: Namespace) -> pb.SetNamespaceAclResponse:
+            await namespaces.set_acl(conn, ns.name, acl)
+            return pb.SetNamespaceAclResponse(namespace=await _reread(conn, ns.name))
 
-        return await self.deps.once.run_in_transaction(
-            who.request(request),
-            pb.SetNamespaceAclResponse,
-            work,
+        return await self._administer(
+            request, request.namespace, pb.SetNamespaceAclResponse, change
         )
 
     async def DeleteNamespace(
@@ -156,15 +159,9 @@ class NamespaceRpcs(Rpcs[Deps]):
         problems = validate.mutation(request.request_id)
         validate.namespace_name(request.name, problems, "name")
         validate.raise_if("DeleteNamespaceRequest", problems)
-        who = caller()
 
-        async def work(conn: Connection) -> pb.DeleteNamespaceResponse:
-            await access.require(conn, request.name, who, Permission.ADMIN)
-            deleted = await namespaces.delete(conn, request.name, request.force)
+        async def change(conn: Connection, ns: Namespace) -> pb.DeleteNamespaceResponse:
+            deleted = await namespaces.delete(conn, ns.name, request.force)
             return pb.DeleteNamespaceResponse(deleted_objects=deleted)
 
-        return await self.deps.once.run_in_transaction(
-            who.request(request),
-            pb.DeleteNamespaceResponse,
-            work,
-        )
+        return await self._administer(request, request.name, pb.DeleteNamespaceResponse, change)
