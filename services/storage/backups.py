@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 from dataclasses import dataclass
@@ -21,18 +22,12 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class CheckOutcome:
-    """What one check of a content found."""
+    """What one check of a content found; after a recovery, the check of the refilled copies
+    and how many segments it restored."""
 
     state: VerifyState
     detail: str
-
-
-@dataclass(frozen=True)
-class RecoverOutcome:
-    """What a recovery achieved."""
-
-    state: VerifyState
-    segments_restored: int
+    segments_restored: int = 0
 
 
 def _judge(content: Content, report: ReplicaReport) -> CheckOutcome:
@@ -83,7 +78,7 @@ class Backups:
         due = await contents.due_for_check(self.pool, namespace, before, limit)
         return [(content, await self.check(content)) for content in due]
 
-    async def recover(self, content: Content, request_id: str) -> RecoverOutcome:
+    async def recover(self, content: Content, request_id: str) -> CheckOutcome:
         """Refill lost copies from good ones under a new paid tx; LOST when no good copy remains.
 
         A node that lost data of a tx still believes it finalized and refuses uploads to it,
@@ -92,11 +87,11 @@ class Backups:
         report = await self._report(content)
         if isinstance(report, CheckOutcome):
             await self._record(content, report)
-            return RecoverOutcome(report.state, 0)
+            return report
         first = _judge(content, report)
         if first.state is not VerifyState.DEGRADED:
             await self._record(content, first)
-            return RecoverOutcome(first.state, 0)
+            return first
         result = await self.uploader.upload(
             report.data(),
             request_id=f"storage-recover:{request_id}",
@@ -104,17 +99,9 @@ class Backups:
             fresh_tx=True,
         )
         await contents.set_tx_seq(self.pool, content.root, result.tx_seq)
-        fresh = Content(
-            content.root,
-            content.size,
-            content.sha256,
-            result.tx_seq,
-            content.replicas,
-            content.verify_state,
-        )
+        outcome = await self.check(dataclasses.replace(content, tx_seq=result.tx_seq))
         restored = sum(len(s.bad) for s in report.segments)
-        outcome = await self.check(fresh)
-        return RecoverOutcome(outcome.state, restored)
+        return dataclasses.replace(outcome, segments_restored=restored)
 
     async def _record(self, content: Content, outcome: CheckOutcome) -> None:
         await contents.set_verification(

@@ -8,6 +8,7 @@ pay; a retry (even after a crash) finds it and carries the paid tx forward.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import KW_ONLY, dataclass
@@ -73,16 +74,7 @@ class PutFlow:
                 "replicas",
                 f"{which} {replicas} exceeds the {available} the nodes can hold",
             )
-        return PutHeader(
-            header.request_id,
-            header.namespace,
-            header.name,
-            header.size,
-            header.sha256,
-            replicas,
-            header.content_type,
-            header.metadata,
-        )
+        return dataclasses.replace(header, replicas=replicas)
 
     async def owner(self, service: str, principal: str, request_id: str) -> uploads.Owner:
         """Whose upload a calling service's request is (store.uploads.owner)."""
@@ -134,17 +126,7 @@ class PutFlow:
                 await contents.save(
                     conn, tree.root, header.size, header.sha256, tx_seq, header.replicas
                 )
-                version = await objects.insert_version(
-                    conn,
-                    namespace=header.namespace,
-                    name=header.name,
-                    root=tree.root,
-                    replicas=header.replicas,
-                    content_type=header.content_type,
-                    metadata=header.metadata,
-                    creator=owner.principal,
-                    request_id=header.request_id,
-                )
+                version = await objects.insert_version(conn, header, tree.root, owner.principal)
                 await journal.advance(
                     conn,
                     owner,

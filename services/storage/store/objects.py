@@ -7,7 +7,7 @@ from datetime import datetime
 
 import asyncpg
 
-from services.storage.model import StoredObject, VerifyState
+from services.storage.model import PutHeader, StoredObject, VerifyState
 from zerog_db import Connection, Executor
 
 _SELECT = """
@@ -136,19 +136,9 @@ async def of_roots(db: Executor, roots: list[bytes]) -> list[StoredObject]:
     )
 
 
-async def insert_version(
-    conn: Connection,
-    *,
-    namespace: str,
-    name: str,
-    root: bytes,
-    replicas: int,
-    content_type: str,
-    metadata: dict[str, str],
-    creator: str,
-    request_id: str,
-) -> int:
-    """Add the next version of a name (call with the namespace locked); returns the version."""
+async def insert_version(conn: Connection, header: PutHeader, root: bytes, creator: str) -> int:
+    """Add the next version of the header's name (call with the namespace locked); returns the
+    version."""
     return int(
         await conn.fetchval(
             """
@@ -159,14 +149,14 @@ async def insert_version(
                     $3, $4, $5, $6, $7, $8)
             RETURNING version
             """,
-            namespace,
-            name,
+            header.namespace,
+            header.name,
             root,
-            replicas,
-            content_type,
-            json.dumps(metadata),
+            header.replicas,
+            header.content_type,
+            json.dumps(header.metadata),
             creator,
-            request_id,
+            header.request_id,
         )
     )
 
