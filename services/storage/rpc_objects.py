@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from services.storage import access, convert, quota_returns, validate
-from services.storage.access import caller
+from services.storage.access import Caller, caller
 from services.storage.deps import Deps
 from services.storage.errors import ObjectNotFound
 from services.storage.model import Permission, StoredObject
@@ -136,20 +136,15 @@ class ObjectRpcs(Rpcs[Deps]):
         validate.namespace_name(request.namespace, problems)
         validate.object_name(request.name, problems)
         validate.raise_if("DeleteObjectRequest", problems)
-        who = caller()
 
-        async def work(conn: Connection) -> pb.DeleteObjectResponse:
+        async def work(conn: Connection, who: Caller) -> pb.DeleteObjectResponse:
             await access.require(conn, request.namespace, who, Permission.WRITE)
             deleted = await objects.delete_name(conn, request.namespace, request.name)
             if not deleted:
                 raise ObjectNotFound(request.namespace, request.name)
             return pb.DeleteObjectResponse(deleted_versions=deleted)
 
-        response = await self.deps.once.run_in_transaction(
-            who.request(request),
-            pb.DeleteObjectResponse,
-            work,
-        )
+        response = await self.deps.write(request, pb.DeleteObjectResponse, work)
         # Outside the stored answer: a retry also finishes a give-back that failed the first time.
         await quota_returns.give_back(self.deps.pool, self.deps.quota, request.namespace)
         return response
