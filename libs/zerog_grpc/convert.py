@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import Enum
-from types import ModuleType
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+if TYPE_CHECKING:
+    from google.protobuf.internal.enum_type_wrapper import _EnumTypeWrapper
+
 E = TypeVar("E", bound=Enum)
+V = TypeVar("V", bound=int)
 
 
 def timestamp(moment: datetime) -> Timestamp:
@@ -26,9 +29,11 @@ def timestamp_ms(ms: int) -> Timestamp:
     return stamp
 
 
-def enum_pairs(kind: type[E], pb: ModuleType, prefix: str) -> tuple[dict[E, int], dict[int, E]]:
+def enum_pairs(
+    kind: type[E], values: _EnumTypeWrapper[V], prefix: str
+) -> tuple[dict[E, V], dict[V, E]]:
     """(ours -> proto value, proto value -> ours) for an enum whose proto values are named
-    `prefix + member name` (Permission.READ <-> PERMISSION_READ); a member without one is a
-    programming error, found at import."""
-    to_pb = {member: int(getattr(pb, f"{prefix}{member.name}")) for member in kind}
+    `prefix + member name` (Permission.READ <-> PERMISSION_READ in pb.Permission); a member
+    without one is a programming error, found at import."""
+    to_pb = {member: values.Value(f"{prefix}{member.name}") for member in kind}
     return to_pb, {value: member for member, value in to_pb.items()}

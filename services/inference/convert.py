@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, cast
+from typing import Any
 
 from services.inference.chat import ChatOutcome
 from services.inference.portfolio import PortfolioFigures
@@ -18,11 +18,9 @@ ROLES = {
     pb.CHAT_ROLE_ASSISTANT: "assistant",
 }
 ROLE_OF = {v: k for k, v in ROLES.items()}
-_strategies = enum_pairs(Strategy, pb, "ROUTING_STRATEGY_")
-# The values are the generated enum's own (enum_pairs gives them as plain ints).
-STRATEGY_OF = cast("dict[Strategy, pb.RoutingStrategy.ValueType]", _strategies[0])
+STRATEGY_OF, _strategies = enum_pairs(Strategy, pb.RoutingStrategy, "ROUTING_STRATEGY_")
 # A request that names no strategy is ranked by cost.
-STRATEGIES = {pb.ROUTING_STRATEGY_UNSPECIFIED: Strategy.COST, **_strategies[1]}
+STRATEGIES = {pb.ROUTING_STRATEGY_UNSPECIFIED: Strategy.COST, **_strategies}
 VERDICTS = {
     NOT_VERIFIABLE: pb.VERIFICATION_STATUS_NOT_VERIFIABLE,
     VERIFIED: pb.VERIFICATION_STATUS_VERIFIED,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, cast
+from typing import Any
 
 from google.protobuf.duration_pb2 import Duration
 
@@ -25,13 +25,8 @@ from services.quota.model import (
 from zerog.quota.v1 import quota_service_pb2 as pb
 from zerog_grpc.convert import enum_pairs, timestamp
 
-_units = enum_pairs(Unit, pb, "UNIT_")
-# The values are the generated enum's own (enum_pairs gives them as plain ints).
-UNIT_TO_PB = cast("dict[Unit, pb.Unit.ValueType]", _units[0])
-UNIT_FROM_PB = _units[1]
-_STATE_TO_PB = cast(
-    "dict[State, pb.ReservationState.ValueType]", enum_pairs(State, pb, "RESERVATION_STATE_")[0]
-)
+UNIT_TO_PB, UNIT_FROM_PB = enum_pairs(Unit, pb.Unit, "UNIT_")
+_STATE_TO_PB, _ = enum_pairs(State, pb.ReservationState, "RESERVATION_STATE_")
 _LEVEL_TO_PB = {"warning": pb.ALERT_LEVEL_WARNING, "critical": pb.ALERT_LEVEL_CRITICAL}
 
 

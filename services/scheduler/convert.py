@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import cast
 
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -23,13 +22,8 @@ from services.scheduler.store.runs import RunView
 from zerog.scheduler.v1 import scheduler_service_pb2 as pb
 from zerog_grpc import convert
 
-_kinds = convert.enum_pairs(Kind, pb, "NOTIFICATION_KIND_")
-# The values are the generated enums' own (enum_pairs gives them as plain ints).
-KIND_TO_PB = cast("dict[Kind, pb.NotificationKind.ValueType]", _kinds[0])
-KIND_FROM_PB = _kinds[1]
-_TRIGGER = cast(
-    "dict[Trigger, pb.RunTrigger.ValueType]", convert.enum_pairs(Trigger, pb, "RUN_TRIGGER_")[0]
-)
+KIND_TO_PB, KIND_FROM_PB = convert.enum_pairs(Kind, pb.NotificationKind, "NOTIFICATION_KIND_")
+_TRIGGER, _ = convert.enum_pairs(Trigger, pb.RunTrigger, "RUN_TRIGGER_")
 DELIVERY_STATE_TO_PB = {
     "pending": pb.DELIVERY_STATE_PENDING,
     "deferred": pb.DELIVERY_STATE_DEFERRED,

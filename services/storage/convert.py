@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import cast
 
 from google.protobuf.duration_pb2 import Duration
 
@@ -20,14 +19,8 @@ from zerog.storage.v1 import storage_service_pb2 as pb
 from zerog_grpc import Problems
 from zerog_grpc.convert import enum_pairs, timestamp
 
-_permissions = enum_pairs(Permission, pb, "PERMISSION_")
-# The values are the generated enums' own (enum_pairs gives them as plain ints).
-PERMISSION_TO_PB = cast("dict[Permission, pb.Permission.ValueType]", _permissions[0])
-PERMISSION_FROM_PB = _permissions[1]
-STATE_TO_PB = cast(
-    "dict[VerifyState, pb.VerificationState.ValueType]",
-    enum_pairs(VerifyState, pb, "VERIFICATION_STATE_")[0],
-)
+PERMISSION_TO_PB, PERMISSION_FROM_PB = enum_pairs(Permission, pb.Permission, "PERMISSION_")
+STATE_TO_PB, _ = enum_pairs(VerifyState, pb.VerificationState, "VERIFICATION_STATE_")
 
 
 def namespace(ns: Namespace) -> pb.Namespace:
