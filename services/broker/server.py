@@ -17,11 +17,16 @@ from services.broker.deps import Deps
 from services.broker.errors import ERRORS
 from services.broker.providers import ProviderCache
 from services.broker.refill import LedgerRefill
-from services.broker.service import SERVICE_NAME, BrokerService
+from services.broker.rpc_accounts import AccountRpcs
+from services.broker.rpc_credentials import CredentialRpcs
+from services.broker.rpc_ledger import LedgerRpcs
+from services.broker.rpc_providers import ProviderRpcs
+from services.broker.rpc_usage import UsageRpcs
 from services.broker.settlement import SettlementWatcher
 from services.broker.store.transactions import PgNonceGuard, PgRecorder
 from services.broker.topup import TopUps
 from services.broker.unsettled import UnsettledFees
+from zerog.broker.v1 import broker_service_pb2 as pb
 from zerog.broker.v1 import broker_service_pb2_grpc
 from zerog_chain import (
     ComputeContracts,
@@ -36,6 +41,20 @@ from zerog_grpc import ServiceServer, start_server
 from zerog_signing import IntentVerifier, PostgresNonceStore, ReplayGuard
 
 log = logging.getLogger("services.broker")
+
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["BrokerService"].full_name
+
+
+class BrokerService(
+    LedgerRpcs,
+    ProviderRpcs,
+    CredentialRpcs,
+    UsageRpcs,
+    AccountRpcs,
+    broker_service_pb2_grpc.BrokerServiceServicer,
+):
+    """The broker's gRPC servicer."""
 
 
 @dataclass

@@ -12,11 +12,29 @@ from services.quota.alerts import AlertHub
 from services.quota.config import Config
 from services.quota.deps import Deps
 from services.quota.errors import ERRORS
-from services.quota.service import SERVICE_NAME, QuotaService
+from services.quota.rpc_alerts import AlertRpcs
+from services.quota.rpc_costs import CostRpcs
+from services.quota.rpc_limits import LimitRpcs
+from services.quota.rpc_reservations import ReservationRpcs
+from services.quota.rpc_usage import UsageRpcs
 from services.quota.sweeper import Sweeper
+from zerog.quota.v1 import quota_service_pb2 as pb
 from zerog.quota.v1 import quota_service_pb2_grpc
 from zerog_db import Once
 from zerog_grpc import Clock, ServiceServer, start_server, utc_now
+
+SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["QuotaService"].full_name
+
+
+class QuotaService(
+    ReservationRpcs,
+    UsageRpcs,
+    LimitRpcs,
+    CostRpcs,
+    AlertRpcs,
+    quota_service_pb2_grpc.QuotaServiceServicer,
+):
+    """Budgets, reservations, prices, rate limits, cost records and alerts."""
 
 
 @dataclass

@@ -14,12 +14,10 @@ from google.protobuf.message import Message
 
 from services.scheduler.loop import SchedulerLoop
 from services.scheduler.quota_watch import QuotaAlertWatcher
-from zerog.scheduler.v1 import scheduler_service_pb2 as pb
 from zerog_db import Connection, Once, Request
 from zerog_grpc import Problems, current_caller
 from zerog_grpc.clock import Clock
 
-SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["SchedulerService"].full_name
 Context = grpc.aio.ServicerContext[Any, Any]
 M = TypeVar("M", bound=Message)
 

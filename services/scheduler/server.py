@@ -13,7 +13,7 @@ from services.scheduler.background import Background
 from services.scheduler.channels import EmailSender, WebhookSender
 from services.scheduler.config import Config
 from services.scheduler.content import Composer, MarketHours
-from services.scheduler.deps import SERVICE_NAME, Deps, instance_id
+from services.scheduler.deps import Deps, instance_id
 from services.scheduler.dispatcher import Dispatcher
 from services.scheduler.errors import ERRORS
 from services.scheduler.loop import SchedulerLoop
@@ -21,15 +21,34 @@ from services.scheduler.metrics import SchedulerMetrics
 from services.scheduler.narrator import Narrator
 from services.scheduler.planner import Planner
 from services.scheduler.quota_watch import QuotaAlertWatcher
-from services.scheduler.service import SchedulerService
+from services.scheduler.rpc_deliveries import DeliveryRpcs
+from services.scheduler.rpc_jobs import JobRpcs
+from services.scheduler.rpc_pushes import PushRpcs
+from services.scheduler.rpc_runs import RunRpcs
+from services.scheduler.rpc_users import UserRpcs
 from services.scheduler.store import jobs
 from services.scheduler.worker import Composing, Worker
+from zerog.scheduler.v1 import scheduler_service_pb2 as pb
 from zerog.scheduler.v1 import scheduler_service_pb2_grpc
 from zerog_db import Once
 from zerog_grpc import ServiceServer, TokenMinter, start_server
 from zerog_grpc.clock import Clock, utc_now
 
 log = logging.getLogger(__name__)
+
+
+SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["SchedulerService"].full_name
+
+
+class SchedulerService(
+    JobRpcs,
+    RunRpcs,
+    UserRpcs,
+    PushRpcs,
+    DeliveryRpcs,
+    scheduler_service_pb2_grpc.SchedulerServiceServicer,
+):
+    """Jobs, runs, users' preferences, pushed data and delivery records (built on a Deps)."""
 
 
 @dataclass
