@@ -17,8 +17,8 @@ from eth_typing import ChecksumAddress, HexStr
 from web3 import Web3
 
 from devnet import A0GI
-from tests.retrying import once_done
 from tests.faults.rpc_proxy import RpcProxy
+from tests.retrying import once_done
 from tests.stack import Stack
 from zerog.broker.v1 import broker_service_pb2 as pb
 from zerog.broker.v1 import broker_service_pb2_grpc

@@ -10,8 +10,8 @@ import grpc
 import pytest
 
 from devnet import A0GI
-from tests.retrying import once_done
 from tests.faults.tcp_proxy import TcpProxy
+from tests.retrying import once_done
 from tests.stack import Stack
 from zerog.broker.v1 import broker_service_pb2 as pb
 from zerog.broker.v1 import broker_service_pb2_grpc
