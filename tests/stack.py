@@ -4,12 +4,11 @@ session devnet. Configs come from each service's tests/<svc>/conftest.py helpers
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import asyncpg
 import grpc.aio
@@ -22,6 +21,7 @@ from web3.types import RPCEndpoint
 from devnet import A0GI, Devnet
 from devnet.provider import ProviderProcess
 from tests.broker.conftest import Broker, broker_config
+from tests.databases import create_database, drop_database, with_database
 from tests.quota.conftest import quota_config
 from tests.support import JWT_SECRET, auth_metadata
 from zerog.broker.v1 import broker_service_pb2_grpc
@@ -39,30 +39,12 @@ NEEDS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _database(dsn: str, name: str) -> str:
-    return urlunsplit(urlsplit(dsn)._replace(path=f"/{name}"))
-
-
 async def create_stack_database(postgres_url: str) -> str:
     """A new database with every service's migrations applied; returns its DSN."""
-    name = f"stack_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(postgres_url)
-    try:
-        await admin.execute(f"CREATE DATABASE {name}")
-    finally:
-        await admin.close()
-    url = _database(postgres_url, name)
+    url = with_database(postgres_url, await create_database(postgres_url, "stack"))
     for service in SERVICES:
         await migrate(url, service, ROOT / "services" / service / "migrations")
     return url
-
-
-async def drop_database(postgres_url: str, url: str) -> None:
-    admin = await asyncpg.connect(postgres_url)
-    try:
-        await admin.execute(f"DROP DATABASE IF EXISTS {urlsplit(url).path[1:]} WITH (FORCE)")
-    finally:
-        await admin.close()
 
 
 def funded_wallet(w3: Web3) -> LocalAccount:
@@ -198,7 +180,7 @@ async def stack_db_url(postgres_url: str) -> AsyncIterator[str]:
     """One database per module holding all five services' schemas."""
     url = await create_stack_database(postgres_url)
     yield url
-    await drop_database(postgres_url, url)
+    await drop_database(postgres_url, urlsplit(url).path[1:])
 
 
 @pytest.fixture(scope="module")
