@@ -20,8 +20,7 @@ from services.broker.settlement import SettlementWatcher
 from services.broker.topup import TopUps
 from zerog.broker.v1 import broker_service_pb2 as pb
 from zerog_chain import ComputeContracts, FlowContracts, NetworkProfile, Receipt, Wallet
-from zerog_db import Once, Request
-from zerog_db.once import Alongside
+from zerog_db import Alongside, Once, Request
 from zerog_grpc import current_caller, request_ids
 from zerog_signing import IntentVerifier
 

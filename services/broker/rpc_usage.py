@@ -16,7 +16,7 @@ from services.broker.validate import Problems
 from services.broker.verification import check_signature
 from zerog.broker.v1 import broker_service_pb2 as pb
 from zerog_chain import ChainError
-from zerog_db.once import Alongside
+from zerog_db import Alongside
 from zerog_grpc import Rpcs, current_caller
 from zerog_grpc.handlers import Context
 from zerog_grpc.tracing import annotate

@@ -18,8 +18,7 @@ from services.inference.calls import refuse_unverified
 from services.inference.chat import ChatCall, ChatEngine, ChatOutcome
 from services.inference.retry import Deadline
 from services.inference.routing import ProviderStats
-from zerog_db import Claim, Once, Request
-from zerog_db.once import Alongside
+from zerog_db import Alongside, Claim, Once, Request
 from zerog_grpc import Clock, Monotonic, current_caller
 
 M = TypeVar("M", bound=Message)

@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING, TypeVar
 import asyncpg
 
 from services.inference.errors import SessionNotFound
-from zerog_db import Executor, Request
-from zerog_db.once import Alongside
+from zerog_db import Alongside, Executor, Request
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance

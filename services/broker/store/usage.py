@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from zerog_db.once import Alongside
+from zerog_db import Alongside
 
 
 async def record_usage(
