@@ -46,6 +46,8 @@ def priced(item: PricedItem) -> pb.PricedItem:
         amount=item.amount,
         price_key=item.price_key,
         cost_micro_usd=item.cost_micro_usd,
+        price_micro_usd=item.price.micro_usd,
+        price_per_amount=item.price.per_amount,
     )
 
 

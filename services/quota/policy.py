@@ -12,6 +12,7 @@ _ANYONE = frozenset({ANY_SERVICE})
 DEFAULT_ALLOW: dict[str, frozenset[str]] = {
     "Reserve": _SPENDERS,
     "Commit": _SPENDERS,
+    "CommitBatch": _SPENDERS,
     "Release": _SPENDERS,
     # Only the services that record stored bytes give them back.
     "ReleaseUsage": frozenset({"storage", "admin"}),

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 from services.quota import convert, validate
 from services.quota.deps import Deps
+from services.quota.errors import batch_error
 from services.quota.store import reservations, reserve_commit
 from zerog.quota.v1 import quota_service_pb2 as pb
 from zerog_grpc import Problems, Rpcs, current_caller
 from zerog_grpc.handlers import Context
 
+# The most commits one CommitBatch may carry.
+MAX_BATCH = 500
+
 
 class ReservationRpcs(Rpcs[Deps]):
-    """Reserve, Commit and Release."""
+    """Reserve, Commit (one or a batch) and Release."""
 
     async def Reserve(self, request: pb.ReserveRequest, context: Context) -> pb.ReserveResponse:
         problems = validate.names(request, "subject", optional=("operation",))
@@ -34,6 +38,27 @@ class ReservationRpcs(Rpcs[Deps]):
         return pb.ReserveResponse(reservation=convert.reservation(found))
 
     async def Commit(self, request: pb.CommitRequest, context: Context) -> pb.CommitResponse:
+        return await self._commit(request, "invalid CommitRequest")
+
+    async def CommitBatch(
+        self, request: pb.CommitBatchRequest, context: Context
+    ) -> pb.CommitBatchResponse:
+        problems = Problems()
+        problems.within("commits", len(request.commits), 1, MAX_BATCH)
+        problems.raise_if_any("invalid CommitBatchRequest")
+        results = []
+        # One after another: each commit is one statement, and a dependency failure ends the
+        # call there (what was committed replays when the batch is sent again).
+        for i, commit in enumerate(request.commits):
+            try:
+                done = await self._commit(commit, f"invalid commits[{i}]")
+            except Exception as error:
+                results.append(pb.CommitResult(error=pb.BatchError(**batch_error(error))))
+                continue
+            results.append(pb.CommitResult(committed=done))
+        return pb.CommitBatchResponse(results=results)
+
+    async def _commit(self, request: pb.CommitRequest, invalid: str) -> pb.CommitResponse:
         problems = Problems()
         validate.reservation_id(problems, "reservation_id", request.reservation_id)
         validate.usage_items(problems, "items", request.items, need_positive=False)
@@ -41,7 +66,7 @@ class ReservationRpcs(Rpcs[Deps]):
             problems.name(f"metadata[{key[:40]}]", key)
             if len(value) > 4096:
                 problems.add(f"metadata[{key[:40]}]", "values are at most 4096 characters")
-        problems.raise_if_any("invalid CommitRequest")
+        problems.raise_if_any(invalid)
         reservation, record = await reserve_commit.commit(
             self.deps.pool,
             self.deps.once,

@@ -1451,6 +1451,114 @@ class RecordUsageResponse(_message.Message):
 Global___RecordUsageResponse: _TypeAlias = RecordUsageResponse  # noqa: Y015
 
 @_typing.final
+class RecordUsageBatchRequest(_message.Message):
+    """RecordUsageBatchRequest records several calls' usage."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RECORDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def records(self) -> _containers.RepeatedCompositeFieldContainer[Global___RecordUsageRequest]:
+        """The records, each as a RecordUsageRequest (1 to 500)."""
+
+    def __init__(
+        self,
+        *,
+        records: _abc.Iterable[Global___RecordUsageRequest] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["records", b"records"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordUsageBatchRequest: _TypeAlias = RecordUsageBatchRequest  # noqa: Y015
+
+@_typing.final
+class RecordUsageBatchResponse(_message.Message):
+    """RecordUsageBatchResponse has one result per record, in the order asked."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESULTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def results(self) -> _containers.RepeatedCompositeFieldContainer[Global___RecordUsageResult]:
+        """The results."""
+
+    def __init__(
+        self,
+        *,
+        results: _abc.Iterable[Global___RecordUsageResult] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["results", b"results"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordUsageBatchResponse: _TypeAlias = RecordUsageBatchResponse  # noqa: Y015
+
+@_typing.final
+class RecordUsageResult(_message.Message):
+    """RecordUsageResult is the outcome of one record of a batch: exactly one of its fields is set."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RECORDED_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def recorded(self) -> Global___RecordUsageResponse:
+        """What RecordUsage would have answered (also for a record made before under its request_id)."""
+
+    @_builtins.property
+    def error(self) -> Global___BatchError:
+        """Why RecordUsage would have refused it."""
+
+    def __init__(
+        self,
+        *,
+        recorded: Global___RecordUsageResponse | None = ...,
+        error: Global___BatchError | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "recorded", b"recorded"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "recorded", b"recorded"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordUsageResult: _TypeAlias = RecordUsageResult  # noqa: Y015
+
+@_typing.final
+class BatchError(_message.Message):
+    """BatchError is one refused item of a batch, as the single call's error would say."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CODE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    code: _builtins.str
+    """The gRPC status code name (for example "NOT_FOUND")."""
+    reason: _builtins.str
+    """The ErrorInfo reason (for example "PROVIDER_NOT_FOUND"); empty when there is none."""
+    message: _builtins.str
+    """The error message."""
+    def __init__(
+        self,
+        *,
+        code: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        message: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "message", b"message", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BatchError: _TypeAlias = BatchError  # noqa: Y015
+
+@_typing.final
 class GetSettlementReportRequest(_message.Message):
     """GetSettlementReportRequest asks for the reconciliation report."""
 

@@ -145,6 +145,11 @@ class BrokerServiceStub:
                 request_serializer=zerog_dot_broker_dot_v1_dot_broker__service__pb2.RecordUsageRequest.SerializeToString,
                 response_deserializer=zerog_dot_broker_dot_v1_dot_broker__service__pb2.RecordUsageResponse.FromString,
                 _registered_method=True)
+        self.RecordUsageBatch = channel.unary_unary(
+                '/zerog.broker.v1.BrokerService/RecordUsageBatch',
+                request_serializer=zerog_dot_broker_dot_v1_dot_broker__service__pb2.RecordUsageBatchRequest.SerializeToString,
+                response_deserializer=zerog_dot_broker_dot_v1_dot_broker__service__pb2.RecordUsageBatchResponse.FromString,
+                _registered_method=True)
         self.GetSettlementReport = channel.unary_unary(
                 '/zerog.broker.v1.BrokerService/GetSettlementReport',
                 request_serializer=zerog_dot_broker_dot_v1_dot_broker__service__pb2.GetSettlementReportRequest.SerializeToString,
@@ -386,6 +391,16 @@ class BrokerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RecordUsageBatch(self, request, context):
+        """RecordUsageBatch records several calls' usage in one call, each exactly as RecordUsage would
+        (idempotent by its request_id). Each record has its own result: one refused (the errors
+        RecordUsage gives, as a BatchError) does not stop the others. Errors of the whole call:
+        INVALID_ARGUMENT + BadRequest (no records, or more than 500); UNAVAILABLE (send it again).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetSettlementReport(self, request, context):
         """GetSettlementReport compares, per provider, the fees we recorded with the fees settled on
         chain (from TEESettlementResult / BalanceUpdated events, read up to
@@ -537,6 +552,11 @@ def add_BrokerServiceServicer_to_server(servicer, server):
                     servicer.RecordUsage,
                     request_deserializer=zerog_dot_broker_dot_v1_dot_broker__service__pb2.RecordUsageRequest.FromString,
                     response_serializer=zerog_dot_broker_dot_v1_dot_broker__service__pb2.RecordUsageResponse.SerializeToString,
+            ),
+            'RecordUsageBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordUsageBatch,
+                    request_deserializer=zerog_dot_broker_dot_v1_dot_broker__service__pb2.RecordUsageBatchRequest.FromString,
+                    response_serializer=zerog_dot_broker_dot_v1_dot_broker__service__pb2.RecordUsageBatchResponse.SerializeToString,
             ),
             'GetSettlementReport': grpc.unary_unary_rpc_method_handler(
                     servicer.GetSettlementReport,
@@ -1054,6 +1074,33 @@ class BrokerService:
             '/zerog.broker.v1.BrokerService/RecordUsage',
             zerog_dot_broker_dot_v1_dot_broker__service__pb2.RecordUsageRequest.SerializeToString,
             zerog_dot_broker_dot_v1_dot_broker__service__pb2.RecordUsageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordUsageBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/zerog.broker.v1.BrokerService/RecordUsageBatch',
+            zerog_dot_broker_dot_v1_dot_broker__service__pb2.RecordUsageBatchRequest.SerializeToString,
+            zerog_dot_broker_dot_v1_dot_broker__service__pb2.RecordUsageBatchResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -171,6 +171,12 @@ class BrokerServiceStub:
     top-up (also one refused above the cap, TOPUP_ABOVE_CAP) does not fail the call: it is
     reported in `top_up`.
     """
+    RecordUsageBatch: _grpc.UnaryUnaryMultiCallable[_broker_service_pb2.RecordUsageBatchRequest, _broker_service_pb2.RecordUsageBatchResponse]
+    """RecordUsageBatch records several calls' usage in one call, each exactly as RecordUsage would
+    (idempotent by its request_id). Each record has its own result: one refused (the errors
+    RecordUsage gives, as a BatchError) does not stop the others. Errors of the whole call:
+    INVALID_ARGUMENT + BadRequest (no records, or more than 500); UNAVAILABLE (send it again).
+    """
     GetSettlementReport: _grpc.UnaryUnaryMultiCallable[_broker_service_pb2.GetSettlementReportRequest, _broker_service_pb2.GetSettlementReportResponse]
     """GetSettlementReport compares, per provider, the fees we recorded with the fees settled on
     chain (from TEESettlementResult / BalanceUpdated events, read up to
@@ -354,6 +360,12 @@ class BrokerServiceAsyncStub(BrokerServiceStub):
     Errors: INVALID_ARGUMENT + BadRequest; NOT_FOUND + ErrorInfo(PROVIDER_NOT_FOUND). A failed
     top-up (also one refused above the cap, TOPUP_ABOVE_CAP) does not fail the call: it is
     reported in `top_up`.
+    """
+    RecordUsageBatch: _aio.UnaryUnaryMultiCallable[_broker_service_pb2.RecordUsageBatchRequest, _broker_service_pb2.RecordUsageBatchResponse]  # type: ignore[assignment]
+    """RecordUsageBatch records several calls' usage in one call, each exactly as RecordUsage would
+    (idempotent by its request_id). Each record has its own result: one refused (the errors
+    RecordUsage gives, as a BatchError) does not stop the others. Errors of the whole call:
+    INVALID_ARGUMENT + BadRequest (no records, or more than 500); UNAVAILABLE (send it again).
     """
     GetSettlementReport: _aio.UnaryUnaryMultiCallable[_broker_service_pb2.GetSettlementReportRequest, _broker_service_pb2.GetSettlementReportResponse]  # type: ignore[assignment]
     """GetSettlementReport compares, per provider, the fees we recorded with the fees settled on
@@ -637,6 +649,18 @@ class BrokerServiceServicer(metaclass=_abc_1.ABCMeta):
         Errors: INVALID_ARGUMENT + BadRequest; NOT_FOUND + ErrorInfo(PROVIDER_NOT_FOUND). A failed
         top-up (also one refused above the cap, TOPUP_ABOVE_CAP) does not fail the call: it is
         reported in `top_up`.
+        """
+
+    @_abc_1.abstractmethod
+    def RecordUsageBatch(
+        self,
+        request: _broker_service_pb2.RecordUsageBatchRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_broker_service_pb2.RecordUsageBatchResponse, _abc.Awaitable[_broker_service_pb2.RecordUsageBatchResponse]]:
+        """RecordUsageBatch records several calls' usage in one call, each exactly as RecordUsage would
+        (idempotent by its request_id). Each record has its own result: one refused (the errors
+        RecordUsage gives, as a BatchError) does not stop the others. Errors of the whole call:
+        INVALID_ARGUMENT + BadRequest (no records, or more than 500); UNAVAILABLE (send it again).
         """
 
     @_abc_1.abstractmethod

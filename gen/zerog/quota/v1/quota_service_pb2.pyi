@@ -147,6 +147,8 @@ class PricedItem(_message.Message):
     AMOUNT_FIELD_NUMBER: _builtins.int
     PRICE_KEY_FIELD_NUMBER: _builtins.int
     COST_MICRO_USD_FIELD_NUMBER: _builtins.int
+    PRICE_MICRO_USD_FIELD_NUMBER: _builtins.int
+    PRICE_PER_AMOUNT_FIELD_NUMBER: _builtins.int
     unit: Global___Unit.ValueType
     """The unit counted."""
     amount: _builtins.int
@@ -155,6 +157,12 @@ class PricedItem(_message.Message):
     """The price key used."""
     cost_micro_usd: _builtins.int
     """The cost in micro-dollars, rounded up."""
+    price_micro_usd: _builtins.int
+    """The price it was reserved at: micro-dollars per `price_per_amount` units (a commit of another
+    amount costs ceil(amount * price_micro_usd / price_per_amount)).
+    """
+    price_per_amount: _builtins.int
+    """How many units price_micro_usd buys."""
     def __init__(
         self,
         *,
@@ -162,10 +170,12 @@ class PricedItem(_message.Message):
         amount: _builtins.int = ...,
         price_key: _builtins.str = ...,
         cost_micro_usd: _builtins.int = ...,
+        price_micro_usd: _builtins.int = ...,
+        price_per_amount: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "cost_micro_usd", b"cost_micro_usd", "price_key", b"price_key", "unit", b"unit"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "cost_micro_usd", b"cost_micro_usd", "price_key", b"price_key", "price_micro_usd", b"price_micro_usd", "price_per_amount", b"price_per_amount", "unit", b"unit"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -386,6 +396,114 @@ class CommitResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CommitResponse: _TypeAlias = CommitResponse  # noqa: Y015
+
+@_typing.final
+class CommitBatchRequest(_message.Message):
+    """CommitBatchRequest commits several reservations."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMMITS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def commits(self) -> _containers.RepeatedCompositeFieldContainer[Global___CommitRequest]:
+        """The commits, each as a CommitRequest (1 to 500)."""
+
+    def __init__(
+        self,
+        *,
+        commits: _abc.Iterable[Global___CommitRequest] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["commits", b"commits"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CommitBatchRequest: _TypeAlias = CommitBatchRequest  # noqa: Y015
+
+@_typing.final
+class CommitBatchResponse(_message.Message):
+    """CommitBatchResponse has one result per commit, in the order asked."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESULTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def results(self) -> _containers.RepeatedCompositeFieldContainer[Global___CommitResult]:
+        """The results."""
+
+    def __init__(
+        self,
+        *,
+        results: _abc.Iterable[Global___CommitResult] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["results", b"results"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CommitBatchResponse: _TypeAlias = CommitBatchResponse  # noqa: Y015
+
+@_typing.final
+class CommitResult(_message.Message):
+    """CommitResult is the outcome of one commit of a batch: exactly one of its fields is set."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMMITTED_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def committed(self) -> Global___CommitResponse:
+        """What Commit would have answered (also for a commit made before, with the same amounts)."""
+
+    @_builtins.property
+    def error(self) -> Global___BatchError:
+        """Why Commit would have refused it."""
+
+    def __init__(
+        self,
+        *,
+        committed: Global___CommitResponse | None = ...,
+        error: Global___BatchError | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["committed", b"committed", "error", b"error"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["committed", b"committed", "error", b"error"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CommitResult: _TypeAlias = CommitResult  # noqa: Y015
+
+@_typing.final
+class BatchError(_message.Message):
+    """BatchError is one refused item of a batch, as the single call's error would say."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CODE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    code: _builtins.str
+    """The gRPC status code name (for example "NOT_FOUND")."""
+    reason: _builtins.str
+    """The ErrorInfo reason (for example "RESERVATION_NOT_FOUND"); empty when there is none."""
+    message: _builtins.str
+    """The error message."""
+    def __init__(
+        self,
+        *,
+        code: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        message: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "message", b"message", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BatchError: _TypeAlias = BatchError  # noqa: Y015
 
 @_typing.final
 class ReleaseRequest(_message.Message):

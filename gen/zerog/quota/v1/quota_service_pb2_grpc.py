@@ -54,6 +54,11 @@ class QuotaServiceStub:
                 request_serializer=zerog_dot_quota_dot_v1_dot_quota__service__pb2.CommitRequest.SerializeToString,
                 response_deserializer=zerog_dot_quota_dot_v1_dot_quota__service__pb2.CommitResponse.FromString,
                 _registered_method=True)
+        self.CommitBatch = channel.unary_unary(
+                '/zerog.quota.v1.QuotaService/CommitBatch',
+                request_serializer=zerog_dot_quota_dot_v1_dot_quota__service__pb2.CommitBatchRequest.SerializeToString,
+                response_deserializer=zerog_dot_quota_dot_v1_dot_quota__service__pb2.CommitBatchResponse.FromString,
+                _registered_method=True)
         self.Release = channel.unary_unary(
                 '/zerog.quota.v1.QuotaService/Release',
                 request_serializer=zerog_dot_quota_dot_v1_dot_quota__service__pb2.ReleaseRequest.SerializeToString,
@@ -169,6 +174,17 @@ class QuotaServiceServicer:
         ErrorInfo(RESERVATION_RELEASED | RESERVATION_COMMITTED); INVALID_ARGUMENT + BadRequest when
         an item's unit and price_key are not in the reservation; PERMISSION_DENIED when another
         service made the reservation.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CommitBatch(self, request, context):
+        """CommitBatch commits several reservations in one call, each exactly as Commit would (so
+        committing one again with the same amounts returns its first result). Each commit has its
+        own result: one refused (the errors Commit gives, as a BatchError) does not stop the others.
+        Errors of the whole call: INVALID_ARGUMENT + BadRequest (no commits, or more than 500);
+        UNAVAILABLE (nothing after the failure was committed: send the batch again).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -315,6 +331,11 @@ def add_QuotaServiceServicer_to_server(servicer, server):
                     request_deserializer=zerog_dot_quota_dot_v1_dot_quota__service__pb2.CommitRequest.FromString,
                     response_serializer=zerog_dot_quota_dot_v1_dot_quota__service__pb2.CommitResponse.SerializeToString,
             ),
+            'CommitBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.CommitBatch,
+                    request_deserializer=zerog_dot_quota_dot_v1_dot_quota__service__pb2.CommitBatchRequest.FromString,
+                    response_serializer=zerog_dot_quota_dot_v1_dot_quota__service__pb2.CommitBatchResponse.SerializeToString,
+            ),
             'Release': grpc.unary_unary_rpc_method_handler(
                     servicer.Release,
                     request_deserializer=zerog_dot_quota_dot_v1_dot_quota__service__pb2.ReleaseRequest.FromString,
@@ -460,6 +481,33 @@ class QuotaService:
             '/zerog.quota.v1.QuotaService/Commit',
             zerog_dot_quota_dot_v1_dot_quota__service__pb2.CommitRequest.SerializeToString,
             zerog_dot_quota_dot_v1_dot_quota__service__pb2.CommitResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CommitBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/zerog.quota.v1.QuotaService/CommitBatch',
+            zerog_dot_quota_dot_v1_dot_quota__service__pb2.CommitBatchRequest.SerializeToString,
+            zerog_dot_quota_dot_v1_dot_quota__service__pb2.CommitBatchResponse.FromString,
             options,
             channel_credentials,
             insecure,

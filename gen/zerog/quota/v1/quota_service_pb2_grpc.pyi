@@ -60,6 +60,13 @@ class QuotaServiceStub:
     an item's unit and price_key are not in the reservation; PERMISSION_DENIED when another
     service made the reservation.
     """
+    CommitBatch: _grpc.UnaryUnaryMultiCallable[_quota_service_pb2.CommitBatchRequest, _quota_service_pb2.CommitBatchResponse]
+    """CommitBatch commits several reservations in one call, each exactly as Commit would (so
+    committing one again with the same amounts returns its first result). Each commit has its
+    own result: one refused (the errors Commit gives, as a BatchError) does not stop the others.
+    Errors of the whole call: INVALID_ARGUMENT + BadRequest (no commits, or more than 500);
+    UNAVAILABLE (nothing after the failure was committed: send the batch again).
+    """
     Release: _grpc.UnaryUnaryMultiCallable[_quota_service_pb2.ReleaseRequest, _quota_service_pb2.ReleaseResponse]
     """Release gives a reservation back without spending it. Releasing twice is harmless.
     Errors: NOT_FOUND; FAILED_PRECONDITION + ErrorInfo(RESERVATION_COMMITTED); PERMISSION_DENIED.
@@ -150,6 +157,13 @@ class QuotaServiceAsyncStub(QuotaServiceStub):
     ErrorInfo(RESERVATION_RELEASED | RESERVATION_COMMITTED); INVALID_ARGUMENT + BadRequest when
     an item's unit and price_key are not in the reservation; PERMISSION_DENIED when another
     service made the reservation.
+    """
+    CommitBatch: _aio.UnaryUnaryMultiCallable[_quota_service_pb2.CommitBatchRequest, _quota_service_pb2.CommitBatchResponse]  # type: ignore[assignment]
+    """CommitBatch commits several reservations in one call, each exactly as Commit would (so
+    committing one again with the same amounts returns its first result). Each commit has its
+    own result: one refused (the errors Commit gives, as a BatchError) does not stop the others.
+    Errors of the whole call: INVALID_ARGUMENT + BadRequest (no commits, or more than 500);
+    UNAVAILABLE (nothing after the failure was committed: send the batch again).
     """
     Release: _aio.UnaryUnaryMultiCallable[_quota_service_pb2.ReleaseRequest, _quota_service_pb2.ReleaseResponse]  # type: ignore[assignment]
     """Release gives a reservation back without spending it. Releasing twice is harmless.
@@ -250,6 +264,19 @@ class QuotaServiceServicer(metaclass=_abc_1.ABCMeta):
         ErrorInfo(RESERVATION_RELEASED | RESERVATION_COMMITTED); INVALID_ARGUMENT + BadRequest when
         an item's unit and price_key are not in the reservation; PERMISSION_DENIED when another
         service made the reservation.
+        """
+
+    @_abc_1.abstractmethod
+    def CommitBatch(
+        self,
+        request: _quota_service_pb2.CommitBatchRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_quota_service_pb2.CommitBatchResponse, _abc.Awaitable[_quota_service_pb2.CommitBatchResponse]]:
+        """CommitBatch commits several reservations in one call, each exactly as Commit would (so
+        committing one again with the same amounts returns its first result). Each commit has its
+        own result: one refused (the errors Commit gives, as a BatchError) does not stop the others.
+        Errors of the whole call: INVALID_ARGUMENT + BadRequest (no commits, or more than 500);
+        UNAVAILABLE (nothing after the failure was committed: send the batch again).
         """
 
     @_abc_1.abstractmethod
