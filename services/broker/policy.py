@@ -28,6 +28,7 @@ DEFAULT_ALLOW: dict[str, frozenset[str]] = {
     "GetRequestCredentials": _CALLERS,
     "VerifyResponse": _CALLERS,
     "RecordUsage": _CALLERS,
+    "RecordUsageBatch": _CALLERS,
     # Wallet-signed flows: the signature is the user's consent; the calling app relays it.
     "InitAccount": _CALLERS,
     "Fund": _CALLERS,

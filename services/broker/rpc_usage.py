@@ -8,7 +8,12 @@ import re
 from datetime import datetime
 
 from services.broker.deps import Deps, once
-from services.broker.errors import ProviderNotFound, ProviderNotVerifiable, TopUpAboveCap
+from services.broker.errors import (
+    ProviderNotFound,
+    ProviderNotVerifiable,
+    TopUpAboveCap,
+    batch_error,
+)
 from services.broker.rpc_credentials import top_up_message
 from services.broker.store import accounts, transactions, usage
 from services.broker.topup import TopUpResult
@@ -22,10 +27,12 @@ from zerog_grpc.handlers import Context
 from zerog_grpc.tracing import annotate
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+# The most records one RecordUsageBatch may carry.
+MAX_BATCH = 500
 
 
 class UsageRpcs(Rpcs[Deps]):
-    """Verification, usage, settlement, transactions."""
+    """Verification, usage (one record or a batch), settlement, transactions."""
 
     async def VerifyResponse(
         self, request: pb.VerifyResponseRequest, context: Context
@@ -74,6 +81,27 @@ class UsageRpcs(Rpcs[Deps]):
     async def RecordUsage(
         self, request: pb.RecordUsageRequest, context: Context
     ) -> pb.RecordUsageResponse:
+        return await self._record(request)
+
+    async def RecordUsageBatch(
+        self, request: pb.RecordUsageBatchRequest, context: Context
+    ) -> pb.RecordUsageBatchResponse:
+        problems = Problems()
+        problems.within("records", len(request.records), 1, MAX_BATCH)
+        problems.check(request)
+        results = []
+        # One after another, each as RecordUsage records it: a dependency failure ends the call
+        # there, and what was recorded replays (by request_id) when the batch is sent again.
+        for record in request.records:
+            try:
+                done = await self._record(record)
+            except Exception as error:
+                results.append(pb.RecordUsageResult(error=pb.BatchError(**batch_error(error))))
+                continue
+            results.append(pb.RecordUsageResult(recorded=done))
+        return pb.RecordUsageBatchResponse(results=results)
+
+    async def _record(self, request: pb.RecordUsageRequest) -> pb.RecordUsageResponse:
         problems = Problems.of_mutation(request.request_id)
         provider = problems.address("provider", request.provider)
         fee = problems.neuron("fee_neuron", request.fee_neuron, optional=True)
