@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC
 from typing import TYPE_CHECKING
 
 import grpc
 import grpc.aio
 
+from services.inference.credential_cache import REFRESH_SECONDS, CredentialCache, Issued
 from services.inference.errors import ProviderError
 from services.inference.provider_http import Completion, Credentials
 from services.inference.routing import Provider
@@ -31,7 +33,8 @@ class VerificationOutcome:
 
 
 class BrokerClient:
-    """Calls the broker as the inference service; the provider list is cached briefly."""
+    """Calls the broker as the inference service; the provider list is cached briefly and
+    request credentials are held per provider (credential_cache)."""
 
     def __init__(
         self,
@@ -40,6 +43,7 @@ class BrokerClient:
         timeout: float,
         cache_seconds: float = 10.0,
         clock: Monotonic = monotonic,
+        refresh_seconds: float = REFRESH_SECONDS,
     ) -> None:
         self._stub = stub
         self._minter = minter
@@ -47,6 +51,9 @@ class BrokerClient:
         self._cache_seconds = cache_seconds
         self._cached: tuple[float, list[Provider]] | None = None
         self._clock = clock
+        self.cache = CredentialCache(
+            self.issue, refresh_seconds=refresh_seconds, fetch_seconds=timeout, clock=clock
+        )
 
     def _metadata(self, user: str = "") -> tuple[tuple[str, str], ...]:
         return self._minter.metadata("broker", user)
@@ -78,16 +85,17 @@ class BrokerClient:
     async def credentials(
         self, provider: str, *, user: str, request_id: str, input_tokens: int, limit_seconds: float
     ) -> Credentials:
-        """The headers to call `provider`; ProviderError when the broker cannot issue them."""
+        """The headers to call `provider`, held per provider (no broker call while they last);
+        ProviderError when the broker cannot issue them. The held credential serves every user
+        and request: the broker issues one session token per provider anyway."""
+        return await self.cache.get(provider, limit_seconds)
+
+    async def issue(self, provider: str, limit_seconds: float) -> Issued:
+        """Ask the broker for `provider`'s credentials; ProviderError when it cannot issue."""
         try:
             r = await self._stub.GetRequestCredentials(
-                bpb.GetRequestCredentialsRequest(
-                    provider=provider,
-                    user=user,
-                    request_id=request_id,
-                    estimated_input_tokens=input_tokens,
-                ),
-                metadata=self._metadata(user),
+                bpb.GetRequestCredentialsRequest(provider=provider),
+                metadata=self._metadata(),
                 timeout=min(limit_seconds, self._timeout),
             )
         except grpc.aio.AioRpcError as error:
@@ -101,7 +109,7 @@ class BrokerClient:
                 f"broker: {code.name}: {error.details()}",
                 retryable=code not in _PROVIDER_SPECIFIC,
             ) from error
-        return Credentials(
+        credentials = Credentials(
             provider=r.provider or provider,
             authorization=r.authorization,
             endpoint=r.endpoint,
@@ -110,6 +118,13 @@ class BrokerClient:
             input_price=int(r.input_price_neuron or 0),
             output_price=int(r.output_price_neuron or 0),
         )
+        # No expiry (or 0, which a session token uses for never) holds until replaced.
+        expires = r.expires_at.ToDatetime(tzinfo=UTC) if r.expires_at.ToMilliseconds() else None
+        return Issued(credentials, expires)
+
+    async def stop(self) -> None:
+        """End the credential refreshers."""
+        await self.cache.stop()
 
     async def verify(
         self, request_id: str, provider: str, completion: Completion
