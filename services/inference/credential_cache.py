@@ -80,6 +80,13 @@ class CredentialCache:
             return slot.issued.credentials
         return (await _within(self._ask(slot), limit_seconds)).credentials
 
+    def held(self, provider: str) -> Credentials | None:
+        """What a completion would take for `provider` now without asking, if anything."""
+        slot = self._slots.get(provider.lower())
+        if slot is None or slot.issued is None or not self._usable(slot.issued):
+            return None
+        return slot.issued.credentials
+
     def drop(self, refused: Credentials) -> None:
         """The provider refused `refused`: stop using it (unless already replaced)."""
         slot = self._slots.get(refused.provider.lower())
