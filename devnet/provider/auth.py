@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from devnet.provider.chain import MIN_LOCKED_BALANCE, ChainReader, SubAccount
+from devnet.provider.chain import MIN_LOCKED_BALANCE, ChainReader, ChainView
 from devnet.provider.ledger import FeeLedger
 from zerog_signing import (
     SessionTokenRejected,
@@ -40,7 +40,7 @@ class RequestAuthenticator:
         """The caller's checksummed address once the token is valid (no balance check)."""
         return (await self._verify(authorization))[0]
 
-    async def _verify(self, authorization: str | None) -> tuple[str, SubAccount | None]:
+    async def _verify(self, authorization: str | None) -> tuple[str, ChainView]:
         try:
             parsed = parse_session_header(authorization)
         except SessionTokenRejected as e:
@@ -49,7 +49,8 @@ class RequestAuthenticator:
             user = to_checksum_address(parsed.address)
         except ValueError:
             user = None
-        account = await self._chain.sub_account(user) if user else None
+        view = await self._chain.view(user) if user else None
+        account = view.account if view else None
         try:
             check_session_token(
                 parsed,
@@ -60,17 +61,19 @@ class RequestAuthenticator:
             )
         except SessionTokenRejected as e:
             raise Refusal(e.http_status, e.wire_error) from None
-        assert user is not None  # a recovered signature matched token.address
-        return user, account
+        # a recovered signature matched token.address, so the address parsed and was read
+        assert user is not None and view is not None
+        return user, view
 
     async def payer(self, authorization: str | None, input_fee: int) -> str:
         """user(), then the sub-account must exist, be acknowledged and cover the call."""
-        user, account = await self._verify(authorization)
+        user, view = await self._verify(authorization)
+        account = view.account
         if account is None:
             raise Refusal(404, f"account not found: user {user} has no sub-account")
         if not account.acknowledged:
             raise Refusal(403, f"user {user} has not acknowledged the provider's TEE signer")
-        if not await self._chain.tee_signer_acknowledged():
+        if not view.tee_signer_acknowledged:
             raise Refusal(403, "the provider's TEE signer is not acknowledged by the contract")
         unsettled = self._ledger.unsettled(user)
         required = input_fee + unsettled + MIN_LOCKED_BALANCE
