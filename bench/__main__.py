@@ -1,4 +1,5 @@
-"""python -m bench [names...] [--quick] [--out FILE]: run benchmarks, print and write the table.
+"""python -m bench [names...] [--quick] [--out FILE [--merge]]: run benchmarks, print and write
+the table. With --merge, the named benchmarks' rows replace theirs in an existing FILE.
 
 BENCH_DATABASE_URL (a PostgreSQL superuser DSN) is used for throwaway databases when set;
 otherwise each benchmark that needs one starts a TempCluster.
@@ -15,7 +16,7 @@ import time
 import traceback
 from pathlib import Path
 
-from bench import machine, report
+from bench import machine, merge, report
 from bench.context import Context
 from bench.model import Row
 from bench.registry import BENCHMARKS, load
@@ -46,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer repeats")
     parser.add_argument("--tiny", action="store_true", help="smoke-test sizes (tests/bench)")
     parser.add_argument("--out", type=Path, help="write the markdown here (docs/benchmarks.md)")
+    parser.add_argument(
+        "--merge", action="store_true", help="keep --out's other rows; replace only these"
+    )
     args = parser.parse_args(argv)
     names = args.names or list(BENCHMARKS)
     host, load_start = machine.describe(), machine.load_average()
@@ -57,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     load = f"{load_start:.1f} at the start, {machine.load_average():.1f} at the end"
     text = report.render(dataclasses.replace(host, load=load), rows, sections)
     if args.out:
+        if args.merge and args.out.exists():
+            how = "quick" if args.quick else "full size"
+            text = merge.merge(args.out.read_text(), text, names, how)
         args.out.write_text(text)
         print(f"bench: wrote {args.out}", file=sys.stderr)
     print(report.table(rows))

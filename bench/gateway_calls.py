@@ -104,7 +104,11 @@ def signature_call(
     return call
 
 
-def ours_call(stub: InferenceServiceAsyncStub, model: str) -> Call:
+def ours_call(
+    stub: InferenceServiceAsyncStub, model: str, *, verifiable_only: bool = False
+) -> Call:
+    """ChatCompletion through inference; `verifiable_only` is the request's routing option that
+    makes the TEE check part of the answer (a failed check fails the call)."""
     # Minted per call: the minter reuses a token until a minute before it expires, as a
     # real calling service does (a run lasts longer than one token's 5 minutes).
     minter = TokenMinter(JWT_SECRET, "scheduler")
@@ -113,6 +117,7 @@ def ours_call(stub: InferenceServiceAsyncStub, model: str) -> Call:
     # A fresh request_id for every call of every batch: a repeated one is answered from
     # inference's record without reaching the provider (idempotency), which is not the path.
     counter = itertools.count()
+    routing = ipb.RoutingOptions(verifiable_only=verifiable_only)
 
     async def call(_: int) -> object:
         request = ipb.ChatCompletionRequest(
@@ -121,6 +126,7 @@ def ours_call(stub: InferenceServiceAsyncStub, model: str) -> Call:
             model=model,
             messages=messages,
             max_tokens=MAX_TOKENS,
+            routing=routing,
         )
         return await stub.ChatCompletion(request, metadata=minter.metadata("inference"))
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import machine, profile, report, rss
+from bench import machine, merge, profile, report, rss
 from bench.context import Context
 from bench.model import Limit, Measurement, Row
 from bench.registry import load
@@ -207,3 +207,30 @@ def test_profile_summary_ranks_functions_by_share_of_samples() -> None:
     assert text.startswith("9 samples.")
     assert "67% `hash (h.py)`" in text and "33% `parse (p.py)`" in text
     assert "startup" not in text
+
+
+def test_merge_replaces_one_benchmarks_rows_and_sections_and_keeps_the_rest() -> None:
+    host = machine.describe()
+    old = report.render(
+        host,
+        [
+            Row("a", "ops/s", Measurement("ours", 1.0, 1.0, 1)),
+            Row("g: x", "ms", Measurement("ours", 9.0, 9.0, 1)),
+        ],
+        [report.Section("Profile: a", "old a"), report.Section("Profile: g", "old g")],
+    )
+    fresh = report.render(
+        host,
+        [Row("g: x", "ms", Measurement("ours", 2.0, 2.0, 1)), Row("g: y", "ms", None)],
+        [report.Section("Profile: g", "new g")],
+    )
+
+    text = merge.merge(old, fresh, ["g"], "quick")
+
+    table = [line for line in text.splitlines() if line.startswith("| ")]
+    assert [line.split(" | ")[0] for line in table[1:]] == ["| a", "| g: x", "| g: y"]
+    assert "**2.00**" in text and "**9.00**" not in text
+    assert "old a" in text and "new g" in text and "old g" not in text
+    assert text.index("## Profile: a") < text.index("## Profile: g")
+    assert "- Re-run since, rows of g (quick): " in text
+    assert text.count("## Machine") == 1 and text.count("## Results") == 1
