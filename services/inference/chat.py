@@ -1,4 +1,5 @@
-"""One chat call end to end: candidates, quota reservation, failover, commit, usage, TEE check."""
+"""One chat call end to end: candidates, quota reservation, failover, TEE check, and what the
+answer owes (settled later, through the outbox)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from services.inference import settle
 from services.inference.broker_client import BrokerClient
 from services.inference.errors import NoProvider, StreamInterrupted
 from services.inference.failover import Attempt, Failover, Routed, Stopwatch
+from services.inference.outbox import Queue, Settlement
 from services.inference.provider_http import Completion, Credentials, ProviderHttp, request_body
 from services.inference.quota_client import QuotaClient, Reservation
 from services.inference.retry import Deadline
@@ -76,6 +78,8 @@ class ChatOutcome:
     attempts: list[Attempt]
     calls: int
     verification: Verdict
+    settlement: Settlement
+    """What the answer owes quota and the broker; queued in the outbox by whoever keeps it."""
 
 
 @dataclass
@@ -124,6 +128,7 @@ class ChatEngine:
     quota: QuotaClient
     http: ProviderHttp
     failover: Failover
+    settlements: Queue
 
     async def candidates(self, call: ChatCall) -> tuple[list[Provider], str]:
         """The providers that may answer, best first; NoProvider when there are none."""
@@ -216,7 +221,7 @@ class ChatEngine:
         plan = await self._plan(call)
         routed = await self._route(call, plan, self.http.complete, stream=False)
         creds, completion = routed.value
-        return await self._settle(call, plan, routed, creds, completion)
+        return await self._account(call, plan, routed, creds, completion)
 
     async def stream(self, call: ChatCall) -> AsyncIterator[str | ChatOutcome]:
         """Text pieces as the provider sends them, then the outcome."""
@@ -233,9 +238,11 @@ class ChatEngine:
             if isinstance(error, StreamInterrupted):
                 log.warning("stream interrupted", extra={"provider": creds.provider})
             partial = settle.stream_completion(stream)
-            await self._settle(call, plan, routed, creds, partial, verify=False)
+            cut = await self._account(call, plan, routed, creds, partial, verify=False)
+            # No answer is kept, so nothing else queues what it owes.
+            await asyncio.shield(self.settlements.alone(cut.settlement))
             raise
-        yield await self._settle(call, plan, routed, creds, settle.stream_completion(stream))
+        yield await self._account(call, plan, routed, creds, settle.stream_completion(stream))
 
     async def events(self, call: ChatCall, *, stream: bool) -> AsyncIterator[str | ChatOutcome]:
         """As `stream`, or the one outcome of `complete`: callers that do both write it once."""
@@ -252,7 +259,7 @@ class ChatEngine:
             # The reservation expires on its own; the caller must still see the real failure.
             log.exception("release failed", extra={"reservation": reservation.reservation_id})
 
-    async def _settle(
+    async def _account(
         self,
         call: ChatCall,
         plan: _Plan,
@@ -273,25 +280,25 @@ class ChatEngine:
         used = prompt + produced
         if used > plan.reservation.tokens:
             log.warning("usage above reservation", extra={"provider": creds.provider})
-        metadata = {
-            "provider": creds.provider,
-            "model": completion.model,
-            "chat_id": completion.chat_id,
-        }
-        verifying = creds.verifiable and verify
-        # Independent records, sent together: the answer waits for the slowest, not the sum.
-        usage_id = request_ids.derived("usage", plan.run_id, creds.provider.lower())
-        cost, _, verdict = await asyncio.gather(
-            self.quota.commit(plan.reservation, used, metadata),
-            settle.record_usage(
-                self.broker,
-                settle.Usage(usage_id, call.user, prompt, produced, fee),
-                creds,
-                completion,
-            ),
-            settle.verify(self.broker, plan.run_id, creds, completion)
-            if verifying
-            else settle.not_verifiable(),
+        verdict = (
+            await settle.verify(self.broker, plan.run_id, creds, completion)
+            if creds.verifiable and verify
+            else settle.NOT_CHECKED
+        )
+        # What the answer owes is settled off the request path (the caller's answer never
+        # waits for quota or the broker): the caller queues it with the stored answer.
+        settlement = Settlement(
+            reservation_id=plan.reservation.reservation_id,
+            price_key=plan.reservation.price_key,
+            tokens=used,
+            usage_id=request_ids.derived("usage", plan.run_id, creds.provider.lower()),
+            provider=creds.provider,
+            user=call.user,
+            input_tokens=prompt,
+            output_tokens=produced,
+            fee_neuron=fee,
+            model=completion.model,
+            chat_id=completion.chat_id,
         )
         outcome = ChatOutcome(
             id=completion.id,
@@ -302,7 +309,7 @@ class ChatEngine:
             completion_tokens=produced,
             counted_locally=usage is None,
             fee_neuron=fee,
-            cost_micro_usd=cost,
+            cost_micro_usd=plan.reservation.cost(used),
             reservation_id=plan.reservation.reservation_id,
             provider=routed.provider.address,
             strategy=call.strategy,
@@ -311,6 +318,7 @@ class ChatEngine:
             attempts=list(routed.attempts),
             calls=routed.calls,
             verification=verdict,
+            settlement=settlement,
         )
         annotate_call(call, plan.ranked, plan.reason, outcome, routed.attempts)
         return outcome

@@ -41,6 +41,10 @@ class Config(ServiceSettings):
     """How long a request_id claim lasts before another call may take it over (its owner is
     presumed dead); 0 means derived from the provider timeout and attempts (lease())."""
     request_retry_after_seconds: float = 1.0
+    settle_batch_size: int = 200
+    settle_poll_seconds: float = 1.0
+    settle_retry_base_seconds: float = 0.5
+    settle_retry_cap_seconds: float = 30.0
 
     def lease(self) -> float:
         """The claim lease: as set, else twice the longest one chat call may run (every attempt
@@ -82,4 +86,8 @@ class Config(ServiceSettings):
             reservation_ttl_seconds=env.integer("RESERVATION_TTL_SECONDS", 300, minimum=1),
             request_lease_seconds=env.number("REQUEST_LEASE_SECONDS", 0.0),
             request_retry_after_seconds=env.number("REQUEST_RETRY_AFTER_SECONDS", 1.0),
+            settle_batch_size=env.integer("SETTLE_BATCH_SIZE", 200, minimum=1, maximum=500),
+            settle_poll_seconds=env.number("SETTLE_POLL_SECONDS", 1.0, minimum=0.01),
+            settle_retry_base_seconds=env.number("SETTLE_RETRY_BASE_SECONDS", 0.5, minimum=0.01),
+            settle_retry_cap_seconds=env.number("SETTLE_RETRY_CAP_SECONDS", 30.0, minimum=0.01),
         )

@@ -158,6 +158,8 @@ async def _compress(deps: Deps, call: ChatCall, session_id: str) -> bool:
         operation="chat.session.summary",
     )
     outcome = await deps.engine.complete(summary_call)
+    # Paid for whatever becomes of the summary below: owed before anything else can fail.
+    await deps.engine.settlements.alone(outcome.settlement)
     tokens = outcome.prompt_tokens + outcome.completion_tokens
     now = deps.now()
     async with deps.pool.acquire() as conn, conn.transaction():

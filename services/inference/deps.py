@@ -3,6 +3,7 @@ belongs to."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -11,7 +12,7 @@ import asyncpg
 import grpc.aio
 from google.protobuf.message import Message
 
-from services.inference import convert, store
+from services.inference import convert, outbox, store
 from services.inference.archive import Archiver
 from services.inference.breaker import Breakers
 from services.inference.calls import refuse_unverified
@@ -91,10 +92,37 @@ class Deps:
                 if isinstance(event, str):
                     yield event
                     continue
-                refuse_unverified(call, event)
-                answer = await respond(got, event)
-                await self.once.finish(got, answer, alongside=answer_source(request, answer))
-                yield answer
+                yield await self._keep(request, got, call, event, respond)
         except BaseException:
             await self.once.release(got)
             raise
+
+    async def _keep(
+        self,
+        request: Request,
+        claim: Claim,
+        call: ChatCall,
+        outcome: ChatOutcome,
+        respond: Callable[[Claim, ChatOutcome], Awaitable[M]],
+    ) -> M:
+        """The answer made of `outcome`, stored with who gave it and, in the same transaction,
+        what it owes (queued for the settler). The provider was paid either way: when no answer
+        is made of it, what it owes is queued alone."""
+        settlements = self.engine.settlements
+        try:
+            refuse_unverified(call, outcome)
+            answer = await respond(claim, outcome)
+        except BaseException:
+            await asyncio.shield(settlements.alone(outcome.settlement))
+            raise
+
+        async def store_both() -> None:
+            async with self.pool.acquire() as conn, conn.transaction():
+                await outbox.enqueue(conn, outcome.settlement)
+                # Not finished (our claim was taken over): the answer is still owed for.
+                await self.once.finish(claim, answer, conn, answer_source(request, answer))
+
+        # Shielded: a caller hanging up now must not undo the record of what was paid.
+        await asyncio.shield(store_both())
+        settlements.wake()
+        return answer

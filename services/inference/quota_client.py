@@ -1,14 +1,16 @@
-"""Reserve / Commit / Release against the quota service, as the inference service."""
+"""Reserve / CommitBatch / Release against the quota service, as the inference service."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from google.protobuf.duration_pb2 import Duration
 
+from services.inference.outbox import Pending
 from zerog.quota.v1 import quota_service_pb2 as qpb
 from zerog_grpc import TokenMinter
 
@@ -30,6 +32,13 @@ class Reservation:
     tokens: int
     price_key: str
     cost_micro_usd: int
+    price_micro_usd: int = 0
+    price_per_amount: int = 1
+
+    def cost(self, tokens: int) -> int:
+        """What committing `tokens` costs: quota's price arithmetic (rounded up) at the price
+        reserved, so the answer states its cost without waiting for the commit."""
+        return -(-tokens * self.price_micro_usd // max(self.price_per_amount, 1))
 
 
 @dataclass(frozen=True)
@@ -79,21 +88,35 @@ class QuotaClient:
             timeout=self.timeout,
         )
         r = response.reservation
-        return Reservation(r.reservation_id, tokens, price_key, r.cost_micro_usd)
+        price = r.items[0]
+        return Reservation(
+            r.reservation_id,
+            tokens,
+            price_key,
+            r.cost_micro_usd,
+            price.price_micro_usd,
+            price.price_per_amount,
+        )
 
-    async def commit(self, reservation: Reservation, tokens: int, metadata: dict[str, str]) -> int:
-        """Record `tokens` used and return the committed micro-dollars; tokens above the
-        reservation or after its deadline are billed all the same (quota flags them)."""
-        response = await self.stub.Commit(
-            qpb.CommitRequest(
-                reservation_id=reservation.reservation_id,
-                items=[_item(tokens, reservation.price_key)],
-                metadata=metadata,
+    async def commit_batch(self, rows: Sequence[Pending]) -> list[qpb.BatchError | None]:
+        """Commit each row's tokens on its reservation (tokens above the reservation or after
+        its deadline are billed all the same: quota flags them); per row, None when committed,
+        else quota's refusal."""
+        answer = await self.stub.CommitBatch(
+            qpb.CommitBatchRequest(
+                commits=[
+                    qpb.CommitRequest(
+                        reservation_id=s.reservation_id,
+                        items=[_item(s.tokens, s.price_key)],
+                        metadata=s.metadata(),
+                    )
+                    for s in (row.settlement for row in rows)
+                ]
             ),
             metadata=self._metadata(),
             timeout=self.timeout,
         )
-        return response.cost_record.cost_micro_usd
+        return [r.error if r.HasField("error") else None for r in answer.results]
 
     async def release(self, reservation: Reservation) -> None:
         """Give the reservation back."""

@@ -12,9 +12,10 @@ from google.protobuf.message import Message
 from services.inference import convert, insights
 from services.inference.calls import build_call
 from services.inference.chat import ChatOutcome
-from services.inference.deps import Context, Deps, answer_source
+from services.inference.deps import Context, Deps, last
 from services.inference.portfolio import Holding, compute, parse_quantity
 from zerog.inference.v1 import inference_service_pb2 as pb
+from zerog_db import Claim
 from zerog_grpc import Problems, Rpcs
 
 M = TypeVar("M", bound=Message)
@@ -125,12 +126,10 @@ class InsightRpcs(Rpcs[Deps]):
         call = dataclasses.replace(call, response_format=response_format)
         once = self.deps.request(method, request.request_id, request)
 
-        async def work() -> M:
-            return answer(await self.deps.engine.complete(call))
+        async def respond(_: Claim, outcome: ChatOutcome) -> M:
+            return answer(outcome)
 
-        return await self.deps.once.run(
-            once, answer_type, work, alongside=lambda given: answer_source(once, given)
-        )
+        return await last(self.deps.answer(once, answer_type, call, respond, stream=False))
 
 
 def holdings_of(positions: Any, problems: Problems) -> list[Holding]:

@@ -28,6 +28,7 @@ from services.inference.rpc_chat import ChatRpcs
 from services.inference.rpc_insights import InsightRpcs
 from services.inference.rpc_messages import MessageRpcs
 from services.inference.rpc_sessions import SessionRpcs
+from services.inference.settler import Settler, SettlerSettings, UsageRecorder
 from zerog.broker.v1 import broker_service_pb2_grpc
 from zerog.inference.v1 import inference_service_pb2 as pb
 from zerog.inference.v1 import inference_service_pb2_grpc as pb_grpc
@@ -67,11 +68,13 @@ class InferenceServer(ServiceServer):
     breakers: Breakers
     channels: list[grpc.aio.Channel]
     http: httpx.AsyncClient
+    settler: Settler
 
     async def stop_parts(self, grace: float | None) -> None:
         await self.engine.broker.stop()
 
     async def close(self) -> None:
+        await self.settler.stop()
         for channel in self.channels:
             await channel.close()
         await self.http.aclose()
@@ -135,8 +138,20 @@ async def start(
         clock=clock,
         sleep=sleep,
     )
+    settler = Settler.started(
+        pool,
+        quota,
+        UsageRecorder(broker_service_pb2_grpc.BrokerServiceStub(channels[1]), minter, timeout),
+        registry := registry or CollectorRegistry(),
+        SettlerSettings(
+            config.settle_batch_size,
+            config.settle_poll_seconds,
+            config.settle_retry_base_seconds,
+            config.settle_retry_cap_seconds,
+        ),
+    )
     client = http or ProviderHttp.new_client()
-    engine = ChatEngine(broker, quota, RenewingHttp(client, broker.cache, clock), failover)
+    engine = ChatEngine(broker, quota, RenewingHttp(client, broker.cache, clock), failover, settler)
     once = Once(
         pool,
         lease=timedelta(seconds=config.lease()),
@@ -149,4 +164,4 @@ async def start(
         pb_grpc.add_ChatSessionServiceServicer_to_server(ChatSessionServicer(deps), server)
 
     running = await start_server(address, SERVICE_NAMES, register, config, registry, errors=ERRORS)
-    return InferenceServer(running, engine, breakers, channels, client)
+    return InferenceServer(running, engine, breakers, channels, client, settler)

@@ -18,7 +18,7 @@ import pytest
 from devnet import A0GI, Devnet
 from devnet.deploy import Transactor
 from devnet.provider import ProviderProcess, ProviderSpec, launch_providers
-from services.inference import server
+from services.inference import outbox, server
 from services.inference.config import Config
 from services.inference.server import InferenceServer
 from services.storage import server as storage_server
@@ -130,9 +130,24 @@ def inference_config(database_url: str, quota: Quota, broker: Broker, **override
         "RETRY_BASE_SECONDS": "0.01",
         "RETRY_CAP_SECONDS": "0.05",
         "PROVIDER_CACHE_SECONDS": "0",
+        # Settlement retries in tens of milliseconds: the tests wait for them.
+        "SETTLE_RETRY_BASE_SECONDS": "0.05",
+        "SETTLE_RETRY_CAP_SECONDS": "0.5",
+        "SETTLE_POLL_SECONDS": "0.1",
         **overrides,
     }
     return Config.from_env(env)
+
+
+async def settled(pool: asyncpg.Pool, within: float = 20.0) -> None:
+    """Wait until every answer is settled (committed at quota, recorded at the broker): the
+    settler does it off the request path."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while left := await outbox.unsettled(pool):
+        if loop.time() > deadline:
+            raise AssertionError(f"{left} answers still unsettled after {within} s")
+        await asyncio.sleep(0.02)
 
 
 class BreakerClock:
@@ -162,6 +177,10 @@ class Inference:
 
     def md(self, user: str = "") -> tuple[tuple[str, str], ...]:
         return auth_metadata("scheduler", "inference", user)
+
+    async def settled(self) -> None:
+        """Wait until the settler has settled every answer given so far."""
+        await settled(self.pool)
 
     @staticmethod
     def storage_md() -> tuple[tuple[str, str], ...]:

@@ -42,6 +42,7 @@ async def test_unary_chat_through_the_devnet_provider(
     # Default quota price: 20000 micro-dollars per 1000 tokens.
     assert reply.cost.cost_micro_usd == total * 20
     assert reply.verification.status == pb.VERIFICATION_STATUS_VERIFIED
+    await inference.settled()
     records = await inference.quota.stub.ListCostRecords(
         qpb.ListCostRecordsRequest(subject="user:alice"), metadata=inference.quota.as_service()
     )

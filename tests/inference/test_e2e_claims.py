@@ -63,7 +63,8 @@ async def race(calls: list[Awaitable[T]]) -> tuple[list[T], list[BaseException]]
 
 
 async def charged(inference: Inference, subject: str) -> tuple[int, int]:
-    """(cost records, tokens still reserved) of a subject at quota."""
+    """(cost records, tokens still reserved) of a subject at quota, once settled."""
+    await inference.settled()
     records = await inference.quota.stub.ListCostRecords(
         qpb.ListCostRecordsRequest(subject=subject), metadata=inference.quota.as_service()
     )

@@ -39,6 +39,7 @@ async def test_a_long_or_odd_request_id_is_billed_and_verified_once(
     total = reply.usage.prompt_tokens + reply.usage.completion_tokens
     assert reply.cost.fee_neuron == str(total)
     assert reply.verification.status == pb.VERIFICATION_STATUS_VERIFIED
+    await inference.settled()
     pool = inference.broker.pool
     usage = await pool.fetch("SELECT request_id, provider, fee_neuron FROM usage")
     assert [(r["provider"].lower(), int(r["fee_neuron"])) for r in usage] == [
