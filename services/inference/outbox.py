@@ -6,6 +6,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Protocol
 
+import asyncpg
+
 from zerog_db import Connection, Executor
 
 
@@ -101,13 +103,19 @@ async def due(conn: Connection, limit: int) -> list[Pending]:
     return [
         Pending(
             r["settlement_id"],
-            Settlement(*(r["user_id" if name == "user" else name] for name in _FIELDS)),
+            _settlement(r),
             r["committed"],
             r["recorded"],
             r["attempts"],
         )
         for r in rows
     ]
+
+
+def _settlement(row: asyncpg.Record) -> Settlement:
+    values = {name: row["user_id" if name == "user" else name] for name in _FIELDS}
+    # numeric comes back a Decimal, whose str() may be "1.60E+10": money is an int here.
+    return Settlement(**{**values, "fee_neuron": int(values["fee_neuron"])})
 
 
 async def mark(conn: Connection, outcomes: list[Outcome]) -> list[float]:

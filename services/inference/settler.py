@@ -240,8 +240,9 @@ class Settler:
         if error.code in _TRANSIENT:
             return Step(False, error=said)
         log.error(
-            "settlement step refused",
-            extra={"target": target, "usage_id": row.settlement.usage_id, "refusal": said},
+            "settlement step refused: %s",
+            said,
+            extra={"target": target, "usage_id": row.settlement.usage_id},
         )
         self.metrics.refused.labels(target, error.reason or error.code).inc()
         return Step(True, refusal=said)

@@ -3,7 +3,8 @@
 A slow storage node holds a put's segment writes until quota has swept its reservation (a TTL
 of one second, set through storage's config), and a slow provider keeps a stream going past its
 own one-second reservation. Both commits are accepted: their cost records are flagged late and
-the subjects' usage counts them. A call with a deadline reserves for at least that long."""
+the subjects' usage counts them. A call with a deadline reserves for at least that long.
+Inference commits through its outbox, so the test waits for its settler before reading quota."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from devnet.provider import ProviderProcess
 from devnet.storage_node import StorageNodeProcess
+from tests.settlement import settled
 from tests.stack import Stack
 from tests.storage.helpers import content, header
 from zerog.inference.v1 import inference_service_pb2 as ipb
@@ -153,6 +155,7 @@ async def test_stream_outliving_its_reservation_is_billed_late(
     )
     pieces = [piece async for piece in stream]
     assert pieces and pieces[-1].HasField("cost"), pieces[-1]
+    await settled(stack.pools["inference"])
 
     records = await _records(stack, subject)
     assert [r.late for r in records] == [True]
@@ -169,5 +172,6 @@ async def test_stream_outliving_its_reservation_is_billed_late(
         "SELECT max(expires_at - created_at) FROM reservations WHERE subject = $1", subject
     )
     assert ttl.total_seconds() >= WAIT_SECONDS * 10 - 5
+    await settled(stack.pools["inference"])
     records = await _records(stack, subject)
     assert [r.late for r in records] == [False, True]

@@ -14,6 +14,7 @@ import grpc
 import pytest
 
 from devnet.provider import ProviderProcess
+from tests.settlement import settled
 from tests.stack import Stack
 from zerog.inference.v1 import inference_service_pb2 as pb
 from zerog.inference.v1 import inference_service_pb2_grpc
@@ -53,6 +54,8 @@ async def test_provider_gone_mid_stream_ends_unavailable_and_settles_quota(
             pass
     assert ended.value.code() == grpc.StatusCode.UNAVAILABLE, ended.value.details()
 
+    # The partial answer is settled off the request path: wait for the settler.
+    await settled(stack.pools["inference"])
     quota = stack.pools["quota"]
     states = [
         r["state"]

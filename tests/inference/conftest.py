@@ -18,7 +18,7 @@ import pytest
 from devnet import A0GI, Devnet
 from devnet.deploy import Transactor
 from devnet.provider import ProviderProcess, ProviderSpec, launch_providers
-from services.inference import outbox, server
+from services.inference import server
 from services.inference.config import Config
 from services.inference.server import InferenceServer
 from services.storage import server as storage_server
@@ -40,6 +40,7 @@ from tests.quota.conftest import (  # noqa: F401  (fixtures)
     quota_template,
     start_quota,
 )
+from tests.settlement import settled
 from tests.storage.conftest import storage_env
 from tests.support import JWT_SECRET, auth_metadata
 from zerog.broker.v1 import broker_service_pb2 as bpb
@@ -137,17 +138,6 @@ def inference_config(database_url: str, quota: Quota, broker: Broker, **override
         **overrides,
     }
     return Config.from_env(env)
-
-
-async def settled(pool: asyncpg.Pool, within: float = 20.0) -> None:
-    """Wait until every answer is settled (committed at quota, recorded at the broker): the
-    settler does it off the request path."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while left := await outbox.unsettled(pool):
-        if loop.time() > deadline:
-            raise AssertionError(f"{left} answers still unsettled after {within} s")
-        await asyncio.sleep(0.02)
 
 
 class BreakerClock:
