@@ -40,9 +40,9 @@ thread, socket writes, interceptors (JWT, metrics, logging) and, in inference, t
 themselves (`UnaryUnaryCall._invoke`); the broker also opens a TCP connection per call
 (`_sock_connect`). Under 2 ms needs the plan of issue 16: credentials and budget leases held
 in inference, verification in inference, settlement through an outbox off the path, so that a
-completion is one gRPC call in and one HTTP call out. Settlement lag is not a column yet:
-settlement is on the request path, so an answer is settled before it is returned (lag ~0);
-the outbox's settled time will give answer-to-settled p50/p99. py-spy sampled each service
+completion is one gRPC call in and one HTTP call out. Settlement lag is not measured yet:
+while settlement is on the request path an answer is settled before it is returned (lag ~0);
+the outbox's answered_at -> settled_at will give answer-to-settled p50/p99. py-spy sampled each service
 while ours ran at concurrency 16 (for inference also the stacks inside event-loop callbacks
 alone, i.e. its own Python work):"""
 

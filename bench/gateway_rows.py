@@ -14,8 +14,8 @@ PATHS = {"ours": ("", OURS), "ours-sync": (", synchronous verification", OURS_SY
 """Our two paths: the row-name suffix and the label of each."""
 
 SETTLEMENT_LAG = (
-    "settlement lag (answer to settled): none to measure, settlement is still on the request "
-    "path (quota Commit and broker RecordUsage finish before ChatCompletion answers)"
+    "settlement lag (answer to settled): not measured yet (to come from inference.settlements "
+    "answered_at -> settled_at; where settlement is on the request path the lag is ~0)"
 )
 SYNC_TODAY = (
     "today every answer of a verifiable provider is checked before it is returned, so the "
