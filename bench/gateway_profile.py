@@ -42,9 +42,9 @@ themselves (`UnaryUnaryCall._invoke`); the broker also opens a TCP connection pe
 in inference, verification in inference, settlement through an outbox off the path, so that a
 completion is one gRPC call in and one HTTP call out. Settlement lag is not measured yet:
 while settlement is on the request path an answer is settled before it is returned (lag ~0);
-the outbox's answered_at -> settled_at will give answer-to-settled p50/p99. py-spy sampled each service
-while ours ran at concurrency 16 (for inference also the stacks inside event-loop callbacks
-alone, i.e. its own Python work):"""
+the outbox's answered_at -> settled_at will give answer-to-settled p50/p99. py-spy sampled
+each service while ours ran at concurrency 16 (for inference also the stacks inside
+event-loop callbacks alone, i.e. its own Python work):"""
 
 
 async def run(
