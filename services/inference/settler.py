@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("services.inference.settler")
 # Refusals of one item that pass on their own: tried again with the row, never given up.
 _TRANSIENT = frozenset({"UNAVAILABLE", "ABORTED", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED"})
+# Settlement fields a usage record carries under the same name.
+_SAME_NAMES = ("provider", "input_tokens", "output_tokens", "user", "chat_id")
 _LAG_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800)
 
 
@@ -82,12 +84,8 @@ class UsageRecorder:
                 records=[
                     bpb.RecordUsageRequest(
                         request_id=s.usage_id,
-                        provider=s.provider,
-                        input_tokens=s.input_tokens,
-                        output_tokens=s.output_tokens,
                         fee_neuron=str(s.fee_neuron),
-                        user=s.user,
-                        chat_id=s.chat_id,
+                        **{name: getattr(s, name) for name in _SAME_NAMES},
                     )
                     for s in (row.settlement for row in rows)
                 ]
