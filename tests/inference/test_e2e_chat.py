@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import grpc
 import pytest
 from google.rpc import error_details_pb2
@@ -48,6 +50,14 @@ async def test_unary_chat_through_the_devnet_provider(
     )
     assert records.cost_records[0].items[0].amount == total
     assert records.cost_records[0].cost_micro_usd == reply.cost.cost_micro_usd
+    # The answer-to-settled lag is exported (observed just after the settler's round commits).
+    metrics = inference.server.settler.metrics.registry
+    lag = "zerog_inference_settlement_lag_seconds_count"
+    for _ in range(250):
+        if metrics.get_sample_value(lag):
+            break
+        await asyncio.sleep(0.02)
+    assert metrics.get_sample_value(lag) == 1
 
     again = await inference.chat.ChatCompletion(ask(trio.model, "u1"), metadata=inference.md())
     assert again == reply  # a retry is answered from the record, not by a second call
