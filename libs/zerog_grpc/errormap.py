@@ -15,14 +15,15 @@ do) and ends the call with the status the map gives. What no entry names becomes
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 import grpc.aio
 from google.protobuf.message import Message
+from google.rpc.error_details_pb2 import ErrorInfo
 
 from zerog_db import CONNECTION_ERRORS, RequestIdReused, RequestInProgress
 from zerog_grpc.errors import abort, bad_request, error_info, retry_info
@@ -31,6 +32,8 @@ from zerog_grpc.validation import InvalidRequest
 
 log = logging.getLogger(__name__)
 Code = grpc.StatusCode
+T = TypeVar("T")
+M = TypeVar("M", bound=Message)
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,31 @@ def failure_for(error: BaseException, errors: ErrorMap) -> Failure | None:
         if rule is not None:
             return rule(error)
     return None
+
+
+async def each_item(
+    items: Iterable[T],
+    run: Callable[[T], Awaitable[Message]],
+    errors: ErrorMap,
+    result: Callable[..., M],
+    answered: str,
+) -> list[M]:
+    """A batch RPC's results: each item run as its single RPC would run it, one after another;
+    `result(<answered>=answer)`, or `result(error={code, reason, message})` as that RPC would
+    refuse it. An error that is not the item's own (a dependency down, a bug) ends the whole
+    call, so the caller sends the batch again and what was done replays by its id."""
+    results = []
+    for item in items:
+        try:
+            results.append(result(**{answered: await run(item)}))
+        except Exception as error:
+            found = failure_for(error, errors)
+            if found is None or found.code == Code.UNAVAILABLE:
+                raise
+            reason = next((d.reason for d in found.details if isinstance(d, ErrorInfo)), "")
+            refusal = {"code": found.code.name, "reason": reason, "message": found.message}
+            results.append(result(error=refusal))
+    return results
 
 
 class MapErrors(WrappingInterceptor):

@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from google.rpc.error_details_pb2 import ErrorInfo
 from grpc import StatusCode
 
 from zerog_chain import (
@@ -30,7 +29,6 @@ from zerog_chain import (
     TransactionRejected,
 )
 from zerog_grpc import KERNEL_ERRORS, ErrorMap, Failure, error_info, precondition_failure, status
-from zerog_grpc.errormap import failure_for
 
 # Contract errors that mean "not enough money somewhere".
 _BALANCE_ERRORS = frozenset(
@@ -262,13 +260,3 @@ ERRORS: ErrorMap = {
     FeeAboveMaximum: _fee_above_maximum,
     TopUpAboveCap: _top_up_above_cap,
 }
-
-
-def batch_error(error: Exception) -> dict[str, str]:
-    """How the single call would refuse `error`, as one item's BatchError; re-raised when it is
-    not the item's own (a dependency down, or a bug), so the whole batch fails and is resent."""
-    found = failure_for(error, ERRORS)
-    if found is None or found.code == StatusCode.UNAVAILABLE:
-        raise error
-    reason = next((d.reason for d in found.details if isinstance(d, ErrorInfo)), "")
-    return {"code": found.code.name, "reason": reason, "message": found.message}

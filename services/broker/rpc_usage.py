@@ -9,10 +9,10 @@ from datetime import datetime
 
 from services.broker.deps import Deps, once
 from services.broker.errors import (
+    ERRORS,
     ProviderNotFound,
     ProviderNotVerifiable,
     TopUpAboveCap,
-    batch_error,
 )
 from services.broker.rpc_credentials import top_up_message
 from services.broker.store import accounts, transactions, usage
@@ -23,6 +23,7 @@ from zerog.broker.v1 import broker_service_pb2 as pb
 from zerog_chain import ChainError
 from zerog_db import Alongside
 from zerog_grpc import Rpcs, current_caller
+from zerog_grpc.errormap import each_item
 from zerog_grpc.handlers import Context
 from zerog_grpc.tracing import annotate
 
@@ -89,16 +90,9 @@ class UsageRpcs(Rpcs[Deps]):
         problems = Problems()
         problems.within("records", len(request.records), 1, MAX_BATCH)
         problems.check(request)
-        results = []
-        # One after another, each as RecordUsage records it: a dependency failure ends the call
-        # there, and what was recorded replays (by request_id) when the batch is sent again.
-        for record in request.records:
-            try:
-                done = await self._record(record)
-            except Exception as error:
-                results.append(pb.RecordUsageResult(error=pb.BatchError(**batch_error(error))))
-                continue
-            results.append(pb.RecordUsageResult(recorded=done))
+        results = await each_item(
+            request.records, self._record, ERRORS, pb.RecordUsageResult, "recorded"
+        )
         return pb.RecordUsageBatchResponse(results=results)
 
     async def _record(self, request: pb.RecordUsageRequest) -> pb.RecordUsageResponse:

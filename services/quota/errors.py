@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from datetime import timedelta
 
 import grpc
-from google.rpc.error_details_pb2 import ErrorInfo
 
 from services.quota.model import RateRule, Unit
 from zerog_grpc import (
@@ -20,7 +19,7 @@ from zerog_grpc import (
     quota_failure,
     retry_info,
 )
-from zerog_grpc.errormap import Rule, failure_for
+from zerog_grpc.errormap import Rule
 
 Code = grpc.StatusCode
 
@@ -167,13 +166,3 @@ ERRORS: ErrorMap = {
     TierNotFound: _naming(Code.NOT_FOUND, "TIER_NOT_FOUND", "tier"),
     RateLimitNotFound: _naming(Code.NOT_FOUND, "RATE_LIMIT_NOT_FOUND", "method"),
 }
-
-
-def batch_error(error: Exception) -> dict[str, str]:
-    """How the single call would refuse `error`, as one item's BatchError; re-raised when it is
-    not the item's own (a dependency down, or a bug), so the whole batch fails and is resent."""
-    found = failure_for(error, ERRORS)
-    if found is None or found.code == Code.UNAVAILABLE:
-        raise error
-    reason = next((d.reason for d in found.details if isinstance(d, ErrorInfo)), "")
-    return {"code": found.code.name, "reason": reason, "message": found.message}

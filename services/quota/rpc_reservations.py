@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from services.quota import convert, validate
 from services.quota.deps import Deps
-from services.quota.errors import batch_error
+from services.quota.errors import ERRORS
 from services.quota.store import reservations, reserve_commit
 from zerog.quota.v1 import quota_service_pb2 as pb
 from zerog_grpc import Problems, Rpcs, current_caller
+from zerog_grpc.errormap import each_item
 from zerog_grpc.handlers import Context
 
 # The most commits one CommitBatch may carry.
@@ -46,16 +47,13 @@ class ReservationRpcs(Rpcs[Deps]):
         problems = Problems()
         problems.within("commits", len(request.commits), 1, MAX_BATCH)
         problems.raise_if_any("invalid CommitBatchRequest")
-        results = []
-        # One after another: each commit is one statement, and a dependency failure ends the
-        # call there (what was committed replays when the batch is sent again).
-        for i, commit in enumerate(request.commits):
-            try:
-                done = await self._commit(commit, f"invalid commits[{i}]")
-            except Exception as error:
-                results.append(pb.CommitResult(error=pb.BatchError(**batch_error(error))))
-                continue
-            results.append(pb.CommitResult(committed=done))
+        results = await each_item(
+            enumerate(request.commits),
+            lambda item: self._commit(item[1], f"invalid commits[{item[0]}]"),
+            ERRORS,
+            pb.CommitResult,
+            "committed",
+        )
         return pb.CommitBatchResponse(results=results)
 
     async def _commit(self, request: pb.CommitRequest, invalid: str) -> pb.CommitResponse:
