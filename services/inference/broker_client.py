@@ -82,9 +82,7 @@ class BrokerClient:
         """Drop the cached list, so the next call reads the broker again."""
         self._cached = None
 
-    async def credentials(
-        self, provider: str, *, user: str, request_id: str, input_tokens: int, limit_seconds: float
-    ) -> Credentials:
+    async def credentials(self, provider: str, limit_seconds: float) -> Credentials:
         """The headers to call `provider`, held per provider (no broker call while they last);
         ProviderError when the broker cannot issue them. The held credential serves every user
         and request: the broker issues one session token per provider anyway."""

@@ -91,27 +91,6 @@ class _Plan:
     """Names this run at quota and the broker. A caller's retry after a failure is a new run
     (its own reservation and usage record); a retry after success never gets here, it is
     answered from the inference's own record."""
-    early: asyncio.Task[Credentials] | None = None
-    """The first candidate's credentials, asked for while quota reserved; taken by its first
-    attempt, cancelled if no attempt takes it."""
-
-    def take_early(self, provider: Provider) -> asyncio.Task[Credentials] | None:
-        early = self.early
-        if early is None or provider is not self.ranked[0]:
-            return None
-        self.early = None
-        return early
-
-    def drop_early(self) -> None:
-        if self.early is not None:
-            _discard(self.early)
-            self.early = None
-
-
-def _discard(task: asyncio.Task[Any]) -> None:
-    """Cancel a task whose result no one will read (its failure is not news to anyone)."""
-    task.cancel()
-    task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
 
 def reservation_tokens(call: ChatCall) -> int:
@@ -149,47 +128,16 @@ class ChatEngine:
         # Every id sent on is derived by hashing, so it fits the shared rule however long the
         # caller's request_id was, and two requests never share one.
         run_id = request_ids.derived("run", call.request_id, uuid.uuid4().hex)
-        # The broker's credentials for the likely provider are asked for while quota reserves
-        # (two independent round trips at once). Credentials cost nothing to waste: a cached
-        # session token, no spend. The provider itself is called only once both are back.
-        early = asyncio.ensure_future(
-            self._ask_credentials(
-                call, ranked[0], call.deadline.bound(self.failover.attempt_timeout)
-            )
+        # Reserved before any provider is called: a subject over budget never costs a call.
+        reservation = await self.quota.reserve(
+            run_id,
+            call.subject,
+            reservation_tokens(call),
+            call.model,
+            call.operation,
+            lasting=call.deadline.remaining(),
         )
-        try:
-            # Reserved before any provider is called: a subject over budget never costs a call.
-            reservation = await self.quota.reserve(
-                run_id,
-                call.subject,
-                reservation_tokens(call),
-                call.model,
-                call.operation,
-                lasting=call.deadline.remaining(),
-            )
-        except BaseException:
-            _discard(early)
-            raise
-        return _Plan(ranked, reason, reservation, run_id, early)
-
-    async def _credentials(
-        self, call: ChatCall, plan: _Plan, provider: Provider, seconds: float
-    ) -> Credentials:
-        early = plan.take_early(provider)
-        if early is not None:
-            return await early
-        return await self._ask_credentials(call, provider, seconds)
-
-    async def _ask_credentials(
-        self, call: ChatCall, provider: Provider, seconds: float
-    ) -> Credentials:
-        return await self.broker.credentials(
-            provider.address,
-            user=call.user,
-            request_id=call.request_id,
-            input_tokens=count_messages(m["content"] for m in call.messages),
-            limit_seconds=seconds,
-        )
+        return _Plan(ranked, reason, reservation, run_id)
 
     async def _route(
         self, call: ChatCall, plan: _Plan, open_call: Open[T], *, stream: bool
@@ -201,7 +149,8 @@ class ChatEngine:
         async def attempt(
             provider: Provider, seconds: float, watch: Stopwatch
         ) -> tuple[Credentials, T]:
-            creds = await self._credentials(call, plan, provider, seconds)
+            # Held per provider by the broker client: no broker call while they last.
+            creds = await self.broker.credentials(provider.address, seconds)
             body = request_body(creds, call.payload(), stream=stream)
             watch.restart()
             return creds, await open_call(creds, body, seconds)
@@ -209,11 +158,9 @@ class ChatEngine:
         try:
             routed = await self.failover.run(plan.ranked, attempt, call.deadline, log_)
         except BaseException:
-            plan.drop_early()
             await self._release(plan.reservation)
             annotate_call(call, plan.ranked, plan.reason, None, log_)
             raise
-        plan.drop_early()
         return routed
 
     async def complete(self, call: ChatCall) -> ChatOutcome:
