@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 
 import grpc.aio
 from opentelemetry import propagate, trace
@@ -162,3 +163,26 @@ def annotate(attributes: Mapping[str, AttributeValue | None]) -> None:
     for key, value in attributes.items():
         if value is not None:
             span.set_attribute(key, value)
+
+
+def traceparent() -> str:
+    """The current span's W3C traceparent ("" outside a trace): stored with work that is
+    finished later, so that work can link back to the request that caused it."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier.get("traceparent", "")
+
+
+@contextmanager
+def linked_span(name: str, parents: Iterable[str], **attributes: AttributeValue) -> Iterator[None]:
+    """A new trace's root span, linked to each traceparent in `parents` (work done for many
+    requests at once, such as a settlement batch, belongs to none of their traces)."""
+    links = []
+    for parent in parents:
+        if parent:
+            found = trace.get_current_span(propagate.extract({"traceparent": parent}))
+            if found.get_span_context().is_valid:
+                links.append(Link(found.get_span_context()))
+    tracer = trace.get_tracer("zerog")
+    with tracer.start_as_current_span(name, context=Context(), links=links, attributes=attributes):
+        yield

@@ -9,6 +9,7 @@ from typing import Protocol
 import asyncpg
 
 from zerog_db import Connection, Executor
+from zerog_grpc.tracing import traceparent
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,8 @@ class Pending:
     committed: bool
     recorded: bool
     attempts: int
+    trace_parent: str = ""
+    """The answer's traceparent, so the batch that settles it links to its trace."""
 
 
 @dataclass(frozen=True)
@@ -82,11 +85,12 @@ _COLUMNS = ", ".join("user_id" if name == "user" else name for name in _FIELDS)
 
 async def enqueue(db: Executor, settlement: Settlement) -> None:
     """Queue `settlement` (in `db`'s transaction when it is one); queued twice is kept once."""
-    values = ", ".join(f"${i}" for i in range(1, len(_FIELDS) + 1))
+    values = ", ".join(f"${i}" for i in range(1, len(_FIELDS) + 2))
     await db.execute(
-        f"INSERT INTO inference.settlements ({_COLUMNS}, answered_at)"
+        f"INSERT INTO inference.settlements ({_COLUMNS}, trace_parent, answered_at)"
         f" VALUES ({values}, clock_timestamp()) ON CONFLICT (usage_id) DO NOTHING",
         *dataclasses.astuple(settlement),
+        traceparent(),
     )
 
 
@@ -95,7 +99,7 @@ async def due(conn: Connection, limit: int) -> list[Pending]:
     settler holds are skipped, so replicas share the outbox without waiting on each other."""
     rows = await conn.fetch(
         f"SELECT settlement_id, {_COLUMNS}, committed_at IS NOT NULL AS committed,"
-        " recorded_at IS NOT NULL AS recorded, attempts"
+        " recorded_at IS NOT NULL AS recorded, attempts, trace_parent"
         " FROM inference.settlements WHERE settled_at IS NULL AND next_attempt_at <= now()"
         " ORDER BY next_attempt_at, settlement_id LIMIT $1 FOR UPDATE SKIP LOCKED",
         limit,
@@ -107,6 +111,7 @@ async def due(conn: Connection, limit: int) -> list[Pending]:
             r["committed"],
             r["recorded"],
             r["attempts"],
+            r["trace_parent"],
         )
         for r in rows
     ]

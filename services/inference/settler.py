@@ -27,6 +27,7 @@ from services.inference.outbox import DONE, Outcome, Pending, Settlement, Step
 from services.inference.quota_client import QuotaClient
 from zerog.broker.v1 import broker_service_pb2 as bpb
 from zerog_grpc import TokenMinter
+from zerog_grpc.tracing import linked_span
 
 if TYPE_CHECKING:
     from zerog.broker.v1.broker_service_pb2_grpc import BrokerServiceAsyncStub
@@ -192,10 +193,12 @@ class Settler:
                 return 0
             to_commit = [r for r in rows if not r.committed]
             to_record = [r for r in rows if not r.recorded]
-            commits, records = await asyncio.gather(
-                self._steps("quota", to_commit, self.quota.commit_batch),
-                self._steps("broker", to_record, self.broker.record),
-            )
+            # Its own trace, linked to each answer's: settling is not part of any one request.
+            with linked_span("settle", [r.trace_parent for r in rows], rows=len(rows)):
+                commits, records = await asyncio.gather(
+                    self._steps("quota", to_commit, self.quota.commit_batch),
+                    self._steps("broker", to_record, self.broker.record),
+                )
             outcomes = []
             for row in rows:
                 commit = commits.get(row.settlement_id, DONE)

@@ -36,7 +36,8 @@ SESSION_ARCHIVE = "/zerog.inference.v1.ChatSessionService/ArchiveChatSession"
 RESERVE = "/zerog.quota.v1.QuotaService/Reserve"
 COMMIT = "/zerog.quota.v1.QuotaService/Commit"
 CREDENTIALS = "/zerog.broker.v1.BrokerService/GetRequestCredentials"
-RECORD_USAGE = "/zerog.broker.v1.BrokerService/RecordUsage"
+RECORD_USAGE = "/zerog.broker.v1.BrokerService/RecordUsageBatch"
+COMMIT_BATCH = "/zerog.quota.v1.QuotaService/CommitBatch"
 PUT_OBJECT = "/zerog.storage.v1.StorageService/PutObject"
 SUBMIT_STORAGE = "/zerog.broker.v1.BrokerService/SubmitStorage"
 EXPECTED_SERVER_SPANS = {
@@ -45,7 +46,6 @@ EXPECTED_SERVER_SPANS = {
     RESERVE,
     COMMIT,
     CREDENTIALS,
-    RECORD_USAGE,
     PUT_OBJECT,
     SUBMIT_STORAGE,
 }
@@ -112,6 +112,26 @@ async def _trace_spans(
     return spans, by_id
 
 
+async def _settling(exporter: InMemorySpanExporter, span_id: int) -> list[ReadableSpan]:
+    """The spans of the settlement batch whose root links to span `span_id`, once its
+    commit and usage record are exported (a bounded number of polls)."""
+    found: list[ReadableSpan] = []
+    for _ in range(200):
+        spans = exporter.get_finished_spans()
+        roots = [
+            s
+            for s in spans
+            if s.name == "settle" and any(link.context.span_id == span_id for link in s.links)
+        ]
+        if roots:
+            trace_id = roots[0].context.trace_id
+            found = [s for s in spans if s.context.trace_id == trace_id]
+            if {COMMIT_BATCH, RECORD_USAGE} <= {s.name for s in found}:
+                return found
+        await asyncio.sleep(0.05)
+    return found
+
+
 async def test_one_trace_covers_inference_quota_broker_provider_and_storage(
     exporter: InMemorySpanExporter,
     stack: Stack,  # noqa: F811  (the imported fixture)
@@ -173,7 +193,7 @@ async def test_one_trace_covers_inference_quota_broker_provider_and_storage(
         (span,) = server[name]
         return span
 
-    for called in (RESERVE, COMMIT, CREDENTIALS, RECORD_USAGE):
+    for called in (RESERVE, CREDENTIALS):
         assert any(SESSION_SEND in c for c in callers(called)), called
     # Storage reserves and commits its bytes at quota, and pays through the broker.
     for called in (RESERVE, COMMIT, SUBMIT_STORAGE):
@@ -204,7 +224,14 @@ async def test_one_trace_covers_inference_quota_broker_provider_and_storage(
     credentials = one(CREDENTIALS).attributes or {}
     assert str(credentials["zerog.provider"]).lower() == provider.provider.lower()
     assert credentials["zerog.model"] == model
-    usage = one(RECORD_USAGE).attributes or {}
+    # Settlement is off the request path: the settler's batch is a trace of its own whose root
+    # links to the message's server span; quota's commit and the broker's record are in it.
+    send_context = one(SESSION_SEND).context
+    settled = await _settling(exporter, send_context.span_id)
+    assert {COMMIT_BATCH, RECORD_USAGE} <= {s.name for s in settled if s.kind is SpanKind.SERVER}
+    (usage,) = [
+        s.attributes or {} for s in settled if s.name == RECORD_USAGE and s.kind is SpanKind.SERVER
+    ]
     assert usage["zerog.usage.output_tokens"] == sent.usage.completion_tokens
     assert usage["zerog.fee_neuron"] == sent.cost.fee_neuron
     root_hash = (one(PUT_OBJECT).attributes or {})["zerog.storage.merkle_root"]

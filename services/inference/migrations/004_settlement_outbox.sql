@@ -17,6 +17,8 @@ CREATE TABLE inference.settlements (
     fee_neuron numeric(78, 0) NOT NULL CHECK (fee_neuron >= 0),
     model text NOT NULL DEFAULT '',
     chat_id text NOT NULL DEFAULT '',
+    -- The answer's W3C traceparent: the settler's batch span links to it.
+    trace_parent text NOT NULL DEFAULT '',
     answered_at timestamptz NOT NULL DEFAULT now(),
     committed_at timestamptz,
     quota_error text NOT NULL DEFAULT '',
