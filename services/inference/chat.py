@@ -14,6 +14,7 @@ from services.inference import settle
 from services.inference.broker_client import BrokerClient
 from services.inference.errors import NoProvider, StreamInterrupted
 from services.inference.failover import Attempt, Failover, Routed, Stopwatch
+from services.inference.leases import Leases
 from services.inference.outbox import Queue, Settlement
 from services.inference.provider_http import Completion, Credentials, ProviderHttp, request_body
 from services.inference.quota_client import QuotaClient, Reservation
@@ -108,6 +109,8 @@ class ChatEngine:
     http: ProviderHttp
     failover: Failover
     settlements: Queue
+    leases: Leases | None = None
+    """Budget leases of this replica; None (or turned off) reserves at quota per call."""
 
     async def candidates(self, call: ChatCall) -> tuple[list[Provider], str]:
         """The providers that may answer, best first; NoProvider when there are none."""
@@ -129,15 +132,20 @@ class ChatEngine:
         # caller's request_id was, and two requests never share one.
         run_id = request_ids.derived("run", call.request_id, uuid.uuid4().hex)
         # Reserved before any provider is called: a subject over budget never costs a call.
-        reservation = await self.quota.reserve(
-            run_id,
-            call.subject,
-            reservation_tokens(call),
-            call.model,
-            call.operation,
-            lasting=call.deadline.remaining(),
-        )
+        reservation = await self._reserve(call, run_id)
         return _Plan(ranked, reason, reservation, run_id)
+
+    async def _reserve(self, call: ChatCall, run_id: str) -> Reservation:
+        """The call's upper bound set aside: from this replica's lease of the subject's budget
+        when one covers it, else reserved at quota for this call alone."""
+        tokens, lasting = reservation_tokens(call), call.deadline.remaining()
+        if self.leases is not None and self.leases.enabled:
+            leased = await self.leases.take(call.subject, call.model, tokens, lasting)
+            if leased is not None:
+                return leased
+        return await self.quota.reserve(
+            run_id, call.subject, tokens, call.model, call.operation, lasting=lasting
+        )
 
     async def _route(
         self, call: ChatCall, plan: _Plan, open_call: Open[T], *, stream: bool
@@ -200,6 +208,10 @@ class ChatEngine:
             yield await self.complete(call)
 
     async def _release(self, reservation: Reservation) -> None:
+        if reservation.leased:
+            if self.leases is not None:
+                self.leases.finish(reservation, 0)
+            return
         try:
             await self.quota.release(reservation)
         except Exception:
@@ -227,6 +239,8 @@ class ChatEngine:
         used = prompt + produced
         if used > plan.reservation.tokens:
             log.warning("usage above reservation", extra={"provider": creds.provider})
+        if plan.reservation.leased and self.leases is not None:
+            self.leases.finish(plan.reservation, used)
         verdict = (
             await settle.verify(self.broker, plan.run_id, creds, completion)
             if creds.verifiable and verify
@@ -246,6 +260,7 @@ class ChatEngine:
             fee_neuron=fee,
             model=completion.model,
             chat_id=completion.chat_id,
+            leased=plan.reservation.leased,
         )
         outcome = ChatOutcome(
             id=completion.id,

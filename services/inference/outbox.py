@@ -28,6 +28,9 @@ class Settlement:
     fee_neuron: int
     model: str
     chat_id: str
+    leased: bool = False
+    """Spent from a budget lease (reservation_id is the lease's): reported to it, not
+    committed."""
 
     def metadata(self) -> dict[str, str]:
         """The facts quota keeps on the cost record."""

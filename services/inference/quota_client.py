@@ -1,4 +1,5 @@
-"""Reserve / CommitBatch / Release against the quota service, as the inference service."""
+"""Reserve / CommitBatch / Release and budget leases against the quota service, as the
+inference service."""
 
 from __future__ import annotations
 
@@ -39,6 +40,19 @@ class Reservation:
         """What committing `tokens` costs: quota's price arithmetic (rounded up) at the price
         reserved, so the answer states its cost without waiting for the commit."""
         return -(-tokens * self.price_micro_usd // max(self.price_per_amount, 1))
+
+    @property
+    def leased(self) -> bool:
+        """Served from a budget lease: reported to it, never released at quota."""
+        return False
+
+
+class Leased(Reservation):
+    """A call's tokens served from a budget lease (reservation_id is the lease's)."""
+
+    @property
+    def leased(self) -> bool:
+        return True
 
 
 @dataclass(frozen=True)
@@ -108,6 +122,65 @@ class QuotaClient:
                     qpb.CommitRequest(
                         reservation_id=s.reservation_id,
                         items=[_item(s.tokens, s.price_key)],
+                        metadata=s.metadata(),
+                    )
+                    for s in (row.settlement for row in rows)
+                ]
+            ),
+            metadata=self._metadata(),
+            timeout=self.timeout,
+        )
+        return [r.error if r.HasField("error") else None for r in answer.results]
+
+    async def acquire_lease(
+        self,
+        request_id: str,
+        subject: str,
+        price_key: str,
+        tokens: int,
+        min_tokens: int,
+        holder: str,
+        ttl: timedelta,
+    ) -> qpb.AcquireLeaseResponse:
+        """Up to `tokens` of the subject's budget for this replica (none below min_tokens)."""
+        hold = Duration()
+        hold.FromTimedelta(ttl)
+        answer: qpb.AcquireLeaseResponse = await self.stub.AcquireLease(
+            qpb.AcquireLeaseRequest(
+                request_id=request_id,
+                subject=subject,
+                price_key=price_key,
+                tokens=tokens,
+                min_tokens=min_tokens,
+                holder=holder,
+                ttl=hold,
+                operation=OPERATION,
+            ),
+            metadata=self._metadata(),
+            timeout=self.timeout,
+        )
+        return answer
+
+    async def return_lease(self, lease_id: str, spent_tokens: int, spent_cost: int) -> None:
+        """Give a lease back, saying what was spent from it in all."""
+        await self.stub.ReturnLease(
+            qpb.ReturnLeaseRequest(
+                lease_id=lease_id, spent_tokens=spent_tokens, spent_cost_micro_usd=spent_cost
+            ),
+            metadata=self._metadata(),
+            timeout=self.timeout,
+        )
+
+    async def report_spends(self, rows: Sequence[Pending]) -> list[qpb.BatchError | None]:
+        """Report each row's tokens as a spend of its lease (once by usage id); per row, None
+        when counted, else quota's refusal."""
+        answer = await self.stub.ReportLeaseSpends(
+            qpb.ReportLeaseSpendsRequest(
+                spends=[
+                    qpb.LeaseSpend(
+                        lease_id=s.reservation_id,
+                        spend_id=s.usage_id,
+                        tokens=s.tokens,
                         metadata=s.metadata(),
                     )
                     for s in (row.settlement for row in rows)

@@ -20,6 +20,7 @@ from services.inference.credential_cache import REFRESH_SECONDS, RenewingHttp
 from services.inference.deps import Deps
 from services.inference.errors import ERRORS
 from services.inference.failover import Failover
+from services.inference.leases import Leases
 from services.inference.provider_http import ProviderHttp
 from services.inference.quota_client import QuotaClient
 from services.inference.retry import RetryPolicy, Sleep
@@ -74,6 +75,8 @@ class InferenceServer(ServiceServer):
         await self.engine.broker.stop()
 
     async def close(self) -> None:
+        if self.engine.leases is not None:
+            await self.engine.leases.stop()
         await self.settler.stop()
         for channel in self.channels:
             await channel.close()
@@ -151,7 +154,11 @@ async def start(
         ),
     )
     client = http or ProviderHttp.new_client()
-    engine = ChatEngine(broker, quota, RenewingHttp(client, broker.cache, clock), failover, settler)
+    leases = Leases(quota, config, clock)
+    leases.start()
+    engine = ChatEngine(
+        broker, quota, RenewingHttp(client, broker.cache, clock), failover, settler, leases
+    )
     once = Once(
         pool,
         lease=timedelta(seconds=config.lease()),

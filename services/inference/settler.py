@@ -1,5 +1,5 @@
-"""The settler: sends the outbox's quota commits and broker usage records in batches, off the
-request path, retrying with backoff until each is acknowledged.
+"""The settler: sends the outbox's quota commits (or lease spends) and broker usage records in
+batches, off the request path, retrying with backoff until each is acknowledged.
 
 Every inference replica runs one. A round locks a batch of due rows (`FOR UPDATE SKIP LOCKED`,
 so replicas never wait on or double-send each other's rows), sends CommitBatch and
@@ -191,14 +191,17 @@ class Settler:
             rows = await outbox.due(conn, self.settings.batch)
             if not rows:
                 return 0
-            to_commit = [r for r in rows if not r.committed]
+            to_commit = [r for r in rows if not r.committed and not r.settlement.leased]
+            to_report = [r for r in rows if not r.committed and r.settlement.leased]
             to_record = [r for r in rows if not r.recorded]
             # Its own trace, linked to each answer's: settling is not part of any one request.
             with linked_span("settle", [r.trace_parent for r in rows], rows=len(rows)):
-                commits, records = await asyncio.gather(
+                commits, spends, records = await asyncio.gather(
                     self._steps("quota", to_commit, self.quota.commit_batch),
+                    self._steps("quota", to_report, self.quota.report_spends),
                     self._steps("broker", to_record, self.broker.record),
                 )
+            commits.update(spends)
             outcomes = []
             for row in rows:
                 commit = commits.get(row.settlement_id, DONE)

@@ -70,6 +70,14 @@ class ReservationFinished(ReservationError):
         self.state = state
 
 
+class LeaseRefused(QuotaError):
+    """A lease's spend or return was refused; `reason` (its ErrorInfo reason) says why."""
+
+    def __init__(self, lease_id: str, reason: str, message: str) -> None:
+        super().__init__(f"lease {lease_id} {message}")
+        self.lease_id, self.reason = lease_id, reason
+
+
 class CommitItemNotReserved(InvalidRequest):
     """A committed item's unit and price_key were not reserved (so it has no price)."""
 
@@ -144,6 +152,19 @@ def _rate_limited(error: RateLimited) -> Failure:
     )
 
 
+_LEASE_CODES = {
+    "LEASE_NOT_FOUND": Code.NOT_FOUND,
+    "LEASE_NOT_OWNED": Code.PERMISSION_DENIED,
+    "SPEND_ID_REUSED": Code.FAILED_PRECONDITION,
+}
+
+
+def _lease_refused(error: LeaseRefused) -> Failure:
+    return Failure(
+        _LEASE_CODES[error.reason], str(error), (error_info(error.reason, lease_id=error.lease_id),)
+    )
+
+
 def _finished(error: ReservationFinished) -> Failure:
     reason = f"RESERVATION_{error.state.upper()}"
     return Failure(
@@ -163,6 +184,7 @@ ERRORS: ErrorMap = {
     ReservationNotFound: _naming(Code.NOT_FOUND, "RESERVATION_NOT_FOUND", "reservation_id"),
     ReservationNotOwned: _naming(Code.PERMISSION_DENIED, "RESERVATION_NOT_OWNED", "reservation_id"),
     ReservationFinished: _finished,
+    LeaseRefused: _lease_refused,
     TierNotFound: _naming(Code.NOT_FOUND, "TIER_NOT_FOUND", "tier"),
     RateLimitNotFound: _naming(Code.NOT_FOUND, "RATE_LIMIT_NOT_FOUND", "method"),
 }

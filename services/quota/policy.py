@@ -14,6 +14,9 @@ DEFAULT_ALLOW: dict[str, frozenset[str]] = {
     "Commit": _SPENDERS,
     "CommitBatch": _SPENDERS,
     "Release": _SPENDERS,
+    "AcquireLease": _SPENDERS,
+    "ReportLeaseSpends": _SPENDERS,
+    "ReturnLease": _SPENDERS,
     # Only the services that record stored bytes give them back.
     "ReleaseUsage": frozenset({"storage", "admin"}),
     "CheckRateLimit": _ANYONE,

@@ -14,6 +14,7 @@ from services.quota.deps import Deps
 from services.quota.errors import ERRORS
 from services.quota.rpc_alerts import AlertRpcs
 from services.quota.rpc_costs import CostRpcs
+from services.quota.rpc_leases import LeaseRpcs
 from services.quota.rpc_limits import LimitRpcs
 from services.quota.rpc_reservations import ReservationRpcs
 from services.quota.rpc_usage import UsageRpcs
@@ -28,13 +29,14 @@ SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["QuotaService"].full_name
 
 class QuotaService(
     ReservationRpcs,
+    LeaseRpcs,
     UsageRpcs,
     LimitRpcs,
     CostRpcs,
     AlertRpcs,
     quota_service_pb2_grpc.QuotaServiceServicer,
 ):
-    """Budgets, reservations, prices, rate limits, cost records and alerts."""
+    """Budgets, reservations, leases, prices, rate limits, cost records and alerts."""
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Background upkeep: expire stale reservations and prune old rate-limit entries."""
+"""Background upkeep: expire stale reservations and leases, and prune old rate-limit entries."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import asyncpg
 
 from services.quota.model import RateRule
-from services.quota.store import ratelimit, reservations
+from services.quota.store import leases, ratelimit, reservations
 from zerog_db import CONNECTION_ERRORS
 from zerog_grpc import Clock
 
@@ -28,12 +28,15 @@ class Sweeper:
     _task: asyncio.Task[None] | None = field(default=None, init=False)
 
     async def sweep(self) -> int:
-        """Expire every reservation past its deadline; return how many."""
+        """Expire every reservation and lease past its deadline; return how many."""
         now = self.clock()
-        expired = total = await reservations.expire_due(self.pool, now)
-        while expired:
-            expired = await reservations.expire_due(self.pool, now)
+        total = 0
+        for expire in (reservations.expire_due, leases.expire_due):
+            expired = await expire(self.pool, now)
             total += expired
+            while expired:
+                expired = await expire(self.pool, now)
+                total += expired
         await ratelimit.prune(self.pool, now, self.rate_limits)
         if total:
             log.info("expired reservations", extra={"count": total})

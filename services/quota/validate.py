@@ -67,9 +67,12 @@ def period(problems: Problems, value: str) -> None:
 
 
 def ttl(
-    problems: Problems, request: pb.ReserveRequest, default: timedelta, most: timedelta
+    problems: Problems,
+    request: pb.ReserveRequest | pb.AcquireLeaseRequest,
+    default: timedelta,
+    most: timedelta,
 ) -> timedelta:
-    """How long to hold a reservation: the request's ttl, or `default`; at most `most`."""
+    """How long to hold a reservation or lease: the request's ttl, or `default`; at most `most`."""
     if not request.HasField("ttl"):
         return default
     held = problems.duration("ttl", request.ttl)

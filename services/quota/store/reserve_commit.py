@@ -32,6 +32,7 @@ from services.quota.model import (
     month_of,
     totals,
 )
+from services.quota.store import leases
 from services.quota.store.records import record_for, record_of
 from services.quota.store.reservations import by_request, expire_due, owned, reservation_of
 from zerog_db import Once, Request, RequestIdReused
@@ -79,7 +80,8 @@ async def reserve(
             # Reservations past their deadline hold budget until expired (the sweeper does it in
             # the background): expire the subject's now, and try again if any were freed. Only on
             # a refusal, so an affordable Reserve costs no extra round trip.
-            if not await expire_due(pool, now, subject=ask.subject):
+            freed = await expire_due(pool, now, subject=ask.subject)
+            if not freed + await leases.expire_due(pool, now, subject=ask.subject):
                 raise
             return await _reserve(pool, request, ask, now, default_tier)
     except asyncpg.UniqueViolationError as error:

@@ -105,6 +105,34 @@ ALERT_LEVEL_CRITICAL: AlertLevel.ValueType  # 2
 """Usage reached 100% of the limit."""
 Global___AlertLevel: _TypeAlias = AlertLevel  # noqa: Y015
 
+class _LeaseState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _LeaseStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_LeaseState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    LEASE_STATE_UNSPECIFIED: _LeaseState.ValueType  # 0
+    """Not a valid state."""
+    LEASE_STATE_LIVE: _LeaseState.ValueType  # 1
+    """Its holder may spend from it."""
+    LEASE_STATE_RETURNED: _LeaseState.ValueType  # 2
+    """Given back; it holds only what was spent and not yet reported."""
+    LEASE_STATE_EXPIRED: _LeaseState.ValueType  # 3
+    """Past its deadline; whatever it held was given back."""
+
+class LeaseState(_LeaseState, metaclass=_LeaseStateEnumTypeWrapper):
+    """LeaseState is where a lease is in its life."""
+
+LEASE_STATE_UNSPECIFIED: LeaseState.ValueType  # 0
+"""Not a valid state."""
+LEASE_STATE_LIVE: LeaseState.ValueType  # 1
+"""Its holder may spend from it."""
+LEASE_STATE_RETURNED: LeaseState.ValueType  # 2
+"""Given back; it holds only what was spent and not yet reported."""
+LEASE_STATE_EXPIRED: LeaseState.ValueType  # 3
+"""Past its deadline; whatever it held was given back."""
+Global___LeaseState: _TypeAlias = LeaseState  # noqa: Y015
+
 @_typing.final
 class UsageItem(_message.Message):
     """UsageItem is an amount of one unit, priced by price_key (a model or provider; empty for the
@@ -1722,3 +1750,367 @@ class WatchAlertsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___WatchAlertsResponse: _TypeAlias = WatchAlertsResponse  # noqa: Y015
+
+@_typing.final
+class Lease(_message.Message):
+    """Lease is budget set aside for one holder and subject, in compute tokens at one price."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LEASE_ID_FIELD_NUMBER: _builtins.int
+    SUBJECT_FIELD_NUMBER: _builtins.int
+    HOLDER_FIELD_NUMBER: _builtins.int
+    PRICE_KEY_FIELD_NUMBER: _builtins.int
+    TOKENS_FIELD_NUMBER: _builtins.int
+    COST_MICRO_USD_FIELD_NUMBER: _builtins.int
+    PRICE_MICRO_USD_FIELD_NUMBER: _builtins.int
+    PRICE_PER_AMOUNT_FIELD_NUMBER: _builtins.int
+    EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    PERIOD_FIELD_NUMBER: _builtins.int
+    lease_id: _builtins.str
+    """The id to report spends and return with (a UUID)."""
+    subject: _builtins.str
+    """The subject whose budgets it draws on."""
+    holder: _builtins.str
+    """Who spends from it (an inference replica), for operators."""
+    price_key: _builtins.str
+    """The price key (model) its tokens are priced by."""
+    tokens: _builtins.int
+    """The compute tokens granted."""
+    cost_micro_usd: _builtins.int
+    """The cost of the granted tokens, micro-dollars, also set aside."""
+    price_micro_usd: _builtins.int
+    """The price: micro-dollars per `price_per_amount` tokens (a spend of n tokens costs
+    ceil(n * price_micro_usd / price_per_amount)).
+    """
+    price_per_amount: _builtins.int
+    """How many tokens price_micro_usd buys."""
+    state: Global___LeaseState.ValueType
+    """Where the lease is in its life."""
+    period: _builtins.str
+    """The calendar month it counts in."""
+    @_builtins.property
+    def expire_time(self) -> _timestamp_pb2.Timestamp:
+        """When it expires; spends reported after it are counted and flagged late."""
+
+    def __init__(
+        self,
+        *,
+        lease_id: _builtins.str = ...,
+        subject: _builtins.str = ...,
+        holder: _builtins.str = ...,
+        price_key: _builtins.str = ...,
+        tokens: _builtins.int = ...,
+        cost_micro_usd: _builtins.int = ...,
+        price_micro_usd: _builtins.int = ...,
+        price_per_amount: _builtins.int = ...,
+        expire_time: _timestamp_pb2.Timestamp | None = ...,
+        state: Global___LeaseState.ValueType = ...,
+        period: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cost_micro_usd", b"cost_micro_usd", "expire_time", b"expire_time", "holder", b"holder", "lease_id", b"lease_id", "period", b"period", "price_key", b"price_key", "price_micro_usd", b"price_micro_usd", "price_per_amount", b"price_per_amount", "state", b"state", "subject", b"subject", "tokens", b"tokens"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Lease: _TypeAlias = Lease  # noqa: Y015
+
+@_typing.final
+class AcquireLeaseRequest(_message.Message):
+    """AcquireLeaseRequest asks for a lease."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    SUBJECT_FIELD_NUMBER: _builtins.int
+    PRICE_KEY_FIELD_NUMBER: _builtins.int
+    TOKENS_FIELD_NUMBER: _builtins.int
+    MIN_TOKENS_FIELD_NUMBER: _builtins.int
+    HOLDER_FIELD_NUMBER: _builtins.int
+    TTL_FIELD_NUMBER: _builtins.int
+    OPERATION_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Idempotency key chosen by the caller; a retry with the same key returns the first answer."""
+    subject: _builtins.str
+    """The subject."""
+    price_key: _builtins.str
+    """The price key (model) of the tokens."""
+    tokens: _builtins.int
+    """The tokens wanted (positive); less is granted when less is left."""
+    min_tokens: _builtins.int
+    """The fewest tokens worth a lease (at most `tokens`); nothing is granted below it."""
+    holder: _builtins.str
+    """Who will spend from it."""
+    operation: _builtins.str
+    """What the spends are, for cost records."""
+    @_builtins.property
+    def ttl(self) -> _duration_pb2.Duration:
+        """How long the lease lasts (default 60 s, at most 1 h)."""
+
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        subject: _builtins.str = ...,
+        price_key: _builtins.str = ...,
+        tokens: _builtins.int = ...,
+        min_tokens: _builtins.int = ...,
+        holder: _builtins.str = ...,
+        ttl: _duration_pb2.Duration | None = ...,
+        operation: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["ttl", b"ttl"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["holder", b"holder", "min_tokens", b"min_tokens", "operation", b"operation", "price_key", b"price_key", "request_id", b"request_id", "subject", b"subject", "tokens", b"tokens", "ttl", b"ttl"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AcquireLeaseRequest: _TypeAlias = AcquireLeaseRequest  # noqa: Y015
+
+@_typing.final
+class AcquireLeaseResponse(_message.Message):
+    """AcquireLeaseResponse holds the lease, if one was granted."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LEASE_FIELD_NUMBER: _builtins.int
+    AVAILABLE_TOKENS_FIELD_NUMBER: _builtins.int
+    HELD_TOKENS_FIELD_NUMBER: _builtins.int
+    available_tokens: _builtins.int
+    """The tokens the budgets had left before this grant (the least of the token and cost limits)."""
+    held_tokens: _builtins.int
+    """The compute tokens other leases and reservations of the subject hold, which may come back."""
+    @_builtins.property
+    def lease(self) -> Global___Lease:
+        """The lease; absent when fewer than min_tokens were left."""
+
+    def __init__(
+        self,
+        *,
+        lease: Global___Lease | None = ...,
+        available_tokens: _builtins.int = ...,
+        held_tokens: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["lease", b"lease"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["available_tokens", b"available_tokens", "held_tokens", b"held_tokens", "lease", b"lease"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AcquireLeaseResponse: _TypeAlias = AcquireLeaseResponse  # noqa: Y015
+
+@_typing.final
+class LeaseSpend(_message.Message):
+    """LeaseSpend is what one operation spent from a lease."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class MetadataEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    LEASE_ID_FIELD_NUMBER: _builtins.int
+    SPEND_ID_FIELD_NUMBER: _builtins.int
+    TOKENS_FIELD_NUMBER: _builtins.int
+    METADATA_FIELD_NUMBER: _builtins.int
+    lease_id: _builtins.str
+    """The lease spent from."""
+    spend_id: _builtins.str
+    """Names the spend, once per lease (a retry with the same id and tokens replays)."""
+    tokens: _builtins.int
+    """The tokens used (not negative)."""
+    @_builtins.property
+    def metadata(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Free-form facts for the cost record (provider, model, chat id...)."""
+
+    def __init__(
+        self,
+        *,
+        lease_id: _builtins.str = ...,
+        spend_id: _builtins.str = ...,
+        tokens: _builtins.int = ...,
+        metadata: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lease_id", b"lease_id", "metadata", b"metadata", "spend_id", b"spend_id", "tokens", b"tokens"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LeaseSpend: _TypeAlias = LeaseSpend  # noqa: Y015
+
+@_typing.final
+class ReportLeaseSpendsRequest(_message.Message):
+    """ReportLeaseSpendsRequest reports spends."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SPENDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def spends(self) -> _containers.RepeatedCompositeFieldContainer[Global___LeaseSpend]:
+        """The spends (1 to 500)."""
+
+    def __init__(
+        self,
+        *,
+        spends: _abc.Iterable[Global___LeaseSpend] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["spends", b"spends"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReportLeaseSpendsRequest: _TypeAlias = ReportLeaseSpendsRequest  # noqa: Y015
+
+@_typing.final
+class ReportLeaseSpendsResponse(_message.Message):
+    """ReportLeaseSpendsResponse has one result per spend, in the order asked."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESULTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def results(self) -> _containers.RepeatedCompositeFieldContainer[Global___LeaseSpendResult]:
+        """The results."""
+
+    def __init__(
+        self,
+        *,
+        results: _abc.Iterable[Global___LeaseSpendResult] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["results", b"results"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReportLeaseSpendsResponse: _TypeAlias = ReportLeaseSpendsResponse  # noqa: Y015
+
+@_typing.final
+class LeaseSpendResult(_message.Message):
+    """LeaseSpendResult is the outcome of one spend: exactly one of its fields is set."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SPENT_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def spent(self) -> Global___LeaseSpent:
+        """What was counted (also for a spend reported before, with the same tokens)."""
+
+    @_builtins.property
+    def error(self) -> Global___BatchError:
+        """Why it was refused."""
+
+    def __init__(
+        self,
+        *,
+        spent: Global___LeaseSpent | None = ...,
+        error: Global___BatchError | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "spent", b"spent"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "spent", b"spent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LeaseSpendResult: _TypeAlias = LeaseSpendResult  # noqa: Y015
+
+@_typing.final
+class LeaseSpent(_message.Message):
+    """LeaseSpent is one spend as counted."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COST_MICRO_USD_FIELD_NUMBER: _builtins.int
+    LATE_FIELD_NUMBER: _builtins.int
+    cost_micro_usd: _builtins.int
+    """The spend's cost, micro-dollars."""
+    late: _builtins.bool
+    """Whether it came after the lease's deadline."""
+    def __init__(
+        self,
+        *,
+        cost_micro_usd: _builtins.int = ...,
+        late: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cost_micro_usd", b"cost_micro_usd", "late", b"late"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LeaseSpent: _TypeAlias = LeaseSpent  # noqa: Y015
+
+@_typing.final
+class ReturnLeaseRequest(_message.Message):
+    """ReturnLeaseRequest gives a lease back."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LEASE_ID_FIELD_NUMBER: _builtins.int
+    SPENT_TOKENS_FIELD_NUMBER: _builtins.int
+    SPENT_COST_MICRO_USD_FIELD_NUMBER: _builtins.int
+    lease_id: _builtins.str
+    """The lease."""
+    spent_tokens: _builtins.int
+    """The tokens its holder spent from it in all, reported or not."""
+    spent_cost_micro_usd: _builtins.int
+    """Their cost in all, micro-dollars (each spend priced and rounded up on its own)."""
+    def __init__(
+        self,
+        *,
+        lease_id: _builtins.str = ...,
+        spent_tokens: _builtins.int = ...,
+        spent_cost_micro_usd: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lease_id", b"lease_id", "spent_cost_micro_usd", b"spent_cost_micro_usd", "spent_tokens", b"spent_tokens"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReturnLeaseRequest: _TypeAlias = ReturnLeaseRequest  # noqa: Y015
+
+@_typing.final
+class ReturnLeaseResponse(_message.Message):
+    """ReturnLeaseResponse holds the lease as it is now."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LEASE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def lease(self) -> Global___Lease:
+        """The lease."""
+
+    def __init__(
+        self,
+        *,
+        lease: Global___Lease | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["lease", b"lease"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lease", b"lease"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReturnLeaseResponse: _TypeAlias = ReturnLeaseResponse  # noqa: Y015

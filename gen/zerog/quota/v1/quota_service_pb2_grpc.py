@@ -139,6 +139,21 @@ class QuotaServiceStub:
                 request_serializer=zerog_dot_quota_dot_v1_dot_quota__service__pb2.WatchAlertsRequest.SerializeToString,
                 response_deserializer=zerog_dot_quota_dot_v1_dot_quota__service__pb2.WatchAlertsResponse.FromString,
                 _registered_method=True)
+        self.AcquireLease = channel.unary_unary(
+                '/zerog.quota.v1.QuotaService/AcquireLease',
+                request_serializer=zerog_dot_quota_dot_v1_dot_quota__service__pb2.AcquireLeaseRequest.SerializeToString,
+                response_deserializer=zerog_dot_quota_dot_v1_dot_quota__service__pb2.AcquireLeaseResponse.FromString,
+                _registered_method=True)
+        self.ReportLeaseSpends = channel.unary_unary(
+                '/zerog.quota.v1.QuotaService/ReportLeaseSpends',
+                request_serializer=zerog_dot_quota_dot_v1_dot_quota__service__pb2.ReportLeaseSpendsRequest.SerializeToString,
+                response_deserializer=zerog_dot_quota_dot_v1_dot_quota__service__pb2.ReportLeaseSpendsResponse.FromString,
+                _registered_method=True)
+        self.ReturnLease = channel.unary_unary(
+                '/zerog.quota.v1.QuotaService/ReturnLease',
+                request_serializer=zerog_dot_quota_dot_v1_dot_quota__service__pb2.ReturnLeaseRequest.SerializeToString,
+                response_deserializer=zerog_dot_quota_dot_v1_dot_quota__service__pb2.ReturnLeaseResponse.FromString,
+                _registered_method=True)
 
 
 class QuotaServiceServicer:
@@ -318,6 +333,40 @@ class QuotaServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AcquireLease(self, request, context):
+        """AcquireLease sets compute tokens (and their cost) aside for one holder, an inference
+        replica, to spend from without a call per operation: it grants at most what the subject's
+        budgets have left after reservations and other leases, and nothing when that is less than
+        `min_tokens` (the response then says what is left and what others hold). Leases, reservations
+        and usage together never pass a limit. A retry with the same request_id returns the first
+        answer. Errors: INVALID_ARGUMENT + BadRequest; ALREADY_EXISTS + ErrorInfo(REQUEST_ID_REUSED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReportLeaseSpends(self, request, context):
+        """ReportLeaseSpends records what operations spent from leases, each once by (lease, spend_id):
+        the usage is counted and the lease holds that much less. A spend reported after its lease
+        expired is counted all the same (its cost record flagged `late`). Each spend has its own
+        result (a refusal as a BatchError: LEASE_NOT_FOUND, LEASE_NOT_OWNED, SPEND_ID_REUSED).
+        Errors of the whole call: INVALID_ARGUMENT + BadRequest (no spends, or more than 500);
+        UNAVAILABLE (send the batch again: what was recorded replays).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReturnLease(self, request, context):
+        """ReturnLease gives back what the holder did not spend. The holder says what it spent in all;
+        the part not yet reported stays held until reported (or until the lease expires). Returning
+        again is harmless. Errors: NOT_FOUND + ErrorInfo(LEASE_NOT_FOUND); PERMISSION_DENIED +
+        ErrorInfo(LEASE_NOT_OWNED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_QuotaServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -415,6 +464,21 @@ def add_QuotaServiceServicer_to_server(servicer, server):
                     servicer.WatchAlerts,
                     request_deserializer=zerog_dot_quota_dot_v1_dot_quota__service__pb2.WatchAlertsRequest.FromString,
                     response_serializer=zerog_dot_quota_dot_v1_dot_quota__service__pb2.WatchAlertsResponse.SerializeToString,
+            ),
+            'AcquireLease': grpc.unary_unary_rpc_method_handler(
+                    servicer.AcquireLease,
+                    request_deserializer=zerog_dot_quota_dot_v1_dot_quota__service__pb2.AcquireLeaseRequest.FromString,
+                    response_serializer=zerog_dot_quota_dot_v1_dot_quota__service__pb2.AcquireLeaseResponse.SerializeToString,
+            ),
+            'ReportLeaseSpends': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReportLeaseSpends,
+                    request_deserializer=zerog_dot_quota_dot_v1_dot_quota__service__pb2.ReportLeaseSpendsRequest.FromString,
+                    response_serializer=zerog_dot_quota_dot_v1_dot_quota__service__pb2.ReportLeaseSpendsResponse.SerializeToString,
+            ),
+            'ReturnLease': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReturnLease,
+                    request_deserializer=zerog_dot_quota_dot_v1_dot_quota__service__pb2.ReturnLeaseRequest.FromString,
+                    response_serializer=zerog_dot_quota_dot_v1_dot_quota__service__pb2.ReturnLeaseResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -940,6 +1004,87 @@ class QuotaService:
             '/zerog.quota.v1.QuotaService/WatchAlerts',
             zerog_dot_quota_dot_v1_dot_quota__service__pb2.WatchAlertsRequest.SerializeToString,
             zerog_dot_quota_dot_v1_dot_quota__service__pb2.WatchAlertsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AcquireLease(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/zerog.quota.v1.QuotaService/AcquireLease',
+            zerog_dot_quota_dot_v1_dot_quota__service__pb2.AcquireLeaseRequest.SerializeToString,
+            zerog_dot_quota_dot_v1_dot_quota__service__pb2.AcquireLeaseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReportLeaseSpends(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/zerog.quota.v1.QuotaService/ReportLeaseSpends',
+            zerog_dot_quota_dot_v1_dot_quota__service__pb2.ReportLeaseSpendsRequest.SerializeToString,
+            zerog_dot_quota_dot_v1_dot_quota__service__pb2.ReportLeaseSpendsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReturnLease(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/zerog.quota.v1.QuotaService/ReturnLease',
+            zerog_dot_quota_dot_v1_dot_quota__service__pb2.ReturnLeaseRequest.SerializeToString,
+            zerog_dot_quota_dot_v1_dot_quota__service__pb2.ReturnLeaseResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -125,6 +125,28 @@ class QuotaServiceStub:
     happen on any replica. Each alert (80% warning, 100% critical) is raised once per subject,
     unit and calendar month. Errors: INVALID_ARGUMENT.
     """
+    AcquireLease: _grpc.UnaryUnaryMultiCallable[_quota_service_pb2.AcquireLeaseRequest, _quota_service_pb2.AcquireLeaseResponse]
+    """AcquireLease sets compute tokens (and their cost) aside for one holder, an inference
+    replica, to spend from without a call per operation: it grants at most what the subject's
+    budgets have left after reservations and other leases, and nothing when that is less than
+    `min_tokens` (the response then says what is left and what others hold). Leases, reservations
+    and usage together never pass a limit. A retry with the same request_id returns the first
+    answer. Errors: INVALID_ARGUMENT + BadRequest; ALREADY_EXISTS + ErrorInfo(REQUEST_ID_REUSED).
+    """
+    ReportLeaseSpends: _grpc.UnaryUnaryMultiCallable[_quota_service_pb2.ReportLeaseSpendsRequest, _quota_service_pb2.ReportLeaseSpendsResponse]
+    """ReportLeaseSpends records what operations spent from leases, each once by (lease, spend_id):
+    the usage is counted and the lease holds that much less. A spend reported after its lease
+    expired is counted all the same (its cost record flagged `late`). Each spend has its own
+    result (a refusal as a BatchError: LEASE_NOT_FOUND, LEASE_NOT_OWNED, SPEND_ID_REUSED).
+    Errors of the whole call: INVALID_ARGUMENT + BadRequest (no spends, or more than 500);
+    UNAVAILABLE (send the batch again: what was recorded replays).
+    """
+    ReturnLease: _grpc.UnaryUnaryMultiCallable[_quota_service_pb2.ReturnLeaseRequest, _quota_service_pb2.ReturnLeaseResponse]
+    """ReturnLease gives back what the holder did not spend. The holder says what it spent in all;
+    the part not yet reported stays held until reported (or until the lease expires). Returning
+    again is harmless. Errors: NOT_FOUND + ErrorInfo(LEASE_NOT_FOUND); PERMISSION_DENIED +
+    ErrorInfo(LEASE_NOT_OWNED).
+    """
 
 @_typing.type_check_only
 class QuotaServiceAsyncStub(QuotaServiceStub):
@@ -222,6 +244,28 @@ class QuotaServiceAsyncStub(QuotaServiceStub):
     """WatchAlerts streams quota alerts: first those after `after_alert_id`, then new ones as they
     happen on any replica. Each alert (80% warning, 100% critical) is raised once per subject,
     unit and calendar month. Errors: INVALID_ARGUMENT.
+    """
+    AcquireLease: _aio.UnaryUnaryMultiCallable[_quota_service_pb2.AcquireLeaseRequest, _quota_service_pb2.AcquireLeaseResponse]  # type: ignore[assignment]
+    """AcquireLease sets compute tokens (and their cost) aside for one holder, an inference
+    replica, to spend from without a call per operation: it grants at most what the subject's
+    budgets have left after reservations and other leases, and nothing when that is less than
+    `min_tokens` (the response then says what is left and what others hold). Leases, reservations
+    and usage together never pass a limit. A retry with the same request_id returns the first
+    answer. Errors: INVALID_ARGUMENT + BadRequest; ALREADY_EXISTS + ErrorInfo(REQUEST_ID_REUSED).
+    """
+    ReportLeaseSpends: _aio.UnaryUnaryMultiCallable[_quota_service_pb2.ReportLeaseSpendsRequest, _quota_service_pb2.ReportLeaseSpendsResponse]  # type: ignore[assignment]
+    """ReportLeaseSpends records what operations spent from leases, each once by (lease, spend_id):
+    the usage is counted and the lease holds that much less. A spend reported after its lease
+    expired is counted all the same (its cost record flagged `late`). Each spend has its own
+    result (a refusal as a BatchError: LEASE_NOT_FOUND, LEASE_NOT_OWNED, SPEND_ID_REUSED).
+    Errors of the whole call: INVALID_ARGUMENT + BadRequest (no spends, or more than 500);
+    UNAVAILABLE (send the batch again: what was recorded replays).
+    """
+    ReturnLease: _aio.UnaryUnaryMultiCallable[_quota_service_pb2.ReturnLeaseRequest, _quota_service_pb2.ReturnLeaseResponse]  # type: ignore[assignment]
+    """ReturnLease gives back what the holder did not spend. The holder says what it spent in all;
+    the part not yet reported stays held until reported (or until the lease expires). Returning
+    again is harmless. Errors: NOT_FOUND + ErrorInfo(LEASE_NOT_FOUND); PERMISSION_DENIED +
+    ErrorInfo(LEASE_NOT_OWNED).
     """
 
 class QuotaServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -431,6 +475,46 @@ class QuotaServiceServicer(metaclass=_abc_1.ABCMeta):
         """WatchAlerts streams quota alerts: first those after `after_alert_id`, then new ones as they
         happen on any replica. Each alert (80% warning, 100% critical) is raised once per subject,
         unit and calendar month. Errors: INVALID_ARGUMENT.
+        """
+
+    @_abc_1.abstractmethod
+    def AcquireLease(
+        self,
+        request: _quota_service_pb2.AcquireLeaseRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_quota_service_pb2.AcquireLeaseResponse, _abc.Awaitable[_quota_service_pb2.AcquireLeaseResponse]]:
+        """AcquireLease sets compute tokens (and their cost) aside for one holder, an inference
+        replica, to spend from without a call per operation: it grants at most what the subject's
+        budgets have left after reservations and other leases, and nothing when that is less than
+        `min_tokens` (the response then says what is left and what others hold). Leases, reservations
+        and usage together never pass a limit. A retry with the same request_id returns the first
+        answer. Errors: INVALID_ARGUMENT + BadRequest; ALREADY_EXISTS + ErrorInfo(REQUEST_ID_REUSED).
+        """
+
+    @_abc_1.abstractmethod
+    def ReportLeaseSpends(
+        self,
+        request: _quota_service_pb2.ReportLeaseSpendsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_quota_service_pb2.ReportLeaseSpendsResponse, _abc.Awaitable[_quota_service_pb2.ReportLeaseSpendsResponse]]:
+        """ReportLeaseSpends records what operations spent from leases, each once by (lease, spend_id):
+        the usage is counted and the lease holds that much less. A spend reported after its lease
+        expired is counted all the same (its cost record flagged `late`). Each spend has its own
+        result (a refusal as a BatchError: LEASE_NOT_FOUND, LEASE_NOT_OWNED, SPEND_ID_REUSED).
+        Errors of the whole call: INVALID_ARGUMENT + BadRequest (no spends, or more than 500);
+        UNAVAILABLE (send the batch again: what was recorded replays).
+        """
+
+    @_abc_1.abstractmethod
+    def ReturnLease(
+        self,
+        request: _quota_service_pb2.ReturnLeaseRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_quota_service_pb2.ReturnLeaseResponse, _abc.Awaitable[_quota_service_pb2.ReturnLeaseResponse]]:
+        """ReturnLease gives back what the holder did not spend. The holder says what it spent in all;
+        the part not yet reported stays held until reported (or until the lease expires). Returning
+        again is harmless. Errors: NOT_FOUND + ErrorInfo(LEASE_NOT_FOUND); PERMISSION_DENIED +
+        ErrorInfo(LEASE_NOT_OWNED).
         """
 
 def add_QuotaServiceServicer_to_server(servicer: QuotaServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
