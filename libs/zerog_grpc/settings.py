@@ -33,8 +33,10 @@ class Env:
     def integer(self, name: str, default: int, minimum: int = 0, maximum: int | None = None) -> int:
         return self._bounded(name, default, int, "an integer", minimum, maximum)
 
-    def number(self, name: str, default: float, minimum: float = 0.0) -> float:
-        return self._bounded(name, default, float, "a number", minimum, None)
+    def number(
+        self, name: str, default: float, minimum: float = 0.0, maximum: float | None = None
+    ) -> float:
+        return self._bounded(name, default, float, "a number", minimum, maximum)
 
     def _bounded(
         self,

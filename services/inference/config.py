@@ -45,6 +45,9 @@ class Config(ServiceSettings):
     settle_poll_seconds: float = 1.0
     settle_retry_base_seconds: float = 0.5
     settle_retry_cap_seconds: float = 30.0
+    credential_refresh_seconds: float = 2.0
+    """How often a provider's held credentials are asked for again while it is in use: a
+    revoke-all reaches this replica within that (at most 4 s, so within the promised 5)."""
     lease_tokens: int = 0
     """Tokens of a subject's budget each replica leases at a time; 0 reserves per call."""
     lease_ttl_seconds: float = 300.0
@@ -95,6 +98,9 @@ class Config(ServiceSettings):
             settle_poll_seconds=env.number("SETTLE_POLL_SECONDS", 1.0, minimum=0.01),
             settle_retry_base_seconds=env.number("SETTLE_RETRY_BASE_SECONDS", 0.5, minimum=0.01),
             settle_retry_cap_seconds=env.number("SETTLE_RETRY_CAP_SECONDS", 30.0, minimum=0.01),
+            credential_refresh_seconds=env.number(
+                "CREDENTIAL_REFRESH_SECONDS", 2.0, minimum=0.1, maximum=4.0
+            ),
             lease_tokens=env.integer("LEASE_TOKENS", 0, minimum=0),
             lease_ttl_seconds=env.number("LEASE_TTL_SECONDS", 300.0, minimum=1.0),
             lease_idle_seconds=env.number("LEASE_IDLE_SECONDS", 30.0, minimum=0.01),

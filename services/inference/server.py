@@ -16,7 +16,7 @@ from services.inference.breaker import Breakers, BreakerSettings
 from services.inference.broker_client import BrokerClient
 from services.inference.chat import ChatEngine
 from services.inference.config import Config
-from services.inference.credential_cache import REFRESH_SECONDS, RenewingHttp
+from services.inference.credential_cache import RenewingHttp
 from services.inference.deps import Deps
 from services.inference.errors import ERRORS
 from services.inference.failover import Failover
@@ -94,7 +94,7 @@ async def start(
     now: Clock = utc_now,
     http: httpx.AsyncClient | None = None,
     breaker_clock: Monotonic | None = None,
-    credential_refresh_seconds: float = REFRESH_SECONDS,
+    credential_refresh_seconds: float | None = None,
 ) -> InferenceServer:
     """Start inference on `address` with the given pool (already migrated)."""
     minter = TokenMinter(config.jwt_secret, "inference")
@@ -121,7 +121,8 @@ async def start(
         timeout,
         cache_seconds=config.provider_cache_seconds,
         clock=clock,
-        refresh_seconds=credential_refresh_seconds,
+        # Tests may stretch it (to see what the refresher alone does): config keeps it <= 4 s.
+        refresh_seconds=credential_refresh_seconds or config.credential_refresh_seconds,
     )
     breakers = Breakers(
         BreakerSettings(

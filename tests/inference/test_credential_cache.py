@@ -27,16 +27,18 @@ from devnet.deploy import Transactor
 from devnet.provider import ProviderProcess, ProviderSpec, launch_providers
 from services.broker import server as broker_server
 from services.inference import server
+from services.inference.config import Config
 from services.inference.server import InferenceServer
 from tests.broker.conftest import Broker, broker_config
 from tests.inference.conftest import fund, inference_config
 from tests.quota.conftest import StartQuota
-from tests.support import auth_metadata
+from tests.support import JWT_SECRET, auth_metadata
 from zerog.broker.v1 import broker_service_pb2 as bpb
 from zerog.broker.v1 import broker_service_pb2_grpc
 from zerog.inference.v1 import inference_service_pb2 as pb
 from zerog.inference.v1 import inference_service_pb2_grpc
 from zerog_db import create_pool
+from zerog_grpc.settings import ConfigError
 
 if TYPE_CHECKING:
     from zerog.inference.v1.inference_service_pb2_grpc import InferenceServiceAsyncStub
@@ -269,3 +271,18 @@ def provider_url(cluster: Cluster, replica: Replica) -> str:
     creds = replica.server.engine.broker.cache.held(cluster.provider)
     assert creds is not None
     return creds.endpoint
+
+
+def test_the_refresh_interval_cannot_break_the_five_second_promise() -> None:
+    env = {
+        "DATABASE_URL": "postgresql://unused/db",
+        "AUTH_JWT_SECRET": JWT_SECRET,
+        "QUOTA_ADDRESS": "127.0.0.1:1",
+        "BROKER_ADDRESS": "127.0.0.1:2",
+    }
+    assert Config.from_env(env).credential_refresh_seconds == 2.0
+    assert (
+        Config.from_env({**env, "CREDENTIAL_REFRESH_SECONDS": "4"}).credential_refresh_seconds == 4
+    )
+    with pytest.raises(ConfigError, match="CREDENTIAL_REFRESH_SECONDS must be between"):
+        Config.from_env({**env, "CREDENTIAL_REFRESH_SECONDS": "10"})
