@@ -7,7 +7,7 @@ import asyncio
 
 import asyncpg
 
-from services.inference import outbox
+from services.inference.store import outbox
 
 
 async def settled(pool: asyncpg.Pool, within: float = 20.0) -> None:

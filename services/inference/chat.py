@@ -15,13 +15,13 @@ from services.inference.broker_client import BrokerClient
 from services.inference.errors import NoProvider, StreamInterrupted
 from services.inference.failover import Attempt, Failover, Routed, Stopwatch
 from services.inference.leases import Leases
-from services.inference.outbox import Queue, Settlement
 from services.inference.provider_http import Completion, Credentials, ProviderHttp, request_body
 from services.inference.quota_client import QuotaClient, Reservation
 from services.inference.retry import Deadline
 from services.inference.routing import Filters, Provider, Strategy, rank
 from services.inference.settle import Verdict
 from services.inference.spans import annotate_call
+from services.inference.store.outbox import Queue, Settlement
 from services.inference.tokens import PER_MESSAGE_OVERHEAD, count_messages, count_text
 from zerog_grpc import request_ids
 

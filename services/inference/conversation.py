@@ -6,13 +6,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from services.inference import convert, sessions, store
+from services.inference import convert, sessions
 from services.inference.calls import build_call
 from services.inference.chat import ChatCall, ChatOutcome
 from services.inference.deps import Deps
 from services.inference.errors import SessionArchived
 from services.inference.retry import Deadline
 from services.inference.session_view import acting_user, check_owner, context_text, load
+from services.inference.store import chat_sessions
 from zerog.inference.v1 import inference_service_pb2 as pb
 from zerog_db import Claim, RequestInProgress
 from zerog_grpc import Problems
@@ -37,14 +38,14 @@ async def prepare(deps: Deps, request: pb.SendChatMessageRequest, deadline: Dead
         problems.add("content", "must not be empty")
     problems.required("session_id", request.session_id)
     row = None
-    history: list[store.MessageRow] = []
+    history: list[chat_sessions.MessageRow] = []
     try:
         if request.session_id:
-            row = await store.get_session(deps.pool, request.session_id)
+            row = await chat_sessions.get_session(deps.pool, request.session_id)
             check_owner(row.user_id, acting_user(request.user))
             if row.state == "archived":
                 raise SessionArchived(row.session_id)
-            history = await store.messages(deps.pool, request.session_id)
+            history = await chat_sessions.messages(deps.pool, request.session_id)
     except Exception:
         if not problems:
             raise
@@ -93,13 +94,13 @@ async def store_reply(
             # This call outlived its lease and a later one took its request_id over: the
             # session changes once, by that one.
             raise RequestInProgress(claim.request.request_id, deps.once.retry_after)
-        await store.get_session(conn, sid, lock=True)
-        await store.add_messages(
+        await chat_sessions.get_session(conn, sid, lock=True)
+        await chat_sessions.add_messages(
             conn,
             sid,
             [
-                store.NewMessage("user", request.content),
-                store.NewMessage(
+                chat_sessions.NewMessage("user", request.content),
+                chat_sessions.NewMessage(
                     "assistant",
                     outcome.content,
                     tokens=tokens,
@@ -109,7 +110,7 @@ async def store_reply(
             ],
             now,
         )
-        await store.record_reply(
+        await chat_sessions.record_reply(
             conn, sid, tokens=tokens, provider=outcome.provider, model=outcome.model, now=now
         )
     try:
@@ -139,7 +140,7 @@ async def store_reply(
 
 
 async def _compress(deps: Deps, call: ChatCall, session_id: str) -> bool:
-    kept = await store.messages(deps.pool, session_id)
+    kept = await chat_sessions.messages(deps.pool, session_id)
     plan = sessions.plan_compression(
         [sessions.StoredMessage(m.message_id, m.role, m.content, m.summary) for m in kept]
     )
@@ -163,12 +164,12 @@ async def _compress(deps: Deps, call: ChatCall, session_id: str) -> bool:
     tokens = outcome.prompt_tokens + outcome.completion_tokens
     now = deps.now()
     async with deps.pool.acquire() as conn, conn.transaction():
-        await store.get_session(conn, session_id, lock=True)
-        await store.compress(
+        await chat_sessions.get_session(conn, session_id, lock=True)
+        await chat_sessions.compress(
             conn,
             session_id,
             [m.message_id for m in plan.summarise],
-            store.NewMessage(
+            chat_sessions.NewMessage(
                 "system",
                 outcome.content,
                 summary=True,
@@ -178,5 +179,7 @@ async def _compress(deps: Deps, call: ChatCall, session_id: str) -> bool:
             ),
             now,
         )
-        await store.record_reply(conn, session_id, tokens=tokens, provider="", model="", now=now)
+        await chat_sessions.record_reply(
+            conn, session_id, tokens=tokens, provider="", model="", now=now
+        )
     return True

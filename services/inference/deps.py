@@ -12,13 +12,14 @@ import asyncpg
 import grpc.aio
 from google.protobuf.message import Message
 
-from services.inference import convert, outbox, store
+from services.inference import convert
 from services.inference.archive import Archiver
 from services.inference.breaker import Breakers
 from services.inference.calls import refuse_unverified
 from services.inference.chat import ChatCall, ChatEngine, ChatOutcome
 from services.inference.retry import Deadline
 from services.inference.routing import ProviderStats
+from services.inference.store import chat_sessions, outbox
 from zerog_db import Alongside, Claim, Once, Request
 from zerog_grpc import Clock, Monotonic, current_caller
 
@@ -44,7 +45,7 @@ def answer_source(request: Request, answer: Any) -> Alongside:
     """The record of who gave `answer` (any response with routing and verification) and what
     its TEE check found, to store with it."""
     verdict = convert.VERDICT_NAMES[answer.verification.status]
-    return store.answered_by(request, answer.routing.provider, verdict)
+    return chat_sessions.answered_by(request, answer.routing.provider, verdict)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from google.protobuf.duration_pb2 import Duration
 
-from services.inference.outbox import Pending
+from services.inference.store.outbox import Pending
 from zerog.quota.v1 import quota_service_pb2 as qpb
 from zerog_grpc import TokenMinter
 

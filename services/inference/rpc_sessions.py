@@ -10,11 +10,11 @@ from typing import Any, TypeVar
 
 from google.protobuf.message import Message
 
-from services.inference import store
 from services.inference.calls import check_routing
 from services.inference.deps import Context, Deps
 from services.inference.errors import SessionArchived, SessionNotFound
 from services.inference.session_view import acting_user, check_owner, load, session_message
+from services.inference.store import chat_sessions
 from zerog.inference.v1 import inference_service_pb2 as pb
 from zerog_db import Connection
 from zerog_grpc import Problems, Rpcs, current_caller, request_ids
@@ -46,7 +46,7 @@ class SessionRpcs(Rpcs[Deps]):
 
         async def create(conn: Connection) -> pb.CreateChatSessionResponse:
             now = self.deps.now()
-            session_id = await store.create_session(
+            session_id = await chat_sessions.create_session(
                 conn,
                 user_id=acting_user(request.user),
                 title=request.title,
@@ -88,7 +88,7 @@ class SessionRpcs(Rpcs[Deps]):
         user = acting_user(request.user)
         problems.required("user", user)
         problems.raise_if_any("invalid ListChatSessionsRequest")
-        rows = await store.list_sessions(
+        rows = await chat_sessions.list_sessions(
             self.deps.pool,
             user,
             include_archived=request.include_archived,
@@ -112,13 +112,13 @@ class SessionRpcs(Rpcs[Deps]):
         _changing(request, "UpdatePortfolioContext")
 
         async def update(conn: Connection) -> pb.UpdatePortfolioContextResponse:
-            row = await store.get_session(conn, request.session_id, lock=True)
+            row = await chat_sessions.get_session(conn, request.session_id, lock=True)
             check_owner(row.user_id, acting_user(request.user))
             if row.state == "archived":
                 raise SessionArchived(row.session_id)
             now = self.deps.now()
             raw = request.portfolio_context.SerializeToString()
-            await store.set_context(conn, request.session_id, raw, now)
+            await chat_sessions.set_context(conn, request.session_id, raw, now)
             return pb.UpdatePortfolioContextResponse(
                 session=await load(conn, request.session_id, now)
             )
@@ -140,7 +140,9 @@ class SessionRpcs(Rpcs[Deps]):
                     session, request_ids.scoped(current_caller().service, request.request_id)
                 )
                 async with self.deps.pool.acquire() as conn, conn.transaction():
-                    await store.archive(conn, request.session_id, archive_id, self.deps.now())
+                    await chat_sessions.archive(
+                        conn, request.session_id, archive_id, self.deps.now()
+                    )
                 session = await load(self.deps.pool, request.session_id, self.deps.now())
             return pb.ArchiveChatSessionResponse(session=session)
 
@@ -155,11 +157,11 @@ class SessionRpcs(Rpcs[Deps]):
 
         async def delete(conn: Connection) -> pb.DeleteChatSessionResponse:
             try:
-                row = await store.get_session(conn, request.session_id)
+                row = await chat_sessions.get_session(conn, request.session_id)
             except SessionNotFound:
                 return pb.DeleteChatSessionResponse()  # already gone: done all the same
             check_owner(row.user_id, acting_user(request.user))
-            await store.delete_session(conn, request.session_id)
+            await chat_sessions.delete_session(conn, request.session_id)
             return pb.DeleteChatSessionResponse()
 
         return await self._once("DeleteChatSession", request, pb.DeleteChatSessionResponse, delete)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from services.inference import convert, sessions, store
+from services.inference import convert, sessions
 from services.inference.errors import NotSessionOwner
+from services.inference.store import chat_sessions
 from zerog.inference.v1 import inference_service_pb2 as pb
 from zerog_db import Executor
 from zerog_grpc import current_caller
@@ -41,7 +42,7 @@ def context_text(raw: bytes | None) -> str:
     return f"User portfolio: {positions}. Latest prices: {prices or 'unknown'}. Notes: {notes}"
 
 
-def _message(m: store.MessageRow) -> pb.SessionMessage:
+def _message(m: chat_sessions.MessageRow) -> pb.SessionMessage:
     message = pb.SessionMessage(
         message_id=m.message_id,
         role=convert.ROLE_OF[m.role],
@@ -56,7 +57,7 @@ def _message(m: store.MessageRow) -> pb.SessionMessage:
 
 
 def session_message(
-    row: store.SessionRow, kept: list[store.MessageRow], now: datetime
+    row: chat_sessions.SessionRow, kept: list[chat_sessions.MessageRow], now: datetime
 ) -> pb.ChatSession:
     """The session with the messages `kept`; its context is stale as of `now`."""
     s = pb.ChatSession(
@@ -85,5 +86,5 @@ def session_message(
 
 async def load(db: Executor, session_id: str, now: datetime) -> pb.ChatSession:
     """The session and its messages; SessionNotFound if there is none."""
-    row = await store.get_session(db, session_id)
-    return session_message(row, await store.messages(db, session_id), now)
+    row = await chat_sessions.get_session(db, session_id)
+    return session_message(row, await chat_sessions.messages(db, session_id), now)

@@ -22,9 +22,9 @@ import grpc
 import grpc.aio
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from services.inference import outbox
-from services.inference.outbox import DONE, Outcome, Pending, Settlement, Step
 from services.inference.quota_client import QuotaClient
+from services.inference.store import outbox
+from services.inference.store.outbox import DONE, Outcome, Pending, Settlement, Step
 from zerog.broker.v1 import broker_service_pb2 as bpb
 from zerog_grpc import TokenMinter
 from zerog_grpc.tracing import linked_span
