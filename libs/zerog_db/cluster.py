@@ -83,7 +83,20 @@ class TempCluster:
                 "--no-sync",
             ]
         )
-        self.port = self.port or free_port()
+        chosen = not self.port
+        # A port free a moment ago can be taken by another test run before postgres binds it:
+        # then a port of our own choosing is chosen again (a port the caller gave is not).
+        for attempt in range(3):
+            self.port = free_port() if chosen else self.port
+            try:
+                self._serve(data, timeout)
+                return self
+            except ClusterError as error:
+                if not (chosen and "Address already in use" in str(error)) or attempt == 2:
+                    raise
+        return self
+
+    def _serve(self, data: Path, timeout: float) -> None:
         self._process = self._spawn(
             [
                 find_binary("postgres"),
@@ -107,7 +120,6 @@ class TempCluster:
             ]
         )
         self._wait_ready(timeout)
-        return self
 
     def stop(self) -> None:
         """Stop the server (fast shutdown) and remove the directory."""
