@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.faults.tcp_proxy import TcpProxy
+from tests.processes import ServiceProcess
 from tests.scheduler.conftest import (  # noqa: F401  (fixtures)
     db,
     receiver,
@@ -24,3 +25,14 @@ async def proxy(stack: Stack) -> AsyncIterator[TcpProxy]:  # noqa: F811  (the fi
     await running.restore()
     yield running
     await running.cut()
+
+
+@pytest.fixture
+async def processes() -> AsyncIterator[list[ServiceProcess]]:
+    """Service processes a test starts (append them); killed after it if still running."""
+    started: list[ServiceProcess] = []
+    yield started
+    for process in started:
+        if process.process.returncode is None:
+            process.kill()
+            await process.wait()

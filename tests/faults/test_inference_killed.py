@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import asyncpg
 import grpc.aio
-import pytest
 
 from devnet.provider import ProviderProcess
 from tests.faults.grpc_proxy import ALL, GrpcProxy
@@ -26,16 +25,6 @@ from tests.stack import Stack
 from zerog_db import create_pool
 
 ANSWERS = 8
-
-
-@pytest.fixture
-async def processes() -> AsyncIterator[list[ServiceProcess]]:
-    started: list[ServiceProcess] = []
-    yield started
-    for process in started:
-        if process.process.returncode is None:
-            process.kill()
-            await process.wait()
 
 
 async def test_killed_with_answers_unsettled_settles_each_once_after_restart(

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import asyncpg
 import grpc.aio
-import pytest
 
 from tests.processes import ServiceProcess, start_service_process
 from tests.scheduler.helpers import bulk_users
@@ -30,16 +28,6 @@ if TYPE_CHECKING:
 
 USERS = 2_000
 LEASE_SECONDS = 5
-
-
-@pytest.fixture
-async def start() -> AsyncIterator[list[ServiceProcess]]:
-    started: list[ServiceProcess] = []
-    yield started
-    for process in started:
-        if process.process.returncode is None:
-            process.kill()
-            await process.wait()
 
 
 async def _scheduler(url: str, started: list[ServiceProcess]) -> ServiceProcess:
@@ -71,13 +59,13 @@ async def _run(address: str, run_id: str) -> pb.Run:
 
 
 async def test_killed_mid_run_restarts_and_finishes_without_a_second_digest(
-    start: list[ServiceProcess],
+    processes: list[ServiceProcess],
     scheduler_db_url: str,
     receiver: WebhookReceiver,
     db: asyncpg.Pool,
 ) -> None:
     users = await bulk_users(db, USERS, "UTC", receiver.url, datetime.now(UTC))
-    first = await _scheduler(scheduler_db_url, start)
+    first = await _scheduler(scheduler_db_url, processes)
     async with grpc.aio.insecure_channel(first.address) as channel:
         stub: SchedulerServiceAsyncStub = scheduler_service_pb2_grpc.SchedulerServiceStub(channel)
         triggered = await stub.TriggerJob(
@@ -94,7 +82,7 @@ async def test_killed_mid_run_restarts_and_finishes_without_a_second_digest(
     killed_at = await _count(db, done)
     assert USERS // 10 <= killed_at < USERS, "the kill must land in the middle of the run"
 
-    second = await _scheduler(scheduler_db_url, start)
+    second = await _scheduler(scheduler_db_url, processes)
     for _ in range(1800):  # bounded: three minutes (leases of the killed process run out first)
         run = await _run(second.address, triggered.run.id)
         sent = len({r.path for r in receiver.accepted()})

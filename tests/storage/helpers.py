@@ -10,8 +10,9 @@ from collections.abc import AsyncIterator
 from web3 import Web3
 
 from tests.storage.conftest import Storage
+from tests.storage_client.conftest import submit_events
 from zerog.storage.v1 import storage_service_pb2 as pb
-from zerog_storage import SUBMIT_EVENT_TOPIC, FileMerkleTree
+from zerog_storage import FileMerkleTree
 
 CHUNK = 1024 * 1024
 
@@ -107,13 +108,4 @@ def namespace_name(prefix: str = "ns") -> str:
 
 def flow_submissions(w3: Web3, flow: str, data: bytes) -> int:
     """How many Flow submissions of these bytes are on chain."""
-    identity = FileMerkleTree.from_bytes(data).submission().identity
-    logs = w3.eth.get_logs(
-        {
-            "address": Web3.to_checksum_address(flow),
-            "fromBlock": 0,
-            "toBlock": "latest",
-            "topics": ["0x" + SUBMIT_EVENT_TOPIC.hex(), None, "0x" + identity.hex()],
-        }
-    )
-    return len(logs)
+    return submit_events(w3, flow, FileMerkleTree.from_bytes(data).submission().identity)
