@@ -49,9 +49,12 @@ class BrokerServiceStub:
     `error` = the custom error name, e.g. `InsufficientAvailableBalance`, and its arguments),
     PreconditionFailure (violation type LEDGER, PROVIDER, ACKNOWLEDGEMENT, API_KEY, BALANCE, FEE),
     RetryInfo. UNAVAILABLE means the chain RPC or a provider could not be reached (retryable).
-    Every mutating call takes a `request_id` (1-128 printable ASCII characters): a retry with the
-    same id returns the first result and never moves money or sends a transaction twice; reusing
-    an id for a different request is ALREADY_EXISTS + ErrorInfo(REQUEST_ID_REUSED).
+    Every mutating call takes a `request_id` (1-128 printable ASCII characters, kept per calling
+    service): a retry with the same id returns the first result and never moves money or sends a
+    transaction twice; reusing an id for a different request is ALREADY_EXISTS +
+    ErrorInfo(REQUEST_ID_REUSED); a call that arrives while the first with its id still runs gets
+    ABORTED + ErrorInfo(REQUEST_IN_PROGRESS) + RetryInfo, and retried after that delay it gets
+    the first answer.
     """
 
     def __init__(self, channel):
@@ -206,9 +209,12 @@ class BrokerServiceServicer:
     `error` = the custom error name, e.g. `InsufficientAvailableBalance`, and its arguments),
     PreconditionFailure (violation type LEDGER, PROVIDER, ACKNOWLEDGEMENT, API_KEY, BALANCE, FEE),
     RetryInfo. UNAVAILABLE means the chain RPC or a provider could not be reached (retryable).
-    Every mutating call takes a `request_id` (1-128 printable ASCII characters): a retry with the
-    same id returns the first result and never moves money or sends a transaction twice; reusing
-    an id for a different request is ALREADY_EXISTS + ErrorInfo(REQUEST_ID_REUSED).
+    Every mutating call takes a `request_id` (1-128 printable ASCII characters, kept per calling
+    service): a retry with the same id returns the first result and never moves money or sends a
+    transaction twice; reusing an id for a different request is ALREADY_EXISTS +
+    ErrorInfo(REQUEST_ID_REUSED); a call that arrives while the first with its id still runs gets
+    ABORTED + ErrorInfo(REQUEST_IN_PROGRESS) + RetryInfo, and retried after that delay it gets
+    the first answer.
     """
 
     def GetWallet(self, request, context):
@@ -620,9 +626,12 @@ class BrokerService:
     `error` = the custom error name, e.g. `InsufficientAvailableBalance`, and its arguments),
     PreconditionFailure (violation type LEDGER, PROVIDER, ACKNOWLEDGEMENT, API_KEY, BALANCE, FEE),
     RetryInfo. UNAVAILABLE means the chain RPC or a provider could not be reached (retryable).
-    Every mutating call takes a `request_id` (1-128 printable ASCII characters): a retry with the
-    same id returns the first result and never moves money or sends a transaction twice; reusing
-    an id for a different request is ALREADY_EXISTS + ErrorInfo(REQUEST_ID_REUSED).
+    Every mutating call takes a `request_id` (1-128 printable ASCII characters, kept per calling
+    service): a retry with the same id returns the first result and never moves money or sends a
+    transaction twice; reusing an id for a different request is ALREADY_EXISTS +
+    ErrorInfo(REQUEST_ID_REUSED); a call that arrives while the first with its id still runs gets
+    ABORTED + ErrorInfo(REQUEST_IN_PROGRESS) + RetryInfo, and retried after that delay it gets
+    the first answer.
     """
 
     @staticmethod

@@ -50,9 +50,12 @@ class BrokerServiceStub:
     `error` = the custom error name, e.g. `InsufficientAvailableBalance`, and its arguments),
     PreconditionFailure (violation type LEDGER, PROVIDER, ACKNOWLEDGEMENT, API_KEY, BALANCE, FEE),
     RetryInfo. UNAVAILABLE means the chain RPC or a provider could not be reached (retryable).
-    Every mutating call takes a `request_id` (1-128 printable ASCII characters): a retry with the
-    same id returns the first result and never moves money or sends a transaction twice; reusing
-    an id for a different request is ALREADY_EXISTS + ErrorInfo(REQUEST_ID_REUSED).
+    Every mutating call takes a `request_id` (1-128 printable ASCII characters, kept per calling
+    service): a retry with the same id returns the first result and never moves money or sends a
+    transaction twice; reusing an id for a different request is ALREADY_EXISTS +
+    ErrorInfo(REQUEST_ID_REUSED); a call that arrives while the first with its id still runs gets
+    ABORTED + ErrorInfo(REQUEST_IN_PROGRESS) + RetryInfo, and retried after that delay it gets
+    the first answer.
     """
 
     @_typing.overload
@@ -243,9 +246,12 @@ class BrokerServiceAsyncStub(BrokerServiceStub):
     `error` = the custom error name, e.g. `InsufficientAvailableBalance`, and its arguments),
     PreconditionFailure (violation type LEDGER, PROVIDER, ACKNOWLEDGEMENT, API_KEY, BALANCE, FEE),
     RetryInfo. UNAVAILABLE means the chain RPC or a provider could not be reached (retryable).
-    Every mutating call takes a `request_id` (1-128 printable ASCII characters): a retry with the
-    same id returns the first result and never moves money or sends a transaction twice; reusing
-    an id for a different request is ALREADY_EXISTS + ErrorInfo(REQUEST_ID_REUSED).
+    Every mutating call takes a `request_id` (1-128 printable ASCII characters, kept per calling
+    service): a retry with the same id returns the first result and never moves money or sends a
+    transaction twice; reusing an id for a different request is ALREADY_EXISTS +
+    ErrorInfo(REQUEST_ID_REUSED); a call that arrives while the first with its id still runs gets
+    ABORTED + ErrorInfo(REQUEST_IN_PROGRESS) + RetryInfo, and retried after that delay it gets
+    the first answer.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -432,9 +438,12 @@ class BrokerServiceServicer(metaclass=_abc_1.ABCMeta):
     `error` = the custom error name, e.g. `InsufficientAvailableBalance`, and its arguments),
     PreconditionFailure (violation type LEDGER, PROVIDER, ACKNOWLEDGEMENT, API_KEY, BALANCE, FEE),
     RetryInfo. UNAVAILABLE means the chain RPC or a provider could not be reached (retryable).
-    Every mutating call takes a `request_id` (1-128 printable ASCII characters): a retry with the
-    same id returns the first result and never moves money or sends a transaction twice; reusing
-    an id for a different request is ALREADY_EXISTS + ErrorInfo(REQUEST_ID_REUSED).
+    Every mutating call takes a `request_id` (1-128 printable ASCII characters, kept per calling
+    service): a retry with the same id returns the first result and never moves money or sends a
+    transaction twice; reusing an id for a different request is ALREADY_EXISTS +
+    ErrorInfo(REQUEST_ID_REUSED); a call that arrives while the first with its id still runs gets
+    ABORTED + ErrorInfo(REQUEST_IN_PROGRESS) + RetryInfo, and retried after that delay it gets
+    the first answer.
     """
 
     @_abc_1.abstractmethod

@@ -35,7 +35,11 @@ class QuotaServiceStub:
     Every call needs a bearer JWT naming the calling service in the `authorization` metadata;
     without one it fails with UNAUTHENTICATED, and a service not allowed on a method gets
     PERMISSION_DENIED. Errors carry google.rpc details (BadRequest, ErrorInfo, QuotaFailure,
-    RetryInfo, PreconditionFailure) in the status.
+    RetryInfo, PreconditionFailure) in the status. A call that takes a request_id returns the
+    first answer to a retry; reusing the id for a different request is ALREADY_EXISTS +
+    ErrorInfo(REQUEST_ID_REUSED); a call that arrives while the first with its request_id still
+    runs gets ABORTED + ErrorInfo(REQUEST_IN_PROGRESS) + RetryInfo (duplicates of Reserve and
+    Commit wait for the first instead and get its answer: each is one statement).
     """
 
     def __init__(self, channel):
@@ -166,7 +170,11 @@ class QuotaServiceServicer:
     Every call needs a bearer JWT naming the calling service in the `authorization` metadata;
     without one it fails with UNAUTHENTICATED, and a service not allowed on a method gets
     PERMISSION_DENIED. Errors carry google.rpc details (BadRequest, ErrorInfo, QuotaFailure,
-    RetryInfo, PreconditionFailure) in the status.
+    RetryInfo, PreconditionFailure) in the status. A call that takes a request_id returns the
+    first answer to a retry; reusing the id for a different request is ALREADY_EXISTS +
+    ErrorInfo(REQUEST_ID_REUSED); a call that arrives while the first with its request_id still
+    runs gets ABORTED + ErrorInfo(REQUEST_IN_PROGRESS) + RetryInfo (duplicates of Reserve and
+    Commit wait for the first instead and get its answer: each is one statement).
     """
 
     def Reserve(self, request, context):
@@ -498,7 +506,11 @@ class QuotaService:
     Every call needs a bearer JWT naming the calling service in the `authorization` metadata;
     without one it fails with UNAUTHENTICATED, and a service not allowed on a method gets
     PERMISSION_DENIED. Errors carry google.rpc details (BadRequest, ErrorInfo, QuotaFailure,
-    RetryInfo, PreconditionFailure) in the status.
+    RetryInfo, PreconditionFailure) in the status. A call that takes a request_id returns the
+    first answer to a retry; reusing the id for a different request is ALREADY_EXISTS +
+    ErrorInfo(REQUEST_ID_REUSED); a call that arrives while the first with its request_id still
+    runs gets ABORTED + ErrorInfo(REQUEST_IN_PROGRESS) + RetryInfo (duplicates of Reserve and
+    Commit wait for the first instead and get its answer: each is one statement).
     """
 
     @staticmethod

@@ -36,7 +36,11 @@ class QuotaServiceStub:
     Every call needs a bearer JWT naming the calling service in the `authorization` metadata;
     without one it fails with UNAUTHENTICATED, and a service not allowed on a method gets
     PERMISSION_DENIED. Errors carry google.rpc details (BadRequest, ErrorInfo, QuotaFailure,
-    RetryInfo, PreconditionFailure) in the status.
+    RetryInfo, PreconditionFailure) in the status. A call that takes a request_id returns the
+    first answer to a retry; reusing the id for a different request is ALREADY_EXISTS +
+    ErrorInfo(REQUEST_ID_REUSED); a call that arrives while the first with its request_id still
+    runs gets ABORTED + ErrorInfo(REQUEST_IN_PROGRESS) + RetryInfo (duplicates of Reserve and
+    Commit wait for the first instead and get its answer: each is one statement).
     """
 
     @_typing.overload
@@ -159,7 +163,11 @@ class QuotaServiceAsyncStub(QuotaServiceStub):
     Every call needs a bearer JWT naming the calling service in the `authorization` metadata;
     without one it fails with UNAUTHENTICATED, and a service not allowed on a method gets
     PERMISSION_DENIED. Errors carry google.rpc details (BadRequest, ErrorInfo, QuotaFailure,
-    RetryInfo, PreconditionFailure) in the status.
+    RetryInfo, PreconditionFailure) in the status. A call that takes a request_id returns the
+    first answer to a retry; reusing the id for a different request is ALREADY_EXISTS +
+    ErrorInfo(REQUEST_ID_REUSED); a call that arrives while the first with its request_id still
+    runs gets ABORTED + ErrorInfo(REQUEST_IN_PROGRESS) + RetryInfo (duplicates of Reserve and
+    Commit wait for the first instead and get its answer: each is one statement).
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -278,7 +286,11 @@ class QuotaServiceServicer(metaclass=_abc_1.ABCMeta):
     Every call needs a bearer JWT naming the calling service in the `authorization` metadata;
     without one it fails with UNAUTHENTICATED, and a service not allowed on a method gets
     PERMISSION_DENIED. Errors carry google.rpc details (BadRequest, ErrorInfo, QuotaFailure,
-    RetryInfo, PreconditionFailure) in the status.
+    RetryInfo, PreconditionFailure) in the status. A call that takes a request_id returns the
+    first answer to a retry; reusing the id for a different request is ALREADY_EXISTS +
+    ErrorInfo(REQUEST_ID_REUSED); a call that arrives while the first with its request_id still
+    runs gets ABORTED + ErrorInfo(REQUEST_IN_PROGRESS) + RetryInfo (duplicates of Reserve and
+    Commit wait for the first instead and get its answer: each is one statement).
     """
 
     @_abc_1.abstractmethod

@@ -35,7 +35,10 @@ class SchedulerServiceStub:
     Every call needs a bearer JWT naming the calling service in the `authorization` metadata;
     without one it fails with UNAUTHENTICATED, and a service not allowed on a method gets
     PERMISSION_DENIED. Errors carry google.rpc details (BadRequest, ErrorInfo) in the status;
-    UNAVAILABLE means the database is unreachable and the call may be retried.
+    UNAVAILABLE means the database is unreachable and the call may be retried. A call that takes a
+    request_id returns the first answer to a retry; reusing the id for a different request is
+    ALREADY_EXISTS + ErrorInfo(REQUEST_ID_REUSED); a call that arrives while the first with its
+    request_id still runs gets ABORTED + ErrorInfo(REQUEST_IN_PROGRESS) + RetryInfo.
     """
 
     def __init__(self, channel):
@@ -136,7 +139,10 @@ class SchedulerServiceServicer:
     Every call needs a bearer JWT naming the calling service in the `authorization` metadata;
     without one it fails with UNAUTHENTICATED, and a service not allowed on a method gets
     PERMISSION_DENIED. Errors carry google.rpc details (BadRequest, ErrorInfo) in the status;
-    UNAVAILABLE means the database is unreachable and the call may be retried.
+    UNAVAILABLE means the database is unreachable and the call may be retried. A call that takes a
+    request_id returns the first answer to a retry; reusing the id for a different request is
+    ALREADY_EXISTS + ErrorInfo(REQUEST_ID_REUSED); a call that arrives while the first with its
+    request_id still runs gets ABORTED + ErrorInfo(REQUEST_IN_PROGRESS) + RetryInfo.
     """
 
     def ListJobs(self, request, context):
@@ -371,7 +377,10 @@ class SchedulerService:
     Every call needs a bearer JWT naming the calling service in the `authorization` metadata;
     without one it fails with UNAUTHENTICATED, and a service not allowed on a method gets
     PERMISSION_DENIED. Errors carry google.rpc details (BadRequest, ErrorInfo) in the status;
-    UNAVAILABLE means the database is unreachable and the call may be retried.
+    UNAVAILABLE means the database is unreachable and the call may be retried. A call that takes a
+    request_id returns the first answer to a retry; reusing the id for a different request is
+    ALREADY_EXISTS + ErrorInfo(REQUEST_ID_REUSED); a call that arrives while the first with its
+    request_id still runs gets ABORTED + ErrorInfo(REQUEST_IN_PROGRESS) + RetryInfo.
     """
 
     @staticmethod

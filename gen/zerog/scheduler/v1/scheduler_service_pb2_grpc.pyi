@@ -36,7 +36,10 @@ class SchedulerServiceStub:
     Every call needs a bearer JWT naming the calling service in the `authorization` metadata;
     without one it fails with UNAUTHENTICATED, and a service not allowed on a method gets
     PERMISSION_DENIED. Errors carry google.rpc details (BadRequest, ErrorInfo) in the status;
-    UNAVAILABLE means the database is unreachable and the call may be retried.
+    UNAVAILABLE means the database is unreachable and the call may be retried. A call that takes a
+    request_id returns the first answer to a retry; reusing the id for a different request is
+    ALREADY_EXISTS + ErrorInfo(REQUEST_ID_REUSED); a call that arrives while the first with its
+    request_id still runs gets ABORTED + ErrorInfo(REQUEST_IN_PROGRESS) + RetryInfo.
     """
 
     @_typing.overload
@@ -120,7 +123,10 @@ class SchedulerServiceAsyncStub(SchedulerServiceStub):
     Every call needs a bearer JWT naming the calling service in the `authorization` metadata;
     without one it fails with UNAUTHENTICATED, and a service not allowed on a method gets
     PERMISSION_DENIED. Errors carry google.rpc details (BadRequest, ErrorInfo) in the status;
-    UNAVAILABLE means the database is unreachable and the call may be retried.
+    UNAVAILABLE means the database is unreachable and the call may be retried. A call that takes a
+    request_id returns the first answer to a retry; reusing the id for a different request is
+    ALREADY_EXISTS + ErrorInfo(REQUEST_ID_REUSED); a call that arrives while the first with its
+    request_id still runs gets ABORTED + ErrorInfo(REQUEST_IN_PROGRESS) + RetryInfo.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -200,7 +206,10 @@ class SchedulerServiceServicer(metaclass=_abc_1.ABCMeta):
     Every call needs a bearer JWT naming the calling service in the `authorization` metadata;
     without one it fails with UNAUTHENTICATED, and a service not allowed on a method gets
     PERMISSION_DENIED. Errors carry google.rpc details (BadRequest, ErrorInfo) in the status;
-    UNAVAILABLE means the database is unreachable and the call may be retried.
+    UNAVAILABLE means the database is unreachable and the call may be retried. A call that takes a
+    request_id returns the first answer to a retry; reusing the id for a different request is
+    ALREADY_EXISTS + ErrorInfo(REQUEST_ID_REUSED); a call that arrives while the first with its
+    request_id still runs gets ABORTED + ErrorInfo(REQUEST_IN_PROGRESS) + RetryInfo.
     """
 
     @_abc_1.abstractmethod

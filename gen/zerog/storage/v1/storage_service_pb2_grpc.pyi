@@ -38,7 +38,11 @@ class StorageServiceStub:
     PERMISSION_DENIED + ErrorInfo(NAMESPACE_ACCESS_DENIED), also for namespaces that do not exist,
     so names of other tenants' namespaces do not leak. Errors carry google.rpc details (BadRequest,
     ErrorInfo, QuotaFailure, PreconditionFailure, RetryInfo). Every mutating call takes a
-    request_id: a retry with the same request_id returns the first result and does nothing twice.
+    request_id: a retry with the same request_id returns the first result and does nothing twice;
+    reusing it for a different request is ALREADY_EXISTS + ErrorInfo(REQUEST_ID_REUSED); a call
+    that arrives while the first with its request_id still runs gets ABORTED +
+    ErrorInfo(REQUEST_IN_PROGRESS) + RetryInfo, and retried after that delay it gets the first
+    answer. Request ids are kept per calling service and principal.
     """
 
     @_typing.overload
@@ -149,7 +153,11 @@ class StorageServiceAsyncStub(StorageServiceStub):
     PERMISSION_DENIED + ErrorInfo(NAMESPACE_ACCESS_DENIED), also for namespaces that do not exist,
     so names of other tenants' namespaces do not leak. Errors carry google.rpc details (BadRequest,
     ErrorInfo, QuotaFailure, PreconditionFailure, RetryInfo). Every mutating call takes a
-    request_id: a retry with the same request_id returns the first result and does nothing twice.
+    request_id: a retry with the same request_id returns the first result and does nothing twice;
+    reusing it for a different request is ALREADY_EXISTS + ErrorInfo(REQUEST_ID_REUSED); a call
+    that arrives while the first with its request_id still runs gets ABORTED +
+    ErrorInfo(REQUEST_IN_PROGRESS) + RetryInfo, and retried after that delay it gets the first
+    answer. Request ids are kept per calling service and principal.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -256,7 +264,11 @@ class StorageServiceServicer(metaclass=_abc_1.ABCMeta):
     PERMISSION_DENIED + ErrorInfo(NAMESPACE_ACCESS_DENIED), also for namespaces that do not exist,
     so names of other tenants' namespaces do not leak. Errors carry google.rpc details (BadRequest,
     ErrorInfo, QuotaFailure, PreconditionFailure, RetryInfo). Every mutating call takes a
-    request_id: a retry with the same request_id returns the first result and does nothing twice.
+    request_id: a retry with the same request_id returns the first result and does nothing twice;
+    reusing it for a different request is ALREADY_EXISTS + ErrorInfo(REQUEST_ID_REUSED); a call
+    that arrives while the first with its request_id still runs gets ABORTED +
+    ErrorInfo(REQUEST_IN_PROGRESS) + RetryInfo, and retried after that delay it gets the first
+    answer. Request ids are kept per calling service and principal.
     """
 
     @_abc_1.abstractmethod
