@@ -48,8 +48,9 @@ class Config(ServiceSettings):
     credential_refresh_seconds: float = 2.0
     """How often a provider's held credentials are asked for again while it is in use: a
     revoke-all reaches this replica within that (at most 4 s, so within the promised 5)."""
-    lease_tokens: int = 0
-    """Tokens of a subject's budget each replica leases at a time; 0 reserves per call."""
+    lease_tokens: int = 100_000
+    """Tokens of a subject's budget each replica leases at a time (quota grants at most a
+    quarter of what is left); 0 reserves at quota for every call."""
     lease_ttl_seconds: float = 300.0
     lease_idle_seconds: float = 30.0
     lease_wait_seconds: float = 10.0
@@ -101,7 +102,7 @@ class Config(ServiceSettings):
             credential_refresh_seconds=env.number(
                 "CREDENTIAL_REFRESH_SECONDS", 2.0, minimum=0.1, maximum=4.0
             ),
-            lease_tokens=env.integer("LEASE_TOKENS", 0, minimum=0),
+            lease_tokens=env.integer("LEASE_TOKENS", 100_000, minimum=0),
             lease_ttl_seconds=env.number("LEASE_TTL_SECONDS", 300.0, minimum=1.0),
             lease_idle_seconds=env.number("LEASE_IDLE_SECONDS", 30.0, minimum=0.01),
             lease_wait_seconds=env.number("LEASE_WAIT_SECONDS", 10.0, minimum=0.0),

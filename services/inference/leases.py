@@ -92,6 +92,15 @@ class Leases:
         if self._returns:
             await asyncio.wait(self._returns, timeout=5.0)
 
+    async def return_idle(self) -> None:
+        """Give back now every lease with no call in flight (they would be at the next idle
+        check), and wait for quota's answers."""
+        for held in list(self._current.values()):
+            if held.in_flight == 0:
+                self._retire(held)
+        if self._returns:
+            await asyncio.wait(self._returns, timeout=5.0)
+
     async def take(
         self, subject: str, price_key: str, tokens: int, lasting: float | None
     ) -> Reservation | None:
@@ -122,6 +131,9 @@ class Leases:
                 if answer.HasField("lease"):
                     self._hold(key, answer)
                     continue
+            # Too little left to share: this call reserves on its own while it still fits.
+            if answer.available_tokens >= tokens:
+                return None
             # Budget that others hold (leases, calls in flight) may come back and cover this
             # call: wait for it rather than refuse while the budget is undecided.
             could = answer.available_tokens + answer.held_tokens >= tokens

@@ -37,7 +37,8 @@ RESERVE = "/zerog.quota.v1.QuotaService/Reserve"
 COMMIT = "/zerog.quota.v1.QuotaService/Commit"
 CREDENTIALS = "/zerog.broker.v1.BrokerService/GetRequestCredentials"
 RECORD_USAGE = "/zerog.broker.v1.BrokerService/RecordUsageBatch"
-COMMIT_BATCH = "/zerog.quota.v1.QuotaService/CommitBatch"
+ACQUIRE_LEASE = "/zerog.quota.v1.QuotaService/AcquireLease"
+REPORT_SPENDS = "/zerog.quota.v1.QuotaService/ReportLeaseSpends"
 PUT_OBJECT = "/zerog.storage.v1.StorageService/PutObject"
 SUBMIT_STORAGE = "/zerog.broker.v1.BrokerService/SubmitStorage"
 EXPECTED_SERVER_SPANS = {
@@ -46,6 +47,7 @@ EXPECTED_SERVER_SPANS = {
     RESERVE,
     COMMIT,
     CREDENTIALS,
+    ACQUIRE_LEASE,
     PUT_OBJECT,
     SUBMIT_STORAGE,
 }
@@ -126,7 +128,7 @@ async def _settling(exporter: InMemorySpanExporter, span_id: int) -> list[Readab
         if roots:
             trace_id = roots[0].context.trace_id
             found = [s for s in spans if s.context.trace_id == trace_id]
-            if {COMMIT_BATCH, RECORD_USAGE} <= {s.name for s in found}:
+            if {REPORT_SPENDS, RECORD_USAGE} <= {s.name for s in found}:
                 return found
         await asyncio.sleep(0.05)
     return found
@@ -193,7 +195,8 @@ async def test_one_trace_covers_inference_quota_broker_provider_and_storage(
         (span,) = server[name]
         return span
 
-    for called in (RESERVE, CREDENTIALS):
+    # The subject's first call leases budget for this replica (later ones spend it here).
+    for called in (ACQUIRE_LEASE, CREDENTIALS):
         assert any(SESSION_SEND in c for c in callers(called)), called
     # Storage reserves and commits its bytes at quota, and pays through the broker.
     for called in (RESERVE, COMMIT, SUBMIT_STORAGE):
@@ -225,10 +228,11 @@ async def test_one_trace_covers_inference_quota_broker_provider_and_storage(
     assert str(credentials["zerog.provider"]).lower() == provider.provider.lower()
     assert credentials["zerog.model"] == model
     # Settlement is off the request path: the settler's batch is a trace of its own whose root
-    # links to the message's server span; quota's commit and the broker's record are in it.
+    # links to the message's server span; the lease spend at quota and the broker's record are
+    # in it.
     send_context = one(SESSION_SEND).context
     settled = await _settling(exporter, send_context.span_id)
-    assert {COMMIT_BATCH, RECORD_USAGE} <= {s.name for s in settled if s.kind is SpanKind.SERVER}
+    assert {REPORT_SPENDS, RECORD_USAGE} <= {s.name for s in settled if s.kind is SpanKind.SERVER}
     (usage,) = [
         s.attributes or {} for s in settled if s.name == RECORD_USAGE and s.kind is SpanKind.SERVER
     ]

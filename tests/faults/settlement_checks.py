@@ -54,23 +54,34 @@ async def check_settled_once(
     broker: asyncpg.Pool,
     inference: asyncpg.Pool,
 ) -> None:
-    """Each reply's reservation committed once with its tokens, its fee recorded once, and its
-    outbox row settled without a refusal."""
-    reservations = {r.cost.reservation_id for r in replies}
-    assert len(reservations) == len(replies)
+    """Each reply charged at quota once with its tokens (its reservation committed, or one spend
+    of its budget lease), its fee recorded once, and its outbox row settled without a refusal."""
+    records = await quota.fetch(
+        "SELECT coalesce(reservation_id::text, metadata->>'lease_id') AS charged_to,"
+        " coalesce(metadata->>'spend_id', '') AS spend,"
+        " (SELECT sum((i->>'amount')::bigint) FROM jsonb_array_elements(items) i) AS tokens"
+        " FROM cost_records WHERE subject = $1",
+        subject,
+    )
+    # One record per answer, none twice: a reservation commits once, a lease spend counts once.
+    assert len({(r["charged_to"], r["spend"]) for r in records}) == len(records) == len(replies)
+    assert sorted(r["tokens"] for r in records) == sorted(
+        r.usage.prompt_tokens + r.usage.completion_tokens for r in replies
+    )
+    assert {r["charged_to"] for r in records} == {r.cost.reservation_id for r in replies}
     states = await quota.fetch(
         "SELECT reservation_id::text AS id, state FROM reservations WHERE subject = $1", subject
     )
-    assert {r["id"]: r["state"] for r in states} == dict.fromkeys(reservations, "committed")
-    records = await quota.fetch(
-        "SELECT reservation_id::text AS id, sum((i->>'amount')::bigint) AS tokens"
-        " FROM cost_records, jsonb_array_elements(items) i WHERE subject = $1"
-        " GROUP BY cost_record_id",
+    assert all(r["state"] == "committed" for r in states)
+    reserved = await quota.fetchval(
+        "SELECT coalesce(sum(reserved), 0) FROM usage WHERE subject = $1 AND unit = $2",
         subject,
+        "compute_tokens",
     )
-    assert sorted((r["id"], r["tokens"]) for r in records) == sorted(
-        (r.cost.reservation_id, r.usage.prompt_tokens + r.usage.completion_tokens) for r in replies
+    held = await quota.fetchval(
+        "SELECT coalesce(sum(held_tokens), 0) FROM leases WHERE subject = $1", subject
     )
+    assert reserved == held  # nothing reserved for an answer that was already charged
     fees = await broker.fetch(
         "SELECT fee_neuron FROM usage WHERE lower(provider) = $1", provider.lower()
     )

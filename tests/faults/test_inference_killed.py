@@ -2,10 +2,10 @@
 (issue 16, acceptance 3).
 
 A real `python -m services.inference` on the stack's database, reaching quota and the broker
-through gRPC proxies. While it answers, quota acts on every CommitBatch but the answers are lost
-(quota committed; inference cannot know) and the broker is down, so nothing is marked settled.
-The process is killed; a new one settles what the outbox holds: quota replays its commits, the
-broker records each usage once."""
+through gRPC proxies. While it answers (from its budget lease), quota counts every reported spend
+but the answers are lost (inference cannot know) and the broker is down, so nothing is marked
+settled. The process is killed; a new one settles what the outbox holds: quota replays the
+spends, the broker records each usage once."""
 
 from __future__ import annotations
 
@@ -60,12 +60,12 @@ async def test_killed_with_answers_unsettled_settles_each_once_after_restart(
             # One answer settles normally (and warms the provider and credential caches).
             replies = [await complete(channel, subject, model, provider.provider)]
             await settled(pool)
-            quota.faults["CommitBatch"] = "lose_answer"
+            quota.faults["ReportLeaseSpends"] = "lose_answer"
             broker.faults[ALL] = "down"
             replies += await asyncio.gather(
                 *(complete(channel, subject, model, provider.provider) for _ in range(ANSWERS))
             )
-        await _quota_committed(stack.pools["quota"], subject, ANSWERS + 1)
+        await _quota_charged(stack.pools["quota"], subject, ANSWERS + 1)
         first.kill()
         assert await first.wait() != 0
         left = await pool.fetchval(
@@ -92,11 +92,12 @@ async def test_killed_with_answers_unsettled_settles_each_once_after_restart(
         await broker.stop()
 
 
-async def _quota_committed(quota: asyncpg.Pool, subject: str, count: int) -> None:
-    """Wait (30 s at most) until quota has committed `count` of the subject's reservations."""
+async def _quota_charged(quota: asyncpg.Pool, subject: str, count: int) -> None:
+    """Wait (30 s at most) until quota has charged `count` of the subject's answers (spends of
+    the replica's budget lease, or commits of reservations)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 30
-    sql = "SELECT count(*) FROM reservations WHERE subject = $1 AND state = 'committed'"
+    sql = "SELECT count(*) FROM cost_records WHERE subject = $1"
     while await quota.fetchval(sql, subject) < count:
-        assert loop.time() < deadline, "quota never acted on the lost commits"
+        assert loop.time() < deadline, "quota never acted on the lost acknowledgements"
         await asyncio.sleep(0.05)

@@ -36,7 +36,8 @@ ENV = {
     # The storage test may start the broker first: new providers must show up at once.
     "broker": {"PROVIDER_CACHE_TTL_SECONDS": "0.1"},
     "storage": {"QUOTA_RESERVATION_TTL_SECONDS": "1"},
-    "inference": {"RESERVATION_TTL_SECONDS": "1"},
+    # Reservations per call (no budget leases): the test is about a reservation's deadline.
+    "inference": {"RESERVATION_TTL_SECONDS": "1", "LEASE_TOKENS": "0"},
 }
 WAIT_SECONDS = 60.0
 

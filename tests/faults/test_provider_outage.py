@@ -30,7 +30,8 @@ async def test_provider_gone_mid_stream_ends_unavailable_and_settles_quota(
 ) -> None:
     model = f"outage-{uuid.uuid4().hex[:8]}"
     provider = start_provider(model=model, knobs={"token_delay_ms": 250})
-    await stack.start("inference", providers=[provider])
+    # Reservations per call (no budget leases): the test follows one reservation's end.
+    await stack.start("inference", providers=[provider], env={"inference": {"LEASE_TOKENS": "0"}})
     stub: InferenceServiceAsyncStub = inference_service_pb2_grpc.InferenceServiceStub(
         stack.channels["inference"]
     )

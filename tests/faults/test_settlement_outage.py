@@ -1,13 +1,13 @@
 """Quota goes down, then the broker, while completions flow: callers still get their answers
-within their time budget, and after recovery every completion is committed and recorded exactly
+within their time budget, and after recovery every completion is charged and recorded exactly
 once (issue 16, acceptance 2).
 
-Inference reaches quota and the broker through gRPC proxies that fail chosen methods. Quota's
-settlement call (CommitBatch) is first refused, then acted on with its answer lost (quota
-committed, inference cannot know); the broker is then down altogether (inference holds
-credentials and the provider list, so answers still flow), and then loses RecordUsageBatch's
-answers. Quota's Reserve stays up: until budgets are leased to inference, a completion still
-reserves there first."""
+Inference reaches quota and the broker through gRPC proxies that fail chosen methods. Quota is
+first down altogether: the subject is hot, so its calls are served from the budget lease
+inference already holds, and only settlement waits. Then quota acts on the spends with its
+answers lost (quota counted them, inference cannot know). The broker is then down altogether
+(inference holds credentials and the provider list, so answers still flow), and then loses
+RecordUsageBatch's answers."""
 
 from __future__ import annotations
 
@@ -91,15 +91,15 @@ async def test_quota_then_broker_down_delays_settlement_and_never_repeats_it(
 
     await phase()  # all up
 
-    quota.faults["CommitBatch"] = "down"
+    quota.faults[ALL] = "down"
     await phase()
     assert await _unsettled(stack, "committed_at") >= PER_PHASE
-    quota.faults["CommitBatch"] = "lose_answer"
+    quota.faults[ALL] = "lose_answer"
     await phase()
-    # Quota commits them all while inference hears nothing back: a lost acknowledgement.
-    committed = "SELECT count(*) FROM reservations WHERE subject = $1 AND state = 'committed'"
+    # Quota counts them all while inference hears nothing back: a lost acknowledgement.
+    counted = "SELECT count(*) FROM cost_records WHERE subject = $1"
     await _eventually(
-        lambda: _count(stack, "quota", committed, subject), 3 * PER_PHASE, "quota acted"
+        lambda: _count(stack, "quota", counted, subject), 3 * PER_PHASE, "quota acted"
     )
     assert await _unsettled(stack, "committed_at") >= 2 * PER_PHASE
 

@@ -169,8 +169,11 @@ class Inference:
         return auth_metadata("scheduler", "inference", user)
 
     async def settled(self) -> None:
-        """Wait until the settler has settled every answer given so far."""
+        """Wait until the settler has settled every answer given so far, then give back the
+        replica's idle budget leases, so quota holds only what calls in flight reserved."""
         await settled(self.pool)
+        if self.server.engine.leases is not None:
+            await self.server.engine.leases.return_idle()
 
     @staticmethod
     def storage_md() -> tuple[tuple[str, str], ...]:

@@ -97,7 +97,8 @@ async def test_refusals_are_not_retried(
         info = _info(error)
         assert info.reason == "PROVIDER_REJECTED"
         assert (info.metadata["status"], info.metadata["attempts"]) == (str(status), "1")
-    # Every failed call gave its reservation back.
+    # Every failed call gave its reservation back (and the replica its idle lease).
+    await inference.settled()
     standing = await inference.quota.stub.GetQuota(
         qpb.GetQuotaRequest(subject="user:carol"), metadata=inference.quota.as_service()
     )

@@ -141,7 +141,8 @@ async def test_portfolio_context_is_flagged_stale_after_15_minutes(
 async def test_a_stream_broken_midway_bills_what_arrived_and_releases_the_rest(
     start_inference: StartInference, trio: Trio, reset_knobs: None
 ) -> None:
-    inference = await start_inference(trio.all)
+    # Reservations per call (no budget leases): the test follows one reservation's end.
+    inference = await start_inference(trio.all, LEASE_TOKENS="0")
     sid = await _session(inference, trio, "bea")
     trio.cheap.set_knobs(token_delay_ms=500)
     question = "tell me everything"

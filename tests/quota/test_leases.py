@@ -62,7 +62,9 @@ async def standing(quota: Quota, subject: str, unit: str = "compute_tokens") -> 
     return int(row["used"]), int(row["reserved"])
 
 
-async def test_a_lease_is_granted_what_is_left_and_nothing_below_its_minimum(quota: Quota) -> None:
+async def test_a_lease_takes_a_quarter_of_what_is_left_and_nothing_below_its_minimum(
+    quota: Quota,
+) -> None:
     await limit_tokens(quota, "user:lea", 1000)
     md = quota.as_service()
     held = await quota.stub.Reserve(
@@ -75,22 +77,44 @@ async def test_a_lease_is_granted_what_is_left_and_nothing_below_its_minimum(quo
     )
     first = await quota.stub.AcquireLease(acquire("a", 500), metadata=md)
     second = await quota.stub.AcquireLease(acquire("b", 500), metadata=md)
-    third = await quota.stub.AcquireLease(acquire("c", 500, min_tokens=10), metadata=md)
+    third = await quota.stub.AcquireLease(acquire("c", 500, min_tokens=200), metadata=md)
 
-    assert first.lease.tokens == 500
-    assert first.lease.cost_micro_usd == 500 * 20  # the default price, 20000 per 1000
-    assert second.lease.tokens == 200 and second.held_tokens == 800
-    assert not third.HasField("lease") and third.available_tokens == 0
-    assert third.held_tokens == 1000
-    assert await standing(quota, "user:lea") == (0, 1000)
+    # 700 left: a quarter of it, so other replicas find budget too.
+    assert (first.lease.tokens, first.available_tokens, first.held_tokens) == (175, 700, 300)
+    assert first.lease.cost_micro_usd == 175 * 20  # the default price, 20000 per 1000
+    assert (second.lease.tokens, second.available_tokens) == (131, 525)
+    # A quarter of 394 is below the minimum: no lease, but a reservation of 200 still fits.
+    assert not third.HasField("lease")
+    assert (third.available_tokens, third.held_tokens) == (394, 606)
+    assert await standing(quota, "user:lea") == (0, 606)
     again = await quota.stub.AcquireLease(acquire("a", 500), metadata=md)
     assert again == first  # a retry replays, it grants nothing more
     assert held.reservation.reservation_id
 
 
-async def test_spends_count_once_and_a_return_keeps_what_is_not_reported(quota: Quota) -> None:
+async def test_a_large_budget_leases_the_whole_ask(quota: Quota) -> None:
+    await limit_tokens(quota, "user:lea", 10**9)
+    granted = await quota.stub.AcquireLease(acquire("a", 5000), metadata=quota.as_service())
+    assert granted.lease.tokens == 5000
+
+
+async def test_lease_spends_raise_the_usage_alerts(quota: Quota) -> None:
     await limit_tokens(quota, "user:lea", 1000)
     md = quota.as_service()
+    lease = (await quota.stub.AcquireLease(acquire("a", 250), metadata=md)).lease
+    spends = [
+        qpb.LeaseSpend(lease_id=lease.lease_id, spend_id=f"s{i}", tokens=200) for i in range(5)
+    ]
+    await quota.stub.ReportLeaseSpends(qpb.ReportLeaseSpendsRequest(spends=spends), metadata=md)
+    rows = await quota.pool.fetch(
+        "SELECT level, used FROM alerts WHERE subject = 'user:lea' ORDER BY alert_id"
+    )
+    assert [(r["level"], r["used"]) for r in rows] == [("warning", 800), ("critical", 1000)]
+
+
+async def test_spends_count_once_and_a_return_keeps_what_is_not_reported(quota: Quota) -> None:
+    md = quota.as_service()
+    await limit_tokens(quota, "user:lea", 4000)
     lease = (await quota.stub.AcquireLease(acquire("a", 600), metadata=md)).lease
 
     def spend(spend_id: str, tokens: int) -> qpb.LeaseSpend:
@@ -137,7 +161,7 @@ async def test_an_expired_lease_gives_its_hold_back(quota: Quota) -> None:
     quota.clock.advance(seconds=61)
     # Acquiring frees the subject's expired leases first, without the sweeper.
     fresh = await quota.stub.AcquireLease(acquire("b", 1000), metadata=md)
-    assert fresh.lease.tokens == 1000
+    assert fresh.lease.tokens == 250  # a quarter of the whole budget again
     quota.clock.advance(seconds=61)
     assert await quota.server.sweeper.sweep() == 1
     assert await standing(quota, "user:lea") == (0, 0)

@@ -1838,7 +1838,10 @@ class AcquireLeaseRequest(_message.Message):
     price_key: _builtins.str
     """The price key (model) of the tokens."""
     tokens: _builtins.int
-    """The tokens wanted (positive); less is granted when less is left."""
+    """The tokens wanted (positive). A lease takes at most a quarter of what the subject's budgets
+    have left, so that several holders share one budget and its last part is reserved call by
+    call; less is granted when less is left.
+    """
     min_tokens: _builtins.int
     """The fewest tokens worth a lease (at most `tokens`); nothing is granted below it."""
     holder: _builtins.str
@@ -1884,7 +1887,9 @@ class AcquireLeaseResponse(_message.Message):
     """The compute tokens other leases and reservations of the subject hold, which may come back."""
     @_builtins.property
     def lease(self) -> Global___Lease:
-        """The lease; absent when fewer than min_tokens were left."""
+        """The lease; absent when a quarter of what was left is below min_tokens (a reservation of
+        its own still fits when available_tokens covers it).
+        """
 
     def __init__(
         self,
