@@ -26,8 +26,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import re
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TypeVar
@@ -42,6 +43,7 @@ M = TypeVar("M", bound=Message)
 # whose parameters start at $5, its arguments). See `Once.finish`.
 Alongside = tuple[str, tuple[object, ...]]
 _KEY = "scope = $1 AND request_id = $2"
+_PARAM = re.compile(r"\$(\d+)")
 _PRIMARY_KEY = "idempotency_pkey"
 log = logging.getLogger(__name__)
 
@@ -155,11 +157,12 @@ class Once:
         claim: Claim,
         answer: Message,
         db: Executor | None = None,
-        alongside: Alongside | None = None,
+        alongside: Alongside | Sequence[Alongside] | None = None,
     ) -> bool:
         """Store `answer` under `claim` (in `db`'s transaction when given); False if the claim
-        was taken over meanwhile. `alongside` runs in the same statement: one round trip, and
-        both writes or neither."""
+        was taken over meanwhile. `alongside` (one write or several) runs in the same
+        statement: one round trip, and all writes or none. They run even when the claim was
+        taken over: what they record happened either way."""
         done = (
             "UPDATE idempotency SET response = $4, claim_token = NULL, lease_until = NULL"
             f" WHERE {_KEY} AND claim_token = $3 RETURNING 1"
@@ -170,9 +173,13 @@ class Once:
             claim.token,
             answer.SerializeToString(),
         )
-        if alongside is not None:
-            sql, extra = alongside
-            done, args = f"WITH alongside AS ({sql}) {done}", (*args, *extra)
+        ctes = []
+        for i, (sql, extra) in enumerate(_writes(alongside)):
+            # Each write numbers its parameters from $5: shift them past the earlier writes'.
+            ctes.append(f"w{i} AS ({_shifted(sql, len(args) - 4)})")
+            args = (*args, *extra)
+        if ctes:
+            done = f"WITH {', '.join(ctes)} {done}"
         return await (db or self._pool).fetchval(done, *args) is not None
 
     async def holds(self, claim: Claim, db: Executor) -> bool:
@@ -305,3 +312,18 @@ class Once:
             isinstance(error, asyncpg.UniqueViolationError)
             and getattr(error, "constraint_name", None) == _PRIMARY_KEY
         )
+
+
+def _writes(alongside: Alongside | Sequence[Alongside] | None) -> list[Alongside]:
+    """`alongside` as a list of writes: one (SQL, arguments), several, or none."""
+    if alongside is None:
+        return []
+    first = alongside[0]
+    if isinstance(first, str):
+        return [(first, tuple(alongside[1]))]
+    return list(alongside)  # type: ignore[arg-type]
+
+
+def _shifted(sql: str, by: int) -> str:
+    """`sql` with every $n parameter numbered n + `by`."""
+    return _PARAM.sub(lambda m: f"${int(m[1]) + by}", sql)

@@ -84,7 +84,9 @@ from zerog_signing.session_token import (
 )
 from zerog_signing.tee import (
     SETTLEMENT_TYPES,
+    SignatureCheck,
     TeeSettlement,
+    check_signature_reply,
     recover_settlement_signer,
     settlement_digest,
     settlement_domain,
@@ -138,6 +140,7 @@ __all__ = [
     "ReplayedNonce",
     "SessionToken",
     "SessionTokenRejected",
+    "SignatureCheck",
     "SignatureRejected",
     "SignedSessionToken",
     "Signer",
@@ -150,6 +153,7 @@ __all__ = [
     "WrongAction",
     "address_bytes",
     "check_session_token",
+    "check_signature_reply",
     "checksum_address",
     "decode_signature",
     "first_available_token_id",

@@ -18,7 +18,9 @@ from zerog_signing.typed_data import Eip712Domain, Eip712Types, typed_data_diges
 
 __all__ = [
     "SETTLEMENT_TYPES",
+    "SignatureCheck",
     "TeeSettlement",
+    "check_signature_reply",
     "recover_settlement_signer",
     "settlement_digest",
     "settlement_domain",
@@ -57,6 +59,39 @@ def sign_tee_response(signer: Signer, request_body: bytes, response_body: bytes)
 def verify_tee_response(text: str, signature: bytes | str, tee_signer: str) -> bool:
     """The SDK's processResponse check: the signature over `text` recovers `tee_signer`."""
     return verify_personal_message(text, signature, tee_signer)
+
+
+@dataclass(frozen=True, slots=True)
+class SignatureCheck:
+    """What checking a provider's signature reply found: `reason` says why it is not valid."""
+
+    valid: bool
+    reason: str
+    text: str = ""
+    signing_address: str = ""
+
+
+def check_signature_reply(
+    reply: object, request_sha256: str, response_sha256: str, expected_signer: str
+) -> SignatureCheck:
+    """Check the JSON a provider served at /v1/proxy/signature/{chatKey} ({"text",
+    "signature", "signing_address"}): its text must name exactly these two hashes and its
+    signature recover `expected_signer`. Anything malformed is an invalid signature, never a
+    crash."""
+    try:
+        text = str(reply["text"])  # type: ignore[index]
+        signature = str(reply["signature"])  # type: ignore[index]
+        signing_address = str(reply.get("signing_address", ""))  # type: ignore[attr-defined]
+    except (KeyError, TypeError, AttributeError):
+        return SignatureCheck(False, "MALFORMED_SIGNATURE")
+    signed_request, _, signed_response = text.partition(":")
+    if (signed_request, signed_response) != (request_sha256, response_sha256):
+        return SignatureCheck(False, "TEXT_MISMATCH", text, signing_address)
+    try:
+        valid = verify_tee_response(text, signature, expected_signer)
+    except Exception:  # any malformed signature is an invalid one
+        return SignatureCheck(False, "MALFORMED_SIGNATURE", text, signing_address)
+    return SignatureCheck(valid, "" if valid else "SIGNATURE_MISMATCH", text, signing_address)
 
 
 @dataclass(frozen=True, slots=True)

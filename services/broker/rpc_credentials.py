@@ -6,10 +6,11 @@ from __future__ import annotations
 from services.broker import convert
 from services.broker.deps import Deps, once, send_or_resume, transaction_id
 from services.broker.errors import about
-from services.broker.store import api_keys
+from services.broker.store import accounts, api_keys
 from services.broker.store.api_keys import ApiKeyRow
 from services.broker.topup import TopUpResult
 from services.broker.validate import Problems, provider_of
+from services.broker.verification import trusted_signer
 from zerog.broker.v1 import broker_service_pb2 as pb
 from zerog_grpc import Rpcs, utc_now
 from zerog_grpc.convert import timestamp, timestamp_ms
@@ -59,6 +60,11 @@ class CredentialRpcs(Rpcs[Deps]):
                 top_up = await deps.topups.ensure(service.provider, next_input_fee=next_fee)
         token = deps.credentials.ephemeral(service.provider, account.generation)
         annotate({"zerog.provider": service.provider, "zerog.model": service.model})
+        verifiable = service.verifiability == "TeeML"
+        signer, untrusted = "", ""
+        if verifiable:
+            acknowledged = await accounts.get_acknowledgement(deps.pool, service.provider)
+            signer, untrusted = trusted_signer(service, acknowledged)
         return pb.GetRequestCredentialsResponse(
             authorization=token.authorization,
             endpoint=service.url.rstrip("/") + "/v1/proxy",
@@ -66,10 +72,12 @@ class CredentialRpcs(Rpcs[Deps]):
             expires_at=timestamp_ms(token.token.expires_at),
             provider=service.provider,
             user_address=deps.wallet.address,
-            verifiable=service.verifiability == "TeeML",
+            verifiable=verifiable,
             input_price_neuron=str(service.input_price),
             output_price_neuron=str(service.output_price),
             top_up=top_up_message(top_up),
+            response_signer=signer,
+            signer_untrusted=untrusted,
         )
 
     async def CreateApiKey(

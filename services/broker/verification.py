@@ -13,7 +13,7 @@ import httpx
 from services.broker import convert
 from zerog.broker.v1 import broker_service_pb2 as pb
 from zerog_chain import ChainUnavailable, ServiceInfo
-from zerog_signing import verify_tee_response
+from zerog_signing import check_signature_reply
 
 # Why a response is not trusted (VerifyResponseResponse.reason).
 BODIES_MISSING = "BODIES_MISSING"
@@ -85,21 +85,10 @@ async def check_signature(
         return answer
     try:
         body = reply.json()
-        text, signature = str(body["text"]), str(body["signature"])
-    except (ValueError, KeyError, TypeError):
+    except ValueError:
         answer.reason = "MALFORMED_SIGNATURE"
         return answer
-    answer.text = text
-    answer.signing_address = str(body.get("signing_address", ""))
-    signed_req, _, signed_res = text.partition(":")
-    if req_hash != signed_req or res_hash != signed_res:
-        answer.reason = "TEXT_MISMATCH"
-        return answer
-    try:
-        valid = verify_tee_response(text, signature, expected)
-    except Exception:  # any malformed signature is an invalid one, never a crash
-        answer.reason = "MALFORMED_SIGNATURE"
-        return answer
-    answer.valid = valid
-    answer.reason = "" if valid else "SIGNATURE_MISMATCH"
+    found = check_signature_reply(body, req_hash, res_hash, expected)
+    answer.valid, answer.reason = found.valid, found.reason
+    answer.text, answer.signing_address = found.text, found.signing_address
     return answer

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -105,6 +106,16 @@ class Breakers:
             )
             self._breakers[key] = breaker
         return breaker
+
+    async def fail(self, provider: str, error: Exception) -> None:
+        """Count `error` against `provider` as a failed call (found after the call ended, like
+        a bad TEE signature)."""
+
+        async def failed() -> None:
+            raise error
+
+        with contextlib.suppress(Exception):
+            await self.of(provider).call_async(failed)
 
     def state(self, provider: str) -> str:
         """ "closed", "open" or "half-open" (after the cool-down, before the probe call)."""

@@ -1,8 +1,8 @@
-"""What inference asks of the broker: providers, credentials, verification, usage records."""
+"""What inference asks of the broker: the provider list, and credentials (with the signer that
+TEE checks trust)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC
 from typing import TYPE_CHECKING
 
@@ -11,7 +11,7 @@ import grpc.aio
 
 from services.inference.credential_cache import REFRESH_SECONDS, CredentialCache, Issued
 from services.inference.errors import ProviderError
-from services.inference.provider_http import Completion, Credentials
+from services.inference.provider_http import Credentials
 from services.inference.routing import Provider
 from zerog.broker.v1 import broker_service_pb2 as bpb
 from zerog_grpc import Monotonic, TokenMinter, monotonic
@@ -21,15 +21,6 @@ if TYPE_CHECKING:
 
 # Broker refusals that concern this provider only (not acknowledged, cannot be funded).
 _PROVIDER_SPECIFIC = {grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND}
-
-
-@dataclass(frozen=True)
-class VerificationOutcome:
-    """The broker's verdict on a verifiable provider's signed answer."""
-
-    valid: bool
-    reason: str
-    signing_address: str
 
 
 class BrokerClient:
@@ -115,6 +106,8 @@ class BrokerClient:
             verifiable=r.verifiable,
             input_price=int(r.input_price_neuron or 0),
             output_price=int(r.output_price_neuron or 0),
+            response_signer=r.response_signer,
+            signer_untrusted=r.signer_untrusted,
         )
         # No expiry (or 0, which a session token uses for never) holds until replaced.
         expires = r.expires_at.ToDatetime(tzinfo=UTC) if r.expires_at.ToMilliseconds() else None
@@ -123,49 +116,6 @@ class BrokerClient:
     async def stop(self) -> None:
         """End the credential refreshers."""
         await self.cache.stop()
-
-    async def verify(
-        self, request_id: str, provider: str, completion: Completion
-    ) -> VerificationOutcome:
-        """The broker's check of the TEE signature over exactly the bytes `completion` holds."""
-        r = await self._stub.VerifyResponse(
-            bpb.VerifyResponseRequest(
-                request_id=request_id,
-                provider=provider,
-                chat_id=completion.chat_id,
-                request_body=completion.request_body,
-                response_body=completion.response_body,
-            ),
-            metadata=self._metadata(),
-            timeout=self._timeout,
-        )
-        return VerificationOutcome(r.valid, r.reason, r.signing_address)
-
-    async def record_usage(
-        self,
-        request_id: str,
-        provider: str,
-        *,
-        input_tokens: int,
-        output_tokens: int,
-        fee_neuron: int,
-        user: str,
-        chat_id: str,
-    ) -> None:
-        """Tell the broker what we owe the provider for one call."""
-        await self._stub.RecordUsage(
-            bpb.RecordUsageRequest(
-                request_id=request_id,
-                provider=provider,
-                input_tokens=input_tokens,
-                output_tokens=output_tokens,
-                fee_neuron=str(fee_neuron),
-                user=user,
-                chat_id=chat_id,
-            ),
-            metadata=self._metadata(user),
-            timeout=self._timeout,
-        )
 
 
 def _provider(p: bpb.Provider) -> Provider:

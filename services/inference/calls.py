@@ -11,7 +11,7 @@ from services.inference import convert
 from services.inference.chat import ChatCall, ChatOutcome
 from services.inference.errors import ResponseNotVerified
 from services.inference.retry import Deadline
-from services.inference.settle import FAILED
+from services.inference.verification import FAILED
 from zerog.inference.v1 import inference_service_pb2 as pb
 from zerog_grpc import Problems, current_caller
 
@@ -77,6 +77,8 @@ def build_call(
     max_tokens = request.max_tokens if request.HasField("max_tokens") else DEFAULT_MAX_TOKENS
     found.within("max_tokens", max_tokens, 1, MAX_MAX_TOKENS)
     check_routing(found, "routing", request.routing)
+    if request.verification not in pb.VerificationTiming.values():
+        found.add("verification", "must be AFTER_ANSWER, BEFORE_ANSWER or unspecified")
     response_format = response_format_of(request.response_format, found)
     for field, problem in found.items():
         problems.add(prefix + field, problem)
@@ -95,6 +97,8 @@ def build_call(
         filters=convert.filters(request.model, request.routing),
         operation=operation,
         response_format=response_format,
+        verify_now=request.routing.verifiable_only
+        or request.verification == pb.VERIFICATION_TIMING_BEFORE_ANSWER,
     )
 
 

@@ -1,5 +1,6 @@
-"""One chat call end to end: candidates, quota reservation, failover, TEE check, and what the
-answer owes (settled later, through the outbox)."""
+"""One chat call end to end: candidates, budget (a lease or a reservation), failover, the TEE
+check when asked for before the answer, and what the answer owes (settled later, through the
+outbox)."""
 
 from __future__ import annotations
 
@@ -19,10 +20,11 @@ from services.inference.provider_http import Completion, Credentials, ProviderHt
 from services.inference.quota_client import QuotaClient, Reservation
 from services.inference.retry import Deadline
 from services.inference.routing import Filters, Provider, Strategy, rank
-from services.inference.settle import Verdict
 from services.inference.spans import annotate_call
 from services.inference.store.outbox import Queue, Settlement
 from services.inference.tokens import PER_MESSAGE_OVERHEAD, count_messages, count_text
+from services.inference.verification import NOT_CHECKED, PENDING, Signed, Verdict
+from services.inference.verifier import Verifier
 from zerog_grpc import request_ids
 
 log = logging.getLogger("services.inference.chat")
@@ -48,6 +50,8 @@ class ChatCall:
     operation: str = "chat.completion"
     response_format: dict[str, Any] | None = None
     """OpenAI structured output (json_schema) for the insight prompts; None for text."""
+    verify_now: bool = False
+    """Check a verifiable provider's answer before returning it, rather than right after."""
 
     def payload(self) -> dict[str, Any]:
         body: dict[str, Any] = {"messages": self.messages, "max_tokens": self.max_tokens}
@@ -79,6 +83,8 @@ class ChatOutcome:
     attempts: list[Attempt]
     calls: int
     verification: Verdict
+    signed: Signed | None
+    """What the provider's TEE signed, when its answer is to be checked after it is given."""
     settlement: Settlement
     """What the answer owes quota and the broker; queued in the outbox by whoever keeps it."""
 
@@ -109,6 +115,7 @@ class ChatEngine:
     http: ProviderHttp
     failover: Failover
     settlements: Queue
+    verifier: Verifier
     leases: Leases | None = None
     """Budget leases of this replica; None (or turned off) reserves at quota per call."""
 
@@ -241,11 +248,14 @@ class ChatEngine:
             log.warning("usage above reservation", extra={"provider": creds.provider})
         if plan.reservation.leased and self.leases is not None:
             self.leases.finish(plan.reservation, used)
-        verdict = (
-            await settle.verify(self.broker, plan.run_id, creds, completion)
-            if creds.verifiable and verify
-            else settle.NOT_CHECKED
-        )
+        signed = Signed.of(creds.provider, completion) if creds.verifiable and verify else None
+        if signed is None:
+            verdict = NOT_CHECKED
+        elif call.verify_now:
+            verdict = await self.verifier.check_now(creds, signed, call.deadline.remaining())
+            signed = None
+        else:
+            verdict = Verdict(PENDING, signed.chat_id)
         # What the answer owes is settled off the request path (the caller's answer never
         # waits for quota or the broker): the caller queues it with the stored answer.
         settlement = Settlement(
@@ -280,6 +290,7 @@ class ChatEngine:
             attempts=list(routed.attempts),
             calls=routed.calls,
             verification=verdict,
+            signed=signed,
             settlement=settlement,
         )
         annotate_call(call, plan.ranked, plan.reason, outcome, routed.attempts)

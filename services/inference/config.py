@@ -48,6 +48,10 @@ class Config(ServiceSettings):
     credential_refresh_seconds: float = 2.0
     """How often a provider's held credentials are asked for again while it is in use: a
     revoke-all reaches this replica within that (at most 4 s, so within the promised 5)."""
+    verify_sweep_seconds: float = 5.0
+    """How often a replica looks for answers whose TEE check is overdue (after a crash)."""
+    verify_grace_seconds: float = 30.0
+    """How long the replica that gave an answer has to check it before any replica may."""
     lease_tokens: int = 100_000
     """Tokens of a subject's budget each replica leases at a time (quota grants at most a
     quarter of what is left); 0 reserves at quota for every call."""
@@ -102,6 +106,8 @@ class Config(ServiceSettings):
             credential_refresh_seconds=env.number(
                 "CREDENTIAL_REFRESH_SECONDS", 2.0, minimum=0.1, maximum=4.0
             ),
+            verify_sweep_seconds=env.number("VERIFY_SWEEP_SECONDS", 5.0, minimum=0.01),
+            verify_grace_seconds=env.number("VERIFY_GRACE_SECONDS", 30.0, minimum=0.0),
             lease_tokens=env.integer("LEASE_TOKENS", 100_000, minimum=0),
             lease_ttl_seconds=env.number("LEASE_TTL_SECONDS", 300.0, minimum=1.0),
             lease_idle_seconds=env.number("LEASE_IDLE_SECONDS", 30.0, minimum=0.01),

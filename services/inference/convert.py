@@ -8,7 +8,7 @@ from typing import Any
 from services.inference.chat import ChatOutcome
 from services.inference.portfolio import PortfolioFigures
 from services.inference.routing import Filters, Strategy
-from services.inference.settle import FAILED, NOT_VERIFIABLE, VERIFIED
+from services.inference.verification import FAILED, NOT_VERIFIABLE, PENDING, VERIFIED
 from zerog.inference.v1 import inference_service_pb2 as pb
 from zerog_grpc.convert import enum_pairs
 
@@ -25,6 +25,7 @@ VERDICTS = {
     NOT_VERIFIABLE: pb.VERIFICATION_STATUS_NOT_VERIFIABLE,
     VERIFIED: pb.VERIFICATION_STATUS_VERIFIED,
     FAILED: pb.VERIFICATION_STATUS_FAILED,
+    PENDING: pb.VERIFICATION_STATUS_PENDING,
 }
 VERDICT_NAMES = {v: k for k, v in VERDICTS.items()}
 

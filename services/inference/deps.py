@@ -12,15 +12,14 @@ import asyncpg
 import grpc.aio
 from google.protobuf.message import Message
 
-from services.inference import convert
 from services.inference.archive import Archiver
 from services.inference.breaker import Breakers
 from services.inference.calls import refuse_unverified
 from services.inference.chat import ChatCall, ChatEngine, ChatOutcome
 from services.inference.retry import Deadline
 from services.inference.routing import ProviderStats
-from services.inference.store import chat_sessions, outbox
-from zerog_db import Alongside, Claim, Once, Request
+from services.inference.store import outbox, verifications
+from zerog_db import Claim, Once, Request
 from zerog_grpc import Clock, Monotonic, current_caller
 
 M = TypeVar("M", bound=Message)
@@ -39,13 +38,6 @@ async def last(events: AsyncIterator[str | M]) -> M:
     they hold is settled before the call returns."""
     answers = [event async for event in events if not isinstance(event, str)]
     return answers[-1]
-
-
-def answer_source(request: Request, answer: Any) -> Alongside:
-    """The record of who gave `answer` (any response with routing and verification) and what
-    its TEE check found, to store with it."""
-    verdict = convert.VERDICT_NAMES[answer.verification.status]
-    return chat_sessions.answered_by(request, answer.routing.provider, verdict)
 
 
 @dataclass(frozen=True)
@@ -117,13 +109,20 @@ class Deps:
             await asyncio.shield(settlements.alone(outcome.settlement))
             raise
 
-        async def store_both() -> None:
-            async with self.pool.acquire() as conn, conn.transaction():
-                await outbox.enqueue(conn, outcome.settlement)
-                # Not finished (our claim was taken over): the answer is still owed for.
-                await self.once.finish(claim, answer, conn, answer_source(request, answer))
-
-        # Shielded: a caller hanging up now must not undo the record of what was paid.
-        await asyncio.shield(store_both())
+        # One statement: the answer, what it owes (queued for the settler) and who gave it with
+        # what to check. The outbox row is written even if our claim was taken over meanwhile:
+        # the answer is still owed for. Shielded: a caller hanging up now must not undo the
+        # record of what was paid.
+        source = verifications.answered_by(
+            request,
+            outcome.provider,
+            outcome.verification,
+            outcome.signed,
+            self.engine.verifier.grace_seconds,
+        )
+        writes = [outbox.queued(outcome.settlement), source]
+        await asyncio.shield(self.once.finish(claim, answer, alongside=writes))
         settlements.wake()
+        if outcome.signed is not None:
+            self.engine.verifier.submit(request.scope, request.request_id, outcome.signed)
         return answer

@@ -57,6 +57,14 @@ class ProviderRejected(InferenceError):
         self.attempts = attempts
 
 
+class NoAnswer(InferenceError):
+    """The caller has no answer under this request_id."""
+
+    def __init__(self, request_id: str) -> None:
+        super().__init__(f"no answer under request_id {request_id!r}")
+        self.request_id = request_id
+
+
 class DeadlineReached(InferenceError):
     """The caller's deadline leaves no time for another attempt."""
 
@@ -184,4 +192,5 @@ ERRORS: ErrorMap = {
         why="reason",
     ),
     StorageUnavailable: status(Code.UNAVAILABLE, "STORAGE_UNAVAILABLE"),
+    NoAnswer: _info(Code.NOT_FOUND, "NO_ANSWER", request_id="request_id"),
 }

@@ -27,6 +27,10 @@ class Credentials:
     verifiable: bool
     input_price: int
     output_price: int
+    response_signer: str = ""
+    """For a verifiable service: the address its TEE signatures must recover to."""
+    signer_untrusted: str = ""
+    """Why none of its answers can be trusted now (the broker's reason), or empty."""
 
     def __repr__(self) -> str:
         return f"Credentials(provider={self.provider!r}, endpoint={self.endpoint!r})"

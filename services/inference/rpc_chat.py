@@ -1,4 +1,5 @@
-"""Chat completions, unary and streamed (one request_id record for both), and the model list."""
+"""Chat completions, unary and streamed (one request_id record for both), their TEE checks, and
+the model list."""
 
 from __future__ import annotations
 
@@ -7,14 +8,18 @@ from collections.abc import AsyncIterator
 from services.inference import convert
 from services.inference.calls import build_call
 from services.inference.chat import ChatCall, ChatOutcome
-from services.inference.deps import Context, Deps, last
+from services.inference.deps import Context, Deps, last, scope
+from services.inference.errors import NoAnswer
+from services.inference.store import verifications
+from services.inference.verification import NOT_VERIFIABLE
 from zerog.inference.v1 import inference_service_pb2 as pb
 from zerog_db import Claim
-from zerog_grpc import Rpcs
+from zerog_grpc import Problems, Rpcs
+from zerog_grpc.convert import timestamp
 
 
 class ChatRpcs(Rpcs[Deps]):
-    """ChatCompletion, StreamChatCompletion and ListModels."""
+    """ChatCompletion, StreamChatCompletion, GetVerification and ListModels."""
 
     async def ChatCompletion(
         self, request: pb.ChatCompletionRequest, context: Context
@@ -57,6 +62,29 @@ class ChatRpcs(Rpcs[Deps]):
 
         once = self.deps.request("ChatCompletion", request.request_id, request)
         return self.deps.answer(once, pb.ChatCompletionResponse, call, respond, stream=stream)
+
+    async def GetVerification(
+        self, request: pb.GetVerificationRequest, context: Context
+    ) -> pb.GetVerificationResponse:
+        problems = Problems()
+        problems.required("request_id", request.request_id)
+        problems.raise_if_any("invalid GetVerificationRequest")
+        found = await verifications.verification_of(self.deps.pool, scope(), request.request_id)
+        if found is None:
+            raise NoAnswer(request.request_id)
+        answer = pb.GetVerificationResponse(
+            verification=pb.Verification(
+                status=convert.VERDICTS[found["verification"]],
+                chat_id=found["chat_id"],
+                signing_address=found["signing_address"],
+                reason=found["reason"],
+            ),
+            provider=found["provider"],
+            answer_time=timestamp(found["created_at"]),
+        )
+        if found["checked_at"] is not None and found["verification"] != NOT_VERIFIABLE:
+            answer.check_time.CopyFrom(timestamp(found["checked_at"]))
+        return answer
 
     async def ListModels(
         self, request: pb.ListModelsRequest, context: Context

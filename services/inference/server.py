@@ -30,6 +30,7 @@ from services.inference.rpc_insights import InsightRpcs
 from services.inference.rpc_messages import MessageRpcs
 from services.inference.rpc_sessions import SessionRpcs
 from services.inference.settler import Settler, SettlerSettings, UsageRecorder
+from services.inference.verifier import Verifier
 from zerog.broker.v1 import broker_service_pb2_grpc
 from zerog.inference.v1 import inference_service_pb2 as pb
 from zerog.inference.v1 import inference_service_pb2_grpc as pb_grpc
@@ -77,6 +78,7 @@ class InferenceServer(ServiceServer):
     async def close(self) -> None:
         if self.engine.leases is not None:
             await self.engine.leases.stop()
+        await self.engine.verifier.stop()
         await self.settler.stop()
         for channel in self.channels:
             await channel.close()
@@ -157,9 +159,20 @@ async def start(
     client = http or ProviderHttp.new_client()
     leases = Leases(quota, config, clock)
     leases.start()
-    engine = ChatEngine(
-        broker, quota, RenewingHttp(client, broker.cache, clock), failover, settler, leases
+    verifier = Verifier(
+        pool,
+        client,
+        broker.credentials,
+        breakers,
+        stats,
+        timeout=timeout,
+        sweep_seconds=config.verify_sweep_seconds,
+        grace_seconds=config.verify_grace_seconds,
+        registry=registry,
     )
+    verifier.start()
+    http_calls = RenewingHttp(client, broker.cache, clock)
+    engine = ChatEngine(broker, quota, http_calls, failover, settler, verifier, leases)
     once = Once(
         pool,
         lease=timedelta(seconds=config.lease()),

@@ -44,6 +44,7 @@ from tests.settlement import settled
 from tests.storage.conftest import storage_env
 from tests.support import JWT_SECRET, auth_metadata
 from zerog.broker.v1 import broker_service_pb2 as bpb
+from zerog.inference.v1 import inference_service_pb2 as pb
 from zerog.inference.v1 import inference_service_pb2_grpc
 from zerog.storage.v1 import storage_service_pb2_grpc
 from zerog_db import create_pool, migrate
@@ -174,6 +175,19 @@ class Inference:
         await settled(self.pool)
         if self.server.engine.leases is not None:
             await self.server.engine.leases.return_idle()
+
+    async def verification(self, request_id: str, user: str = "") -> pb.GetVerificationResponse:
+        """The TEE check of the answer to `request_id`, once made (10 s at most)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        while True:
+            found = await self.chat.GetVerification(
+                pb.GetVerificationRequest(request_id=request_id), metadata=self.md(user)
+            )
+            if found.verification.status != pb.VERIFICATION_STATUS_PENDING:
+                return found
+            assert loop.time() < deadline, f"{request_id} still pending after 10 s"
+            await asyncio.sleep(0.02)
 
     @staticmethod
     def storage_md() -> tuple[tuple[str, str], ...]:

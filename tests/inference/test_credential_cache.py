@@ -155,6 +155,8 @@ async def start_replica(
         calls: list[ProviderCall] = []
 
         async def record(response: httpx.Response) -> None:
+            if response.request.method != "POST":
+                return  # a TEE signature fetch after the answer, which sends no credential
             auth = response.request.headers.get("Authorization", "")
             calls.append(ProviderCall(auth, response.status_code, time.monotonic()))
 

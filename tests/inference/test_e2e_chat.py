@@ -43,7 +43,11 @@ async def test_unary_chat_through_the_devnet_provider(
     assert reply.cost.fee_neuron == str(total)
     # Default quota price: 20000 micro-dollars per 1000 tokens.
     assert reply.cost.cost_micro_usd == total * 20
-    assert reply.verification.status == pb.VERIFICATION_STATUS_VERIFIED
+    # Checked right after the answer, by inference itself.
+    assert reply.verification.status == pb.VERIFICATION_STATUS_PENDING
+    checked = await inference.verification("u1")
+    assert checked.verification.status == pb.VERIFICATION_STATUS_VERIFIED
+    assert checked.verification.chat_id == reply.verification.chat_id
     await inference.settled()
     records = await inference.quota.stub.ListCostRecords(
         qpb.ListCostRecordsRequest(subject="user:alice"), metadata=inference.quota.as_service()
@@ -87,7 +91,9 @@ async def test_stream_tokens_arrive_before_the_provider_finishes(
     assert trio.cheap.status()["requests_served"] == served + 1
     assert last.finish_reason and last.usage.completion_tokens == len("".join(pieces).split())
     assert last.routing.provider.lower() == trio.cheap.provider.lower()
-    assert last.verification.status == pb.VERIFICATION_STATUS_VERIFIED
+    assert last.verification.status == pb.VERIFICATION_STATUS_PENDING
+    checked = await inference.verification("s1")
+    assert checked.verification.status == pb.VERIFICATION_STATUS_VERIFIED
 
 
 async def test_each_strategy_picks_its_provider(

@@ -62,9 +62,11 @@ async def race(calls: list[Awaitable[T]]) -> tuple[list[T], list[BaseException]]
     return answers, refused
 
 
-async def charged(inference: Inference, subject: str) -> tuple[int, int]:
-    """(cost records, tokens still reserved) of a subject at quota, once settled."""
+async def charged(inference: Inference, other: Inference, subject: str) -> tuple[int, int]:
+    """(cost records, tokens still reserved) of a subject at quota, once both replicas settled
+    and gave their idle budget leases back."""
     await inference.settled()
+    await other.settled()
     records = await inference.quota.stub.ListCostRecords(
         qpb.ListCostRecordsRequest(subject=subject), metadata=inference.quota.as_service()
     )
@@ -96,7 +98,7 @@ async def test_concurrent_chat_completions_on_two_replicas_call_the_provider_onc
 
     assert answers and all(x == answers[0] for x in answers)
     assert trio.cheap.status()["requests_served"] == served + 1
-    assert await charged(a, "user:una") == (1, 0)
+    assert await charged(a, b, "user:una") == (1, 0)
     # Once it is done, a retry on either replica is the first answer.
     for replica in (a, b):
         assert await replica.chat.ChatCompletion(request, metadata=a.md()) == answers[0]
@@ -130,7 +132,7 @@ async def test_concurrent_streams_on_two_replicas_call_the_provider_once(
     assert len(texts) == 1 and texts.pop()
     assert len({last.cost.reservation_id for _, last in answers}) == 1
     assert trio.cheap.status()["requests_served"] == served + 1
-    assert await charged(a, "user:sol") == (1, 0)
+    assert await charged(a, b, "user:sol") == (1, 0)
     # The unary call shares the stream's record.
     unary = await b.chat.ChatCompletion(request, metadata=b.md())
     assert unary.choices[0].message.content == answers[0][0]
@@ -159,7 +161,7 @@ async def test_concurrent_session_messages_on_two_replicas_store_one_exchange(
 
     assert answers and all(x == answers[0] for x in answers)
     assert trio.cheap.status()["requests_served"] == served + 1
-    assert await charged(a, "user:ses") == (1, 0)
+    assert await charged(a, b, "user:ses") == (1, 0)
     session = await b.sessions.GetChatSession(pb.GetChatSessionRequest(session_id=sid), metadata=md)
     assert [m.role for m in session.session.messages] == [
         pb.CHAT_ROLE_USER,

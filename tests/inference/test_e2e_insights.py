@@ -63,7 +63,9 @@ async def test_analyze_portfolio_gives_exact_metrics_and_the_models_narrative(
     assert 1 <= len(reply.insights) <= 5 and all(i.strip() for i in reply.insights)
     assert reply.usage.completion_tokens > 0 and int(reply.cost.fee_neuron) > 0
     assert reply.routing.provider.lower() == trio.cheap.provider.lower()
-    assert reply.verification.status == pb.VERIFICATION_STATUS_VERIFIED
+    assert reply.verification.status == pb.VERIFICATION_STATUS_PENDING
+    checked = await inference.verification("p1")
+    assert checked.verification.status == pb.VERIFICATION_STATUS_VERIFIED
     again = await inference.chat.AnalyzePortfolio(
         portfolio_request(trio.model, "p1"), metadata=inference.md()
     )
@@ -90,7 +92,9 @@ async def test_analyze_dream_parses_the_structured_reading(
     assert all(s.symbol and s.meaning for s in reply.symbols)
     assert 1 <= len(reply.emotions) <= 5 and 1 <= len(reply.insights) <= 5
     assert reply.usage.prompt_tokens > 0 and reply.usage.completion_tokens > 0
-    assert reply.verification.status == pb.VERIFICATION_STATUS_VERIFIED
+    assert reply.verification.status == pb.VERIFICATION_STATUS_PENDING
+    checked = await inference.verification("d1")
+    assert checked.verification.status == pb.VERIFICATION_STATUS_VERIFIED
 
 
 def _chat(response_format: object, max_tokens: int | None = None) -> ChatRequest:

@@ -1,5 +1,5 @@
 """One request_id rule: the longest id the API accepts, and one with every allowed character,
-leave exactly one usage row and one verification at the broker (ids derived from them fit)."""
+leave exactly one usage row at the broker (ids derived from them fit) and one TEE check."""
 
 from __future__ import annotations
 
@@ -38,7 +38,8 @@ async def test_a_long_or_odd_request_id_is_billed_and_verified_once(
     assert again == reply
     total = reply.usage.prompt_tokens + reply.usage.completion_tokens
     assert reply.cost.fee_neuron == str(total)
-    assert reply.verification.status == pb.VERIFICATION_STATUS_VERIFIED
+    checked = await inference.verification(request_id)
+    assert checked.verification.status == pb.VERIFICATION_STATUS_VERIFIED
     await inference.settled()
     pool = inference.broker.pool
     usage = await pool.fetch("SELECT request_id, provider, fee_neuron FROM usage")
@@ -46,9 +47,12 @@ async def test_a_long_or_odd_request_id_is_billed_and_verified_once(
         (trio.cheap.provider.lower(), total)
     ]
     assert request_ids.valid(usage[0]["request_id"])
-    verified = await pool.fetch("SELECT request_id, valid FROM verifications")
-    assert [r["valid"] for r in verified] == [True]
-    assert request_ids.valid(verified[0]["request_id"])
+    # One check, kept by inference under the caller's request_id (the broker has none).
+    verified = await inference.pool.fetch(
+        "SELECT request_id, verification FROM inference.answer_sources"
+    )
+    assert [tuple(r) for r in verified] == [(request_id, "verified")]
+    assert await pool.fetchval("SELECT count(*) FROM verifications") == 0
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, TypeVar
 import asyncpg
 
 from services.inference.errors import SessionNotFound
-from zerog_db import Alongside, Executor, Request
+from zerog_db import Executor
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -237,15 +237,3 @@ async def list_sessions(
         limit,
     )
     return [_session(r) for r in rows]
-
-
-def answered_by(request: Request, provider: str, verification: str) -> Alongside:
-    """Who answered `request` and what its TEE check found, kept for operators; written with
-    the stored answer (Once.finish's `alongside`, so its parameters start at $5)."""
-    return (
-        "INSERT INTO inference.answer_sources"
-        " (scope, request_id, method, provider, verification) VALUES ($5, $6, $7, $8, $9)"
-        " ON CONFLICT (scope, request_id) DO UPDATE"
-        " SET provider = EXCLUDED.provider, verification = EXCLUDED.verification",
-        (request.scope, request.request_id, request.method, provider, verification),
-    )

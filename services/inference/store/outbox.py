@@ -8,7 +8,7 @@ from typing import Protocol
 
 import asyncpg
 
-from zerog_db import Connection, Executor
+from zerog_db import Alongside, Connection, Executor
 from zerog_grpc.tracing import traceparent
 
 
@@ -86,15 +86,22 @@ _FIELDS = [f.name for f in dataclasses.fields(Settlement)]
 _COLUMNS = ", ".join("user_id" if name == "user" else name for name in _FIELDS)
 
 
+def _insert(first: int) -> str:
+    values = ", ".join(f"${i}" for i in range(first, first + len(_FIELDS) + 1))
+    return (
+        f"INSERT INTO inference.settlements ({_COLUMNS}, trace_parent, answered_at)"
+        f" VALUES ({values}, clock_timestamp()) ON CONFLICT (usage_id) DO NOTHING"
+    )
+
+
 async def enqueue(db: Executor, settlement: Settlement) -> None:
     """Queue `settlement` (in `db`'s transaction when it is one); queued twice is kept once."""
-    values = ", ".join(f"${i}" for i in range(1, len(_FIELDS) + 2))
-    await db.execute(
-        f"INSERT INTO inference.settlements ({_COLUMNS}, trace_parent, answered_at)"
-        f" VALUES ({values}, clock_timestamp()) ON CONFLICT (usage_id) DO NOTHING",
-        *dataclasses.astuple(settlement),
-        traceparent(),
-    )
+    await db.execute(_insert(1), *dataclasses.astuple(settlement), traceparent())
+
+
+def queued(settlement: Settlement) -> Alongside:
+    """`enqueue` as a write that goes with the stored answer (Once.finish's `alongside`)."""
+    return _insert(5), (*dataclasses.astuple(settlement), traceparent())
 
 
 async def due(conn: Connection, limit: int) -> list[Pending]:

@@ -910,6 +910,8 @@ class GetRequestCredentialsResponse(_message.Message):
     INPUT_PRICE_NEURON_FIELD_NUMBER: _builtins.int
     OUTPUT_PRICE_NEURON_FIELD_NUMBER: _builtins.int
     TOP_UP_FIELD_NUMBER: _builtins.int
+    RESPONSE_SIGNER_FIELD_NUMBER: _builtins.int
+    SIGNER_UNTRUSTED_FIELD_NUMBER: _builtins.int
     authorization: _builtins.str
     """Value of the Authorization header: `Bearer app-sk-...`."""
     endpoint: _builtins.str
@@ -926,6 +928,15 @@ class GetRequestCredentialsResponse(_message.Message):
     """Input price, neuron per token."""
     output_price_neuron: _builtins.str
     """Output price, neuron per token."""
+    response_signer: _builtins.str
+    """For a verifiable service: the address its TEE signatures must recover to (the signer
+    acknowledged with AcknowledgeProvider), so that the caller can check answers itself as
+    VerifyResponse does.
+    """
+    signer_untrusted: _builtins.str
+    """Why no answer of this service can be trusted now (SIGNER_NOT_ACKNOWLEDGED, SIGNER_CHANGED),
+    or empty.
+    """
     @_builtins.property
     def expires_at(self) -> _timestamp_pb2.Timestamp:
         """When the token expires."""
@@ -947,10 +958,12 @@ class GetRequestCredentialsResponse(_message.Message):
         input_price_neuron: _builtins.str = ...,
         output_price_neuron: _builtins.str = ...,
         top_up: Global___TopUp | None = ...,
+        response_signer: _builtins.str = ...,
+        signer_untrusted: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["expires_at", b"expires_at", "top_up", b"top_up"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["authorization", b"authorization", "endpoint", b"endpoint", "expires_at", b"expires_at", "input_price_neuron", b"input_price_neuron", "model", b"model", "output_price_neuron", b"output_price_neuron", "provider", b"provider", "top_up", b"top_up", "user_address", b"user_address", "verifiable", b"verifiable"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["authorization", b"authorization", "endpoint", b"endpoint", "expires_at", b"expires_at", "input_price_neuron", b"input_price_neuron", "model", b"model", "output_price_neuron", b"output_price_neuron", "provider", b"provider", "response_signer", b"response_signer", "signer_untrusted", b"signer_untrusted", "top_up", b"top_up", "user_address", b"user_address", "verifiable", b"verifiable"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -90,6 +90,10 @@ class _VerificationStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Ve
     """The provider's TEE signature matches the request and response."""
     VERIFICATION_STATUS_FAILED: _VerificationStatus.ValueType  # 3
     """The signature is missing, wrong, or signs other content: do not trust this answer."""
+    VERIFICATION_STATUS_PENDING: _VerificationStatus.ValueType  # 4
+    """The check runs right after the answer (the default timing): GetVerification gives its
+    outcome.
+    """
 
 class VerificationStatus(_VerificationStatus, metaclass=_VerificationStatusEnumTypeWrapper):
     """VerificationStatus is the outcome of checking a verifiable (TEE) provider's signature."""
@@ -102,7 +106,39 @@ VERIFICATION_STATUS_VERIFIED: VerificationStatus.ValueType  # 2
 """The provider's TEE signature matches the request and response."""
 VERIFICATION_STATUS_FAILED: VerificationStatus.ValueType  # 3
 """The signature is missing, wrong, or signs other content: do not trust this answer."""
+VERIFICATION_STATUS_PENDING: VerificationStatus.ValueType  # 4
+"""The check runs right after the answer (the default timing): GetVerification gives its
+outcome.
+"""
 Global___VerificationStatus: _TypeAlias = VerificationStatus  # noqa: Y015
+
+class _VerificationTiming:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _VerificationTimingEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_VerificationTiming.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    VERIFICATION_TIMING_UNSPECIFIED: _VerificationTiming.ValueType  # 0
+    """As AFTER_ANSWER, unless routing.verifiable_only asks for a verified answer."""
+    VERIFICATION_TIMING_AFTER_ANSWER: _VerificationTiming.ValueType  # 1
+    """The answer is returned at once with status PENDING and checked right after it."""
+    VERIFICATION_TIMING_BEFORE_ANSWER: _VerificationTiming.ValueType  # 2
+    """The answer is checked before it is returned (one more provider round trip): its status is
+    VERIFIED or FAILED.
+    """
+
+class VerificationTiming(_VerificationTiming, metaclass=_VerificationTimingEnumTypeWrapper):
+    """VerificationTiming says when a verifiable provider's answer is checked."""
+
+VERIFICATION_TIMING_UNSPECIFIED: VerificationTiming.ValueType  # 0
+"""As AFTER_ANSWER, unless routing.verifiable_only asks for a verified answer."""
+VERIFICATION_TIMING_AFTER_ANSWER: VerificationTiming.ValueType  # 1
+"""The answer is returned at once with status PENDING and checked right after it."""
+VERIFICATION_TIMING_BEFORE_ANSWER: VerificationTiming.ValueType  # 2
+"""The answer is checked before it is returned (one more provider round trip): its status is
+VERIFIED or FAILED.
+"""
+Global___VerificationTiming: _TypeAlias = VerificationTiming  # noqa: Y015
 
 class _ChatSessionState:
     ValueType = _typing.NewType("ValueType", _builtins.int)
@@ -454,6 +490,7 @@ class ChatCompletionRequest(_message.Message):
     MAX_TOKENS_FIELD_NUMBER: _builtins.int
     ROUTING_FIELD_NUMBER: _builtins.int
     RESPONSE_FORMAT_FIELD_NUMBER: _builtins.int
+    VERIFICATION_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     """Idempotency key chosen by the caller."""
     subject: _builtins.str
@@ -464,6 +501,10 @@ class ChatCompletionRequest(_message.Message):
     """Sampling temperature in [0, 2], if set."""
     max_tokens: _builtins.int
     """The most tokens to generate (default 512, at most 32768); also bounds the reservation."""
+    verification: Global___VerificationTiming.ValueType
+    """When a verifiable provider's answer is checked; routing.verifiable_only always checks it
+    before the answer is returned.
+    """
     @_builtins.property
     def messages(self) -> _containers.RepeatedCompositeFieldContainer[Global___ChatMessage]:
         """The conversation so far; at least one message with content."""
@@ -490,10 +531,11 @@ class ChatCompletionRequest(_message.Message):
         max_tokens: _builtins.int | None = ...,
         routing: Global___RoutingOptions | None = ...,
         response_format: Global___ResponseFormat | None = ...,
+        verification: Global___VerificationTiming.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_max_tokens", b"_max_tokens", "_temperature", b"_temperature", "max_tokens", b"max_tokens", "response_format", b"response_format", "routing", b"routing", "temperature", b"temperature"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_tokens", b"_max_tokens", "_temperature", b"_temperature", "max_tokens", b"max_tokens", "messages", b"messages", "model", b"model", "request_id", b"request_id", "response_format", b"response_format", "routing", b"routing", "subject", b"subject", "temperature", b"temperature"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_tokens", b"_max_tokens", "_temperature", b"_temperature", "max_tokens", b"max_tokens", "messages", b"messages", "model", b"model", "request_id", b"request_id", "response_format", b"response_format", "routing", b"routing", "subject", b"subject", "temperature", b"temperature", "verification", b"verification"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__max_tokens: _TypeAlias = _typing.Literal["max_tokens"]  # noqa: Y015
     _WhichOneofArgType__max_tokens: _TypeAlias = _typing.Literal["_max_tokens", b"_max_tokens"]  # noqa: Y015
@@ -683,6 +725,68 @@ class StreamChatCompletionResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___StreamChatCompletionResponse: _TypeAlias = StreamChatCompletionResponse  # noqa: Y015
+
+@_typing.final
+class GetVerificationRequest(_message.Message):
+    """GetVerificationRequest names an answer by the caller's request_id."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """The request_id the answer was asked for with."""
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetVerificationRequest: _TypeAlias = GetVerificationRequest  # noqa: Y015
+
+@_typing.final
+class GetVerificationResponse(_message.Message):
+    """GetVerificationResponse is the TEE check of one answer."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERIFICATION_FIELD_NUMBER: _builtins.int
+    PROVIDER_FIELD_NUMBER: _builtins.int
+    ANSWER_TIME_FIELD_NUMBER: _builtins.int
+    CHECK_TIME_FIELD_NUMBER: _builtins.int
+    provider: _builtins.str
+    """The provider that answered (0x address)."""
+    @_builtins.property
+    def verification(self) -> Global___Verification:
+        """The check."""
+
+    @_builtins.property
+    def answer_time(self) -> _timestamp_pb2.Timestamp:
+        """When the answer was given."""
+
+    @_builtins.property
+    def check_time(self) -> _timestamp_pb2.Timestamp:
+        """When the check was made; absent while PENDING or for a service that signs nothing."""
+
+    def __init__(
+        self,
+        *,
+        verification: Global___Verification | None = ...,
+        provider: _builtins.str = ...,
+        answer_time: _timestamp_pb2.Timestamp | None = ...,
+        check_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["answer_time", b"answer_time", "check_time", b"check_time", "verification", b"verification"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["answer_time", b"answer_time", "check_time", b"check_time", "provider", b"provider", "verification", b"verification"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetVerificationResponse: _TypeAlias = GetVerificationResponse  # noqa: Y015
 
 @_typing.final
 class ListModelsRequest(_message.Message):

@@ -68,6 +68,11 @@ class InferenceServiceStub:
                 request_serializer=zerog_dot_inference_dot_v1_dot_inference__service__pb2.AnalyzeDreamRequest.SerializeToString,
                 response_deserializer=zerog_dot_inference_dot_v1_dot_inference__service__pb2.AnalyzeDreamResponse.FromString,
                 _registered_method=True)
+        self.GetVerification = channel.unary_unary(
+                '/zerog.inference.v1.InferenceService/GetVerification',
+                request_serializer=zerog_dot_inference_dot_v1_dot_inference__service__pb2.GetVerificationRequest.SerializeToString,
+                response_deserializer=zerog_dot_inference_dot_v1_dot_inference__service__pb2.GetVerificationResponse.FromString,
+                _registered_method=True)
 
 
 class InferenceServiceServicer:
@@ -94,8 +99,10 @@ class InferenceServiceServicer:
         a provider refused the request (400/401/402/403/404); DEADLINE_EXCEEDED when the caller's
         deadline passes, retries included; ALREADY_EXISTS + ErrorInfo(REQUEST_ID_REUSED) when the
         request_id was used for a different request. When routing.verifiable_only is set, an answer
-        whose TEE signature fails is FAILED_PRECONDITION + ErrorInfo(RESPONSE_NOT_VERIFIED) (recorded;
-        the usage is still billed); otherwise it is returned with verification.status FAILED.
+        whose TEE signature fails is FAILED_PRECONDITION + ErrorInfo(RESPONSE_NOT_VERIFIED) (counted;
+        the usage is still billed). Otherwise the answer is returned with verification.status
+        PENDING and checked right after it (GetVerification), or, with verification
+        BEFORE_ANSWER, returned with VERIFIED or FAILED.
         Concurrent duplicates: the first arrival of a request_id claims it before any provider is
         called; a call with the same request_id arriving while it runs (on any replica) gets ABORTED +
         ErrorInfo(REQUEST_IN_PROGRESS) + RetryInfo at once and calls no provider. It is refused rather
@@ -152,6 +159,18 @@ class InferenceServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetVerification(self, request, context):
+        """GetVerification gives the TEE check of an answer this caller asked for with request_id
+        (ChatCompletion, StreamChatCompletion, a session message or an analysis): PENDING until the
+        check after the answer is done, then VERIFIED or FAILED; NOT_VERIFIABLE for a service that
+        signs nothing. A failed check is counted against the provider by routing and its breaker.
+        Errors: INVALID_ARGUMENT + BadRequest (no request_id); NOT_FOUND + ErrorInfo(NO_ANSWER) when
+        this caller has no answer under request_id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_InferenceServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -179,6 +198,11 @@ def add_InferenceServiceServicer_to_server(servicer, server):
                     servicer.AnalyzeDream,
                     request_deserializer=zerog_dot_inference_dot_v1_dot_inference__service__pb2.AnalyzeDreamRequest.FromString,
                     response_serializer=zerog_dot_inference_dot_v1_dot_inference__service__pb2.AnalyzeDreamResponse.SerializeToString,
+            ),
+            'GetVerification': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetVerification,
+                    request_deserializer=zerog_dot_inference_dot_v1_dot_inference__service__pb2.GetVerificationRequest.FromString,
+                    response_serializer=zerog_dot_inference_dot_v1_dot_inference__service__pb2.GetVerificationResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -325,6 +349,33 @@ class InferenceService:
             '/zerog.inference.v1.InferenceService/AnalyzeDream',
             zerog_dot_inference_dot_v1_dot_inference__service__pb2.AnalyzeDreamRequest.SerializeToString,
             zerog_dot_inference_dot_v1_dot_inference__service__pb2.AnalyzeDreamResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetVerification(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/zerog.inference.v1.InferenceService/GetVerification',
+            zerog_dot_inference_dot_v1_dot_inference__service__pb2.GetVerificationRequest.SerializeToString,
+            zerog_dot_inference_dot_v1_dot_inference__service__pb2.GetVerificationResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -54,8 +54,10 @@ class InferenceServiceStub:
     a provider refused the request (400/401/402/403/404); DEADLINE_EXCEEDED when the caller's
     deadline passes, retries included; ALREADY_EXISTS + ErrorInfo(REQUEST_ID_REUSED) when the
     request_id was used for a different request. When routing.verifiable_only is set, an answer
-    whose TEE signature fails is FAILED_PRECONDITION + ErrorInfo(RESPONSE_NOT_VERIFIED) (recorded;
-    the usage is still billed); otherwise it is returned with verification.status FAILED.
+    whose TEE signature fails is FAILED_PRECONDITION + ErrorInfo(RESPONSE_NOT_VERIFIED) (counted;
+    the usage is still billed). Otherwise the answer is returned with verification.status
+    PENDING and checked right after it (GetVerification), or, with verification
+    BEFORE_ANSWER, returned with VERIFIED or FAILED.
     Concurrent duplicates: the first arrival of a request_id claims it before any provider is
     called; a call with the same request_id arriving while it runs (on any replica) gets ABORTED +
     ErrorInfo(REQUEST_IN_PROGRESS) + RetryInfo at once and calls no provider. It is refused rather
@@ -92,6 +94,14 @@ class InferenceServiceStub:
     requested structure; the model call fails as ChatCompletion, ABORTED +
     ErrorInfo(REQUEST_IN_PROGRESS) included.
     """
+    GetVerification: _grpc.UnaryUnaryMultiCallable[_inference_service_pb2.GetVerificationRequest, _inference_service_pb2.GetVerificationResponse]
+    """GetVerification gives the TEE check of an answer this caller asked for with request_id
+    (ChatCompletion, StreamChatCompletion, a session message or an analysis): PENDING until the
+    check after the answer is done, then VERIFIED or FAILED; NOT_VERIFIABLE for a service that
+    signs nothing. A failed check is counted against the provider by routing and its breaker.
+    Errors: INVALID_ARGUMENT + BadRequest (no request_id); NOT_FOUND + ErrorInfo(NO_ANSWER) when
+    this caller has no answer under request_id.
+    """
 
 @_typing.type_check_only
 class InferenceServiceAsyncStub(InferenceServiceStub):
@@ -119,8 +129,10 @@ class InferenceServiceAsyncStub(InferenceServiceStub):
     a provider refused the request (400/401/402/403/404); DEADLINE_EXCEEDED when the caller's
     deadline passes, retries included; ALREADY_EXISTS + ErrorInfo(REQUEST_ID_REUSED) when the
     request_id was used for a different request. When routing.verifiable_only is set, an answer
-    whose TEE signature fails is FAILED_PRECONDITION + ErrorInfo(RESPONSE_NOT_VERIFIED) (recorded;
-    the usage is still billed); otherwise it is returned with verification.status FAILED.
+    whose TEE signature fails is FAILED_PRECONDITION + ErrorInfo(RESPONSE_NOT_VERIFIED) (counted;
+    the usage is still billed). Otherwise the answer is returned with verification.status
+    PENDING and checked right after it (GetVerification), or, with verification
+    BEFORE_ANSWER, returned with VERIFIED or FAILED.
     Concurrent duplicates: the first arrival of a request_id claims it before any provider is
     called; a call with the same request_id arriving while it runs (on any replica) gets ABORTED +
     ErrorInfo(REQUEST_IN_PROGRESS) + RetryInfo at once and calls no provider. It is refused rather
@@ -157,6 +169,14 @@ class InferenceServiceAsyncStub(InferenceServiceStub):
     requested structure; the model call fails as ChatCompletion, ABORTED +
     ErrorInfo(REQUEST_IN_PROGRESS) included.
     """
+    GetVerification: _aio.UnaryUnaryMultiCallable[_inference_service_pb2.GetVerificationRequest, _inference_service_pb2.GetVerificationResponse]  # type: ignore[assignment]
+    """GetVerification gives the TEE check of an answer this caller asked for with request_id
+    (ChatCompletion, StreamChatCompletion, a session message or an analysis): PENDING until the
+    check after the answer is done, then VERIFIED or FAILED; NOT_VERIFIABLE for a service that
+    signs nothing. A failed check is counted against the provider by routing and its breaker.
+    Errors: INVALID_ARGUMENT + BadRequest (no request_id); NOT_FOUND + ErrorInfo(NO_ANSWER) when
+    this caller has no answer under request_id.
+    """
 
 class InferenceServiceServicer(metaclass=_abc_1.ABCMeta):
     """InferenceService is OpenAI-compatible chat over 0G Compute providers. Each call picks a provider
@@ -187,8 +207,10 @@ class InferenceServiceServicer(metaclass=_abc_1.ABCMeta):
         a provider refused the request (400/401/402/403/404); DEADLINE_EXCEEDED when the caller's
         deadline passes, retries included; ALREADY_EXISTS + ErrorInfo(REQUEST_ID_REUSED) when the
         request_id was used for a different request. When routing.verifiable_only is set, an answer
-        whose TEE signature fails is FAILED_PRECONDITION + ErrorInfo(RESPONSE_NOT_VERIFIED) (recorded;
-        the usage is still billed); otherwise it is returned with verification.status FAILED.
+        whose TEE signature fails is FAILED_PRECONDITION + ErrorInfo(RESPONSE_NOT_VERIFIED) (counted;
+        the usage is still billed). Otherwise the answer is returned with verification.status
+        PENDING and checked right after it (GetVerification), or, with verification
+        BEFORE_ANSWER, returned with VERIFIED or FAILED.
         Concurrent duplicates: the first arrival of a request_id claims it before any provider is
         called; a call with the same request_id arriving while it runs (on any replica) gets ABORTED +
         ErrorInfo(REQUEST_IN_PROGRESS) + RetryInfo at once and calls no provider. It is refused rather
@@ -248,6 +270,20 @@ class InferenceServiceServicer(metaclass=_abc_1.ABCMeta):
         FAILED_PRECONDITION + ErrorInfo(MALFORMED_MODEL_OUTPUT) when the model's answer is not the
         requested structure; the model call fails as ChatCompletion, ABORTED +
         ErrorInfo(REQUEST_IN_PROGRESS) included.
+        """
+
+    @_abc_1.abstractmethod
+    def GetVerification(
+        self,
+        request: _inference_service_pb2.GetVerificationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_inference_service_pb2.GetVerificationResponse, _abc.Awaitable[_inference_service_pb2.GetVerificationResponse]]:
+        """GetVerification gives the TEE check of an answer this caller asked for with request_id
+        (ChatCompletion, StreamChatCompletion, a session message or an analysis): PENDING until the
+        check after the answer is done, then VERIFIED or FAILED; NOT_VERIFIABLE for a service that
+        signs nothing. A failed check is counted against the provider by routing and its breaker.
+        Errors: INVALID_ARGUMENT + BadRequest (no request_id); NOT_FOUND + ErrorInfo(NO_ANSWER) when
+        this caller has no answer under request_id.
         """
 
 def add_InferenceServiceServicer_to_server(servicer: InferenceServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
