@@ -41,8 +41,8 @@ from zerog_grpc import (
     Monotonic,
     ServiceServer,
     TokenMinter,
-    client_interceptors,
     monotonic,
+    service_channel,
     start_server,
     utc_now,
 )
@@ -99,14 +99,12 @@ async def start(
     """Start inference on `address` with the given pool (already migrated)."""
     minter = TokenMinter(config.jwt_secret, "inference")
     channels = [
-        grpc.aio.insecure_channel(config.quota_address, interceptors=client_interceptors()),
-        grpc.aio.insecure_channel(config.broker_address, interceptors=client_interceptors()),
+        service_channel(config.quota_address),
+        service_channel(config.broker_address),
     ]
     storage = None
     if config.storage_address:
-        channels.append(
-            grpc.aio.insecure_channel(config.storage_address, interceptors=client_interceptors())
-        )
+        channels.append(service_channel(config.storage_address))
         storage = storage_service_pb2_grpc.StorageServiceStub(channels[2])
     timeout = config.dependency_timeout_seconds
     quota = QuotaClient(

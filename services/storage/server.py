@@ -29,7 +29,7 @@ from zerog_grpc import (
     Clock,
     ServiceServer,
     TokenMinter,
-    client_interceptors,
+    service_channel,
     start_server,
     utc_now,
 )
@@ -91,7 +91,7 @@ async def _fee_reader(
 
 
 def _channel(address: str, channels: list[grpc.aio.Channel]) -> grpc.aio.Channel:
-    channel = grpc.aio.insecure_channel(address, interceptors=client_interceptors())
+    channel = service_channel(address)
     channels.append(channel)
     return channel
 
