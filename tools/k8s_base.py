@@ -17,9 +17,11 @@ from tools.k8s_spec import (
     EGRESS_PORTS,
     GRPC_PORT,
     METRICS_PORT,
+    PRESTOP_SECONDS,
     SECRETS_DIR,
     SERVICES,
     TERMINATION_GRACE_SECONDS,
+    SecretFile,
     Service,
 )
 
@@ -38,6 +40,21 @@ def _meta(name: str, svc: str | None = None) -> Doc:
     return {"name": name, "labels": labels}
 
 
+MIGRATE_LABELS = {"app.kubernetes.io/part-of": "zerog", "app.kubernetes.io/component": "migrate"}
+SECURITY = {
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,
+    "capabilities": {"drop": ["ALL"]},
+}
+POD_SECURITY = {
+    "runAsNonRoot": True,
+    "runAsUser": 10001,
+    "runAsGroup": 10001,
+    "fsGroup": 10001,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+
+
 def _selector(svc: str) -> Doc:
     return {"matchLabels": {"app.kubernetes.io/name": svc}}
 
@@ -51,14 +68,17 @@ def _container_env(s: Service) -> tuple[list[Doc], list[Doc]]:
     return env_from, env
 
 
+def _secret_volume(files: list[SecretFile]) -> Doc:
+    sources = [
+        {"secret": {"name": f.secret, "items": [{"key": f.key, "path": f.key}]}} for f in files
+    ]
+    return {"name": "secrets", "projected": {"defaultMode": 0o440, "sources": sources}}
+
+
 def deployment(s: Service) -> Doc:
-    """Deployment with a migration initContainer, gRPC probes and a locked-down container."""
+    """Deployment with gRPC probes, a preStop pause and a locked-down container; no replica
+    count (its HPA owns it) and no migrations (its Job runs them)."""
     env_from, env = _container_env(s)
-    security = {
-        "allowPrivilegeEscalation": False,
-        "readOnlyRootFilesystem": True,
-        "capabilities": {"drop": ["ALL"]},
-    }
     mounts = [
         {"name": "tmp", "mountPath": "/tmp"},
         {"name": "secrets", "mountPath": SECRETS_DIR, "readOnly": True},
@@ -82,39 +102,24 @@ def deployment(s: Service) -> Doc:
             "failureThreshold": 2,
         },
         "livenessProbe": {"grpc": grpc_probe, "periodSeconds": 10, "failureThreshold": 3},
+        # Before SIGTERM: endpoints and DNS drop the pod while it still serves every call.
+        "lifecycle": {"preStop": {"sleep": {"seconds": PRESTOP_SECONDS}}},
         "resources": {
             "requests": {"cpu": "100m", "memory": "128Mi"},
             "limits": {"memory": "512Mi"},
         },
-        "securityContext": security,
+        "securityContext": SECURITY,
     }
-    migrate = {
-        "name": "migrate",
-        **common,
-        "command": ["python", "-m", module, "migrate"],
-        "resources": {"requests": {"cpu": "50m", "memory": "96Mi"}, "limits": {"memory": "256Mi"}},
-        "securityContext": security,
-    }
-    sources = [
-        {"secret": {"name": f.secret, "items": [{"key": f.key, "path": f.key}]}} for f in s.secrets
-    ]
     pod = {
         "serviceAccountName": f"zerog-{s.name}",
         "automountServiceAccountToken": False,
         "terminationGracePeriodSeconds": TERMINATION_GRACE_SECONDS,
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": 10001,
-            "runAsGroup": 10001,
-            "fsGroup": 10001,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
-        "initContainers": [migrate],
+        "securityContext": POD_SECURITY,
         "containers": [container],
         "volumes": [
             # Disk-backed: storage stages uploads under STORAGE_TEMP_DIR (/tmp/zerog-storage).
             {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
-            {"name": "secrets", "projected": {"defaultMode": 0o440, "sources": sources}},
+            _secret_volume(s.secrets),
         ],
         "topologySpreadConstraints": [
             {
@@ -130,13 +135,53 @@ def deployment(s: Service) -> Doc:
         "kind": "Deployment",
         "metadata": _meta(s.name, s.name),
         "spec": {
-            "replicas": s.min_replicas,
             "selector": _selector(s.name),
             "strategy": {
                 "type": "RollingUpdate",
                 "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
             },
             "template": {"metadata": {"labels": _meta(s.name, s.name)["labels"]}, "spec": pod},
+        },
+    }
+
+
+def migration_job(s: Service) -> Doc:
+    """A Job applying one service's migrations with its own database role and nothing else.
+
+    Its pods carry their own labels, so the service's Service, PDB and HPA never count them.
+    Jobs are immutable: a release deletes the finished Job and applies it again before the
+    Deployments (docs/operations.md, "Releasing").
+    """
+    database = next(f for f in s.secrets if f.variable == "DATABASE_URL")
+    labels = {**MIGRATE_LABELS, "app.kubernetes.io/name": f"{s.name}-migrate"}
+    container = {
+        "name": "migrate",
+        "image": IMAGE,
+        "command": ["python", "-m", f"services.{s.name}", "migrate"],
+        "env": [{"name": "DATABASE_URL_FILE", "value": f"{SECRETS_DIR}/{database.key}"}],
+        "volumeMounts": [
+            {"name": "tmp", "mountPath": "/tmp"},
+            {"name": "secrets", "mountPath": SECRETS_DIR, "readOnly": True},
+        ],
+        "resources": {"requests": {"cpu": "50m", "memory": "96Mi"}, "limits": {"memory": "256Mi"}},
+        "securityContext": SECURITY,
+    }
+    pod = {
+        "serviceAccountName": f"zerog-{s.name}",
+        "automountServiceAccountToken": False,
+        "restartPolicy": "Never",
+        "securityContext": POD_SECURITY,
+        "containers": [container],
+        "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}, _secret_volume([database])],
+    }
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": f"{s.name}-migrate", "labels": labels},
+        "spec": {
+            "backoffLimit": 4,
+            "activeDeadlineSeconds": 900,
+            "template": {"metadata": {"labels": labels}, "spec": pod},
         },
     }
 
@@ -151,6 +196,14 @@ def dump(docs: list[Doc]) -> str:
     return HEADER + "---\n".join(yaml.safe_dump(d, sort_keys=False) for d in docs)
 
 
+DNS_EGRESS: Doc = {
+    "to": [{"namespaceSelector": {}, "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
+    "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}],
+}
+# PostgreSQL may be in or out of the cluster; only its port is allowed.
+POSTGRES_EGRESS: Doc = {"ports": [{"port": 5432}]}
+
+
 def network_policy(s: Service) -> Doc:
     """Ingress from allowed callers (and labelled clients); egress only where the service calls."""
     clients = {"namespaceSelector": {}, "podSelector": {"matchLabels": {"zerog.io/client": "true"}}}
@@ -162,14 +215,8 @@ def network_policy(s: Service) -> Doc:
         {"from": [monitoring], "ports": [{"port": "metrics"}]},
     ]
     egress: list[Doc] = [
-        {
-            "to": [
-                {"namespaceSelector": {}, "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}
-            ],
-            "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}],
-        },
-        # PostgreSQL may be in or out of the cluster; only its port is allowed.
-        {"ports": [{"port": 5432}]},
+        DNS_EGRESS,
+        POSTGRES_EGRESS,
         {
             "to": [
                 {
@@ -221,12 +268,16 @@ def service_docs(s: Service) -> list[Doc]:
             "metadata": _meta(f"zerog-{s.name}", s.name),
             "data": {"PORT": str(GRPC_PORT), "METRICS_PORT": str(METRICS_PORT), **s.env},
         },
+        migration_job(s),
         deployment(s),
         {
             "apiVersion": "v1",
             "kind": "Service",
             "metadata": meta,
             "spec": {
+                # Headless: the name resolves to every ready pod and callers balance over them
+                # (zerog_grpc.channels); a ClusterIP would pin each HTTP/2 connection to one pod.
+                "clusterIP": "None",
                 "selector": {"app.kubernetes.io/name": s.name},
                 "ports": [
                     {
@@ -293,6 +344,17 @@ def common_docs() -> list[Doc]:
             "spec": {
                 "podSelector": {"matchLabels": {"app.kubernetes.io/part-of": "zerog"}},
                 "policyTypes": ["Ingress", "Egress"],
+            },
+        },
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": _meta("zerog-migrate"),
+            "spec": {
+                # Migration Jobs reach DNS and PostgreSQL only, and nothing reaches them.
+                "podSelector": {"matchLabels": MIGRATE_LABELS},
+                "policyTypes": ["Ingress", "Egress"],
+                "egress": [DNS_EGRESS, POSTGRES_EGRESS],
             },
         },
     ]
