@@ -30,6 +30,7 @@ from services.inference.rpc_insights import InsightRpcs
 from services.inference.rpc_messages import MessageRpcs
 from services.inference.rpc_sessions import SessionRpcs
 from services.inference.settler import Settler, SettlerSettings, UsageRecorder
+from services.inference.spans import CallMetrics
 from zerog.broker.v1 import broker_service_pb2_grpc
 from zerog.inference.v1 import inference_service_pb2 as pb
 from zerog.inference.v1 import inference_service_pb2_grpc as pb_grpc
@@ -156,7 +157,13 @@ async def start(
     leases = Leases(quota, config, clock)
     leases.start()
     engine = ChatEngine(
-        broker, quota, RenewingHttp(client, broker.cache, clock), failover, settler, leases
+        broker,
+        quota,
+        RenewingHttp(client, broker.cache, clock),
+        failover,
+        settler,
+        leases,
+        CallMetrics(registry, breakers),
     )
     once = Once(
         pool,

@@ -15,6 +15,7 @@ from services.storage.backups import Backups
 from services.storage.config import Config
 from services.storage.deps import Deps
 from services.storage.errors import ERRORS
+from services.storage.metrics import UploadMetrics
 from services.storage.policy import GLOBAL_JOBS
 from services.storage.puts import PutFlow
 from services.storage.reads import ReadFlow
@@ -142,6 +143,7 @@ async def start(
             temp_dir=config.temp_dir,
             default_replicas=config.default_replicas,
             max_replicas=config.max_replicas,
+            metrics=UploadMetrics(registry := registry or CollectorRegistry()),
         ),
         reads=ReadFlow(downloader, config.temp_dir, config.get_chunk_bytes),
         backups=Backups(pool, downloader, uploader, clock),
