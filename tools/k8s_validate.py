@@ -29,7 +29,10 @@ K8S = ROOT / "deploy" / "k8s"
 KUBERNETES_VERSION = "1.32"
 # kubectl 1.32 embeds kustomize v5.5.0; a standalone kustomize must be the same minor.
 KUSTOMIZE_VERSION = re.compile(r"v5\.5\.\d+")
-CRD_SCHEMAS = {("monitoring.coreos.com/v1", "ServiceMonitor"): "servicemonitor-monitoring-v1.json"}
+CRD_SCHEMAS = {
+    ("monitoring.coreos.com/v1", "ServiceMonitor"): "servicemonitor-monitoring-v1.json",
+    ("monitoring.coreos.com/v1", "PrometheusRule"): "prometheusrule-monitoring-v1.json",
+}
 Doc = dict[str, Any]
 
 
