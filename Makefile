@@ -15,7 +15,7 @@ PY_SOURCES := libs services devnet tests tools bench
 KECCAK_LIB := libs/zerog_storage/_keccak_levels.so
 
 .PHONY: help install protos lint format typecheck test check breaking gen-check dev migrate devnet \
-	k8s-validate docs-api images bench
+	k8s-validate docs-api docs-check images bench
 
 help:  ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -67,7 +67,7 @@ breaking: install  ## buf breaking against main (skipped when main has no protos
 		$(BUF) breaking --against '.git#branch=main'; \
 	else echo "breaking: main has no protos yet, nothing to compare"; fi
 
-check: lint typecheck breaking gen-check k8s-validate  ## Everything CI checks besides the tests.
+check: lint typecheck breaking gen-check docs-check k8s-validate  ## Everything CI checks besides the tests.
 
 test: install  ## The whole test suite (starts its own PostgreSQL, chain and servers).
 	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile
@@ -92,6 +92,10 @@ k8s-validate: install  ## Render every kustomize overlay and validate it offline
 
 docs-api: install  ## Regenerate docs/api.md from the protos.
 	$(PY) -m tools.proto_docs --out docs/api.md $(PROTO_FILES)
+
+docs-check: docs-api  ## Fail if docs/api.md is not what the protos generate.
+	git diff --exit-code --stat -- docs/api.md || (echo "docs/api.md is stale: run make docs-api and commit" && exit 1)
+	test -z "$$(git status --porcelain -- docs/api.md)" || (echo "docs/api.md is not committed: run make docs-api and commit"; exit 1)
 
 images:  ## Build the service and devnet images (needs a Docker engine).
 	docker build -f deploy/Dockerfile --target service -t zerog:dev .

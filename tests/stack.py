@@ -15,6 +15,7 @@ import grpc.aio
 import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from prometheus_client import CollectorRegistry
 from web3 import Web3
 from web3.types import RPCEndpoint
 
@@ -66,6 +67,8 @@ class Stack:
     configs: dict[str, Any] = field(default_factory=dict)
     pools: dict[str, asyncpg.Pool] = field(default_factory=dict)
     channels: dict[str, grpc.aio.Channel] = field(default_factory=dict)
+    # Each service's metrics registry: what its /metrics would serve.
+    registries: dict[str, CollectorRegistry] = field(default_factory=dict)
 
     def address(self, service: str) -> str:
         return f"127.0.0.1:{self.servers[service].port}"
@@ -107,22 +110,23 @@ class Stack:
         pool = await create_pool(self.database_url, search_path=service, max_size=10)
         self.pools[service] = pool
         address = "127.0.0.1:0"
+        registry = self.registries[service] = CollectorRegistry()
         if service == "quota":
             from services.quota import server as quota_server
 
             config: Any = quota_config(self.database_url, **overrides)
-            running: Any = await quota_server.start(pool, config, address)
+            running: Any = await quota_server.start(pool, config, address, registry)
         elif service == "broker":
             from services.broker import server as broker_server
 
             config = broker_config(self.devnet, self.database_url, self.wallet, **overrides)
-            running = await broker_server.start(pool, config, address)
+            running = await broker_server.start(pool, config, address, registry)
         elif service == "inference":
             from services.inference import server as inference_server
             from services.inference.config import Config as InferenceConfig
 
             config = InferenceConfig.from_env({**self._inference_env(), **overrides})
-            running = await inference_server.start(pool, config, address)
+            running = await inference_server.start(pool, config, address, registry)
         elif service == "storage":
             from services.storage import server as storage_server
             from services.storage.config import Config as StorageConfig
@@ -136,13 +140,13 @@ class Stack:
                 self.tmp,
             )
             config = StorageConfig.from_env({**base, **overrides})
-            running = await storage_server.start(pool, config, address)
+            running = await storage_server.start(pool, config, address, registry)
         else:
             from services.scheduler import server as scheduler_server
             from tests.scheduler.conftest import scheduler_config
 
             config = scheduler_config(self.database_url, **overrides)
-            running = await scheduler_server.start(pool, config, address, run_loop=False)
+            running = await scheduler_server.start(pool, config, address, registry, run_loop=False)
         self.servers[service] = running
         self.configs[service] = config
         self.channels[service] = grpc.aio.insecure_channel(
@@ -170,6 +174,7 @@ class Stack:
             await self.servers.pop(name).stop(grace=None)
             await self.pools.pop(name).close()
             self.configs.pop(name)
+            self.registries.pop(name)
 
 
 StartStack = Callable[..., Awaitable[Stack]]

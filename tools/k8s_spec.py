@@ -7,14 +7,22 @@ from dataclasses import dataclass, field
 GRPC_PORT = 50051
 METRICS_PORT = 9464
 SECRETS_DIR = "/run/secrets/zerog"
-# > SHUTDOWN_GRACE_SECONDS, so a drained pod finishes its in-flight calls before SIGKILL.
-TERMINATION_GRACE_SECONDS = 30
+# Shutting down: the preStop hook waits PRESTOP_SECONDS while endpoints and DNS drop the pod;
+# on SIGTERM the service reports NOT_SERVING for SHUTDOWN_DELAY_SECONDS (clients and probes
+# see it), then drains calls for SHUTDOWN_GRACE_SECONDS. The pod's grace period outlasts all
+# three, so in-flight calls finish before SIGKILL (tools/k8s_validate checks the sum).
+PRESTOP_SECONDS = 5
+SHUTDOWN_DELAY_SECONDS = 5
 SHUTDOWN_GRACE_SECONDS = 20
+TERMINATION_GRACE_SECONDS = 40
 
 # Values every service reads (ConfigMap zerog-common).
 COMMON_ENV = {
     "LOG_LEVEL": "INFO",
     "SHUTDOWN_GRACE_SECONDS": str(SHUTDOWN_GRACE_SECONDS),
+    "SHUTDOWN_DELAY_SECONDS": str(SHUTDOWN_DELAY_SECONDS),
+    # Each service's migration Job applies migrations; `serve` only serves.
+    "MIGRATE_ON_START": "false",
     "OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel-collector.observability:4317",
 }
 
@@ -58,6 +66,7 @@ def _db(svc: str) -> SecretFile:
 
 
 AUTH = SecretFile("AUTH_JWT_SECRET", "zerog-auth", "auth_jwt_secret")
+# Headless Services: each name resolves to every ready pod, which zerog_grpc.channels balances.
 ADDRESSES = {s: f"{s}:{GRPC_PORT}" for s in ("quota", "broker", "inference", "storage")}
 CHAIN_ENV = {"ZG_NETWORK": "testnet", "ZG_RPC_URL": "https://evmrpc-testnet.0g.ai"}
 

@@ -3,7 +3,9 @@
 Core kinds are checked against the Kubernetes JSON schemas bundled in PyPI kubernetes-validate
 (strict: unknown fields fail); ServiceMonitor, a CRD those schemas lack, against the subset schema
 in deploy/k8s/schemas. Then zerog's own rules: probes, resources, security, grace periods and one
-PDB, HPA, NetworkPolicy, ServiceMonitor, Service and ServiceAccount per Deployment.
+PDB, HPA, NetworkPolicy, ServiceMonitor, Service and ServiceAccount per Deployment; scaling rules
+(a headless Service, no `replicas` beside an HPA); migrations in a Job of their own, never at
+`serve`; a preStop pause and a shutdown delay that the grace period outlasts.
 """
 
 from __future__ import annotations
@@ -27,7 +29,10 @@ K8S = ROOT / "deploy" / "k8s"
 KUBERNETES_VERSION = "1.32"
 # kubectl 1.32 embeds kustomize v5.5.0; a standalone kustomize must be the same minor.
 KUSTOMIZE_VERSION = re.compile(r"v5\.5\.\d+")
-CRD_SCHEMAS = {("monitoring.coreos.com/v1", "ServiceMonitor"): "servicemonitor-monitoring-v1.json"}
+CRD_SCHEMAS = {
+    ("monitoring.coreos.com/v1", "ServiceMonitor"): "servicemonitor-monitoring-v1.json",
+    ("monitoring.coreos.com/v1", "PrometheusRule"): "prometheusrule-monitoring-v1.json",
+}
 Doc = dict[str, Any]
 
 
@@ -91,17 +96,110 @@ def _containers(deployment: Doc) -> Iterator[Doc]:
     yield from spec["containers"]
 
 
+def container_env(docs: list[Doc], container: Doc) -> dict[str, str]:
+    """What a container's environment holds: its ConfigMaps' data, then its own env values."""
+    maps = {d["metadata"]["name"]: d.get("data", {}) for d in docs if d["kind"] == "ConfigMap"}
+    env: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        env.update(maps.get(source.get("configMapRef", {}).get("name", ""), {}))
+    env.update({e["name"]: e.get("value", "") for e in container.get("env", [])})
+    return env
+
+
+def _seconds(env: dict[str, str], name: str) -> float:
+    try:
+        return float(env.get(name, "0"))
+    except ValueError:
+        return 0.0
+
+
+def _matches(selector: Doc, labels: dict[str, str]) -> bool:
+    wanted = selector.get("matchLabels", {})
+    return bool(wanted) and all(labels.get(k) == v for k, v in wanted.items())
+
+
+def scaling_errors(docs: list[Doc]) -> list[str]:
+    """Replicas belong to the HPA; callers balance over pods, so Services are headless."""
+    errors: list[str] = []
+    scaled = {
+        d["spec"]["scaleTargetRef"]["name"]
+        for d in docs
+        if d["kind"] == "HorizontalPodAutoscaler"
+        and d["spec"]["scaleTargetRef"].get("kind") == "Deployment"
+    }
+    services = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Service"}
+    for dep in (d for d in docs if d["kind"] == "Deployment"):
+        name = dep["metadata"]["name"]
+        if name in scaled and "replicas" in dep["spec"]:
+            errors.append(f"{name}: sets replicas, which its HorizontalPodAutoscaler owns")
+        service = services.get(name)
+        if service is not None and service["spec"].get("clusterIP") != "None":
+            errors.append(f"{name}: its Service must be headless (clusterIP: None)")
+    return errors
+
+
+def migration_errors(docs: list[Doc]) -> list[str]:
+    """Each Deployment's migrations run in a Job of its own, and `serve` never migrates."""
+    errors: list[str] = []
+    jobs = [d for d in docs if d["kind"] == "Job"]
+    deployments = [d for d in docs if d["kind"] == "Deployment"]
+    for dep in deployments:
+        name, pod = dep["metadata"]["name"], dep["spec"]["template"]["spec"]
+        migrate = ["python", "-m", f"services.{name}", "migrate"]
+        if not any(
+            c.get("command") == migrate
+            for j in jobs
+            for c in j["spec"]["template"]["spec"]["containers"]
+        ):
+            errors.append(f"{name}: no Job runs {' '.join(migrate)}")
+        if any(c.get("command", [""])[-1] == "migrate" for c in pod.get("initContainers", [])):
+            errors.append(f"{name}: migrates in an initContainer (every new pod would)")
+        main = pod["containers"][0]
+        if container_env(docs, main).get("MIGRATE_ON_START", "").lower() != "false":
+            errors.append(f"{name}: MIGRATE_ON_START must be false (its Job migrates)")
+    for job in jobs:
+        labels = job["spec"]["template"]["metadata"].get("labels", {})
+        for dep in deployments:
+            if _matches(dep["spec"]["selector"], labels):
+                errors.append(
+                    f"Job {job['metadata']['name']}: its pods match Deployment "
+                    f"{dep['metadata']['name']}'s selector (its PDB, HPA and Service count them)"
+                )
+    return errors
+
+
+def shutdown_errors(docs: list[Doc]) -> list[str]:
+    """preStop, then NOT_SERVING for SHUTDOWN_DELAY_SECONDS, then the drain: all before SIGKILL."""
+    errors: list[str] = []
+    for dep in (d for d in docs if d["kind"] == "Deployment"):
+        name, pod = dep["metadata"]["name"], dep["spec"]["template"]["spec"]
+        main = pod["containers"][0]
+        env = container_env(docs, main)
+        pre_stop = main.get("lifecycle", {}).get("preStop")
+        if not pre_stop:
+            errors.append(f"{name}: no preStop hook")
+        if _seconds(env, "SHUTDOWN_DELAY_SECONDS") <= 0:
+            errors.append(f"{name}: SHUTDOWN_DELAY_SECONDS must be set above 0")
+        pause = (pre_stop or {}).get("sleep", {}).get("seconds", 0)
+        needed = (
+            pause
+            + _seconds(env, "SHUTDOWN_DELAY_SECONDS")
+            + _seconds(env, "SHUTDOWN_GRACE_SECONDS")
+        )
+        if pod.get("terminationGracePeriodSeconds", 30) <= needed:
+            errors.append(
+                f"{name}: terminationGracePeriodSeconds must exceed preStop + "
+                f"SHUTDOWN_DELAY_SECONDS + SHUTDOWN_GRACE_SECONDS ({needed:g} s)"
+            )
+    return errors
+
+
 def rule_errors(docs: list[Doc]) -> list[str]:
     """zerog's deployment rules over one rendered overlay."""
     errors: list[str] = []
     by_kind: dict[str, set[str]] = {}
     for doc in docs:
         by_kind.setdefault(doc["kind"], set()).add(doc["metadata"]["name"])
-    grace = int(
-        next(d for d in docs if d["metadata"]["name"] == "zerog-common")["data"][
-            "SHUTDOWN_GRACE_SECONDS"
-        ]
-    )
     for dep in (d for d in docs if d["kind"] == "Deployment"):
         name, pod = dep["metadata"]["name"], dep["spec"]["template"]["spec"]
         for kind in (
@@ -115,18 +213,12 @@ def rule_errors(docs: list[Doc]) -> list[str]:
                 errors.append(f"{name}: no {kind}")
         if pod.get("serviceAccountName") not in by_kind.get("ServiceAccount", set()):
             errors.append(f"{name}: its ServiceAccount is missing")
-        if pod.get("terminationGracePeriodSeconds", 30) <= grace:
-            errors.append(
-                f"{name}: terminationGracePeriodSeconds must exceed SHUTDOWN_GRACE_SECONDS {grace}"
-            )
         main = pod["containers"][0]
         ready = main.get("readinessProbe", {}).get("grpc", {})
         if not ready.get("service", "").startswith(f"zerog.{name}.v1."):
             errors.append(f"{name}: readiness must be a gRPC probe of zerog.{name}.v1.*")
         if "grpc" not in main.get("livenessProbe", {}):
             errors.append(f"{name}: liveness must be a gRPC probe")
-        if not any(c["command"][-1] == "migrate" for c in pod.get("initContainers", [])):
-            errors.append(f"{name}: no migration initContainer")
         for c in _containers(dep):
             if not c.get("securityContext", {}).get("readOnlyRootFilesystem"):
                 errors.append(f"{name}/{c['name']}: root filesystem must be read-only")
@@ -134,7 +226,7 @@ def rule_errors(docs: list[Doc]) -> list[str]:
                 "limits", {}
             ):
                 errors.append(f"{name}/{c['name']}: needs resource requests and a memory limit")
-    return errors
+    return errors + scaling_errors(docs) + migration_errors(docs) + shutdown_errors(docs)
 
 
 def main() -> int:

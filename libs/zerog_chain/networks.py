@@ -12,9 +12,12 @@ from typing import Any
 from aiohttp import ClientError, ClientSession, ClientTimeout, TCPConnector
 from eth_typing import URI
 from eth_utils.address import to_checksum_address
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
 from web3 import AsyncHTTPProvider, AsyncWeb3
 from web3._utils.http_session_manager import HTTPSessionManager
 from web3.providers.rpc.utils import REQUEST_RETRY_ALLOWLIST, ExceptionRetryConfiguration
+from web3.types import RPCEndpoint, RPCResponse
 
 from zerog_chain.errors import ChainError, ChainIdMismatch, ChainUnavailable
 
@@ -118,8 +121,25 @@ class _SessionPerProvider(HTTPSessionManager):
         return session
 
 
+_tracer = trace.get_tracer("zerog_chain")
+
+
+class _TracedProvider(AsyncHTTPProvider):
+    """A client span per JSON-RPC request: web3 posts through aiohttp, which the httpx
+    instrumentation never sees, so a slow RPC would otherwise be a gap in the trace. The URL
+    stays off the span (hosted RPC URLs often carry an API key)."""
+
+    async def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
+        with _tracer.start_as_current_span(
+            f"chain {method}",
+            kind=SpanKind.CLIENT,
+            attributes={"rpc.system": "jsonrpc", "rpc.method": str(method)},
+        ):
+            return await super().make_request(method, params)
+
+
 def _provider(rpc_url: str, rpc_timeout: float) -> AsyncHTTPProvider:
-    provider = AsyncHTTPProvider(
+    provider = _TracedProvider(
         rpc_url, request_kwargs={"timeout": rpc_timeout}, exception_retry_configuration=_RETRY
     )
     provider._request_session_manager = _SessionPerProvider()

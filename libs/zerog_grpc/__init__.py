@@ -10,6 +10,7 @@ from zerog_grpc.auth import (
     TokenMinter,
     current_caller,
 )
+from zerog_grpc.channels import balanced_target, service_channel
 from zerog_grpc.clock import Clock, Monotonic, monotonic, utc_now
 from zerog_grpc.errormap import KERNEL_ERRORS, ErrorMap, Failure, MapErrors, status
 from zerog_grpc.errors import (
@@ -63,6 +64,7 @@ __all__ = [
     "TokenMinter",
     "abort",
     "bad_request",
+    "balanced_target",
     "client_interceptors",
     "current_caller",
     "error_info",
@@ -72,6 +74,7 @@ __all__ = [
     "request_ids",
     "retry_info",
     "run_service",
+    "service_channel",
     "setup_logging",
     "setup_tracing",
     "start_metrics_server",

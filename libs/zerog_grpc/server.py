@@ -29,6 +29,10 @@ SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 # grpc's default 4 MiB; services that stream content set their own.
 DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+# Clients resolve a service's replicas when they connect (zerog_grpc.channels); closing each
+# connection after this long makes them resolve again, so a pod added by the autoscaler gets
+# calls within minutes. Calls in flight (quota's alert streams) finish on the old connection.
+MAX_CONNECTION_AGE_MS = 5 * 60 * 1000
 
 
 @dataclass
@@ -142,6 +146,7 @@ async def start_server(
         options=[
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),
+            ("grpc.max_connection_age_ms", MAX_CONNECTION_AGE_MS),
         ],
     )
     register(server)

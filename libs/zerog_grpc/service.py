@@ -103,7 +103,10 @@ def run_service(
             except ConfigError as error:
                 sys.exit(f"{name}: configuration error: {error}")
             setup_logging(name, settings.log_level)
-            setup_tracing(name)
+            try:
+                setup_tracing(name)
+            except ConfigError as error:
+                sys.exit(f"{name}: configuration error: {error}")
             try:
                 asyncio.run(_serve(name, settings, start, migrations))
             except startup_errors as error:

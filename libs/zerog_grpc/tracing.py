@@ -16,24 +16,54 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_OFF,
     ALWAYS_ON,
     Decision,
     ParentBased,
+    ParentBasedTraceIdRatio,
     Sampler,
     SamplingResult,
+    TraceIdRatioBased,
 )
 from opentelemetry.trace import Link, SpanKind, TraceState
 from opentelemetry.util.types import Attributes, AttributeValue
 
 
-class _WhenExported(Sampler):
-    """The SDK's default (parent-based, always on) once some processor receives spans; until
-    then spans are dropped: they still carry trace and span ids (for logs and propagation) but
-    record nothing, which costs a fraction of a recorded span that no one would read."""
+def sampler_from_env(env: Mapping[str, str]) -> Sampler:
+    """OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG as the OpenTelemetry spec names them;
+    parentbased_always_on (the spec's default) when unset. ConfigError names a bad value."""
+    # Imported here: settings imports auth, which imports this module.
+    from zerog_grpc.settings import ConfigError
 
-    def __init__(self) -> None:
+    name = env.get("OTEL_TRACES_SAMPLER", "").strip().lower() or "parentbased_always_on"
+    fixed = {
+        "always_on": ALWAYS_ON,
+        "always_off": ALWAYS_OFF,
+        "parentbased_always_on": ParentBased(ALWAYS_ON),
+        "parentbased_always_off": ParentBased(ALWAYS_OFF),
+    }
+    if name in fixed:
+        return fixed[name]
+    if name not in ("traceidratio", "parentbased_traceidratio"):
+        raise ConfigError(f"OTEL_TRACES_SAMPLER: unsupported sampler {name!r}")
+    raw = env.get("OTEL_TRACES_SAMPLER_ARG", "").strip() or "1.0"
+    try:
+        ratio = float(raw)
+    except ValueError:
+        raise ConfigError(f"OTEL_TRACES_SAMPLER_ARG must be a number, got {raw!r}") from None
+    if not 0.0 <= ratio <= 1.0:
+        raise ConfigError(f"OTEL_TRACES_SAMPLER_ARG must be between 0 and 1, got {ratio}")
+    return TraceIdRatioBased(ratio) if name == "traceidratio" else ParentBasedTraceIdRatio(ratio)
+
+
+class _WhenExported(Sampler):
+    """`sampler` (OTEL_TRACES_SAMPLER) once some processor receives spans; until then spans
+    are dropped: they still carry trace and span ids (for logs and propagation) but record
+    nothing, which costs a fraction of a recorded span that no one would read."""
+
+    def __init__(self, sampler: Sampler) -> None:
         self.exporting = False
-        self._recording = ParentBased(ALWAYS_ON)
+        self._recording = sampler
 
     def should_sample(
         self,
@@ -58,8 +88,8 @@ class _WhenExported(Sampler):
 class _Provider(TracerProvider):
     """A tracer provider that starts recording spans when its first processor is added."""
 
-    def __init__(self, resource: Resource) -> None:
-        self._when = _WhenExported()
+    def __init__(self, resource: Resource, sampler: Sampler) -> None:
+        self._when = _WhenExported(sampler)
         super().__init__(resource=resource, sampler=self._when)
 
     def add_span_processor(self, span_processor: SpanProcessor) -> None:
@@ -91,7 +121,8 @@ def setup_tracing(
     """Install the process-wide tracer provider and instrument asyncpg and httpx.
 
     Spans always get trace ids (so logs can carry them and context propagates between
-    services); they leave the process only when OTEL_EXPORTER_OTLP_ENDPOINT is set, and are
+    services); they leave the process only when OTEL_EXPORTER_OTLP_ENDPOINT is set, are sampled
+    as OTEL_TRACES_SAMPLER (and _ARG) say, and are
     recorded only once a processor exists (so a process without one spends almost nothing on
     them). asyncpg and httpx get spans of their own only when exporting from the start: a span
     per query is the largest share of tracing's cost on the hot path. OpenTelemetry
@@ -104,7 +135,7 @@ def setup_tracing(
             current.add_span_processor(extra_processor)
             _instrument_clients()
         return current
-    provider = _Provider(Resource.create({"service.name": service}))
+    provider = _Provider(Resource.create({"service.name": service}), sampler_from_env(env))
     if env.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
         # Imported here: the exporter pulls in a gRPC client that tests without OTLP never need.
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter

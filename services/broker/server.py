@@ -15,6 +15,7 @@ from services.broker.config import Config
 from services.broker.credentials import Credentials
 from services.broker.deps import Deps
 from services.broker.errors import ERRORS
+from services.broker.metrics import BalanceWatch
 from services.broker.providers import ProviderCache
 from services.broker.refill import LedgerRefill
 from services.broker.rpc_accounts import AccountRpcs
@@ -62,6 +63,10 @@ class BrokerServer(ServiceServer):
     """The gRPC server and what lives and dies with it."""
 
     deps: Deps
+    balances: BalanceWatch
+
+    async def stop_parts(self, grace: float | None) -> None:
+        await self.balances.stop()
 
     async def close(self) -> None:
         await self.deps.providers.stop()
@@ -143,4 +148,6 @@ async def start(
     log.info("broker wallet", extra={"wallet": wallet.address})
     providers.start()
     deps.settlement.start(config.settlement_interval_seconds)
-    return BrokerServer(running, deps)
+    balances = BalanceWatch(compute, registry)
+    balances.start()
+    return BrokerServer(running, deps, balances)

@@ -83,7 +83,15 @@ class TopUps:
             "zerog_broker_topups_refused_total",
             "Automatic top-ups refused (nothing sent), by provider and reason",
             ["provider", "reason"],
-            registry=registry or CollectorRegistry(),
+            registry=(registry := registry or CollectorRegistry()),
+        )
+        self.sent = Counter(
+            "zerog_broker_topups_total", "Automatic top-ups sent", registry=registry
+        )
+        self.sent_neuron = Counter(
+            "zerog_broker_topup_neuron_total",
+            "Neuron moved by automatic top-ups",
+            registry=registry,
         )
         self._locks: dict[str, asyncio.Lock] = {}
         self.headroom = Headroom(check_seconds)
@@ -199,5 +207,7 @@ class TopUps:
             await record(error.tx_hash if isinstance(error, ReceiptTimeout) else None, name)
             raise
         await record(receipt.tx_hash, "")
+        self.sent.inc()
+        self.sent_neuron.inc(amount)
         await self._refill.ensure()
         return TopUpResult(amount, receipt, "")

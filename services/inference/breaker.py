@@ -91,6 +91,10 @@ class Breakers:
         self._clock = clock
         self._breakers: dict[str, CircuitBreaker] = {}
 
+    def providers(self) -> list[str]:
+        """Every provider with a breaker (copied: metrics read it from another thread)."""
+        return list(self._breakers)
+
     def of(self, provider: str) -> CircuitBreaker:
         """The breaker of `provider` (a lower-case address)."""
         key = provider.lower()

@@ -20,7 +20,7 @@ from services.inference.provider_http import Completion, Credentials, ProviderHt
 from services.inference.quota_client import QuotaClient, Reservation
 from services.inference.retry import Deadline
 from services.inference.routing import Filters, Provider, Strategy, rank
-from services.inference.spans import annotate_call
+from services.inference.spans import CallMetrics, annotate_call
 from services.inference.store.outbox import Queue, Settlement
 from services.inference.tokens import PER_MESSAGE_OVERHEAD, count_messages, count_text
 from services.inference.verification import NOT_CHECKED, PENDING, Signed, Verdict
@@ -118,6 +118,7 @@ class ChatEngine:
     verifier: Verifier
     leases: Leases | None = None
     """Budget leases of this replica; None (or turned off) reserves at quota per call."""
+    metrics: CallMetrics | None = None
 
     async def candidates(self, call: ChatCall) -> tuple[list[Provider], str]:
         """The providers that may answer, best first; NoProvider when there are none."""
@@ -174,7 +175,7 @@ class ChatEngine:
             routed = await self.failover.run(plan.ranked, attempt, call.deadline, log_)
         except BaseException:
             await self._release(plan.reservation)
-            annotate_call(call, plan.ranked, plan.reason, None, log_)
+            annotate_call(call, plan.ranked, plan.reason, None, log_, self.metrics)
             raise
         return routed
 
@@ -293,5 +294,5 @@ class ChatEngine:
             signed=signed,
             settlement=settlement,
         )
-        annotate_call(call, plan.ranked, plan.reason, outcome, routed.attempts)
+        annotate_call(call, plan.ranked, plan.reason, outcome, routed.attempts, self.metrics)
         return outcome

@@ -30,6 +30,7 @@ from services.inference.rpc_insights import InsightRpcs
 from services.inference.rpc_messages import MessageRpcs
 from services.inference.rpc_sessions import SessionRpcs
 from services.inference.settler import Settler, SettlerSettings, UsageRecorder
+from services.inference.spans import CallMetrics
 from services.inference.verifier import Verifier
 from zerog.broker.v1 import broker_service_pb2_grpc
 from zerog.inference.v1 import inference_service_pb2 as pb
@@ -42,8 +43,8 @@ from zerog_grpc import (
     Monotonic,
     ServiceServer,
     TokenMinter,
-    client_interceptors,
     monotonic,
+    service_channel,
     start_server,
     utc_now,
 )
@@ -101,14 +102,12 @@ async def start(
     """Start inference on `address` with the given pool (already migrated)."""
     minter = TokenMinter(config.jwt_secret, "inference")
     channels = [
-        grpc.aio.insecure_channel(config.quota_address, interceptors=client_interceptors()),
-        grpc.aio.insecure_channel(config.broker_address, interceptors=client_interceptors()),
+        service_channel(config.quota_address),
+        service_channel(config.broker_address),
     ]
     storage = None
     if config.storage_address:
-        channels.append(
-            grpc.aio.insecure_channel(config.storage_address, interceptors=client_interceptors())
-        )
+        channels.append(service_channel(config.storage_address))
         storage = storage_service_pb2_grpc.StorageServiceStub(channels[2])
     timeout = config.dependency_timeout_seconds
     quota = QuotaClient(
@@ -172,7 +171,16 @@ async def start(
     )
     verifier.start()
     http_calls = RenewingHttp(client, broker.cache, clock)
-    engine = ChatEngine(broker, quota, http_calls, failover, settler, verifier, leases)
+    engine = ChatEngine(
+        broker,
+        quota,
+        http_calls,
+        failover,
+        settler,
+        verifier,
+        leases,
+        CallMetrics(registry, breakers),
+    )
     once = Once(
         pool,
         lease=timedelta(seconds=config.lease()),

@@ -12,6 +12,7 @@ from services.quota.alerts import AlertHub
 from services.quota.config import Config
 from services.quota.deps import Deps
 from services.quota.errors import ERRORS
+from services.quota.metrics import UsageGauges
 from services.quota.rpc_alerts import AlertRpcs
 from services.quota.rpc_costs import CostRpcs
 from services.quota.rpc_leases import LeaseRpcs
@@ -62,6 +63,7 @@ async def start(
     clock: Clock = utc_now,
 ) -> QuotaServer:
     """Start quota on `address` with the given pool (already migrated)."""
+    registry = registry or CollectorRegistry()
     hub = AlertHub(pool, config.database_url)
     await hub.start()
     rate_limits = list(config.rate_limits)
@@ -81,6 +83,7 @@ async def start(
     running = await start_server(
         address, [SERVICE_NAME], lambda s: add(servicer, s), config, registry, errors=ERRORS
     )
-    sweeper = Sweeper(pool, clock, rate_limits, config.sweep_interval_seconds)
+    gauges = UsageGauges(registry, config.default_tier)
+    sweeper = Sweeper(pool, clock, rate_limits, config.sweep_interval_seconds, gauges)
     sweeper.start()
     return QuotaServer(running, hub, sweeper)

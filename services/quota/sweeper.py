@@ -1,4 +1,5 @@
-"""Background upkeep: expire stale reservations and leases, and prune old rate-limit entries."""
+"""Background upkeep: expire stale reservations and leases, prune old rate-limit entries and
+refresh the usage gauges."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
+from services.quota.metrics import UsageGauges
 from services.quota.model import RateRule
 from services.quota.store import leases, ratelimit, reservations
 from zerog_db import CONNECTION_ERRORS
@@ -25,6 +27,7 @@ class Sweeper:
     clock: Clock
     rate_limits: list[RateRule]
     interval: float
+    gauges: UsageGauges | None = None
     _task: asyncio.Task[None] | None = field(default=None, init=False)
 
     async def sweep(self) -> int:
@@ -38,6 +41,8 @@ class Sweeper:
                 expired = await expire(self.pool, now)
                 total += expired
         await ratelimit.prune(self.pool, now, self.rate_limits)
+        if self.gauges is not None:
+            await self.gauges.refresh(self.pool, self.clock)
         if total:
             log.info("expired reservations", extra={"count": total})
         return total

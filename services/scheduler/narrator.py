@@ -10,7 +10,7 @@ import grpc.aio
 
 from zerog.inference.v1 import inference_service_pb2 as ipb
 from zerog.inference.v1 import inference_service_pb2_grpc
-from zerog_grpc import TokenMinter, client_interceptors
+from zerog_grpc import TokenMinter, service_channel
 
 if TYPE_CHECKING:
     from zerog.inference.v1.inference_service_pb2_grpc import InferenceServiceAsyncStub
@@ -29,7 +29,7 @@ class Narrator:
     def __init__(
         self, address: str, minter: TokenMinter, model: str = "", timeout_seconds: float = 30.0
     ) -> None:
-        self._channel = grpc.aio.insecure_channel(address, interceptors=client_interceptors())
+        self._channel = service_channel(address)
         self._stub: InferenceServiceAsyncStub = inference_service_pb2_grpc.InferenceServiceStub(
             self._channel
         )

@@ -22,7 +22,7 @@ from services.scheduler.store.quota_alerts import last_alert_id
 from zerog.quota.v1 import quota_service_pb2 as qpb
 from zerog.quota.v1 import quota_service_pb2_grpc
 from zerog_db import CONNECTION_ERRORS
-from zerog_grpc import TokenMinter, client_interceptors
+from zerog_grpc import TokenMinter, service_channel
 from zerog_grpc.clock import Clock, monotonic
 
 log = logging.getLogger(__name__)
@@ -60,14 +60,13 @@ class QuotaAlertWatcher:
         self._base, self._cap = backoff
         self._on_notified = on_notified
         # The channel's own reconnect backoff follows ours, so a restarted quota is found soon.
-        self._channel = grpc.aio.insecure_channel(
+        self._channel = service_channel(
             address,
-            options=[
+            [
                 ("grpc.initial_reconnect_backoff_ms", int(self._base * 1000)),
                 ("grpc.min_reconnect_backoff_ms", int(self._base * 1000)),
                 ("grpc.max_reconnect_backoff_ms", int(self._cap * 1000)),
             ],
-            interceptors=client_interceptors(),
         )
         self._stub = quota_service_pb2_grpc.QuotaServiceStub(self._channel)
         self._stop = asyncio.Event()

@@ -19,6 +19,7 @@ import asyncpg
 from services.storage import access, files, uploads, validate
 from services.storage.access import Caller
 from services.storage.errors import NamespaceQuotaExceeded
+from services.storage.metrics import UploadMetrics
 from services.storage.model import Permission, PutHeader, StoredObject, VerifyState
 from services.storage.remote import QuotaClient
 from services.storage.store import contents, namespaces, objects
@@ -58,6 +59,7 @@ class PutFlow:
     temp_dir: Path
     default_replicas: int
     max_replicas: int
+    metrics: UploadMetrics
 
     async def prepare(self, header: PutHeader, who: Caller) -> PutHeader:
         """Check access and replicas; the header with its effective replica count."""
@@ -99,8 +101,14 @@ class PutFlow:
     ) -> PutResult:
         """Receive, upload (or deduplicate) and record one object version."""
         with files.temp_file(self.temp_dir, "put-") as path:
-            await files.receive(chunks, path, header.size, header.sha256)
-            return await self._store(header, owner, path)
+            try:
+                await files.receive(chunks, path, header.size, header.sha256)
+                result = await self._store(header, owner, path)
+            except Exception:
+                self.metrics.failed()
+                raise
+        self.metrics.stored(header.size, result.deduplicated)
+        return result
 
     async def _store(self, header: PutHeader, owner: uploads.Owner, path: Path) -> PutResult:
         tree = await build_tree(path)

@@ -15,6 +15,7 @@ from services.storage.backups import Backups
 from services.storage.config import Config
 from services.storage.deps import Deps
 from services.storage.errors import ERRORS
+from services.storage.metrics import UploadMetrics
 from services.storage.policy import GLOBAL_JOBS
 from services.storage.puts import PutFlow
 from services.storage.reads import ReadFlow
@@ -29,7 +30,7 @@ from zerog_grpc import (
     Clock,
     ServiceServer,
     TokenMinter,
-    client_interceptors,
+    service_channel,
     start_server,
     utc_now,
 )
@@ -91,7 +92,7 @@ async def _fee_reader(
 
 
 def _channel(address: str, channels: list[grpc.aio.Channel]) -> grpc.aio.Channel:
-    channel = grpc.aio.insecure_channel(address, interceptors=client_interceptors())
+    channel = service_channel(address)
     channels.append(channel)
     return channel
 
@@ -142,6 +143,7 @@ async def start(
             temp_dir=config.temp_dir,
             default_replicas=config.default_replicas,
             max_replicas=config.max_replicas,
+            metrics=UploadMetrics(registry := registry or CollectorRegistry()),
         ),
         reads=ReadFlow(downloader, config.temp_dir, config.get_chunk_bytes),
         backups=Backups(pool, downloader, uploader, clock),

@@ -11,6 +11,8 @@ from tools import service_env
 
 # Only compose runs the devnet, whose addresses the services read from its state file.
 COMPOSE_ONLY = {"DEVNET_STATE"}
+# Only Kubernetes runs migrations in Jobs and has endpoints to leave before a pod drains.
+K8S_ONLY = {"MIGRATE_ON_START", "SHUTDOWN_DELAY_SECONDS"}
 Docs = list[dict[str, Any]]
 
 
@@ -62,7 +64,7 @@ def test_compose_and_k8s_use_the_same_names(
 ) -> None:
     compose_names = set(compose_config["services"][service]["environment"]) - COMPOSE_ONLY
     for overlay, docs in rendered.items():
-        assert k8s_env_names(docs, service) == compose_names, overlay
+        assert k8s_env_names(docs, service) - K8S_ONLY == compose_names - K8S_ONLY, overlay
 
 
 def test_the_scanner_finds_what_quota_reads() -> None:
@@ -73,3 +75,12 @@ def test_the_scanner_finds_what_quota_reads() -> None:
     assert usage.required == {"DATABASE_URL", "AUTH_JWT_SECRET"}
     assert usage.accepts("DATABASE_URL_FILE") and not usage.accepts("PORT_FILE")
     assert not usage.accepts("QUOTA_ADDRESS")
+
+
+@pytest.mark.parametrize("service", ZEROG_SERVICES)
+def test_every_service_serves_through_run_service(service: str) -> None:
+    """run_service is what honours MIGRATE_ON_START and SHUTDOWN_DELAY_SECONDS at `serve`."""
+    usage = _usage(service)
+    assert {"MIGRATE_ON_START", "SHUTDOWN_DELAY_SECONDS"} <= usage.names
+    main = (service_env.ROOT / "services" / service / "__main__.py").read_text()
+    assert "run_service(" in main

@@ -37,6 +37,69 @@ def test_the_validator_rejects_broken_objects(rendered: dict[str, Docs]) -> None
     assert any("terminationGracePeriodSeconds" in e for e in k8s_validate.rule_errors(docs))
 
 
+def test_services_scale_migrate_and_stop_as_the_rules_say(rendered: dict[str, Docs]) -> None:
+    for overlay, docs in rendered.items():
+        deployments = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Deployment"}
+        services = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Service"}
+        jobs = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Job"}
+        scaled = {
+            d["spec"]["scaleTargetRef"]["name"]
+            for d in docs
+            if d["kind"] == "HorizontalPodAutoscaler"
+        }
+        assert set(deployments) == scaled == set(k8s_spec.ADDRESSES) | {"scheduler"}, overlay
+        for name, dep in deployments.items():
+            assert "replicas" not in dep["spec"], (overlay, name)
+            assert services[name]["spec"]["clusterIP"] == "None", (overlay, name)
+            pod = dep["spec"]["template"]["spec"]
+            assert "initContainers" not in pod, (overlay, name)
+            assert pod["containers"][0]["lifecycle"]["preStop"]["sleep"]["seconds"] > 0
+            job = jobs[f"{name}-migrate"]["spec"]["template"]["spec"]
+            assert job["containers"][0]["command"] == [
+                "python",
+                "-m",
+                f"services.{name}",
+                "migrate",
+            ]
+            env = k8s_validate.container_env(docs, pod["containers"][0])
+            assert env["MIGRATE_ON_START"] == "false", (overlay, name)
+            assert float(env["SHUTDOWN_DELAY_SECONDS"]) > 0, (overlay, name)
+
+
+def test_the_rules_catch_replicas_cluster_ips_init_migrations_and_short_grace(
+    rendered: dict[str, Docs],
+) -> None:
+    docs = copy.deepcopy(rendered["overlays/mainnet"])
+    broker = next(
+        d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "broker"
+    )
+    broker["spec"]["replicas"] = 3
+    pod = broker["spec"]["template"]["spec"]
+    pod["initContainers"] = [{**pod["containers"][0], "command": ["python", "-m", "x", "migrate"]}]
+    del pod["containers"][0]["lifecycle"]
+    pod["terminationGracePeriodSeconds"] = 25
+    next(d for d in docs if d["kind"] == "Service" and d["metadata"]["name"] == "broker")[
+        "spec"
+    ].pop("clusterIP")
+    quota_job = next(d for d in docs if d["metadata"]["name"] == "quota-migrate")
+    quota_job["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"] = "quota"
+    docs.remove(next(d for d in docs if d["metadata"]["name"] == "storage-migrate"))
+    common = next(d for d in docs if d["metadata"]["name"] == "zerog-common")
+    common["data"]["MIGRATE_ON_START"] = "true"
+    errors = "\n".join(k8s_validate.rule_errors(docs))
+    for expected in (
+        "broker: sets replicas",
+        "broker: its Service must be headless",
+        "broker: migrates in an initContainer",
+        "broker: no preStop hook",
+        "broker: terminationGracePeriodSeconds must exceed",
+        "storage: no Job runs python -m services.storage migrate",
+        "Job quota-migrate: its pods match Deployment quota's selector",
+        "scheduler: MIGRATE_ON_START must be false",
+    ):
+        assert expected in errors, expected
+
+
 def test_broker_signer_key_comes_from_a_secret_file(rendered: dict[str, Docs]) -> None:
     for overlay, docs in rendered.items():
         for d in (d for d in docs if d["kind"] == "Deployment"):

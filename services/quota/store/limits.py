@@ -12,6 +12,7 @@ from services.quota.model import (
     QuotaView,
     Unit,
     UnitUsage,
+    usage_period,
 )
 from zerog_db import Executor
 
@@ -135,3 +136,31 @@ async def list_prices(pool: asyncpg.Pool) -> list[Price]:
     """The whole price table."""
     rows = await pool.fetch("SELECT * FROM prices ORDER BY unit, price_key")
     return [Price(Unit(r["unit"]), r["price_key"], r["micro_usd"], r["per_amount"]) for r in rows]
+
+
+async def usage_near_limits(
+    db: Executor, default_tier: str, month: str, percent: int
+) -> dict[Unit, tuple[int, int]]:
+    """Per unit, over every subject this month: the highest share of its limit used (whole
+    percent) and how many subjects used at least `percent` of theirs. Units without a limited
+    subject in use are absent."""
+    rows = await db.fetch(
+        """
+        SELECT u.unit, max(u.used * 100 / l.lim) AS top,
+               count(*) FILTER (WHERE u.used * 100 >= l.lim * $3) AS near
+        FROM usage u
+        LEFT JOIN subjects s ON s.subject = u.subject
+        JOIN tiers t ON t.name = coalesce(s.tier, $1)
+        CROSS JOIN LATERAL (SELECT CASE u.unit
+            WHEN 'storage_bytes' THEN coalesce(s.storage_bytes, t.storage_bytes)
+            WHEN 'compute_tokens' THEN coalesce(s.compute_tokens, t.compute_tokens)
+            WHEN 'cost_micro_usd' THEN coalesce(s.cost_micro_usd, t.cost_micro_usd)
+        END AS lim) l
+        WHERE l.lim > 0 AND u.period = ANY($2::text[])
+        GROUP BY u.unit
+        """,
+        default_tier,
+        sorted({usage_period(unit, month) for unit in Unit}),
+        percent,
+    )
+    return {Unit(r["unit"]): (int(r["top"]), int(r["near"])) for r in rows}
