@@ -40,7 +40,6 @@ from zerog_grpc import (
     Clock,
     Monotonic,
     ServiceServer,
-    TokenMinter,
     client_interceptors,
     monotonic,
     start_server,
@@ -97,7 +96,7 @@ async def start(
     credential_refresh_seconds: float | None = None,
 ) -> InferenceServer:
     """Start inference on `address` with the given pool (already migrated)."""
-    minter = TokenMinter(config.jwt_secret, "inference")
+    minter = config.auth.minter("inference")
     channels = [
         grpc.aio.insecure_channel(config.quota_address, interceptors=client_interceptors()),
         grpc.aio.insecure_channel(config.broker_address, interceptors=client_interceptors()),
