@@ -110,14 +110,15 @@ class SigningKey:
 def mint_token(
     key: SigningKey,
     service: str,
-    audience: str,
+    audience: str | list[str],
     *,
     user: str = "",
     lifetime_seconds: int = DEFAULT_LIFETIME_SECONDS,
     issuer: str | None = None,
     now: float | None = None,
 ) -> str:
-    """A token saying `service` (acting for `user`, if given) calls `audience`.
+    """A token saying `service` (acting for `user`, if given) calls `audience` (one callee,
+    or several for a long-lived token tried by hand).
 
     Only a key published for `service` in the verifier's JWKS makes it verify."""
     issued = time.time() if now is None else now
