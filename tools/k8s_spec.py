@@ -67,7 +67,6 @@ def _signing_key(svc: str) -> SecretFile:
     return SecretFile("AUTH_SIGNING_KEY", f"zerog-{svc}-auth-key", "auth_signing_key")
 
 
-
 ADDRESSES = {s: f"{s}:{GRPC_PORT}" for s in ("quota", "broker", "inference", "storage")}
 CHAIN_ENV = {"ZG_NETWORK": "testnet", "ZG_RPC_URL": "https://evmrpc-testnet.0g.ai"}
 
