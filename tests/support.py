@@ -2,76 +2,23 @@
 
 from __future__ import annotations
 
-import atexit
-import hashlib
-import json
-import os
-import shutil
-import tempfile
-import threading
 import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import jwt
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from zerog_grpc import TokenMinter
 from zerog_grpc.jwks import FileSource
+from zerog_grpc.keyring import Keyring
 from zerog_grpc.settings import AuthSettings
 from zerog_grpc.tokens import SigningKey
 
-# P-256's group order: a scalar below it is a valid private key.
-_P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
-
-
-class TestKeys:
-    """One signing key per caller name, derived from the name (the same in every process), and
-    the JWKS publishing them, a file this process's servers read.
-
-    A name gets its key and its JWKS entry the first time it is asked for; the servers tests
-    start re-read the file for any kid they do not know (AUTH_JWKS_UNKNOWN_KID_SECONDS=0)."""
-
-    __test__ = False  # not a pytest class
-
-    def __init__(self, names: Collection[str]) -> None:
-        folder = tempfile.mkdtemp(prefix="zerog-test-jwks-")
-        atexit.register(shutil.rmtree, folder, ignore_errors=True)
-        self.path = Path(folder) / "jwks.json"
-        self._keys: dict[str, SigningKey] = {}
-        self._lock = threading.Lock()
-        for name in names:
-            self.key(name)
-
-    def key(self, name: str) -> SigningKey:
-        with self._lock:
-            if name not in self._keys:
-                digest = hashlib.sha256(f"zerog-tests:{name}".encode()).digest()
-                scalar = int.from_bytes(digest) % (_P256_ORDER - 1) + 1
-                self._keys[name] = SigningKey(ec.derive_private_key(scalar, ec.SECP256R1()))
-                self._publish()
-            return self._keys[name]
-
-    def _publish(self) -> None:
-        jwks = {"keys": [key.public_jwk(name) for name, key in sorted(self._keys.items())]}
-        partial = self.path.with_suffix(".partial")
-        partial.write_text(json.dumps(jwks))
-        os.replace(partial, self.path)  # readers see the old or the new file, never half
-
-    def env(self, service: str) -> dict[str, str]:
-        """The auth settings of a test server of `service`, as its environment."""
-        return {
-            "AUTH_JWKS_FILE": str(self.path),
-            "AUTH_JWKS_UNKNOWN_KID_SECONDS": "0",
-            "AUTH_SIGNING_KEY": self.key(service).pem().decode(),
-        }
-
-
 # Every zerog service, the admin tool and the callers tests name most often.
-TEST_KEYS = TestKeys(
-    ["quota", "broker", "inference", "storage", "scheduler", "admin", "app", "intruder"]
+TEST_KEYS = Keyring(
+    "zerog-tests",
+    ["quota", "broker", "inference", "storage", "scheduler", "admin", "app", "intruder"],
 )
 # A key no JWKS publishes, for forgeries.
 FORGER = SigningKey.generate()
