@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 
 import jwt
 
-from zerog_grpc import TokenMinter
 from zerog_grpc.jwks import FileSource
 from zerog_grpc.keyring import Keyring
 from zerog_grpc.settings import AuthSettings
@@ -62,7 +61,7 @@ class ManualClock:
 
 def auth_metadata(service: str, audience: str, user: str = "") -> tuple[tuple[str, str], ...]:
     """Metadata with a valid token from `service` to `audience`."""
-    return TokenMinter(TEST_KEYS.key(service), service).metadata(audience, user)
+    return TEST_KEYS.minter(service).metadata(audience, user)
 
 
 def raw_token(

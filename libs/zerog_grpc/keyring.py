@@ -36,6 +36,7 @@ class Keyring:
         atexit.register(shutil.rmtree, folder, ignore_errors=True)
         self.path = Path(folder) / "jwks.json"
         self._keys: dict[str, SigningKey] = {}
+        self._minters: dict[str, TokenMinter] = {}
         self._lock = threading.Lock()
         for name in names:
             self.key(name)
@@ -64,5 +65,10 @@ class Keyring:
         }
 
     def minter(self, name: str) -> TokenMinter:
-        """Tokens of caller `name`."""
-        return TokenMinter(self.key(name), name)
+        """Tokens of caller `name`, one minter per name: its tokens are reused, as a service's
+        are, so servers verify each once rather than on every call."""
+        with self._lock:
+            minter = self._minters.get(name)
+        if minter is None:
+            minter = self._minters.setdefault(name, TokenMinter(self.key(name), name))
+        return minter
