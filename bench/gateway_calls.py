@@ -14,13 +14,12 @@ from typing import TYPE_CHECKING
 import grpc.aio
 import httpx
 
-from bench.procs import JWT_SECRET
+from bench.procs import BENCH_KEYS
 from zerog.broker.v1 import broker_service_pb2 as bpb
 from zerog.broker.v1 import broker_service_pb2_grpc
 from zerog.inference.v1 import inference_service_pb2 as ipb
 from zerog.quota.v1 import quota_service_pb2 as qpb
 from zerog.quota.v1 import quota_service_pb2_grpc
-from zerog_grpc import TokenMinter
 
 if TYPE_CHECKING:
     from zerog.broker.v1.broker_service_pb2_grpc import BrokerServiceAsyncStub
@@ -39,7 +38,7 @@ async def operator_setup(
     stack_addresses: dict[str, str], provider: str
 ) -> bpb.GetRequestCredentialsResponse:
     """What an operator does first: fund a ledger, acknowledge the provider, set a budget."""
-    admin_broker = TokenMinter(JWT_SECRET, "admin").metadata("broker")
+    admin_broker = BENCH_KEYS.minter("admin").metadata("broker")
     async with grpc.aio.insecure_channel(stack_addresses["broker"]) as channel:
         broker: BrokerServiceAsyncStub = broker_service_pb2_grpc.BrokerServiceStub(channel)
         await broker.CreateLedger(
@@ -60,7 +59,7 @@ async def operator_setup(
         big = qpb.Limits(compute_tokens=10**15, cost_micro_usd=10**15)
         await quota.SetSubjectTier(
             qpb.SetSubjectTierRequest(subject=SUBJECT, tier="custom", custom_limits=big),
-            metadata=TokenMinter(JWT_SECRET, "admin").metadata("quota"),
+            metadata=BENCH_KEYS.minter("admin").metadata("quota"),
         )
     return credentials
 
@@ -111,7 +110,7 @@ def ours_call(
     makes the TEE check part of the answer (a failed check fails the call)."""
     # Minted per call: the minter reuses a token until a minute before it expires, as a
     # real calling service does (a run lasts longer than one token's 5 minutes).
-    minter = TokenMinter(JWT_SECRET, "scheduler")
+    minter = BENCH_KEYS.minter("scheduler")
     run_id = uuid.uuid4().hex[:8]
     messages = [ipb.ChatMessage(role=ipb.CHAT_ROLE_USER, content=PROMPT)]
     # A fresh request_id for every call of every batch: a repeated one is answered from

@@ -18,9 +18,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bench.context import ROOT
 from zerog_db.cluster import free_port
+from zerog_grpc.keyring import Keyring
 
-# A throwaway secret: the bench's own services only, never deployed.
-JWT_SECRET = "zerog-bench-only-secret-0123456789abcdef"
+# Throwaway keys: the bench's own services only, never deployed.
+BENCH_KEYS = Keyring("zerog-bench", ["quota", "broker", "inference", "storage", "scheduler"])
 
 
 def present_services() -> list[str]:
@@ -73,7 +74,7 @@ def service_process(
         **os.environ,
         "PORT": str(port),
         "METRICS_PORT": str(free_port()),
-        "AUTH_JWT_SECRET": JWT_SECRET,
+        **BENCH_KEYS.env(name),
         "LOG_LEVEL": "WARNING",
         **env,
     }

@@ -20,12 +20,11 @@ import grpc.aio
 from bench.context import Context
 from bench.db import database
 from bench.model import Measurement, Row
-from bench.procs import JWT_SECRET, service_process
+from bench.procs import BENCH_KEYS, service_process
 from bench.report import Section
 from bench.rss import Sampler, idle_mib, under_load_row
 from zerog.quota.v1 import quota_service_pb2 as pb
 from zerog.quota.v1 import quota_service_pb2_grpc
-from zerog_grpc import TokenMinter
 
 if TYPE_CHECKING:
     from zerog.quota.v1.quota_service_pb2_grpc import QuotaServiceAsyncStub
@@ -45,8 +44,8 @@ async def _round(
     stub: QuotaServiceAsyncStub, clients: int, calls: int
 ) -> tuple[_Round, float, int, int]:
     """One round; (results, wall seconds, budget, granted according to GetQuota)."""
-    admin = TokenMinter(JWT_SECRET, "admin").metadata("quota")
-    spender = TokenMinter(JWT_SECRET, "inference").metadata("quota")
+    admin = BENCH_KEYS.minter("admin").metadata("quota")
+    spender = BENCH_KEYS.minter("inference").metadata("quota")
     subject = f"tenant:bench-{uuid.uuid4().hex[:8]}"
     budget = clients * calls * EACH * 3 // 4
     await stub.SetSubjectTier(

@@ -39,14 +39,13 @@ from bench.db import database
 from bench.gateway import SERVICES as MODEL_STACK
 from bench.gateway_calls import operator_setup
 from bench.model import Measurement, Row
-from bench.procs import JWT_SECRET, service_process
+from bench.procs import BENCH_KEYS, service_process
 from bench.report import Section
 from bench.rss import Sampler, idle_mib, under_load_row
 from bench.stack import running_stack
 from zerog.scheduler.v1 import scheduler_service_pb2 as pb
 from zerog.scheduler.v1 import scheduler_service_pb2_grpc
 from zerog_db.cluster import free_port
-from zerog_grpc import TokenMinter
 
 if TYPE_CHECKING:
     from zerog.scheduler.v1.scheduler_service_pb2_grpc import SchedulerServiceAsyncStub
@@ -113,7 +112,7 @@ def _snapshot(user: str, request_id: str) -> pb.PushPortfolioSnapshotRequest:
 
 async def _populate(stub: SchedulerServiceAsyncStub, users: list[str], webhook: str) -> None:
     """Each user through the host app's own calls, AT_A_TIME in flight."""
-    host = TokenMinter(JWT_SECRET, "app")
+    host = BENCH_KEYS.minter("app")
 
     async def one(user: str) -> None:
         prefs = pb.UserPreferences(
@@ -135,7 +134,7 @@ async def _populate(stub: SchedulerServiceAsyncStub, users: list[str], webhook: 
 
 async def _await_run(stub: SchedulerServiceAsyncStub) -> pb.Run:
     """TriggerJob, then GetRun until the run is no longer RUNNING."""
-    admin = TokenMinter(JWT_SECRET, "admin")
+    admin = BENCH_KEYS.minter("admin")
     triggered = await stub.TriggerJob(
         pb.TriggerJobRequest(request_id=f"bench-{uuid.uuid4().hex[:8]}", name=JOB),
         metadata=admin.metadata("scheduler"),

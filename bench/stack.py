@@ -14,7 +14,7 @@ from pathlib import Path
 
 from bench.context import ROOT, Context
 from bench.db import database
-from bench.procs import JWT_SECRET, ServiceProcess, service_process
+from bench.procs import ServiceProcess, service_process
 from devnet.state import DevnetState
 from tools.dev import ORDER, Service, running_devnet, service_env
 from zerog_db.cluster import free_port
@@ -62,7 +62,9 @@ def running_stack(
             stack.devnet = DevnetState.load(devnet)
         for service in plan:
             if devnet is not None:
-                env = service_env(service, plan, dsn, JWT_SECRET, devnet)
+                # The bench's own keys (service_process), not the development ones.
+                dev = service_env(service, plan, dsn, devnet)
+                env = {k: v for k, v in dev.items() if not k.startswith("AUTH_")}
             else:
                 addresses = {f"{s.name.upper()}_ADDRESS": s.address for s in plan}
                 env = {"DATABASE_URL": dsn, **addresses}

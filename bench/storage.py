@@ -32,7 +32,7 @@ from bench.context import ROOT, Context
 from bench.loadgen import closed_loop
 from bench.model import Measurement, Row, percentile
 from bench.node import PeerUnavailable, run_node
-from bench.procs import JWT_SECRET
+from bench.procs import BENCH_KEYS
 from bench.report import Section
 from bench.rss import Sampler, idle_mib, under_load_row
 from bench.stack import running_stack
@@ -40,7 +40,6 @@ from zerog.quota.v1 import quota_service_pb2 as qpb
 from zerog.quota.v1 import quota_service_pb2_grpc
 from zerog.storage.v1 import storage_service_pb2 as pb
 from zerog.storage.v1 import storage_service_pb2_grpc
-from zerog_grpc import TokenMinter
 
 if TYPE_CHECKING:
     from zerog.quota.v1.quota_service_pb2_grpc import QuotaServiceAsyncStub
@@ -85,7 +84,7 @@ async def _parts(header: pb.PutObjectHeader, data: bytes) -> AsyncIterator[pb.Pu
 
 async def _namespace(stub: StorageServiceAsyncStub, quota_address: str) -> str:
     """A namespace of the bench's own; its owner may store as much as the run needs."""
-    minter = TokenMinter(JWT_SECRET, CALLER)
+    minter = BENCH_KEYS.minter(CALLER)
     name = f"bench-{uuid.uuid4().hex[:10]}"
     created = await stub.CreateNamespace(
         pb.CreateNamespaceRequest(request_id=uuid.uuid4().hex, name=name),
@@ -99,7 +98,7 @@ async def _namespace(stub: StorageServiceAsyncStub, quota_address: str) -> str:
                 tier="custom",
                 custom_limits=qpb.Limits(storage_bytes=1 << 50),
             ),
-            metadata=TokenMinter(JWT_SECRET, "admin").metadata("quota"),
+            metadata=BENCH_KEYS.minter("admin").metadata("quota"),
         )
     return name
 
@@ -107,7 +106,7 @@ async def _namespace(stub: StorageServiceAsyncStub, quota_address: str) -> str:
 async def _ours(addresses: dict[str, str], rounds: list[list[bytes]], sampler: Sampler) -> Result:
     """Every round's puts then gets through the service, the storage process sampled."""
     result = Result()
-    minter = TokenMinter(JWT_SECRET, CALLER)
+    minter = BENCH_KEYS.minter(CALLER)
     options = [("grpc.max_receive_message_length", 16 * 1024 * 1024)]
     async with grpc.aio.insecure_channel(addresses["storage"], options=options) as channel:
         stub: StorageServiceAsyncStub = storage_service_pb2_grpc.StorageServiceStub(channel)

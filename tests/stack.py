@@ -24,7 +24,7 @@ from devnet.provider import ProviderProcess
 from tests.broker.conftest import Broker, broker_config
 from tests.databases import create_database, drop_database, with_database
 from tests.quota.conftest import quota_config
-from tests.support import JWT_SECRET, auth_metadata
+from tests.support import auth_env, auth_metadata
 from zerog.broker.v1 import broker_service_pb2_grpc
 from zerog_db import create_pool, migrate
 
@@ -158,7 +158,7 @@ class Stack:
         # As tests/inference/conftest.py's inference_config, on this stack's quota and broker.
         return {
             "DATABASE_URL": self.database_url,
-            "AUTH_JWT_SECRET": JWT_SECRET,
+            **auth_env("inference"),
             "METRICS_PORT": "0",
             "QUOTA_ADDRESS": self.address("quota"),
             "BROKER_ADDRESS": self.address("broker"),

@@ -9,11 +9,29 @@ from datetime import UTC, datetime, timedelta
 
 import jwt
 
-from zerog_grpc import TokenMinter
+from zerog_grpc.jwks import FileSource
+from zerog_grpc.keyring import Keyring
 from zerog_grpc.settings import AuthSettings
+from zerog_grpc.tokens import SigningKey
 
-# HS256 secret the test servers trust; long enough for AuthSettings' minimum.
-JWT_SECRET = "zerog-tests-only-secret-0123456789abcdef"
+# Every zerog service, the admin tool and the callers tests name most often.
+TEST_KEYS = Keyring(
+    "zerog-tests",
+    ["quota", "broker", "inference", "storage", "scheduler", "admin", "app", "intruder"],
+)
+# A key no JWKS publishes, for forgeries.
+FORGER = SigningKey.generate()
+
+
+def private_key_text(service: str) -> str:
+    """A line of `service`'s test private key, as any leak of the key would show it."""
+    return TEST_KEYS.key(service).pem().decode().splitlines()[1]
+
+
+def auth_env(service: str) -> dict[str, str]:
+    """The AUTH_* environment of a test server of `service` (it verifies against the test JWKS
+    and signs its own calls with its test key)."""
+    return TEST_KEYS.env(service)
 
 
 @dataclass(frozen=True)
@@ -25,7 +43,7 @@ class Access:
 
     @property
     def auth(self) -> AuthSettings:
-        return AuthSettings(JWT_SECRET, "HS256", self.audience, None)
+        return AuthSettings(FileSource(TEST_KEYS.path), self.audience, unknown_kid_seconds=0)
 
 
 class ManualClock:
@@ -43,12 +61,17 @@ class ManualClock:
 
 def auth_metadata(service: str, audience: str, user: str = "") -> tuple[tuple[str, str], ...]:
     """Metadata with a valid token from `service` to `audience`."""
-    return TokenMinter(JWT_SECRET, service).metadata(audience, user)
+    return TEST_KEYS.minter(service).metadata(audience, user)
 
 
-def raw_token(claims: dict[str, object], key: str = JWT_SECRET) -> tuple[tuple[str, str], ...]:
-    """Metadata with a token of exactly these claims (for refusal tests)."""
-    return (("authorization", f"Bearer {jwt.encode(claims, key, algorithm='HS256')}"),)
+def raw_token(
+    claims: dict[str, object], key: SigningKey | None = None, kid: str | None = None
+) -> tuple[tuple[str, str], ...]:
+    """Metadata with a token of exactly these claims (for refusal tests), signed with `key`
+    (by default the test key of its `sub`) and naming `kid` (by default the key's)."""
+    key = key or TEST_KEYS.key(str(claims["sub"]))
+    token = jwt.encode(claims, key.private, key.algorithm, headers={"kid": kid or key.kid})
+    return (("authorization", f"Bearer {token}"),)
 
 
 def claims(service: str, audience: str, expires_in: int = 300) -> dict[str, object]:

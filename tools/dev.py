@@ -21,13 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-import jwt
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from devnet.state import DevnetState
 from zerog.broker.v1 import broker_service_pb2 as broker_pb
 from zerog.broker.v1 import broker_service_pb2_grpc
 from zerog_db.cluster import TempCluster, free_port
+from zerog_grpc.tokens import SigningKey, mint_token
 
 ROOT = Path(__file__).resolve().parent.parent
 # Dependencies first: each service finds the ones it calls already serving.
@@ -40,8 +40,11 @@ COMPOSE_PORTS = {
     "storage": 50054,
     "scheduler": 50055,
 }
-# The development-only secret docker compose mounts (docs/operations.md's token() reads it).
-DEV_SECRET_FILE = ROOT / "deploy" / "compose" / "secrets" / "auth_jwt_secret"
+# The development-only keys docker compose mounts (docs/operations.md's token() reads them):
+# the JWKS every service checks with, and the private keys of the callers it publishes.
+DEV_SECRETS = ROOT / "deploy" / "compose" / "secrets"
+DEV_JWKS = DEV_SECRETS / "jwks.json"
+DEV_KEYS = DEV_SECRETS / "auth_keys"
 LEDGER_DEPOSIT_NEURON = str(100 * 10**18)
 READY_LINE = "Ctrl-C or SIGTERM stops it."
 TOKEN_HOURS = 12
@@ -113,7 +116,7 @@ def running_devnet(directory: Path) -> Iterator[RunningDevnet]:
 
 
 def service_env(
-    service: Service, stack: list[Service], database_url: str, secret: str, devnet: Path
+    service: Service, stack: list[Service], database_url: str, devnet: Path
 ) -> dict[str, str]:
     """The environment of one service: shared names from the deployment conventions."""
     env = {
@@ -121,11 +124,13 @@ def service_env(
         "PORT": str(service.port),
         "METRICS_PORT": str(service.metrics_port),
         "DATABASE_URL": database_url,
-        "AUTH_JWT_SECRET": secret,
+        "AUTH_JWKS_FILE": str(DEV_JWKS),
         "ZG_NETWORK": "devnet",
         "DEVNET_STATE": str(devnet),
         **{f"{other.name.upper()}_ADDRESS": other.address for other in stack},
     }
+    if (own_key := DEV_KEYS / f"{service.name}.pem").exists():  # it calls other services
+        env["AUTH_SIGNING_KEY_FILE"] = str(own_key)
     state = DevnetState.load(devnet)
     env["ZG_RPC_URL"] = state.rpc_url
     if service.name == "broker":
@@ -156,11 +161,14 @@ def wait_serving(service: Service, timeout: float = 90.0) -> None:
     raise SystemExit(f"dev: {service.name} did not become SERVING within {timeout:.0f} s")
 
 
-def create_ledger(broker: Service, secret: str) -> None:
+def admin_key() -> SigningKey:
+    """The development admin key (only this tool and token() hold it, no service does)."""
+    return SigningKey.from_pem((DEV_KEYS / "admin.pem").read_bytes())
+
+
+def create_ledger(broker: Service) -> None:
     """Give the platform wallet a funded 0G ledger, so chat calls work from the first minute."""
-    now = int(time.time())
-    claims = {"sub": "admin", "aud": "broker", "iat": now, "exp": now + 300}
-    metadata = (("authorization", f"Bearer {jwt.encode(claims, secret, algorithm='HS256')}"),)
+    metadata = (("authorization", f"Bearer {mint_token(admin_key(), 'admin', 'broker')}"),)
     request = broker_pb.CreateLedgerRequest(
         request_id="make-dev-ledger", initial_deposit_neuron=LEDGER_DEPOSIT_NEURON
     )
@@ -170,16 +178,10 @@ def create_ledger(broker: Service, secret: str) -> None:
         )
 
 
-def dev_token(secret: str, stack: list[Service]) -> str:
+def dev_token(stack: list[Service]) -> str:
     """An admin token every service of the stack accepts, for trying calls by hand."""
-    now = int(time.time())
-    claims = {
-        "sub": "admin",
-        "aud": [service.name for service in stack],
-        "iat": now,
-        "exp": now + TOKEN_HOURS * 3600,
-    }
-    return jwt.encode(claims, secret, algorithm="HS256")
+    audiences = [service.name for service in stack]
+    return mint_token(admin_key(), "admin", audiences, lifetime_seconds=TOKEN_HOURS * 3600)
 
 
 def report(cluster: TempCluster, devnet: DevnetState, stack: list[Service], token: str) -> str:
@@ -195,7 +197,7 @@ def report(cluster: TempCluster, devnet: DevnetState, stack: list[Service], toke
         lines += [
             "",
             f"export TOKEN={token}   # admin, every service, {TOKEN_HOURS} h",
-            f"export AUTH_JWT_SECRET_FILE={DEV_SECRET_FILE.relative_to(ROOT)}"
+            f"export AUTH_KEYS_DIR={DEV_KEYS.relative_to(ROOT)}"
             "   # for token() of docs/operations.md; docs/grpcurl.md works as written",
             "Try:",
             f"  {buf} --list-methods http://{first.address}",
@@ -207,21 +209,20 @@ def report(cluster: TempCluster, devnet: DevnetState, stack: list[Service], toke
 
 
 def main() -> None:
-    secret = os.environ.get("AUTH_JWT_SECRET") or DEV_SECRET_FILE.read_text().strip()
     stack = present_services()
     with ExitStack() as stop, tempfile.TemporaryDirectory(prefix="zerog-dev-") as tmp:
         cluster = stop.enter_context(TempCluster())
         devnet = stop.enter_context(running_devnet(Path(tmp)))
         for service in stack:
-            env = service_env(service, stack, cluster.dsn, secret, devnet.path)
+            env = service_env(service, stack, cluster.dsn, devnet.path)
             service.process = subprocess.Popen(
                 [sys.executable, "-m", f"services.{service.name}"], cwd=ROOT, env=env
             )
             stop.callback(_terminate, service)
             wait_serving(service)
             if service.name == "broker":
-                create_ledger(service, secret)
-        print(report(cluster, devnet.state, stack, dev_token(secret, stack)), flush=True)
+                create_ledger(service)
+        print(report(cluster, devnet.state, stack, dev_token(stack)), flush=True)
         try:
             signal.pause()
         finally:

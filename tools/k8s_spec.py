@@ -65,7 +65,16 @@ def _db(svc: str) -> SecretFile:
     return SecretFile("DATABASE_URL", f"zerog-{svc}-database", "database_url")
 
 
-AUTH = SecretFile("AUTH_JWT_SECRET", "zerog-auth", "auth_jwt_secret")
+# The public keys every service checks tokens with (docs/auth.md): not secret, but mounted the
+# same way, so an updated Secret reaches running pods (they re-read it) without a restart.
+AUTH = SecretFile("AUTH_JWKS", "zerog-jwks", "jwks.json")
+
+
+def _signing_key(svc: str) -> SecretFile:
+    # Only a service that calls others holds a private key, and only its own.
+    return SecretFile("AUTH_SIGNING_KEY", f"zerog-{svc}-auth-key", "auth_signing_key")
+
+
 # Headless Services: each name resolves to every ready pod, which zerog_grpc.channels balances.
 ADDRESSES = {s: f"{s}:{GRPC_PORT}" for s in ("quota", "broker", "inference", "storage")}
 CHAIN_ENV = {"ZG_NETWORK": "testnet", "ZG_RPC_URL": "https://evmrpc-testnet.0g.ai"}
@@ -101,7 +110,7 @@ SERVICES = [
             "BROKER_ADDRESS": ADDRESSES["broker"],
             "QUOTA_ADDRESS": ADDRESSES["quota"],
         },
-        secrets=[_db("storage"), AUTH],
+        secrets=[_db("storage"), AUTH, _signing_key("storage")],
         callers=["inference"],
         calls=["broker", "quota"],
         egress=["chain-rpc", "storage-nodes"],
@@ -114,7 +123,7 @@ SERVICES = [
             "QUOTA_ADDRESS": ADDRESSES["quota"],
             "STORAGE_ADDRESS": ADDRESSES["storage"],
         },
-        secrets=[_db("inference"), AUTH],
+        secrets=[_db("inference"), AUTH, _signing_key("inference")],
         callers=["scheduler"],
         calls=["broker", "quota", "storage"],
         egress=["providers"],
@@ -123,7 +132,7 @@ SERVICES = [
         "scheduler",
         "zerog.scheduler.v1.SchedulerService",
         env={"INFERENCE_ADDRESS": ADDRESSES["inference"], "QUOTA_ADDRESS": ADDRESSES["quota"]},
-        secrets=[_db("scheduler"), AUTH],
+        secrets=[_db("scheduler"), AUTH, _signing_key("scheduler")],
         callers=[],
         calls=["inference", "quota"],
         egress=["webhooks", "smtp"],

@@ -85,9 +85,9 @@ def usage(service: str) -> EnvUsage:
         n, _, s = _scan(path)  # what is required there depends on the service's choices
         names |= n
         secrets |= s
-    # Every service needs its database (ServiceSettings); HS256 is the default algorithm, so
-    # its secret is required unless a service says otherwise.
-    required |= {"DATABASE_URL", "AUTH_JWT_SECRET"}
+    # Every service needs its database and the JWKS it checks tokens with (ServiceSettings);
+    # our deployments mount the JWKS as a file (AUTH_JWKS_URL is the other choice).
+    required |= {"DATABASE_URL", "AUTH_JWKS_FILE"}
     return EnvUsage(frozenset(names), frozenset(required), frozenset(secrets))
 
 

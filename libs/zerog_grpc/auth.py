@@ -1,8 +1,11 @@
 """Caller identity: bearer JWTs naming the calling service (and optionally the end user).
 
-Tokens are HS256 with a shared secret, or RS256/ES256 verified with a public key. `sub` names the
-calling service, `aud` the service called, `user` the end user on whose behalf it calls.
-Each method has an allow list of calling services; a method without one is refused.
+Tokens are ES256 or RS256, signed with the caller's own private key (zerog_grpc.tokens) and
+checked against the published public keys (zerog_grpc.jwks). `sub` names the calling service,
+`aud` the service called, `user` the end user on whose behalf it calls. A key signs only for
+the service it is published for, so no caller can mint another's (or an admin's) token.
+Each method has an allow list of calling services; a method without one is refused. A token
+that names a user may only ask for that user's `subject` ("user:<user>").
 """
 
 from __future__ import annotations
@@ -17,10 +20,15 @@ from typing import Any
 import grpc
 import grpc.aio
 import jwt
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
 
 from zerog_grpc.errors import abort, error_info
 from zerog_grpc.handlers import Context, Handler, WrappingInterceptor
-from zerog_grpc.tracing import trace_metadata
+from zerog_grpc.jwks import KeySet, PublishedKey
+from zerog_grpc.tokens import TokenMinter
+
+__all__ = ["ANY_SERVICE", "AuthError", "AuthInterceptor", "Caller", "JwtVerifier", "TokenMinter"]
 
 ANY_SERVICE = "*"
 # Health and reflection must answer probes and grpcurl without credentials.
@@ -31,9 +39,10 @@ PUBLIC_SERVICES = frozenset(
         "grpc.reflection.v1.ServerReflection",
     }
 )
-_ASYMMETRIC = ("RS256", "ES256")
 # Verified tokens kept at most (each calling service and user holds one at a time).
 _REMEMBERED = 4096
+# Longer kids are not ours (thumbprints are 43 characters); never echo more than this.
+_MAX_KID = 64
 
 
 @dataclass(frozen=True)
@@ -61,52 +70,62 @@ def current_caller() -> Caller:
     return _current.get()
 
 
-@dataclass(frozen=True, repr=False)
-class JwtVerifier:
-    """Checks bearer tokens for one audience (the service being called)."""
+@dataclass(frozen=True)
+class _Verified:
+    caller: Caller
+    key: PublishedKey
+    until: float
 
-    key: str | bytes
+
+@dataclass(repr=False)
+class JwtVerifier:
+    """Checks bearer tokens for one audience (the service being called) against a KeySet."""
+
+    keys: KeySet
     audience: str
-    algorithm: str = "HS256"
     issuer: str | None = None
     leeway_seconds: int = 30
     clock: Callable[[], float] = time.time
-    # token -> (caller, the moment it stops being accepted). A calling service reuses its token
-    # for minutes, so each would otherwise be decoded and its signature checked on every call.
-    _verified: dict[str, tuple[Caller, float]] = field(
-        default_factory=dict, compare=False, repr=False
-    )
+    # A calling service reuses its token for minutes, so each would otherwise be decoded and
+    # its signature checked on every call.
+    _verified: dict[str, _Verified] = field(default_factory=dict, compare=False, repr=False)
 
-    def __post_init__(self) -> None:
-        if self.algorithm not in ("HS256", *_ASYMMETRIC):
-            raise ValueError(f"unsupported JWT algorithm {self.algorithm}")
-
-    def verify(self, token: str) -> Caller:
+    async def verify(self, token: str) -> Caller:
         """The caller named by `token`, or AuthError saying why not.
 
         A token that verified is remembered, byte for byte, until its exp (plus the leeway)
-        passes: the same bytes under the same key verify the same way, and the only checks that
-        change with time (exp, nbf, iat) can only turn a valid token invalid through exp.
+        passes or its key is no longer published (a removed key revokes its tokens at once):
+        the same bytes under the same key verify the same way, and the only checks that change
+        with time (exp, nbf, iat) can only turn a valid token invalid through exp.
         """
-        now = self.clock()
         known = self._verified.get(token)
         if known is not None:
-            if now < known[1]:
-                return known[0]
+            if self.clock() < known.until and await self.keys.get(known.key.kid) == known.key:
+                return known.caller
             del self._verified[token]
-        caller = self._decode(token)
+        caller, key = await self._decode(token)
         if len(self._verified) >= _REMEMBERED:
             self._verified.clear()
-        self._verified[token] = (caller, float(caller.claims["exp"]) + self.leeway_seconds)
+        until = float(caller.claims["exp"]) + self.leeway_seconds
+        self._verified[token] = _Verified(caller, key, until)
         return caller
 
-    def _decode(self, token: str) -> Caller:
+    async def _decode(self, token: str) -> tuple[Caller, PublishedKey]:
+        try:
+            kid = jwt.get_unverified_header(token).get("kid")
+        except jwt.InvalidTokenError as error:
+            raise AuthError("INVALID_TOKEN", f"invalid token: {type(error).__name__}") from None
+        if not isinstance(kid, str) or not kid or len(kid) > _MAX_KID:
+            raise AuthError("INVALID_TOKEN", "token names no key id (kid)")
+        key = await self.keys.get(kid)
+        if key is None:
+            raise AuthError("UNKNOWN_KEY", f"no published key has kid {kid}")
         try:
             claims = jwt.decode(
                 token,
-                self.key,
-                # One algorithm only: accepting several invites HS256-with-a-public-key forgeries.
-                algorithms=[self.algorithm],
+                key.key,
+                # The key's algorithm only: accepting several invites algorithm confusion.
+                algorithms=[key.algorithm],
                 audience=self.audience,
                 issuer=self.issuer,
                 leeway=self.leeway_seconds,
@@ -120,46 +139,28 @@ class JwtVerifier:
             raise AuthError("BAD_SIGNATURE", "token signature does not verify") from None
         except jwt.InvalidTokenError as error:
             raise AuthError("INVALID_TOKEN", f"invalid token: {type(error).__name__}") from None
-        return Caller(service=str(claims["sub"]), user=str(claims.get("user", "")), claims=claims)
+        if claims["sub"] != key.service:
+            raise AuthError(
+                "KEY_NOT_FOR_SUBJECT", f"key {kid} does not sign for {str(claims['sub'])[:64]!r}"
+            )
+        caller = Caller(service=str(claims["sub"]), user=str(claims.get("user", "")), claims=claims)
+        return caller, key
 
 
-@dataclass(repr=False)
-class TokenMinter:
-    """Mints short-lived tokens for calls from one service to others, cached per audience."""
+def user_subject(user: str) -> str:
+    """The budget subject of an end user."""
+    return f"user:{user}"
 
-    key: str | bytes
-    service: str
-    algorithm: str = "HS256"
-    issuer: str | None = None
-    lifetime_seconds: int = 300
-    clock: Callable[[], float] = time.time
-    _cache: dict[tuple[str, str], tuple[str, float]] = field(default_factory=dict)
 
-    def token(self, audience: str, user: str = "") -> str:
-        """A token for `audience`, reused until a minute before it expires."""
-        now = self.clock()
-        cached = self._cache.get((audience, user))
-        if cached is not None and cached[1] - 60 > now:
-            return cached[0]
-        expires = now + self.lifetime_seconds
-        claims: dict[str, Any] = {
-            "sub": self.service,
-            "aud": audience,
-            "iat": int(now),
-            "exp": int(expires),
-        }
-        if self.issuer:
-            claims["iss"] = self.issuer
-        if user:
-            claims["user"] = user
-        token = jwt.encode(claims, self.key, algorithm=self.algorithm)
-        self._cache[(audience, user)] = (token, expires)
-        return token
-
-    def metadata(self, audience: str, user: str = "") -> tuple[tuple[str, str], ...]:
-        """Call metadata carrying a token for `audience` (and the trace context, when no client
-        interceptor carries it)."""
-        return (("authorization", f"Bearer {self.token(audience, user)}"), *trace_metadata())
+def _foreign_subject(caller: Caller, request: Any) -> str | None:
+    """The request's `subject`, when the token names a user and it is not that user's."""
+    if not caller.user or not isinstance(request, Message):
+        return None  # a service acting for itself, or a stream of requests
+    field_ = request.DESCRIPTOR.fields_by_name.get("subject")
+    if field_ is None or field_.type != FieldDescriptor.TYPE_STRING:
+        return None
+    subject = str(getattr(request, field_.name))
+    return subject if subject and subject != user_subject(caller.user) else None
 
 
 def _service_of(method: str) -> str:
@@ -186,7 +187,16 @@ class AuthInterceptor(WrappingInterceptor):
     async def around(
         self, method: str, request: Any, context: Context, *, streaming: bool
     ) -> AsyncIterator[None]:
-        token = _current.set(await self._authenticate(method, context))
+        caller = await self._authenticate(method, context)
+        foreign = _foreign_subject(caller, request)
+        if foreign is not None:
+            await abort(
+                context,
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"the caller acts for user {caller.user!r} and may not use subject {foreign!r}",
+                error_info("SUBJECT_NOT_OWNED", user=caller.user, subject=foreign),
+            )
+        token = _current.set(caller)
         if streaming:
             # A streaming call's generator may be closed from another context, where a reset
             # fails; the call's task ends with it, taking the value along.
@@ -211,7 +221,7 @@ class AuthInterceptor(WrappingInterceptor):
                 error_info("TOKEN_MISSING"),
             )
         try:
-            caller = self._verifier.verify(token.strip())
+            caller = await self._verifier.verify(token.strip())
         except AuthError as error:
             await abort(
                 context, grpc.StatusCode.UNAUTHENTICATED, str(error), error_info(error.reason)

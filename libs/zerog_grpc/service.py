@@ -54,11 +54,13 @@ class ServiceSettings:
         port: int,
         metrics_port: int = 9464,
         db_pool_size: int = 20,
+        signs: bool = False,
     ) -> dict[str, Any]:
-        """The common settings from `env` as keyword arguments, with this service's defaults."""
+        """The common settings from `env` as keyword arguments, with this service's defaults;
+        `signs`: the service calls others, so it needs its own signing key."""
         return {
             "database_url": env.secret("DATABASE_URL"),
-            "auth": AuthSettings.from_env(env, audience=audience),
+            "auth": AuthSettings.from_env(env, audience=audience, signs=signs),
             "allow": {**allow, **parse_allow(env.text("AUTH_ALLOW", ""))},
             "port": env.integer("PORT", port, maximum=65535),
             "metrics_port": env.integer("METRICS_PORT", metrics_port, maximum=65535),

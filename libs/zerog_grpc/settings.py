@@ -8,6 +8,16 @@ from pathlib import Path
 from typing import TypeVar
 
 from zerog_grpc.auth import JwtVerifier
+from zerog_grpc.jwks import (
+    FileSource,
+    InvalidKeySet,
+    KeySet,
+    KeySource,
+    PublishedKey,
+    UrlSource,
+    parse_jwks,
+)
+from zerog_grpc.tokens import SigningKey, TokenMinter, UnusableKey
 
 N = TypeVar("N", int, float)
 
@@ -85,33 +95,65 @@ class Env:
 
 @dataclass(frozen=True, repr=False)
 class AuthSettings:
-    """How a service checks the tokens of its callers (repr hides the key)."""
+    """How a service checks its callers' tokens (the JWKS) and signs its own (its private key,
+    when it calls other services). Nothing here can mint another service's token."""
 
-    key: str
-    algorithm: str
+    jwks: KeySource
     audience: str
-    issuer: str | None
+    issuer: str | None = None
+    signing_key: SigningKey | None = None
+    refresh_seconds: float = 60.0
+    unknown_kid_seconds: float = 5.0
+    # The file's keys read at start, so a missing or broken JWKS stops the service there.
+    initial_keys: Mapping[str, PublishedKey] | None = None
 
     @classmethod
-    def from_env(cls, env: Env, audience: str) -> AuthSettings:
-        algorithm = env.text("AUTH_JWT_ALGORITHM", "HS256")
-        if algorithm == "HS256":
-            key = env.secret("AUTH_JWT_SECRET")
-            if len(key) < 32:
-                raise ConfigError("AUTH_JWT_SECRET must be at least 32 characters")
-        elif algorithm in ("RS256", "ES256"):
-            key = env.secret("AUTH_JWT_PUBLIC_KEY")
+    def from_env(cls, env: Env, audience: str, *, signs: bool = False) -> AuthSettings:
+        """AUTH_JWKS_FILE or AUTH_JWKS_URL; AUTH_SIGNING_KEY(_FILE), required when `signs`."""
+        path, url = env.values.get("AUTH_JWKS_FILE", ""), env.values.get("AUTH_JWKS_URL", "")
+        if bool(path) == bool(url):
+            raise ConfigError("exactly one of AUTH_JWKS_FILE or AUTH_JWKS_URL is required")
+        jwks: KeySource
+        initial = None
+        if path:
+            jwks = FileSource(Path(path))
+            try:
+                initial = parse_jwks(Path(path).read_bytes())
+            except OSError as error:
+                raise ConfigError(f"AUTH_JWKS_FILE: cannot read {path}: {error.strerror}") from None
+            except InvalidKeySet as error:
+                raise ConfigError(f"AUTH_JWKS_FILE: {error}") from None
         else:
-            raise ConfigError(f"AUTH_JWT_ALGORITHM must be HS256, RS256 or ES256, got {algorithm}")
+            jwks = UrlSource(url)
+        pem = env.secret("AUTH_SIGNING_KEY", required=signs)
+        try:
+            signing_key = SigningKey.from_pem(pem) if pem else None
+        except UnusableKey as error:
+            raise ConfigError(f"AUTH_SIGNING_KEY: {error}") from None
         return cls(
-            key,
-            algorithm,
+            jwks,
             env.text("AUTH_AUDIENCE", audience),
             env.values.get("AUTH_ISSUER") or None,
+            signing_key,
+            env.number("AUTH_JWKS_REFRESH_SECONDS", 60.0, minimum=0.01),
+            env.number("AUTH_JWKS_UNKNOWN_KID_SECONDS", 5.0, minimum=0.0),
+            initial,
         )
 
     def verifier(self) -> JwtVerifier:
-        return JwtVerifier(self.key, self.audience, self.algorithm, self.issuer)
+        keys = KeySet(
+            self.jwks,
+            refresh_seconds=self.refresh_seconds,
+            unknown_kid_seconds=self.unknown_kid_seconds,
+            initial=self.initial_keys,
+        )
+        return JwtVerifier(keys, self.audience, self.issuer)
+
+    def minter(self, service: str) -> TokenMinter:
+        """Tokens for `service`'s own outgoing calls, signed with its key."""
+        if self.signing_key is None:
+            raise ConfigError(f"{service} calls other services: AUTH_SIGNING_KEY is required")
+        return TokenMinter(self.signing_key, service, self.issuer)
 
 
 def parse_allow(raw: str, variable: str = "AUTH_ALLOW") -> dict[str, frozenset[str]]:

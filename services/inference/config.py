@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from zerog.inference.v1 import inference_service_pb2 as pb
 from zerog_grpc import ANY_SERVICE, ServiceSettings
@@ -22,7 +22,6 @@ DEFAULT_ALLOW: dict[str, frozenset[str]] = {
 class Config(ServiceSettings):
     """Everything inference reads from its environment."""
 
-    jwt_secret: str = field(default="", repr=False)
     quota_address: str = ""
     broker_address: str = ""
     storage_address: str = ""
@@ -81,8 +80,8 @@ class Config(ServiceSettings):
                 port=50053,
                 metrics_port=9466,
                 db_pool_size=10,
+                signs=True,
             ),
-            jwt_secret=env.secret("AUTH_JWT_SECRET"),
             quota_address=env.text("QUOTA_ADDRESS"),
             broker_address=env.text("BROKER_ADDRESS"),
             storage_address=env.text("STORAGE_ADDRESS", ""),

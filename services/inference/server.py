@@ -42,7 +42,6 @@ from zerog_grpc import (
     Clock,
     Monotonic,
     ServiceServer,
-    TokenMinter,
     monotonic,
     service_channel,
     start_server,
@@ -100,7 +99,7 @@ async def start(
     credential_refresh_seconds: float | None = None,
 ) -> InferenceServer:
     """Start inference on `address` with the given pool (already migrated)."""
-    minter = TokenMinter(config.jwt_secret, "inference")
+    minter = config.auth.minter("inference")
     channels = [
         service_channel(config.quota_address),
         service_channel(config.broker_address),

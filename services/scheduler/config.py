@@ -141,7 +141,6 @@ class Config(ServiceSettings):
     """Everything the scheduler reads from its environment."""
 
     jobs: tuple[JobSpec, ...] = ()
-    jwt_secret: str = field(default="", repr=False)
     poll_interval_seconds: float = 15.0
     exchange_time_zone: str = "America/New_York"
     inference_address: str = ""
@@ -163,11 +162,15 @@ class Config(ServiceSettings):
         exchange = _schedule(env, "EXCHANGE_TIME_ZONE", "America/New_York", zone)
         return cls(
             **ServiceSettings.read(
-                env, audience="scheduler", allow=default_allow(hosts), port=50055, db_pool_size=20
+                env,
+                audience="scheduler",
+                allow=default_allow(hosts),
+                port=50055,
+                db_pool_size=20,
+                # Calling inference and quota needs the scheduler's own signing key.
+                signs=bool(inference or quota),
             ),
             jobs=_jobs(env, exchange),
-            # Minting tokens for inference and quota needs the shared HS256 secret.
-            jwt_secret=env.secret("AUTH_JWT_SECRET", required=bool(inference or quota)),
             poll_interval_seconds=env.number("POLL_INTERVAL_SECONDS", 15.0, minimum=0.01),
             exchange_time_zone=exchange,
             inference_address=inference,

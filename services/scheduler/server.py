@@ -31,7 +31,7 @@ from services.scheduler.worker import Composing, Worker
 from zerog.scheduler.v1 import scheduler_service_pb2 as pb
 from zerog.scheduler.v1 import scheduler_service_pb2_grpc
 from zerog_db import Once
-from zerog_grpc import ServiceServer, TokenMinter, start_server
+from zerog_grpc import ServiceServer, start_server
 from zerog_grpc.clock import Clock, utc_now
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ def build_narrator(config: Config) -> Narrator | None:
     if not config.inference_address:
         log.warning("INFERENCE_ADDRESS unset: notifications carry the computed figures only")
         return None
-    minter = TokenMinter(config.jwt_secret, "scheduler")
+    minter = config.auth.minter("scheduler")
     return Narrator(
         config.inference_address, minter, config.inference_model, config.inference_timeout_seconds
     )
@@ -93,7 +93,7 @@ def build_quota_watcher(
     return QuotaAlertWatcher(
         pool,
         config.quota_address,
-        TokenMinter(config.jwt_secret, "scheduler"),
+        config.auth.minter("scheduler"),
         clock,
         (config.quota_reconnect_base_seconds, config.quota_reconnect_max_seconds),
         on_notified=loop.wake,

@@ -104,7 +104,14 @@ class Config(ServiceSettings):
             values[name] = values.get(name) or value
         env = Env(values)
         config = cls(
-            **ServiceSettings.read(env, audience="storage", allow=DEFAULT_ALLOW, port=50054),
+            **ServiceSettings.read(
+                env,
+                audience="storage",
+                allow=DEFAULT_ALLOW,
+                port=50054,
+                # Paying through the broker and reserving with quota needs its own signing key.
+                signs=bool(env.values.get("BROKER_ADDRESS") or env.values.get("QUOTA_ADDRESS")),
+            ),
             node_urls=_urls(env.text("STORAGE_NODES", "")),
             indexer_url=env.text("STORAGE_INDEXER_URL", ""),
             broker_address=env.text("BROKER_ADDRESS", ""),

@@ -29,7 +29,6 @@ from zerog_db import Once
 from zerog_grpc import (
     Clock,
     ServiceServer,
-    TokenMinter,
     service_channel,
     start_server,
     utc_now,
@@ -111,15 +110,16 @@ async def start(
     `submitter` defaults to the broker at BROKER_ADDRESS, the only production payer.
     """
     files.reset_dir(config.temp_dir)
-    minter = TokenMinter(config.auth.key, "storage")
     channels: list[grpc.aio.Channel] = []
     if submitter is None:
         if not config.broker_address:
             raise ValueError("BROKER_ADDRESS is required to pay for uploads")
+        minter = config.auth.minter("storage")
         submitter = BrokerSubmitter(_channel(config.broker_address, channels), minter)
     quota = None
     if config.quota_address:
         ttl = timedelta(seconds=config.reservation_ttl())
+        minter = config.auth.minter("storage")
         quota = QuotaClient(_channel(config.quota_address, channels), minter, ttl)
     nodes = NodeSet(config.node_urls, indexer_url=config.indexer_url or None)
     fees, rpc = await _fee_reader(config, nodes)

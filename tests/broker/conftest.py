@@ -18,7 +18,7 @@ from services.broker import server
 from services.broker.config import Config
 from services.broker.server import BrokerServer
 from tests.databases import database_fixtures
-from tests.support import JWT_SECRET, auth_metadata
+from tests.support import auth_env, auth_metadata
 from zerog.broker.v1 import broker_service_pb2_grpc
 from zerog_db import create_pool
 
@@ -36,7 +36,7 @@ def broker_config(
 ) -> Config:
     env = {
         "DATABASE_URL": database_url,
-        "AUTH_JWT_SECRET": JWT_SECRET,
+        **auth_env("broker"),
         "ZG_NETWORK": "devnet",
         "ZG_RPC_URL": devnet.state.rpc_url,
         "DEVNET_STATE": str(devnet.config.state_path),

@@ -16,6 +16,7 @@ from devnet import A0GI
 from devnet.provider.process import ProviderProcess
 from services.broker.config import Config
 from tests.broker.conftest import Broker, StartBroker
+from tests.support import auth_env
 from zerog.broker.v1 import broker_service_pb2 as pb
 from zerog_grpc.settings import ConfigError
 
@@ -123,7 +124,7 @@ async def test_a_reorged_settlement_is_counted_once_it_lands_again_and_is_confir
 
 def test_confirmations_default_to_six_on_live_networks_and_zero_on_the_devnet() -> None:
     base = {"DATABASE_URL": "postgresql://x/y", "ZG_PRIVATE_KEY": "0x" + "11" * 32}
-    base |= {"AUTH_JWT_SECRET": "s" * 32, "ZG_RPC_URL": "http://127.0.0.1:1"}
+    base |= {**auth_env("broker"), "ZG_RPC_URL": "http://127.0.0.1:1"}
     devnet = {**base, "ZG_NETWORK": "devnet", "DEVNET_STATE": "/tmp/devnet.json"}
     assert Config.from_env(devnet).settlement_confirmations == 0
     assert Config.from_env({**base, "ZG_NETWORK": "testnet"}).settlement_confirmations == 6

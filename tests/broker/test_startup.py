@@ -16,7 +16,7 @@ from eth_account.signers.local import LocalAccount
 from devnet import Devnet
 from services.broker import server
 from tests.broker.conftest import broker_config
-from tests.support import JWT_SECRET
+from tests.support import auth_env
 from zerog_chain import ChainUnavailable
 from zerog_db import create_pool
 
@@ -36,7 +36,7 @@ def test_wrong_chain_id_refuses_to_start(
     env = {
         **os.environ,
         "DATABASE_URL": broker_db_url,
-        "AUTH_JWT_SECRET": JWT_SECRET,
+        **auth_env("broker"),
         "ZG_NETWORK": "testnet",  # chain id 16602; the devnet is 31337
         "ZG_RPC_URL": running_devnet.state.rpc_url,
         "ZG_PRIVATE_KEY": "0x" + bytes(funded_account.key).hex(),

@@ -11,7 +11,7 @@ import asyncpg
 import pytest
 
 from services.quota.__main__ import MIGRATIONS
-from tests.support import JWT_SECRET
+from tests.support import auth_env
 from zerog_db import migrate
 from zerog_db.migrate import KERNEL_MIGRATIONS, MigrationError, load_migrations
 
@@ -62,7 +62,7 @@ async def test_replicas_migrating_at_once_apply_each_migration_once(
 
 
 async def test_two_quota_processes_migrating_at_once_both_succeed(fresh_db_url: str) -> None:
-    env = {**os.environ, "DATABASE_URL": fresh_db_url, "AUTH_JWT_SECRET": JWT_SECRET}
+    env = {**os.environ, "DATABASE_URL": fresh_db_url, **auth_env("quota")}
     processes = [
         await asyncio.create_subprocess_exec(
             sys.executable, "-m", "services.quota", "migrate", env=env
@@ -138,7 +138,7 @@ def test_gaps_and_stray_files_are_refused(tmp_path: Path) -> None:
 
 async def test_make_migrate_applies_every_service_and_is_repeatable(fresh_db_url: str) -> None:
     """The runbook's `DATABASE_URL=... make migrate`, twice (the second run changes nothing)."""
-    env = {**os.environ, "DATABASE_URL": fresh_db_url, "AUTH_JWT_SECRET": JWT_SECRET}
+    env = {**os.environ, "DATABASE_URL": fresh_db_url, **auth_env("quota")}
     for _ in range(2):
         make = await asyncio.create_subprocess_exec(
             "make",

@@ -94,7 +94,7 @@ def test_service_containers_are_locked_down(compose_config: dict[str, Any]) -> N
 def test_secrets_are_files_never_values(compose_config: dict[str, Any]) -> None:
     for name in ZEROG_SERVICES:
         env = compose_config["services"][name]["environment"]
-        for secret in ("DATABASE_URL", "AUTH_JWT_SECRET", "ZG_PRIVATE_KEY"):
+        for secret in ("DATABASE_URL", "AUTH_SIGNING_KEY", "ZG_PRIVATE_KEY"):
             assert secret not in env, f"{name} sets {secret} in plain text"
     assert "ZG_PRIVATE_KEY_FILE" in compose_config["services"]["broker"]["environment"]
     holders = [

@@ -72,7 +72,8 @@ def test_the_scanner_finds_what_quota_reads() -> None:
     assert {"DATABASE_URL", "PORT", "RATE_LIMITS", "AUTH_ALLOW", "OTEL_EXPORTER_OTLP_ENDPOINT"} <= (
         usage.names
     )
-    assert usage.required == {"DATABASE_URL", "AUTH_JWT_SECRET"}
+    assert usage.required == {"DATABASE_URL", "AUTH_JWKS_FILE"}
+    assert usage.accepts("AUTH_SIGNING_KEY_FILE") and usage.accepts("AUTH_JWKS_URL")
     assert usage.accepts("DATABASE_URL_FILE") and not usage.accepts("PORT_FILE")
     assert not usage.accepts("QUOTA_ADDRESS")
 

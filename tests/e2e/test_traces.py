@@ -25,7 +25,7 @@ from devnet.deploy import Transactor
 from devnet.provider import ProviderProcess, ProviderSpec, launch_providers
 from devnet.storage_node import StorageNetwork
 from tests.stack import Stack, stack, stack_db_url  # noqa: F401  (fixtures)
-from tests.support import JWT_SECRET, auth_metadata
+from tests.support import auth_metadata, private_key_text
 from zerog.inference.v1 import inference_service_pb2 as pb
 from zerog.inference.v1 import inference_service_pb2_grpc
 from zerog_grpc import client_interceptors
@@ -246,9 +246,9 @@ async def test_one_trace_covers_inference_quota_broker_provider_and_storage(
     paid = (one(SUBMIT_STORAGE).attributes or {})["zerog.storage.merkle_roots"]
     assert isinstance(paid, tuple | list) and root_hash in paid
 
-    # No secrets: no JWT (ours or any), no 0G session token, no private key, no JWT secret.
+    # No secrets: no JWT (ours or any), no 0G session token, no wallet or signing key.
     wallet_key = bytes(stack.wallet.key).hex()
     jwt = md[0][1].split()[-1]
     texts = [t for s in spans for t in _strings(s)]
-    for secret in ("app-sk-", "eyJ", jwt, JWT_SECRET, wallet_key):
+    for secret in ("app-sk-", "eyJ", jwt, private_key_text("inference"), wallet_key):
         assert not [t for t in texts if secret.lower() in t.lower()], secret

@@ -18,7 +18,7 @@ import grpc.aio
 from tests.processes import ServiceProcess, start_service_process
 from tests.scheduler.helpers import bulk_users
 from tests.scheduler.receiver import WebhookReceiver
-from tests.support import JWT_SECRET, auth_metadata
+from tests.support import auth_env, auth_metadata
 from zerog.scheduler.v1 import scheduler_service_pb2 as pb
 from zerog.scheduler.v1 import scheduler_service_pb2_grpc
 from zerog_db.cluster import free_port
@@ -33,7 +33,7 @@ LEASE_SECONDS = 5
 async def _scheduler(url: str, started: list[ServiceProcess]) -> ServiceProcess:
     env = {
         "DATABASE_URL": url,
-        "AUTH_JWT_SECRET": JWT_SECRET,
+        **auth_env("scheduler"),
         "INFERENCE_ADDRESS": f"127.0.0.1:{free_port()}",  # nothing listens there
         "POLL_INTERVAL_SECONDS": "0.2",
         "SCHEDULER_LEASE_SECONDS": str(LEASE_SECONDS),

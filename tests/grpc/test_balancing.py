@@ -16,7 +16,7 @@ from services.inference import server as inference_server
 from services.inference.config import Config
 from tests.broker.conftest import broker_config
 from tests.quota.conftest import StartQuota
-from tests.support import JWT_SECRET, auth_metadata
+from tests.support import auth_env, auth_metadata
 from zerog.inference.v1 import inference_service_pb2 as ipb
 from zerog.inference.v1 import inference_service_pb2_grpc
 from zerog_db import create_pool
@@ -74,7 +74,7 @@ async def test_inference_calls_reach_both_broker_replicas(
     config = Config.from_env(
         {
             "DATABASE_URL": inference_db_url,
-            "AUTH_JWT_SECRET": JWT_SECRET,
+            **auth_env("inference"),
             "METRICS_PORT": "0",
             "QUOTA_ADDRESS": f"127.0.0.1:{quota.server.port}",
             # What a headless Service's name resolves to: one address per replica.

@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry
 from services.quota import server as quota_server
 from services.quota.__main__ import MIGRATIONS, SCHEMA
 from services.quota.config import Config
-from tests.support import JWT_SECRET, Access, auth_metadata
+from tests.support import Access, auth_env, auth_metadata
 from zerog.quota.v1 import quota_service_pb2 as pb
 from zerog.quota.v1 import quota_service_pb2_grpc
 from zerog_db import create_pool, migrate
@@ -114,7 +114,7 @@ def own_cluster() -> Iterator[TempCluster]:
 async def test_database_down_is_unavailable_and_recovers(own_cluster: TempCluster) -> None:
     await migrate(own_cluster.dsn, SCHEMA, MIGRATIONS)
     config = Config.from_env(
-        {"DATABASE_URL": own_cluster.dsn, "AUTH_JWT_SECRET": JWT_SECRET, "METRICS_PORT": "0"}
+        {"DATABASE_URL": own_cluster.dsn, **auth_env("quota"), "METRICS_PORT": "0"}
     )
     pool = await create_pool(own_cluster.dsn, search_path=SCHEMA)
     running = await quota_server.start(pool, config, "127.0.0.1:0")

@@ -15,7 +15,7 @@ import pytest
 from grpc_health.v1 import health_pb2
 
 from tests.processes import health_status, start_service_process
-from tests.support import JWT_SECRET
+from tests.support import auth_env
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ["broker", "inference", "quota", "scheduler", "storage"]
@@ -67,7 +67,7 @@ def test_migrate_needs_only_the_database(service: str, fresh_db_url: str) -> Non
 async def test_migrate_on_start_false_leaves_the_schema_to_the_migration_job(
     fresh_db_url: str,
 ) -> None:
-    env = {"DATABASE_URL": fresh_db_url, "AUTH_JWT_SECRET": JWT_SECRET}
+    env = {"DATABASE_URL": fresh_db_url, **auth_env("quota")}
     done = await asyncio.to_thread(run, "quota", "migrate", env=env)
     assert done.returncode == 0, done.stderr
     conn = await asyncpg.connect(fresh_db_url)
@@ -98,7 +98,7 @@ async def test_the_scheduler_reports_not_serving_for_the_shutdown_delay(
         "scheduler",
         {
             "DATABASE_URL": fresh_db_url,
-            "AUTH_JWT_SECRET": JWT_SECRET,
+            **auth_env("scheduler"),
             "SHUTDOWN_DELAY_SECONDS": "1",
         },
     )

@@ -14,10 +14,11 @@ CHILD = """
 import json
 from opentelemetry import trace
 from zerog_grpc import TokenMinter, client_interceptors, setup_tracing
+from zerog_grpc.tokens import SigningKey
 setup_tracing("by-hand", env={})
 interceptors = client_interceptors()
 with trace.get_tracer("t").start_as_current_span("call") as span:
-    metadata = dict(TokenMinter("x" * 40, "inference").metadata("quota"))
+    metadata = dict(TokenMinter(SigningKey.generate(), "inference").metadata("quota"))
     context = span.get_span_context()
 print(json.dumps({
     "interceptors": len(interceptors),

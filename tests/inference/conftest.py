@@ -42,7 +42,7 @@ from tests.quota.conftest import (  # noqa: F401  (fixtures)
 )
 from tests.settlement import settled
 from tests.storage.conftest import storage_env
-from tests.support import JWT_SECRET, auth_metadata
+from tests.support import auth_env, auth_metadata
 from zerog.broker.v1 import broker_service_pb2 as bpb
 from zerog.inference.v1 import inference_service_pb2 as pb
 from zerog.inference.v1 import inference_service_pb2_grpc
@@ -124,7 +124,7 @@ async def fund(broker: Broker, providers: list[ProviderProcess]) -> None:
 def inference_config(database_url: str, quota: Quota, broker: Broker, **overrides: str) -> Config:
     env = {
         "DATABASE_URL": database_url,
-        "AUTH_JWT_SECRET": JWT_SECRET,
+        **auth_env("inference"),
         "METRICS_PORT": "0",
         "QUOTA_ADDRESS": f"127.0.0.1:{quota.server.port}",
         "BROKER_ADDRESS": f"127.0.0.1:{broker.server.port}",

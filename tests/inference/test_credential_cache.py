@@ -32,7 +32,7 @@ from services.inference.server import InferenceServer
 from tests.broker.conftest import Broker, broker_config
 from tests.inference.conftest import fund, inference_config
 from tests.quota.conftest import StartQuota
-from tests.support import JWT_SECRET, auth_metadata
+from tests.support import auth_env, auth_metadata
 from zerog.broker.v1 import broker_service_pb2 as bpb
 from zerog.broker.v1 import broker_service_pb2_grpc
 from zerog.inference.v1 import inference_service_pb2 as pb
@@ -278,7 +278,7 @@ def provider_url(cluster: Cluster, replica: Replica) -> str:
 def test_the_refresh_interval_cannot_break_the_five_second_promise() -> None:
     env = {
         "DATABASE_URL": "postgresql://unused/db",
-        "AUTH_JWT_SECRET": JWT_SECRET,
+        **auth_env("inference"),
         "QUOTA_ADDRESS": "127.0.0.1:1",
         "BROKER_ADDRESS": "127.0.0.1:2",
     }

@@ -22,7 +22,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from devnet.process import dies_with_parent
 from tests.inference.conftest import Inference, StartInference, Trio
-from tests.support import JWT_SECRET
+from tests.support import auth_env
 from zerog.inference.v1 import inference_service_pb2 as pb
 from zerog.inference.v1 import inference_service_pb2_grpc
 from zerog.quota.v1 import quota_service_pb2 as qpb
@@ -184,7 +184,7 @@ async def _spawn_replica(
     env = {
         **os.environ,
         "DATABASE_URL": db_url,
-        "AUTH_JWT_SECRET": JWT_SECRET,
+        **auth_env("inference"),
         "PORT": str(port),
         "METRICS_PORT": "0",
         "QUOTA_ADDRESS": f"127.0.0.1:{inference.quota.server.port}",

@@ -16,7 +16,7 @@ from services.quota import server
 from services.quota.config import Config
 from services.quota.server import QuotaServer
 from tests.databases import database_fixtures
-from tests.support import JWT_SECRET, ManualClock, auth_metadata
+from tests.support import ManualClock, auth_env, auth_metadata
 from zerog.quota.v1 import quota_service_pb2_grpc
 from zerog_db import create_pool
 
@@ -39,7 +39,7 @@ async def quota_pool(quota_db_url: str) -> AsyncIterator[asyncpg.Pool]:
 def quota_config(database_url: str, **overrides: str) -> Config:
     env = {
         "DATABASE_URL": database_url,
-        "AUTH_JWT_SECRET": JWT_SECRET,
+        **auth_env("quota"),
         "METRICS_PORT": "0",
         # The tests drive expiry through the clock and sweep() themselves.
         "SWEEP_INTERVAL_SECONDS": "3600",

@@ -12,7 +12,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from tests.quota.conftest import Quota, StartQuota
-from tests.support import claims, raw_token
+from tests.support import FORGER, TEST_KEYS, claims, raw_token
 from zerog.quota.v1 import quota_service_pb2 as pb
 from zerog_grpc import unpack_detail
 
@@ -39,8 +39,13 @@ BAD_TOKENS: dict[str, tuple[Callable[[], Metadata], str]] = {
         "TOKEN_EXPIRED",
     ),
     "forged": (
-        lambda: raw_token(claims("inference", "quota"), key="another-secret-of-enough-length-000"),
+        lambda: raw_token(claims("inference", "quota"), FORGER, TEST_KEYS.key("inference").kid),
         "BAD_SIGNATURE",
+    ),
+    "unknown-key": (lambda: raw_token(claims("inference", "quota"), key=FORGER), "UNKNOWN_KEY"),
+    "another-service's-key": (
+        lambda: raw_token(claims("inference", "quota"), key=TEST_KEYS.key("storage")),
+        "KEY_NOT_FOR_SUBJECT",
     ),
     "wrong-audience": (lambda: raw_token(claims("inference", "storage")), "WRONG_AUDIENCE"),
     "no-exp": (lambda: raw_token({"sub": "inference", "aud": "quota"}), "INVALID_TOKEN"),

@@ -11,7 +11,7 @@ import pytest
 from grpc_health.v1 import health_pb2
 
 from tests.processes import ServiceProcess, health_status, start_service_process
-from tests.support import JWT_SECRET, auth_metadata
+from tests.support import auth_env, auth_metadata
 from zerog.quota.v1 import quota_service_pb2 as pb
 from zerog.quota.v1 import quota_service_pb2_grpc
 
@@ -32,7 +32,7 @@ async def quota_process(fresh_db_url: str) -> AsyncIterator[ServiceProcess]:
         "quota",
         {
             "DATABASE_URL": fresh_db_url,
-            "AUTH_JWT_SECRET": JWT_SECRET,
+            **auth_env("quota"),
             "SHUTDOWN_GRACE_SECONDS": "30",
             "SHUTDOWN_DELAY_SECONDS": "1",
         },

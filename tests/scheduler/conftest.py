@@ -18,7 +18,7 @@ from services.scheduler.config import Config
 from services.scheduler.server import SchedulerServer
 from tests.databases import database_fixtures
 from tests.scheduler.receiver import WebhookReceiver
-from tests.support import JWT_SECRET, ManualClock, auth_metadata
+from tests.support import ManualClock, auth_env, auth_metadata
 from zerog.scheduler.v1 import scheduler_service_pb2_grpc
 from zerog_db import create_pool
 
@@ -42,7 +42,7 @@ async def db(scheduler_db_url: str) -> AsyncIterator[asyncpg.Pool]:
 def scheduler_config(database_url: str, **overrides: str) -> Config:
     env = {
         "DATABASE_URL": database_url,
-        "AUTH_JWT_SECRET": JWT_SECRET,
+        **auth_env("scheduler"),
         "METRICS_PORT": "0",
         "SCHEDULER_RETRY_BASE_SECONDS": "30",
         "DELIVERY_RETRY_BASE_SECONDS": "30",

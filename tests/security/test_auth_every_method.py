@@ -12,7 +12,7 @@ import pytest
 from devnet.storage_node import StorageNetwork
 from tests.security.reflection import Method, call, discover
 from tests.stack import SERVICES, Stack
-from tests.support import JWT_SECRET, auth_metadata, claims, raw_token
+from tests.support import FORGER, TEST_KEYS, auth_metadata, claims, raw_token
 from zerog_grpc import ANY_SERVICE
 
 INTRUDER = "intruder"
@@ -25,12 +25,16 @@ def bad_tokens(audience: str) -> dict[str, tuple[tuple[str, str], ...]]:
     unsigned = jwt.encode(claims("admin", audience), None, algorithm="none")  # type: ignore[arg-type]
     return {
         "missing": (),
-        "not bearer": (("authorization", f"Basic {JWT_SECRET}"),),
+        "not bearer": (("authorization", "Basic YWRtaW46YWRtaW4="),),
         "garbage": (("authorization", "Bearer not.a.jwt"),),
         "expired": raw_token(
             {"sub": "admin", "aud": audience, "iat": now - 7200, "exp": now - 3600}
         ),
-        "forged": raw_token(claims("admin", audience), key="another-secret-0123456789abcdefghij"),
+        "forged": raw_token(claims("admin", audience), key=FORGER),
+        "forged, admin's kid": raw_token(
+            claims("admin", audience), key=FORGER, kid=TEST_KEYS.key("admin").kid
+        ),
+        "another caller's key": raw_token(claims("admin", audience), key=TEST_KEYS.key("app")),
         "wrong audience": auth_metadata("admin", "elsewhere"),
         "no expiry": raw_token({"sub": "admin", "aud": audience}),
         "alg none": (("authorization", f"Bearer {unsigned}"),),

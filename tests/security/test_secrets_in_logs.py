@@ -17,7 +17,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from devnet.provider import ProviderProcess
 from tests.stack import Stack
-from tests.support import JWT_SECRET
+from tests.support import private_key_text
 from zerog.broker.v1 import broker_service_pb2 as bpb
 from zerog.broker.v1 import broker_service_pb2_grpc
 from zerog.inference.v1 import inference_service_pb2 as pb
@@ -85,7 +85,11 @@ async def test_no_secret_in_any_log_or_span(
     assert records and attributes
     wallet_key = bytes(stack.wallet.key).hex()
     everything = "\n".join([*(text for _, text in records), *attributes])
-    secrets = {"wallet key": wallet_key, "JWT secret": JWT_SECRET, "session token": "app-sk-"}
+    secrets = {
+        "wallet key": wallet_key,
+        "signing key": private_key_text("inference"),
+        "session token": "app-sk-",
+    }
     secrets["API key header"] = key.authorization.removeprefix("Bearer ")
     leaked = [name for name, value in secrets.items() if value and value in everything]
     assert leaked == []
