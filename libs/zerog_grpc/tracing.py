@@ -9,6 +9,7 @@ from contextlib import contextmanager
 import grpc.aio
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
+from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
 from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 from opentelemetry.instrumentation.grpc import aio_client_interceptors, aio_server_interceptor
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
@@ -110,6 +111,8 @@ def _instrument_clients() -> None:
     if not _instrumented:
         AsyncPGInstrumentor().instrument()
         HTTPXClientInstrumentor().instrument()
+        # Inference calls providers with aiohttp (services/inference/provider_http.py).
+        AioHttpClientInstrumentor().instrument()
         _instrumented = True
 
 
@@ -118,7 +121,7 @@ def setup_tracing(
     env: Mapping[str, str] = os.environ,
     extra_processor: SpanProcessor | None = None,
 ) -> TracerProvider:
-    """Install the process-wide tracer provider and instrument asyncpg and httpx.
+    """Install the process-wide tracer provider and instrument asyncpg, httpx and aiohttp.
 
     Spans always get trace ids (so logs can carry them and context propagates between
     services); they leave the process only when OTEL_EXPORTER_OTLP_ENDPOINT is set, are sampled

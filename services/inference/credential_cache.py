@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-import httpx
+import aiohttp
 
 from services.inference.errors import ProviderError
 from services.inference.provider_http import Completion, Credentials, ProviderHttp, ProviderStream
@@ -190,7 +190,7 @@ class RenewingHttp(ProviderHttp):
     cache and go once more with a fresh one."""
 
     def __init__(
-        self, client: httpx.AsyncClient, cache: CredentialCache, clock: Monotonic = monotonic
+        self, client: aiohttp.ClientSession, cache: CredentialCache, clock: Monotonic = monotonic
     ) -> None:
         super().__init__(client)
         self._cache = cache

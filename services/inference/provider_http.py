@@ -1,14 +1,18 @@
-"""Calls to a provider's OpenAI-compatible API over httpx: unary JSON and SSE streams."""
+"""Calls to a provider's OpenAI-compatible API over aiohttp: unary JSON and SSE streams.
+
+aiohttp rather than httpx on this path: under load httpx's pool polls every idle connection on
+each request (a syscall per connection), which was a fifth of inference's CPU per completion
+(docs/benchmarks.md, the gateway profile)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+import aiohttp
 
 from services.inference.errors import ProviderError, StreamInterrupted
 from services.inference.retry import is_retryable_status
@@ -90,8 +94,12 @@ def _status_error(status: int, body: bytes) -> ProviderError:
     )
 
 
-def _transport_error(error: httpx.TransportError) -> ProviderError:
-    if isinstance(error, httpx.TimeoutException):
+# What a failed exchange with a provider raises: aiohttp's errors and our timeouts.
+TRANSPORT_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError)
+
+
+def _transport_error(error: BaseException) -> ProviderError:
+    if isinstance(error, asyncio.TimeoutError):
         return ProviderError(
             "timeout", f"provider timed out: {type(error).__name__}", retryable=True
         )
@@ -109,37 +117,50 @@ def request_body(creds: Credentials, payload: dict[str, Any], *, stream: bool) -
 
 
 class ProviderHttp:
-    """One shared httpx client (HTTP/2 where the provider offers it) for every provider."""
+    """One shared aiohttp session (a kept-alive connection pool) for every provider."""
 
-    def __init__(self, client: httpx.AsyncClient) -> None:
+    def __init__(self, client: aiohttp.ClientSession) -> None:
         self._client = client
 
-    @staticmethod
-    def new_client() -> httpx.AsyncClient:
-        """The production client: HTTP/2 negotiated by ALPN, HTTP/1.1 otherwise."""
-        return httpx.AsyncClient(http2=True, follow_redirects=False)
+    @property
+    def client(self) -> aiohttp.ClientSession:
+        return self._client
 
-    def _request(self, creds: Credentials, body: bytes, timeout: float) -> httpx.Request:
-        return self._client.build_request(
-            "POST",
+    @staticmethod
+    def new_client(**options: Any) -> aiohttp.ClientSession:
+        """The production session: connections kept alive and reused, no cap on their number
+        (the callers' concurrency bounds it), DNS answers cached for a minute."""
+        connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=60, keepalive_timeout=30)
+        return aiohttp.ClientSession(connector=connector, auto_decompress=True, **options)
+
+    async def _post(
+        self, creds: Credentials, body: bytes, seconds: float, *, stream: bool
+    ) -> aiohttp.ClientResponse:
+        headers = {"Authorization": creds.authorization, "Content-Type": "application/json"}
+        if stream:
+            headers["Accept"] = "text/event-stream"
+        return await self._client.post(
             creds.endpoint.rstrip("/") + "/chat/completions",
-            content=body,
-            headers={"Authorization": creds.authorization, "Content-Type": "application/json"},
-            timeout=httpx.Timeout(timeout),
+            data=body,
+            headers=headers,
+            timeout=aiohttp.ClientTimeout(total=seconds),
+            allow_redirects=False,
         )
 
     async def complete(self, creds: Credentials, body: bytes, limit_seconds: float) -> Completion:
         """One unary call; ProviderError on any failure."""
         try:
-            response = await self._client.send(self._request(creds, body, limit_seconds))
-        except httpx.TransportError as error:
+            response = await self._post(creds, body, limit_seconds, stream=False)
+            async with response:
+                content = await response.read()
+        except TRANSPORT_ERRORS as error:
             raise _transport_error(error) from error
-        if response.status_code >= 400:
-            raise _status_error(response.status_code, response.content)
+        if response.status >= 400:
+            raise _status_error(response.status, content)
         try:
-            data = response.json()
+            data = json.loads(content)
             choice = data["choices"][0]
-            content = str(choice["message"].get("content") or "")
+            text = str(choice["message"].get("content") or "")
         except (ValueError, KeyError, IndexError, TypeError, AttributeError):
             raise ProviderError(
                 "bad_response", "provider answered with a malformed completion", retryable=True
@@ -149,57 +170,38 @@ class ProviderHttp:
             id=str(data.get("id", "")),
             chat_id=chat_id,
             model=str(data.get("model", creds.model)),
-            content=content,
+            content=text,
             finish_reason=str(choice.get("finish_reason") or "stop"),
             usage=_usage(data.get("usage")),
             request_body=body,
-            response_body=response.content,
+            response_body=content,
         )
 
     async def open_stream(
         self, creds: Credentials, body: bytes, limit_seconds: float
     ) -> ProviderStream:
         """Send a streaming call and wait for its headers; ProviderError if it is refused."""
-        stack = AsyncExitStack()
         try:
-            response = await stack.enter_async_context(
-                self._client.stream(
-                    "POST",
-                    creds.endpoint.rstrip("/") + "/chat/completions",
-                    content=body,
-                    headers={
-                        "Authorization": creds.authorization,
-                        "Content-Type": "application/json",
-                        "Accept": "text/event-stream",
-                    },
-                    timeout=httpx.Timeout(limit_seconds),
-                )
-            )
-            if response.status_code >= 400:
-                content = await response.aread()
-                raise _status_error(response.status_code, content)
-        except httpx.TransportError as error:
-            await stack.aclose()
+            response = await self._post(creds, body, limit_seconds, stream=True)
+        except TRANSPORT_ERRORS as error:
             raise _transport_error(error) from error
-        except BaseException:
-            await stack.aclose()
-            raise
-        return ProviderStream(creds, body, response, stack)
+        if response.status >= 400:
+            try:
+                content = await response.read()
+            except TRANSPORT_ERRORS:
+                content = b""
+            finally:
+                response.release()
+            raise _status_error(response.status, content)
+        return ProviderStream(creds, body, response)
 
 
 class ProviderStream:
     """An open SSE answer: iterate deltas, then read the summary fields."""
 
-    def __init__(
-        self,
-        creds: Credentials,
-        body: bytes,
-        response: httpx.Response,
-        stack: AsyncExitStack,
-    ) -> None:
+    def __init__(self, creds: Credentials, body: bytes, response: aiohttp.ClientResponse) -> None:
         self._creds = creds
         self._response = response
-        self._stack = stack
         self.request_body = body
         self.received = bytearray()
         self.id = ""
@@ -213,7 +215,7 @@ class ProviderStream:
         """The text pieces as they arrive; StreamInterrupted if the stream breaks."""
         pending = b""
         try:
-            async for chunk in self._response.aiter_bytes():
+            async for chunk in self._response.content.iter_any():
                 # Kept byte for byte: the TEE signature covers the exact body sent.
                 self.received += chunk
                 pending += chunk
@@ -223,7 +225,7 @@ class ProviderStream:
                     if piece:
                         self.content.append(piece)
                         yield piece
-        except httpx.TransportError as error:
+        except TRANSPORT_ERRORS as error:
             raise StreamInterrupted(f"provider stream broke: {type(error).__name__}") from error
         finally:
             await self.aclose()
@@ -263,4 +265,9 @@ class ProviderStream:
         return bytes(self.received)
 
     async def aclose(self) -> None:
-        await self._stack.aclose()
+        # A stream read to its end gives its connection back to the pool; one cut short is
+        # closed, so no later call reads the rest of this answer.
+        if self._response.content.at_eof():
+            self._response.release()
+        else:
+            self._response.close()

@@ -6,9 +6,9 @@ import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
 
+import aiohttp
 import asyncpg
 import grpc.aio
-import httpx
 from prometheus_client import CollectorRegistry
 
 from services.inference.archive import Archiver
@@ -69,7 +69,7 @@ class InferenceServer(ServiceServer):
     engine: ChatEngine
     breakers: Breakers
     channels: list[grpc.aio.Channel]
-    http: httpx.AsyncClient
+    http: aiohttp.ClientSession
     settler: Settler
 
     async def stop_parts(self, grace: float | None) -> None:
@@ -82,7 +82,7 @@ class InferenceServer(ServiceServer):
         await self.settler.stop()
         for channel in self.channels:
             await channel.close()
-        await self.http.aclose()
+        await self.http.close()
 
 
 async def start(
@@ -94,7 +94,7 @@ async def start(
     clock: Monotonic = monotonic,
     sleep: Sleep = asyncio.sleep,
     now: Clock = utc_now,
-    http: httpx.AsyncClient | None = None,
+    http: aiohttp.ClientSession | None = None,
     breaker_clock: Monotonic | None = None,
     credential_refresh_seconds: float | None = None,
 ) -> InferenceServer:

@@ -5,10 +5,11 @@ provider's credentials, so no broker call per check)."""
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from dataclasses import dataclass
 
-import httpx
+import aiohttp
 
 from services.inference.provider_http import Completion, Credentials
 from zerog_signing import check_signature_reply
@@ -54,7 +55,7 @@ class CheckUnavailable(Exception):
 
 
 async def check(
-    http: httpx.AsyncClient, creds: Credentials, signed: Signed, seconds: float
+    http: aiohttp.ClientSession, creds: Credentials, signed: Signed, seconds: float
 ) -> Verdict:
     """The verdict on `signed`; CheckUnavailable when the provider cannot be reached."""
     if creds.signer_untrusted or not creds.response_signer:
@@ -62,19 +63,20 @@ async def check(
     if not (signed.chat_id and signed.request_sha256 and signed.response_sha256):
         return Verdict(FAILED, signed.chat_id, "", "BODIES_MISSING")
     try:
-        reply = await http.get(
+        async with http.get(
             f"{creds.endpoint.rstrip('/')}/signature/{signed.chat_id}",
             params={"model": creds.model},
-            timeout=seconds,
-        )
-    except httpx.HTTPError as error:
+            timeout=aiohttp.ClientTimeout(total=seconds),
+        ) as reply:
+            status, content = reply.status, await reply.read()
+    except (TimeoutError, aiohttp.ClientError) as error:
         raise CheckUnavailable(f"provider unreachable: {type(error).__name__}") from None
-    if reply.status_code >= 500 or reply.status_code == 429:
-        raise CheckUnavailable(f"provider answered {reply.status_code}")
-    if reply.status_code != 200:
+    if status >= 500 or status == 429:
+        raise CheckUnavailable(f"provider answered {status}")
+    if status != 200:
         return Verdict(FAILED, signed.chat_id, "", "SIGNATURE_NOT_FOUND")
     try:
-        body = reply.json()
+        body = json.loads(content)
     except ValueError:
         return Verdict(FAILED, signed.chat_id, "", "MALFORMED_SIGNATURE")
     found = check_signature_reply(

@@ -10,8 +10,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+import aiohttp
 import asyncpg
-import httpx
 from prometheus_client import CollectorRegistry, Counter
 
 from services.inference.breaker import Breakers
@@ -35,7 +35,7 @@ class Verifier:
     """This replica's checker of answers after they were given."""
 
     pool: asyncpg.Pool
-    http: httpx.AsyncClient
+    http: aiohttp.ClientSession
     credentials: CredentialsOf
     breakers: Breakers
     stats: ProviderStats

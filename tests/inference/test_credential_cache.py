@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import aiohttp
 import asyncpg
 import grpc.aio
 import httpx
@@ -28,6 +29,7 @@ from devnet.provider import ProviderProcess, ProviderSpec, launch_providers
 from services.broker import server as broker_server
 from services.inference import server
 from services.inference.config import Config
+from services.inference.provider_http import ProviderHttp
 from services.inference.server import InferenceServer
 from tests.broker.conftest import Broker, broker_config
 from tests.inference.conftest import fund, inference_config
@@ -154,18 +156,23 @@ async def start_replica(
     async def start(refresh_seconds: float) -> Replica:
         calls: list[ProviderCall] = []
 
-        async def record(response: httpx.Response) -> None:
-            if response.request.method != "POST":
+        async def record(
+            _: aiohttp.ClientSession, __: object, sent: aiohttp.TraceRequestEndParams
+        ) -> None:
+            if sent.method != "POST":
                 return  # a TEE signature fetch after the answer, which sends no credential
-            auth = response.request.headers.get("Authorization", "")
-            calls.append(ProviderCall(auth, response.status_code, time.monotonic()))
+            auth = sent.headers.get("Authorization", "")
+            calls.append(ProviderCall(auth, sent.response.status, time.monotonic()))
+
+        traced = aiohttp.TraceConfig()
+        traced.on_request_end.append(record)
 
         pool = await create_pool(inference_db_url, search_path="inference", max_size=10)
         running = await server.start(
             pool,
             inference_config(inference_db_url, quota, cluster.broker),
             "127.0.0.1:0",
-            http=httpx.AsyncClient(event_hooks={"response": [record]}),
+            http=ProviderHttp.new_client(trace_configs=[traced]),
             credential_refresh_seconds=refresh_seconds,
         )
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{running.port}")
