@@ -2,28 +2,31 @@
 
 One devnet, one provider, one funded account: the broker's session token is what the direct
 calls and LiteLLM send, so every path reaches the same provider with the same credential.
-Ours is the whole path a service uses: inference (gRPC) -> quota reserve/commit -> broker
-credentials -> provider -> TEE verification; it runs twice, as a default request and with
-routing.verifiable_only (the caller asking for a verified answer: synchronous verification).
-Added latency = path p50/p99 minus the direct p50/p99 at the same concurrency, measured back
-to back in the same rounds. PRODUCT.md bars: added p50 < 2 ms, p99 < 10 ms; >= 150
-completions/s per core through inference + quota + broker. LiteLLM (one worker) is the peer.
+Ours is the whole path a service uses: inference (gRPC, holding the subject's budget lease and
+the provider's credentials) -> provider; the TEE check and settlement (quota's lease spends,
+the broker's usage records) follow the answer, off its path. It runs twice: as a default
+request, and with routing.verifiable_only (the caller asking for a verified answer: the TEE
+check before the answer). Added latency = path p50/p99 minus the direct p50/p99 at the same
+concurrency, measured back to back in the same rounds. PRODUCT.md bars: added p50 < 2 ms,
+p99 < 10 ms; >= 150 completions/s per core. LiteLLM (one worker) is the peer.
 
 Only ours checks the provider's TEE signature of each answer (it fetches
 GET /v1/proxy/signature/{chat_id} from the provider); the direct and LiteLLM paths never do.
 That fetch alone is one more path, timed with httpx against the same provider in the same
-rounds, so the latency rows show how much of ours' added time is that one extra round trip.
-While ours runs at concurrency 64, the RSS of each service is sampled (bench.rss) for the
-memory-under-load rows; idle is read before any load.
+rounds. After the run, inference's outbox and answer records give each answer's settlement
+lag and TEE-check lag (answer to done). While ours runs at concurrency 64, the RSS of each
+service is sampled (bench.rss) for the memory-under-load rows; idle is read before any load.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+import asyncpg
 import grpc.aio
 import httpx
 
@@ -64,8 +67,11 @@ async def _measure(
         count = max(total, concurrency * 4)
         for _ in range(rounds):  # paths alternate, so load that comes and goes hits each alike
             for path, call in paths.items():
+                began = time.time()
                 with watch.get((concurrency, path)) or contextlib.nullcontext():
                     latencies, wall = await closed_loop(call, concurrency, count // rounds)
+                if path == "ours":
+                    level.windows.append((began, time.time()))
                 level.latencies.setdefault(path, []).extend(latencies)
                 level.rates.setdefault(path, []).append(len(latencies) / wall)
     return out
@@ -136,6 +142,7 @@ def run(ctx: Context) -> list[Row | Section]:
         sampler = Sampler(pids)
         provider = providers["providers"][0]
         results, notes = asyncio.run(_run_paths(ctx, addresses, provider, sampler))
+        asyncio.run(_after_the_answers(stack.dsn, results))
         rows: list[Row | Section] = [*gateway_rows.rows(results, notes)]
         load = _memory_load(results)
         rows += [under_load_row(n, UNDER, idle[n], sampler.samples[n], load) for n in pids]
@@ -146,10 +153,47 @@ def run(ctx: Context) -> list[Row | Section]:
     return rows
 
 
+async def _after_the_answers(dsn: str, results: dict[int, Level]) -> None:
+    """Each level's settlement and TEE-check lags of the default path (answer to done), read
+    from inference's outbox and answer records once everything is settled and checked."""
+    connection = await asyncpg.connect(dsn)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            left = await connection.fetchval(
+                "SELECT (SELECT count(*) FROM inference.settlements WHERE settled_at IS NULL)"
+                " + (SELECT count(*) FROM inference.answer_sources"
+                " WHERE verification = 'pending')"
+            )
+            if not left:
+                break
+            await asyncio.sleep(0.2)
+        settled = await connection.fetch(
+            "SELECT extract(epoch FROM answered_at)::float8 AS at,"
+            " extract(epoch FROM settled_at - answered_at)::float8 AS lag"
+            " FROM inference.settlements WHERE settled_at IS NOT NULL"
+        )
+        checked = await connection.fetch(
+            "SELECT extract(epoch FROM created_at)::float8 AS at,"
+            " extract(epoch FROM checked_at - created_at)::float8 AS lag"
+            " FROM inference.answer_sources WHERE checked_at IS NOT NULL"
+            " AND verification IN ('verified', 'failed')"
+        )
+    finally:
+        await connection.close()
+    for level in results.values():
+
+        def within(at: float, windows: list[tuple[float, float]] = level.windows) -> bool:
+            return any(start <= at <= end for start, end in windows)
+
+        level.settle_lags = [r["lag"] for r in settled if within(r["at"])]
+        level.check_lags = [r["lag"] for r in checked if within(r["at"])]
+
+
 def _memory_load(results: dict[int, Level]) -> str:
     done = len(results[LOADED].latencies["ours"]) if LOADED in results else 0
     return (
         f"gateway benchmark, ours at concurrency {LOADED} ({done} ChatCompletion calls: "
-        "inference -> quota Reserve/Commit + broker credentials/VerifyResponse/RecordUsage -> "
-        "devnet provider); sampled only during ours' turns"
+        "inference (budget lease and credentials held) -> devnet provider, then the TEE check "
+        "and settlement batches to quota and the broker); sampled only during ours' turns"
     )

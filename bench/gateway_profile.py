@@ -19,31 +19,14 @@ from zerog.inference.v1 import inference_service_pb2_grpc
 if TYPE_CHECKING:
     from zerog.inference.v1.inference_service_pb2_grpc import InferenceServiceAsyncStub
 
-WHERE = """What changed: the devnet provider used to spend 10-25 ms of CPU on each answer,
-nearly all of it in two web3 eth_calls per request (getAccount, getService: web3's middleware
-and formatters, and a new connection with a resolver-thread lookup each time). It now reads
-the chain head once per wave of requests over a keep-alive pool and re-reads the two views
-(one JSON-RPC batch) only when a block was mined since, so it still sees every revoke, refund
-and transfer before the next request. An echo now takes about a millisecond end to end
-(the direct rows' notes), so the added latency in these rows is ours, not the provider's.
-
-What still dominates ours: the shape of the path. Every completion is, serially:
-inference ChatCompletion (gRPC, JWT check) -> the request_id claim (one INSERT) -> quota
-Reserve and broker GetRequestCredentials at once -> HTTP to the provider -> quota Commit,
-broker RecordUsage and broker VerifyResponse (which GETs the provider's signature of the
-answer) at once -> the claim's answer (one UPDATE). That is five gRPC calls to two other
-Python services, each a few ms of Python CPU at both ends against a ~1 ms floor for any
-gRPC round trip here, plus three PostgreSQL statements in inference and more in quota and
-the broker; the provider hop itself and the signature fetch are now ~1 ms each. With the
-provider no longer the bottleneck, the services' CPU is: grpc.aio's C core and its poller
-thread, socket writes, interceptors (JWT, metrics, logging) and, in inference, the stub calls
-themselves (`UnaryUnaryCall._invoke`); the broker also opens a TCP connection per call
-(`_sock_connect`). Under 2 ms needs the plan of issue 16: credentials and budget leases held
-in inference, verification in inference, settlement through an outbox off the path, so that a
-completion is one gRPC call in and one HTTP call out. Settlement lag is not measured yet:
-while settlement is on the request path an answer is settled before it is returned (lag ~0);
-the outbox's answered_at -> settled_at will give answer-to-settled p50/p99. py-spy sampled
-each service while ours ran at concurrency 16 (for inference also the stacks inside
+WHERE = """The shape of ours now: a completion is one gRPC call into inference, which admits
+it against the subject's budget lease and the provider's credentials it holds (no quota or
+broker call), claims the request_id (one INSERT), calls the provider over a kept-alive
+aiohttp connection, and stores the answer, what it owes and what its TEE check needs in one
+statement. The TEE check (the provider's signature, checked against the signer the broker
+acknowledged) and settlement (quota lease spends and broker usage records, in batches) follow
+the answer. What is left per completion is grpc.aio and asyncpg on one event loop: py-spy
+sampled each service while ours ran at concurrency 16 (for inference also the stacks inside
 event-loop callbacks alone, i.e. its own Python work):"""
 
 

@@ -13,23 +13,24 @@ OURS_SYNC = f"{OURS}, verifiable_only"
 PATHS = {"ours": ("", OURS), "ours-sync": (", synchronous verification", OURS_SYNC)}
 """Our two paths: the row-name suffix and the label of each."""
 
-SETTLEMENT_LAG = (
-    "settlement lag (answer to settled): not measured yet (to come from inference.settlements "
-    "answered_at -> settled_at; where settlement is on the request path the lag is ~0)"
-)
-SYNC_TODAY = (
-    "today every answer of a verifiable provider is checked before it is returned, so the "
-    "default path verifies synchronously too and the two paths differ by the routing filter "
-    "and noise"
+SYNC_HOW = (
+    "the answer is returned after inference fetched the provider's TEE signature and checked "
+    "it (routing.verifiable_only); on the default path the same check runs right after the "
+    "answer is returned"
 )
 
 
 class Level:
-    """Latencies (ms) and rates (completions/s) of each path at one concurrency."""
+    """Latencies (ms) and rates (completions/s) of each path at one concurrency, and for the
+    default path how long after each answer it was settled and its TEE check made (s)."""
 
     def __init__(self) -> None:
         self.latencies: dict[str, list[float]] = {}
         self.rates: dict[str, list[float]] = {}
+        self.windows: list[tuple[float, float]] = []
+        """Epoch seconds during which the default path ran."""
+        self.settle_lags: list[float] = []
+        self.check_lags: list[float] = []
 
 
 def added(label: str, path: list[float], direct: list[float]) -> Measurement:
@@ -70,9 +71,9 @@ def _latency_row(concurrency: int, level: Level, path: str, notes: list[str]) ->
             "is noise of the shared machine, not a measurement of ours"
         )
     if path == "ours":
-        extra = [_verification_note(level, ours, concurrency), SETTLEMENT_LAG]
+        extra = [_verification_note(level, ours, concurrency), *_after_the_answer(level)]
     else:
-        extra = [_sync_cost(level), SYNC_TODAY]
+        extra = [_sync_cost(level), SYNC_HOW]
     return Row(
         f"gateway: added latency, concurrency {concurrency}{suffix}",
         "ms",
@@ -114,6 +115,25 @@ def _sync_cost(level: Level) -> str:
     d50 = percentile(sync, 50) - percentile(default, 50)
     d99 = percentile(sync, 99) - percentile(default, 99)
     return f"synchronous verification over ours' default path: p50 {d50:+.2f} ms, p99 {d99:+.2f} ms"
+
+
+def _after_the_answer(level: Level) -> list[str]:
+    """What the default path does after the answer: settlement and the TEE check, each as
+    answer-to-done p50 / p99."""
+
+    def lag(what: str, lags: list[float]) -> str:
+        if not lags:
+            return f"{what}: not measured in this run"
+        ms = [1000 * x for x in lags]
+        return (
+            f"{what}: p50 {percentile(ms, 50):.0f} ms, p99 {percentile(ms, 99):.0f} ms "
+            f"(n={len(ms)}; the caller's answer never waits for it)"
+        )
+
+    return [
+        lag("settlement lag (answer to quota charged and broker recorded)", level.settle_lags),
+        lag("TEE check after the answer (answer to verdict)", level.check_lags),
+    ]
 
 
 def _verification_note(level: Level, ours: Measurement, concurrency: int) -> str:

@@ -29,6 +29,8 @@ class Stack:
     services: dict[str, ServiceProcess] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
     devnet: DevnetState | None = None
+    dsn: str = ""
+    """The stack's database (every service's schema)."""
 
 
 def present() -> list[str]:
@@ -56,6 +58,7 @@ def running_stack(
     stack = Stack()
     plan = [Service(n, free_port(), free_port()) for n in names]
     with database(ctx, "bench_stack") as dsn, contextlib.ExitStack() as running:
+        stack.dsn = dsn
         need_devnet = any(n not in NEEDS_NO_DEVNET for n in names)
         devnet = running.enter_context(_devnet(ctx.scratch, need_devnet))
         if devnet is not None:
