@@ -14,6 +14,8 @@ from zerog_grpc.settings import AuthSettings
 
 # HS256 secret the test servers trust; long enough for AuthSettings' minimum.
 JWT_SECRET = "zerog-tests-only-secret-0123456789abcdef"
+# The storage tests' master key (STORAGE_MASTER_KEY): wraps their namespaces' data keys.
+STORAGE_MASTER_KEY = "5a" * 32
 
 
 @dataclass(frozen=True)

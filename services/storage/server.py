@@ -15,6 +15,7 @@ from services.storage.backups import Backups
 from services.storage.config import Config
 from services.storage.deps import Deps
 from services.storage.errors import ERRORS
+from services.storage.keys import NamespaceKeys
 from services.storage.policy import GLOBAL_JOBS
 from services.storage.puts import PutFlow
 from services.storage.reads import ReadFlow
@@ -129,6 +130,7 @@ async def start(
     )
     uploader = Uploader(nodes, submitter, options)
     downloader = Downloader(nodes)
+    keys = NamespaceKeys(config.master_key)
     deps = Deps(
         pool=pool,
         once=Once(pool),
@@ -137,13 +139,14 @@ async def start(
             pool,
             nodes,
             uploader,
+            keys,
             quota=quota,
             fees=fees,
             temp_dir=config.temp_dir,
             default_replicas=config.default_replicas,
             max_replicas=config.max_replicas,
         ),
-        reads=ReadFlow(downloader, config.temp_dir, config.get_chunk_bytes),
+        reads=ReadFlow(downloader, config.temp_dir, config.get_chunk_bytes, pool, keys),
         backups=Backups(pool, downloader, uploader, clock),
         max_object_bytes=config.max_object_bytes,
         max_replicas=config.max_replicas,

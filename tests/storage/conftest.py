@@ -29,7 +29,7 @@ from services.storage.server import StorageServer
 from tests.broker.conftest import Broker, broker_config
 from tests.databases import create_database, drop_database, with_database
 from tests.quota.conftest import Quota, quota_config
-from tests.support import JWT_SECRET, ManualClock, auth_metadata
+from tests.support import JWT_SECRET, STORAGE_MASTER_KEY, ManualClock, auth_metadata
 from zerog.broker.v1 import broker_service_pb2_grpc
 from zerog.quota.v1 import quota_service_pb2_grpc
 from zerog.storage.v1 import storage_service_pb2_grpc
@@ -82,6 +82,7 @@ def storage_env(
     env = {
         "DATABASE_URL": database_url,
         "AUTH_JWT_SECRET": JWT_SECRET,
+        "STORAGE_MASTER_KEY": STORAGE_MASTER_KEY,
         "METRICS_PORT": "0",
         "STORAGE_NODES": ",".join(node_urls),
         "BROKER_ADDRESS": broker,
