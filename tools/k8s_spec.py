@@ -92,7 +92,11 @@ SERVICES = [
             "BROKER_ADDRESS": ADDRESSES["broker"],
             "QUOTA_ADDRESS": ADDRESSES["quota"],
         },
-        secrets=[_db("storage"), AUTH],
+        secrets=[
+            _db("storage"),
+            AUTH,
+            SecretFile("STORAGE_MASTER_KEY", "zerog-storage-master-key", "storage_master_key"),
+        ],
         callers=["inference"],
         calls=["broker", "quota"],
         egress=["chain-rpc", "storage-nodes"],

@@ -91,6 +91,10 @@ class Config(ServiceSettings):
     quota_reservation_ttl_seconds: float = 0.0
     """How long quota holds a put's bytes; 0 means derived from the put's deadline
     (reservation_ttl())."""
+    verify_period_seconds: float = 3600.0
+    """How often verification and retention run across all replicas (0: never)."""
+    verify_batch: int = 1000
+    """The most contents one scheduled verification pass checks."""
     master_key: bytes = field(default=b"", repr=False)
     """Wraps every namespace's data key (STORAGE_MASTER_KEY[_FILE], 32 bytes as hex)."""
     upload_lease_seconds: float = 30.0
@@ -139,6 +143,8 @@ class Config(ServiceSettings):
             quota_reservation_ttl_seconds=env.number("QUOTA_RESERVATION_TTL_SECONDS", 0.0),
             upload_lease_seconds=env.number("UPLOAD_LEASE_SECONDS", 30.0, minimum=1.0),
             master_key=_master_key(env),
+            verify_period_seconds=env.number("VERIFY_PERIOD_SECONDS", 3600.0, minimum=0.0),
+            verify_batch=env.integer("VERIFY_BATCH", 1000, minimum=1),
         )
         if not config.node_urls and not config.indexer_url:
             raise ConfigError("STORAGE_NODES or STORAGE_INDEXER_URL is required")

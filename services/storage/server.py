@@ -16,6 +16,7 @@ from services.storage.config import Config
 from services.storage.deps import Deps
 from services.storage.errors import ERRORS
 from services.storage.keys import NamespaceKeys
+from services.storage.periodic import JobMetrics, Periodic
 from services.storage.policy import GLOBAL_JOBS
 from services.storage.puts import PutFlow
 from services.storage.reads import ReadFlow
@@ -64,6 +65,11 @@ class StorageServer(ServiceServer):
     nodes: NodeSet
     channels: list[grpc.aio.Channel] = field(default_factory=list)
     rpc: JsonRpcClient | None = None
+    periodic: Periodic | None = None
+
+    async def stop_parts(self, grace: float | None) -> None:
+        if self.periodic is not None:
+            await self.periodic.stop()
 
     async def close(self) -> None:
         for channel in self.channels:
@@ -111,6 +117,7 @@ async def start(
     `submitter` defaults to the broker at BROKER_ADDRESS, the only production payer.
     """
     files.reset_dir(config.temp_dir)
+    registry = registry or CollectorRegistry()
     minter = TokenMinter(config.auth.key, "storage")
     channels: list[grpc.aio.Channel] = []
     if submitter is None:
@@ -154,6 +161,17 @@ async def start(
         clock=clock,
         quota=quota,
     )
+    periodic = None
+    if config.verify_period_seconds:
+        periodic = Periodic(
+            pool,
+            deps.backups,
+            quota,
+            JobMetrics(registry),
+            timedelta(seconds=config.verify_period_seconds),
+            config.verify_batch,
+            clock,
+        )
     servicer = StorageService(deps)
     add = storage_service_pb2_grpc.add_StorageServiceServicer_to_server
     running = await start_server(
@@ -165,4 +183,6 @@ async def start(
         errors=ERRORS,
         max_message_bytes=MAX_MESSAGE_BYTES,
     )
-    return StorageServer(running, nodes, channels, rpc)
+    if periodic is not None:
+        periodic.start()
+    return StorageServer(running, nodes, channels, rpc, periodic)

@@ -91,6 +91,8 @@ def storage_env(
         "UPLOAD_POLL_SECONDS": "0.05",
         "UPLOAD_TX_TIMEOUT_SECONDS": "60",
         "UPLOAD_FINALITY_TIMEOUT_SECONDS": "60",
+        # Scheduled verification off: tests that want it set a period.
+        "VERIFY_PERIOD_SECONDS": "0",
     }
     if rpc_url:
         # Fees are then capped at the market's price (the max_fee sent to the broker).
