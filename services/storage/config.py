@@ -91,6 +91,12 @@ class Config(ServiceSettings):
     quota_reservation_ttl_seconds: float = 0.0
     """How long quota holds a put's bytes; 0 means derived from the put's deadline
     (reservation_ttl())."""
+    poll_max_seconds: float = 5.0
+    """Upload polls back off from poll_seconds, doubling with jitter, up to this."""
+    breaker_fail_max: int = 5
+    """Consecutive transport failures that open a storage node's (or the chain RPC's) breaker."""
+    breaker_cool_down_seconds: float = 30.0
+    """How long an open breaker refuses calls before one trial call."""
     verify_period_seconds: float = 3600.0
     """How often verification and retention run across all replicas (0: never)."""
     verify_batch: int = 1000
@@ -143,6 +149,11 @@ class Config(ServiceSettings):
             quota_reservation_ttl_seconds=env.number("QUOTA_RESERVATION_TTL_SECONDS", 0.0),
             upload_lease_seconds=env.number("UPLOAD_LEASE_SECONDS", 30.0, minimum=1.0),
             master_key=_master_key(env),
+            poll_max_seconds=env.number("UPLOAD_POLL_MAX_SECONDS", 5.0, minimum=0.01),
+            breaker_fail_max=env.integer("NODE_BREAKER_FAIL_MAX", 5, minimum=1),
+            breaker_cool_down_seconds=env.number(
+                "NODE_BREAKER_COOL_DOWN_SECONDS", 30.0, minimum=0.1
+            ),
             verify_period_seconds=env.number("VERIFY_PERIOD_SECONDS", 3600.0, minimum=0.0),
             verify_batch=env.integer("VERIFY_BATCH", 1000, minimum=1),
         )

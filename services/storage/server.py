@@ -45,6 +45,7 @@ from zerog_storage import (
     Uploader,
     UploadOptions,
 )
+from zerog_storage.resilience import Breakers, BreakerSettings
 
 log = logging.getLogger(__name__)
 SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["StorageService"].full_name
@@ -80,7 +81,7 @@ class StorageServer(ServiceServer):
 
 
 async def _fee_reader(
-    config: Config, nodes: NodeSet
+    config: Config, nodes: NodeSet, breakers: Breakers
 ) -> tuple[FeeReader | None, JsonRpcClient | None]:
     """Quote fees from the chain when ZG_RPC_URL is set; the Flow address comes from a node."""
     if not config.rpc_url:
@@ -91,7 +92,7 @@ async def _fee_reader(
         except StorageProtocolError:
             continue
         if status.network_identity is not None:
-            rpc = JsonRpcClient(config.rpc_url)
+            rpc = JsonRpcClient(config.rpc_url, breakers=breakers)
             return FeeReader(rpc, status.network_identity.flow_address), rpc
     log.warning("no storage node names its Flow contract: fees are not capped")
     return None, None
@@ -128,10 +129,13 @@ async def start(
     if config.quota_address:
         ttl = timedelta(seconds=config.reservation_ttl())
         quota = QuotaClient(_channel(config.quota_address, channels), minter, ttl)
-    nodes = NodeSet(config.node_urls, indexer_url=config.indexer_url or None)
-    fees, rpc = await _fee_reader(config, nodes)
+    # Storage nodes and the chain RPC, one breaker per URL (per replica: see docs/operations.md).
+    breakers = Breakers(BreakerSettings(config.breaker_fail_max, config.breaker_cool_down_seconds))
+    nodes = NodeSet(config.node_urls, indexer_url=config.indexer_url or None, breakers=breakers)
+    fees, rpc = await _fee_reader(config, nodes, breakers)
     options = UploadOptions(
         poll_interval=config.poll_seconds,
+        poll_max=config.poll_max_seconds,
         tx_timeout=config.tx_timeout_seconds,
         finality_timeout=config.finality_timeout_seconds,
     )

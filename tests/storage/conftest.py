@@ -93,6 +93,8 @@ def storage_env(
         "UPLOAD_FINALITY_TIMEOUT_SECONDS": "60",
         # Scheduled verification off: tests that want it set a period.
         "VERIFY_PERIOD_SECONDS": "0",
+        # Node breakers close again soon: outage tests retry once the node is back.
+        "NODE_BREAKER_COOL_DOWN_SECONDS": "1",
     }
     if rpc_url:
         # Fees are then capped at the market's price (the max_fee sent to the broker).
