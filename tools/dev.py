@@ -42,6 +42,8 @@ COMPOSE_PORTS = {
 }
 # The development-only secret docker compose mounts (docs/operations.md's token() reads it).
 DEV_SECRET_FILE = ROOT / "deploy" / "compose" / "secrets" / "auth_jwt_secret"
+# Storage's development-only master key (wraps its namespaces' data keys), also compose's.
+DEV_MASTER_KEY_FILE = ROOT / "deploy" / "compose" / "secrets" / "storage_master_key"
 LEDGER_DEPOSIT_NEURON = str(100 * 10**18)
 READY_LINE = "Ctrl-C or SIGTERM stops it."
 TOKEN_HOURS = 12
@@ -134,6 +136,8 @@ def service_env(
     storage = state.services.get("storage", {})
     if service.name == "storage" and isinstance(indexer := storage.get("indexer"), str):
         env["STORAGE_INDEXER_URL"] = indexer
+    if service.name == "storage" and not env.get("STORAGE_MASTER_KEY"):
+        env.setdefault("STORAGE_MASTER_KEY_FILE", str(DEV_MASTER_KEY_FILE))
     return env
 
 
