@@ -34,6 +34,10 @@ def auth_env(service: str) -> dict[str, str]:
     return TEST_KEYS.env(service)
 
 
+# The storage tests' master key (STORAGE_MASTER_KEY): wraps their namespaces' data keys.
+STORAGE_MASTER_KEY = "5a" * 32
+
+
 @dataclass(frozen=True)
 class Access:
     """Who may call a test server (start_server's `access`): tokens for `audience`."""

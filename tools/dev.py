@@ -45,6 +45,8 @@ COMPOSE_PORTS = {
 DEV_SECRETS = ROOT / "deploy" / "compose" / "secrets"
 DEV_JWKS = DEV_SECRETS / "jwks.json"
 DEV_KEYS = DEV_SECRETS / "auth_keys"
+# Storage's development-only master key (wraps its namespaces' data keys), also compose's.
+DEV_MASTER_KEY_FILE = DEV_SECRETS / "storage_master_key"
 LEDGER_DEPOSIT_NEURON = str(100 * 10**18)
 READY_LINE = "Ctrl-C or SIGTERM stops it."
 TOKEN_HOURS = 12
@@ -139,6 +141,8 @@ def service_env(
     storage = state.services.get("storage", {})
     if service.name == "storage" and isinstance(indexer := storage.get("indexer"), str):
         env["STORAGE_INDEXER_URL"] = indexer
+    if service.name == "storage" and not env.get("STORAGE_MASTER_KEY"):
+        env.setdefault("STORAGE_MASTER_KEY_FILE", str(DEV_MASTER_KEY_FILE))
     return env
 
 

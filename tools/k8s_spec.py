@@ -110,7 +110,12 @@ SERVICES = [
             "BROKER_ADDRESS": ADDRESSES["broker"],
             "QUOTA_ADDRESS": ADDRESSES["quota"],
         },
-        secrets=[_db("storage"), AUTH, _signing_key("storage")],
+        secrets=[
+            _db("storage"),
+            AUTH,
+            _signing_key("storage"),
+            SecretFile("STORAGE_MASTER_KEY", "zerog-storage-master-key", "storage_master_key"),
+        ],
         callers=["inference"],
         calls=["broker", "quota"],
         egress=["chain-rpc", "storage-nodes"],

@@ -15,6 +15,9 @@ Three ways to use it, by what the work touches:
   claim is committed first, so concurrent retries never both reach the outside world.
 - `run_in_transaction(...)`: work that only writes this service's tables; they and the answer
   commit together.
+- `run_checked(...)`: a check that reads the outside world (and may wait), then writes of this
+  service's tables committed with the answer (the broker's Fund: a chain receipt, then the credit
+  and the intent's nonce).
 - `statement(...)` + `replay(...)`: work that is one SQL statement; the claim is one more CTE in
   it, so the call stays one round trip (quota's Reserve and Commit).
 
@@ -39,6 +42,7 @@ from google.protobuf.message import Message
 from zerog_db.pool import Connection, Executor
 
 M = TypeVar("M", bound=Message)
+T = TypeVar("T")
 # A write that belongs with the answer: (SQL of a data-modifying statement usable as a CTE,
 # whose parameters start at $5, its arguments). See `Once.finish`.
 Alongside = tuple[str, tuple[object, ...]]
@@ -265,6 +269,28 @@ class Once:
                 answer = await work(conn)
                 if not await self.finish(claim, answer, conn):
                     # Our lease passed and another call holds the key: undo our writes.
+                    raise RequestInProgress(request.request_id, self.retry_after)
+            return answer
+
+        return await self._once(request, response_type, complete, shield=False)
+
+    async def run_checked(
+        self,
+        request: Request,
+        response_type: type[M],
+        check: Callable[[], Awaitable[T]],
+        commit: Callable[[Connection, T], Awaitable[M]],
+    ) -> M:
+        """`check()` then `commit(conn, checked)` once for `request`: the check (reads that may
+        wait, such as a chain's confirmations) holds no transaction open; the commit's writes and
+        the stored answer commit together. A failed check writes nothing, so a retry under the
+        same request_id runs again from the start."""
+
+        async def complete(claim: Claim) -> M:
+            checked = await check()
+            async with self._pool.acquire() as conn, conn.transaction():
+                answer = await commit(conn, checked)
+                if not await self.finish(claim, answer, conn):
                     raise RequestInProgress(request.request_id, self.retry_after)
             return answer
 

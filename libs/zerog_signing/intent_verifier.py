@@ -17,6 +17,7 @@ from zerog_signing.errors import (
     InvalidAddress,
     InvalidSignature,
     MalformedMessage,
+    ReplayedNonce,
     WrongAction,
 )
 from zerog_signing.hashing import address_bytes, keccak256, personal_message_hash
@@ -86,6 +87,7 @@ class IntentVerifier:
         signature: bytes | str,
         nonce: str,
         form: Literal["eip191", "eip712"],
+        spend: bool,
     ) -> VerifiedIntent:
         try:
             recovered = ecdsa.recover_address(digest, decode_signature(signature))
@@ -93,7 +95,10 @@ class IntentVerifier:
             raise BadSignature(str(e)) from None
         if recovered != claimed:
             raise AddressMismatch("the signature was made by another address")
-        await self._guard.consume(intent.address, nonce, intent.timestamp_ms)
+        if spend:
+            await self._guard.consume(intent.address, nonce, intent.timestamp_ms)
+        elif await self._guard.used(intent.address, nonce):
+            raise ReplayedNonce(f"nonce {nonce!r} was already used by {intent.address}")
         return VerifiedIntent(intent, intent.address, nonce, form)
 
     async def verify_message(
@@ -103,15 +108,18 @@ class IntentVerifier:
         *,
         expected_action: IntentAction | None = None,
         expected_address: str | None = None,
+        spend: bool = True,
     ) -> VerifiedIntent:
-        """Verify an EIP-191 intent message; raises a SignatureRejected subclass."""
+        """Verify an EIP-191 intent message; raises a SignatureRejected subclass. Without
+        `spend` the nonce must be unused but is left so: the caller spends it later, with the
+        writes it authorizes (NonceStore.record in their transaction)."""
         intent = parse_intent_message(message)
         claimed = self._precheck(intent, expected_action, expected_address)
         nonce = (
             intent.nonce if intent.nonce is not None else "m:" + keccak256(message.encode()).hex()
         )
         digest = personal_message_hash(message)
-        return await self._finish(intent, claimed, digest, signature, nonce, "eip191")
+        return await self._finish(intent, claimed, digest, signature, nonce, "eip191", spend)
 
     async def verify_typed(
         self,
@@ -119,11 +127,14 @@ class IntentVerifier:
         signature: bytes | str,
         *,
         expected_action: IntentAction | None = None,
+        spend: bool = True,
     ) -> VerifiedIntent:
-        """Verify an EIP-712 intent; raises a SignatureRejected subclass."""
+        """Verify an EIP-712 intent; raises a SignatureRejected subclass (`spend` as in
+        verify_message)."""
         nonce = _typed_nonce(intent)
         claimed = self._precheck(intent, expected_action, None)
         # Raw address bytes: the typed encoder then skips re-validating the checksum.
         typed = _typed_message(intent, claimed, nonce)
         digest = typed_data_digest(self._domain, INTENT_TYPES, INTENT_PRIMARY_TYPE, typed)
-        return await self._finish(intent, claimed, digest, signature, intent.nonce or "", "eip712")
+        nonce_text = intent.nonce or ""
+        return await self._finish(intent, claimed, digest, signature, nonce_text, "eip712", spend)

@@ -23,6 +23,7 @@ import re
 from datetime import UTC, datetime
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 __all__ = ["PostgresNonceStore", "nonce_table_ddl"]
 
@@ -57,9 +58,13 @@ def nonce_table_ddl(schema: str) -> str:
 
 class PostgresNonceStore:
     """A NonceStore in `table` (`<schema>.signing_nonces`): one INSERT decides, so two
-    replicas racing on the same nonce cannot both win."""
+    replicas racing on the same nonce cannot both win. Given a connection instead of a pool, it
+    records inside that connection's transaction: the nonce is spent only if the writes it
+    authorizes commit."""
 
-    def __init__(self, pool: asyncpg.Pool, table: str) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool | asyncpg.Connection | PoolConnectionProxy, table: str
+    ) -> None:
         schema, dot, name = table.partition(".")
         if not dot:
             raise ValueError(
@@ -74,6 +79,7 @@ class PostgresNonceStore:
             " VALUES ($1, $2, $3, $4) ON CONFLICT (address, nonce) DO NOTHING"
         )
         self._prune = f"DELETE FROM {self._table} WHERE signed_at < $1"
+        self._used = f"SELECT 1 FROM {self._table} WHERE address = $1 AND nonce = $2"
 
     @property
     def table(self) -> str:
@@ -87,6 +93,10 @@ class PostgresNonceStore:
         )
         # asyncpg returns the command tag: "INSERT 0 1" when a row went in, "INSERT 0 0" not.
         return bool(status.endswith(" 1"))
+
+    async def used(self, address: str, nonce: str) -> bool:
+        """Whether the pair was recorded."""
+        return await self._pool.fetchval(self._used, address, nonce) is not None
 
     async def prune(self, signed_before_ms: int) -> int:
         """Delete pairs signed before `signed_before_ms`; return how many."""

@@ -58,6 +58,10 @@ class NonceStore(Protocol):
         """Forget pairs signed before `signed_before_ms`; return how many were removed."""
         ...
 
+    async def used(self, address: str, nonce: str) -> bool:
+        """Whether the pair was recorded."""
+        ...
+
 
 class MemoryNonceStore:
     """A NonceStore in a dict, for tests and single-process tools."""
@@ -80,6 +84,10 @@ class MemoryNonceStore:
         for key in old:
             del self._seen[key]
         return len(old)
+
+    async def used(self, address: str, nonce: str) -> bool:
+        """Whether the pair was recorded."""
+        return (address, nonce) in self._seen
 
     def __len__(self) -> int:
         return len(self._seen)
@@ -132,6 +140,10 @@ class ReplayGuard:
         self.check_timestamp(timestamp_ms, now)
         if not await self._store.record(address.lower(), nonce, timestamp_ms, now):
             raise ReplayedNonce(f"nonce {nonce!r} was already used by {address}")
+
+    async def used(self, address: str, nonce: str) -> bool:
+        """Whether `address` has used `nonce` (and it is still remembered)."""
+        return await self._store.used(address.lower(), nonce)
 
     async def prune(self) -> int:
         """Drop nonces whose timestamps have left the window; return how many."""

@@ -14,6 +14,7 @@ from zerog_storage.client_errors import NodesUnavailable, NotEnoughReplicas
 from zerog_storage.downloader_rpc import NodeReader
 from zerog_storage.errors import StorageProtocolError
 from zerog_storage.models import ShardConfig, ShardedNodes
+from zerog_storage.resilience import Breakers
 from zerog_storage.rpc import StorageNodeClient
 from zerog_storage.submission import SubmissionData
 
@@ -99,14 +100,17 @@ class NodeSet:
         *,
         indexer_url: str | None = None,
         timeout: float = 30.0,
+        breakers: Breakers | None = None,
     ) -> None:
         if not urls and not indexer_url:
             raise ValueError("a node set needs node URLs or an indexer URL")
+        self.breakers = breakers
+        """Shared by the read and write paths, per URL (None: no breakers)."""
         self._urls = tuple(urls)
         self._indexer_url = indexer_url
         self._http = httpx.AsyncClient(timeout=timeout)
         self._clients: dict[str, StorageNodeClient] = {}
-        self.reader = NodeReader(timeout)
+        self.reader = NodeReader(timeout, breakers)
         """The read path's calls (discovery, file info, segments): cheaper per call than httpx."""
         self._found: tuple[float, list[StorageNode]] | None = None
 
@@ -118,7 +122,7 @@ class NodeSet:
     def client(self, url: str) -> StorageNodeClient:
         """The JSON-RPC client of one node URL (shared HTTP connections)."""
         if url not in self._clients:
-            self._clients[url] = StorageNodeClient(url, http=self._http)
+            self._clients[url] = StorageNodeClient(url, http=self._http, breakers=self.breakers)
         return self._clients[url]
 
     async def _candidate_urls(self) -> list[str]:

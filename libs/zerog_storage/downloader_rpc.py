@@ -18,6 +18,7 @@ from opentelemetry import trace
 
 from zerog_storage.errors import RpcTransportError
 from zerog_storage.models import FileInfo, SegmentWithProof
+from zerog_storage.resilience import Breakers
 from zerog_storage.rpc import classify_rpc_error
 
 __all__ = ["NodeReader", "segment_from_json"]
@@ -35,7 +36,8 @@ def segment_from_json(obj: dict[str, Any]) -> SegmentWithProof:
 class NodeReader:
     """JSON-RPC calls by URL; the session is made in the running loop on first use."""
 
-    def __init__(self, timeout: float = 30.0) -> None:
+    def __init__(self, timeout: float = 30.0, breakers: Breakers | None = None) -> None:
+        self._breakers = breakers
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
         self._ids = itertools.count(1)
@@ -54,7 +56,13 @@ class NodeReader:
             self._session = None
 
     async def call(self, url: str, method: str, *params: Any) -> Any:
-        """Call `method` at `url`; its result, or RpcError / RpcTransportError."""
+        """Call `method` at `url`; its result, or RpcError / RpcTransportError (CircuitOpen
+        while the URL's breaker is open)."""
+        if self._breakers is None:
+            return await self._call(url, method, params)
+        return await self._breakers.call(url, method, lambda: self._call(url, method, params))
+
+    async def _call(self, url: str, method: str, params: tuple[Any, ...]) -> Any:
         request_id = next(self._ids)
         body = json.dumps({"jsonrpc": "2.0", "id": request_id, "method": method, "params": params})
         attributes = {"rpc.system": "jsonrpc", "rpc.method": method, "url.full": url}

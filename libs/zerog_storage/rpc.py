@@ -28,6 +28,7 @@ from zerog_storage.models import (
     ShardedNodes,
     Status,
 )
+from zerog_storage.resilience import Breakers
 
 __all__ = ["IndexerClient", "JsonRpcClient", "StorageNodeClient", "classify_rpc_error"]
 
@@ -51,9 +52,15 @@ class JsonRpcClient:
     """JSON-RPC 2.0 over HTTP POST, positional params; owns its httpx client unless given one."""
 
     def __init__(
-        self, url: str, *, http: httpx.AsyncClient | None = None, timeout: float = 30.0
+        self,
+        url: str,
+        *,
+        http: httpx.AsyncClient | None = None,
+        timeout: float = 30.0,
+        breakers: Breakers | None = None,
     ) -> None:
         self.url = url
+        self._breakers = breakers
         self._http = http or httpx.AsyncClient(timeout=timeout)
         self._owns_http = http is None
         self._ids = itertools.count(1)
@@ -75,7 +82,13 @@ class JsonRpcClient:
         await self.aclose()
 
     async def call(self, method: str, *params: Any) -> Any:
-        """Call `method`; return its result, raise RpcError or RpcTransportError."""
+        """Call `method`; return its result, raise RpcError or RpcTransportError (CircuitOpen
+        while the URL's breaker is open)."""
+        if self._breakers is None:
+            return await self._call(method, params)
+        return await self._breakers.call(self.url, method, lambda: self._call(method, params))
+
+    async def _call(self, method: str, params: tuple[Any, ...]) -> Any:
         request_id = next(self._ids)
         body = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": list(params)}
         try:

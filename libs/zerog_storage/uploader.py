@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -25,6 +25,7 @@ from zerog_storage.errors import (
 from zerog_storage.merkle import FileMerkleTree
 from zerog_storage.models import FileInfo, SegmentWithProof, Transaction
 from zerog_storage.placement import segments_for_shard
+from zerog_storage.resilience import backoff
 
 __all__ = ["Source", "UploadOptions", "UploadResult", "Uploader", "build_tree", "segment_payloads"]
 
@@ -38,6 +39,8 @@ class UploadOptions:
     """Timing of the waits and retries (tests shorten them)."""
 
     poll_interval: float = 0.5
+    poll_max: float = 5.0
+    """Polls and busy-node retries back off from poll_interval, doubling up to poll_max."""
     tx_timeout: float = 120.0
     finality_timeout: float = 300.0
     batch_segments: int = 10
@@ -136,6 +139,7 @@ class Uploader:
         deadline = loop.time() + self._opt.tx_timeout
         waiting = list(targets)
         tx: Transaction | None = None
+        delays = self._delays()
         while waiting:
             infos = await asyncio.gather(
                 *(_quiet(n.client.get_file_info_by_tx_seq(tx_seq)) for n in waiting)
@@ -153,9 +157,12 @@ class Uploader:
                 if loop.time() > deadline:
                     urls = ", ".join(n.url for n in waiting)
                     raise UploadIncomplete(f"tx {tx_seq} not seen by {urls}")
-                await asyncio.sleep(self._opt.poll_interval)
+                await asyncio.sleep(next(delays))
         assert tx is not None  # targets is never empty
         return tx
+
+    def _delays(self) -> Iterator[float]:
+        return backoff(self._opt.poll_interval, max(self._opt.poll_max, self._opt.poll_interval))
 
     async def send_segments(
         self,
@@ -169,6 +176,7 @@ class Uploader:
         step = self._opt.batch_segments
         for first in range(0, len(indexes), step):
             batch = segment_payloads(tree, source, indexes[first : first + step])
+            delays = self._delays()
             for attempt in range(self._opt.write_retries + 1):
                 try:
                     await node.client.upload_segments_by_tx_seq(batch, tx_seq)
@@ -180,7 +188,7 @@ class Uploader:
                 except StorageProtocolError as e:
                     if not _transient(e) or attempt == self._opt.write_retries:
                         raise
-                await asyncio.sleep(self._opt.poll_interval)
+                await asyncio.sleep(next(delays))
             else:
                 raise NodesUnavailable(f"{node.url} stayed busy for tx {tx_seq}")
 
@@ -198,6 +206,7 @@ class Uploader:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._opt.finality_timeout
         waiting = list(targets)
+        delays = self._delays()
         while waiting:
             infos = await asyncio.gather(
                 *(_quiet(n.client.get_file_info_by_tx_seq(tx_seq)) for n in waiting)
@@ -207,7 +216,7 @@ class Uploader:
                 if loop.time() > deadline:
                     urls = ", ".join(n.url for n in waiting)
                     raise UploadIncomplete(f"tx {tx_seq} not finalized on {urls}")
-                await asyncio.sleep(self._opt.poll_interval)
+                await asyncio.sleep(next(delays))
 
 
 def _final(info: FileInfo | None) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,13 @@ def _neuron(env: Env, name: str, default: int) -> int:
     if not raw.isdigit():
         raise ConfigError(f"{name} must be an integer amount of neuron, got {raw!r}")
     return int(raw)
+
+
+def _address(env: Env, name: str) -> str:
+    raw = env.values.get(name, "")
+    if raw and not re.fullmatch(r"0x[0-9a-fA-F]{40}", raw):
+        raise ConfigError(f"{name} must be a 0x-prefixed 40-hex-digit address, got {raw!r}")
+    return raw
 
 
 @dataclass(frozen=True)
@@ -64,6 +72,14 @@ class Config(ServiceSettings):
     # the devnet (anvil reorgs only when a test asks it to), 6 on testnet and mainnet.
     settlement_confirmations: int = 0
     intent_window_seconds: int = 300
+    # Where users pay their own deposits (Fund); empty: the platform wallet's address.
+    deposit_address: str = ""
+    # Confirmations a deposit needs before Fund credits it (its own block counts as one).
+    # Default: 1 on the devnet, 6 on testnet and mainnet.
+    deposit_confirmations: int = 1
+    # How long one Fund waits for the deposit to be mined and confirmed before answering
+    # UNAVAILABLE (DEPOSIT_UNCONFIRMED); its retry with the same request_id resumes.
+    deposit_wait_seconds: float = 30.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Config:
@@ -109,4 +125,9 @@ class Config(ServiceSettings):
                 "SETTLEMENT_CONFIRMATIONS", 0 if network == "devnet" else 6, minimum=0
             ),
             intent_window_seconds=env.integer("INTENT_WINDOW_SECONDS", 300, minimum=1),
+            deposit_address=_address(env, "DEPOSIT_ADDRESS"),
+            deposit_confirmations=env.integer(
+                "DEPOSIT_CONFIRMATIONS", 1 if network == "devnet" else 6, minimum=1
+            ),
+            deposit_wait_seconds=env.number("DEPOSIT_WAIT_SECONDS", 30.0, 0.0),
         )

@@ -12,17 +12,18 @@ import httpx
 from google.protobuf.message import Message
 
 from services.broker.credentials import Credentials
+from services.broker.deposits import Deposits
 from services.broker.errors import about
 from services.broker.providers import ProviderCache
 from services.broker.refill import LedgerRefill
 from services.broker.resume import send_once
 from services.broker.settlement import SettlementWatcher
 from services.broker.topup import TopUps
+from services.broker.user_intents import UserIntents
 from zerog.broker.v1 import broker_service_pb2 as pb
 from zerog_chain import ComputeContracts, FlowContracts, NetworkProfile, Receipt, Wallet
 from zerog_db import Alongside, Once, Request
 from zerog_grpc import current_caller, request_ids
-from zerog_signing import IntentVerifier
 
 M = TypeVar("M", bound=Message)
 # Every request that changes something; each carries the caller's request_id.
@@ -41,6 +42,7 @@ Mutation = (
     | pb.InitAccountRequest
     | pb.FundRequest
     | pb.SubmitStorageRequest
+    | pb.ChargeUserRequest
 )
 
 
@@ -59,7 +61,8 @@ class Deps:
     topups: TopUps
     refill: LedgerRefill
     settlement: SettlementWatcher
-    intents: IntentVerifier
+    intents: UserIntents
+    deposits: Deposits
     http: httpx.AsyncClient
     official: frozenset[str]
 

@@ -4,7 +4,9 @@ call with.
 BrokerError
 ├── ProviderNotFound, ProviderNotAcknowledged, ProviderNotVerifiable
 ├── ApiKeyNotFound, ApiKeyRevoked, ApiKeysExhausted
-├── AccountNotFound, IntentRefused
+├── AccountNotFound, IntentRefused, InsufficientBalance
+├── DepositNotFound, DepositRefused, DepositUnconfirmed, DepositAlreadyCredited
+├── UsageAlreadyCharged
 ├── FeeAboveMaximum, TopUpAboveCap
 └── Refused               a refusal (below) with what it refused: PreconditionFailure's subject
 
@@ -18,6 +20,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from google.rpc.error_details_pb2 import QuotaFailure
 from grpc import StatusCode
 
 from zerog_chain import (
@@ -29,6 +32,7 @@ from zerog_chain import (
     TransactionRejected,
 )
 from zerog_grpc import KERNEL_ERRORS, ErrorMap, Failure, error_info, precondition_failure, status
+from zerog_grpc.errors import retry_info
 
 # Contract errors that mean "not enough money somewhere".
 _BALANCE_ERRORS = frozenset(
@@ -88,6 +92,66 @@ class IntentRefused(BrokerError):
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+class InsufficientBalance(BrokerError):
+    """A wallet user's balance is below what a paid call needs."""
+
+    def __init__(self, address: str, balance: int, required: int) -> None:
+        super().__init__(
+            f"the balance of {address} is {balance} neuron; at least {required} is needed"
+        )
+        self.address = address
+        self.balance = balance
+        self.required = required
+
+
+class DepositNotFound(BrokerError):
+    """The chain node does not know the deposit transaction."""
+
+    def __init__(self, tx_hash: str) -> None:
+        super().__init__(f"transaction {tx_hash} is not known to the chain node")
+        self.tx_hash = tx_hash
+
+
+class DepositRefused(BrokerError):
+    """The transaction is not the user's payment to the deposit address; `reason` is
+    UPPER_SNAKE (DEPOSIT_WRONG_SENDER, DEPOSIT_WRONG_RECIPIENT, DEPOSIT_WRONG_AMOUNT,
+    DEPOSIT_FAILED)."""
+
+    def __init__(self, reason: str, tx_hash: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.tx_hash = tx_hash
+
+
+class DepositUnconfirmed(BrokerError):
+    """The deposit has fewer confirmations than required (0: not mined yet)."""
+
+    def __init__(self, tx_hash: str, confirmations: int, required: int) -> None:
+        super().__init__(
+            f"transaction {tx_hash} has {confirmations} of {required} confirmations;"
+            " retry with the same request_id"
+        )
+        self.tx_hash = tx_hash
+        self.confirmations = confirmations
+        self.required = required
+
+
+class DepositAlreadyCredited(BrokerError):
+    """Another request credited the deposit already."""
+
+    def __init__(self, tx_hash: str) -> None:
+        super().__init__(f"transaction {tx_hash} was credited already")
+        self.tx_hash = tx_hash
+
+
+class UsageAlreadyCharged(BrokerError):
+    """Another request charged the usage already."""
+
+    def __init__(self, usage_id: str) -> None:
+        super().__init__(f"usage {usage_id} was charged already")
+        self.usage_id = usage_id
 
 
 class FeeAboveMaximum(BrokerError):
@@ -243,6 +307,44 @@ def _top_up_above_cap(error: TopUpAboveCap) -> Failure:
     )
 
 
+def _insufficient_balance(error: InsufficientBalance) -> Failure:
+    violation = QuotaFailure.Violation(subject=f"wallet:{error.address}", description=str(error))
+    return Failure(
+        StatusCode.RESOURCE_EXHAUSTED,
+        str(error),
+        (
+            QuotaFailure(violations=[violation]),
+            error_info(
+                "INSUFFICIENT_BALANCE",
+                address=error.address,
+                balance_neuron=str(error.balance),
+                required_neuron=str(error.required),
+            ),
+        ),
+    )
+
+
+def _deposit_refused(error: DepositRefused) -> Failure:
+    return Failure(
+        StatusCode.FAILED_PRECONDITION,
+        str(error),
+        (
+            precondition_failure("DEPOSIT", error.tx_hash, str(error)),
+            error_info(error.reason, tx_hash=error.tx_hash),
+        ),
+    )
+
+
+def _deposit_unconfirmed(error: DepositUnconfirmed) -> Failure:
+    info = error_info(
+        "DEPOSIT_UNCONFIRMED",
+        tx_hash=error.tx_hash,
+        confirmations=str(error.confirmations),
+        required=str(error.required),
+    )
+    return Failure(StatusCode.UNAVAILABLE, str(error), (info, retry_info(2.0)))
+
+
 ERRORS: ErrorMap = {
     **KERNEL_ERRORS,
     **{kind: _no_subject(rule) for kind, rule in _ABOUT.items()},
@@ -259,4 +361,20 @@ ERRORS: ErrorMap = {
     IntentRefused: lambda e: Failure(StatusCode.UNAUTHENTICATED, str(e), (error_info(e.reason),)),
     FeeAboveMaximum: _fee_above_maximum,
     TopUpAboveCap: _top_up_above_cap,
+    InsufficientBalance: _insufficient_balance,
+    DepositNotFound: lambda e: Failure(
+        StatusCode.NOT_FOUND, str(e), (error_info("DEPOSIT_NOT_FOUND", tx_hash=e.tx_hash),)
+    ),
+    DepositRefused: _deposit_refused,
+    DepositUnconfirmed: _deposit_unconfirmed,
+    UsageAlreadyCharged: lambda e: Failure(
+        StatusCode.ALREADY_EXISTS,
+        str(e),
+        (error_info("USAGE_ALREADY_CHARGED", usage_id=e.usage_id),),
+    ),
+    DepositAlreadyCredited: lambda e: Failure(
+        StatusCode.ALREADY_EXISTS,
+        str(e),
+        (error_info("DEPOSIT_ALREADY_CREDITED", tx_hash=e.tx_hash),),
+    ),
 }

@@ -33,5 +33,8 @@ DEFAULT_ALLOW: dict[str, frozenset[str]] = {
     "InitAccount": _CALLERS,
     "Fund": _CALLERS,
     "GetUserBalance": _CALLERS,
+    # A wallet user's paid calls: the service that makes them checks and charges.
+    "AuthorizeUser": frozenset({"inference", "admin"}),
+    "ChargeUser": frozenset({"inference", "admin"}),
     "SubmitStorage": frozenset({"storage", "admin"}),
 }

@@ -1,45 +1,35 @@
-"""Wallet-signed user flows (InitAccount, Fund, GetUserBalance) and SubmitStorage."""
+"""Wallet-signed user flows (InitAccount, Fund from the user's own deposit, GetUserBalance) and
+SubmitStorage."""
 
 from __future__ import annotations
 
 import asyncpg
 
-from services.broker import convert
 from services.broker.amounts import a0gi
+from services.broker.deposits import Deposit
 from services.broker.deps import Deps, asked, once, send_or_resume
-from services.broker.errors import AccountNotFound, FeeAboveMaximum, IntentRefused
+from services.broker.errors import AccountNotFound, FeeAboveMaximum
 from services.broker.store import accounts
 from services.broker.validate import Problems
 from zerog.broker.v1 import broker_service_pb2 as pb
 from zerog_db import Connection
-from zerog_grpc import Rpcs
+from zerog_grpc import Rpcs, current_caller
 from zerog_grpc.handlers import Context
 from zerog_grpc.tracing import annotate
-from zerog_signing import (
-    IntentAction,
-    SignatureRejected,
-    SigningError,
-    VerifiedIntent,
-    WalletIntent,
-)
+from zerog_signing import IntentAction, VerifiedIntent
 from zerog_storage import Submission, SubmissionData, SubmissionNode, check_submission
 
-_REASONS = {
-    "BadSignature": "BAD_SIGNATURE",
-    "AddressMismatch": "ADDRESS_MISMATCH",
-    "StaleTimestamp": "STALE_TIMESTAMP",
-    "FutureTimestamp": "FUTURE_TIMESTAMP",
-    "ReplayedNonce": "REPLAYED_NONCE",
-    "MalformedMessage": "MALFORMED_INTENT",
-    "WrongAction": "WRONG_ACTION",
-}
 
-
-def _account(row: asyncpg.Record) -> pb.UserAccount:
+def account_message(row: asyncpg.Record) -> pb.UserAccount:
+    """A user account row as sent: funded, spent and what remains."""
+    funded, spent = int(row["funded_neuron"]), int(row["spent_neuron"])
     account = pb.UserAccount(
         address=row["address"],
-        funded_neuron=str(int(row["funded_neuron"])),
-        funded_a0gi=a0gi(int(row["funded_neuron"])),
+        funded_neuron=str(funded),
+        funded_a0gi=a0gi(funded),
+        spent_neuron=str(spent),
+        balance_neuron=str(funded - spent),
+        balance_a0gi=a0gi(funded - spent),
     )
     account.created_at.FromDatetime(row["created_at"])
     return account
@@ -48,29 +38,6 @@ def _account(row: asyncpg.Record) -> pb.UserAccount:
 class AccountRpcs(Rpcs[Deps]):
     """User flows and storage payments."""
 
-    async def _verify(self, signed: pb.SignedIntent, action: IntentAction) -> VerifiedIntent:
-        try:
-            if signed.WhichOneof("form") == "typed":
-                t = signed.typed
-                intent = WalletIntent(
-                    IntentAction(t.action)
-                    if t.action in IntentAction.__members__.values()
-                    else t.action,  # type: ignore[arg-type]
-                    t.address,
-                    t.timestamp_ms,
-                    int(t.amount_neuron) if t.amount_neuron.isdigit() else -1,
-                    t.nonce,
-                )
-                return await self.deps.intents.verify_typed(
-                    intent, signed.signature, expected_action=action
-                )
-            return await self.deps.intents.verify_message(
-                signed.message, signed.signature, expected_action=action
-            )
-        except (SignatureRejected, SigningError) as error:
-            reason = _REASONS.get(type(error).__name__, "BAD_SIGNATURE")
-            raise IntentRefused(reason, f"intent refused: {error}") from None
-
     async def InitAccount(
         self, request: pb.InitAccountRequest, context: Context
     ) -> pb.InitAccountResponse:
@@ -78,47 +45,68 @@ class AccountRpcs(Rpcs[Deps]):
         deps = self.deps
 
         async def work(conn: Connection) -> pb.InitAccountResponse:
-            verified = await self._verify(request.intent, IntentAction.INITIALIZE)
+            verified = await deps.intents.check(
+                request.intent, IntentAction.INITIALIZE, spend=False
+            )
+            await deps.intents.spend(conn, verified)
             row, created = await accounts.open_account(conn, verified.address)
             return pb.InitAccountResponse(
-                account=_account(row), created=created, broker_address=deps.wallet.address
+                account=account_message(row), created=created, broker_address=deps.wallet.address
             )
 
         return await deps.once.run_in_transaction(asked(request), pb.InitAccountResponse, work)
 
     async def Fund(self, request: pb.FundRequest, context: Context) -> pb.FundResponse:
-        Problems.of_mutation(request.request_id).check(request)
+        problems = Problems.of_mutation(request.request_id)
+        tx_hash = problems.tx_hash("tx_hash", request.tx_hash)
+        problems.check(request)
         deps = self.deps
 
-        async def work() -> pb.FundResponse:
-            verified = await self._verify(request.intent, IntentAction.FUND)
+        async def check() -> tuple[VerifiedIntent, Deposit]:
+            # Nothing is written before the deposit is confirmed: a refusal or a timeout
+            # leaves the nonce unspent, so the retry under this request_id resumes.
+            verified = await deps.intents.check(request.intent, IntentAction.FUND, spend=False)
             if await accounts.get_account(deps.pool, verified.address) is None:
                 raise AccountNotFound(f"no account for {verified.address}; call InitAccount")
             amount = verified.intent.amount_neuron
-            r = await send_or_resume(
-                deps,
-                "FUND_USER",
-                request.request_id,
-                lambda tx_id: deps.compute.deposit(amount, request_id=tx_id, purpose="FUND_USER"),
+            return verified, await deps.deposits.confirmed(tx_hash, verified.address, amount)
+
+        async def commit(
+            conn: Connection, checked: tuple[VerifiedIntent, Deposit]
+        ) -> pb.FundResponse:
+            verified, deposit = checked
+            await deps.intents.spend(conn, verified)
+            row = await accounts.credit_deposit(
+                conn, deposit, current_caller().service, request.request_id
             )
-            row = await accounts.credit_account(deps.pool, verified.address, amount)
-            assert row is not None
+            annotate({"zerog.deposit.tx_hash": deposit.tx_hash})
             return pb.FundResponse(
-                account=_account(row), receipt=convert.receipt(r), amount_neuron=str(amount)
+                account=account_message(row),
+                receipt=pb.Receipt(
+                    tx_hash=deposit.tx_hash,
+                    block_number=deposit.block_number,
+                    gas_used=deposit.gas_used,
+                    effective_gas_price_neuron=str(deposit.effective_gas_price),
+                    purpose="USER_DEPOSIT",
+                    status=pb.TRANSACTION_STATUS_SUCCEEDED,
+                ),
+                amount_neuron=str(deposit.amount),
+                confirmations=deposit.confirmations,
             )
 
-        return await once(deps, request, pb.FundResponse, work, shield=True)
+        return await deps.once.run_checked(asked(request), pb.FundResponse, check, commit)
 
     async def GetUserBalance(
         self, request: pb.GetUserBalanceRequest, context: Context
     ) -> pb.GetUserBalanceResponse:
-        verified = await self._verify(request.intent, IntentAction.BALANCE)
+        verified = await self.deps.intents.check(request.intent, IntentAction.BALANCE)
         row = await accounts.get_account(self.deps.pool, verified.address)
         if row is None:
             raise AccountNotFound(f"no account for {verified.address}; call InitAccount")
         ledger = await self.deps.compute.get_ledger()
         return pb.GetUserBalanceResponse(
-            account=_account(row), ledger_available_neuron=str(ledger.available if ledger else 0)
+            account=account_message(row),
+            ledger_available_neuron=str(ledger.available if ledger else 0),
         )
 
     async def SubmitStorage(

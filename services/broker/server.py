@@ -13,12 +13,14 @@ from prometheus_client import CollectorRegistry
 
 from services.broker.config import Config
 from services.broker.credentials import Credentials
+from services.broker.deposits import Deposits
 from services.broker.deps import Deps
 from services.broker.errors import ERRORS
 from services.broker.metrics import BalanceWatch
 from services.broker.providers import ProviderCache
 from services.broker.refill import LedgerRefill
 from services.broker.rpc_accounts import AccountRpcs
+from services.broker.rpc_charges import ChargeRpcs
 from services.broker.rpc_credentials import CredentialRpcs
 from services.broker.rpc_ledger import LedgerRpcs
 from services.broker.rpc_providers import ProviderRpcs
@@ -27,6 +29,7 @@ from services.broker.settlement import SettlementWatcher
 from services.broker.store.transactions import PgNonceGuard, PgRecorder
 from services.broker.topup import TopUps
 from services.broker.unsettled import UnsettledFees
+from services.broker.user_intents import NONCES, UserIntents
 from zerog.broker.v1 import broker_service_pb2 as pb
 from zerog.broker.v1 import broker_service_pb2_grpc
 from zerog_chain import (
@@ -53,6 +56,7 @@ class BrokerService(
     CredentialRpcs,
     UsageRpcs,
     AccountRpcs,
+    ChargeRpcs,
     broker_service_pb2_grpc.BrokerServiceServicer,
 ):
     """The broker's gRPC servicer."""
@@ -102,7 +106,7 @@ async def start(
     compute = ComputeContracts(w3, profile, sender)
     providers = ProviderCache(compute, config.provider_cache_ttl_seconds)
     guard = ReplayGuard(
-        PostgresNonceStore(pool, table="broker.signing_nonces"),
+        PostgresNonceStore(pool, table=NONCES),
         window=timedelta(seconds=config.intent_window_seconds),
     )
     http = httpx.AsyncClient(timeout=10.0)
@@ -136,7 +140,13 @@ async def start(
         ),
         refill=refill,
         settlement=SettlementWatcher(pool, compute, config.settlement_confirmations),
-        intents=IntentVerifier(guard, chain_id=profile.chain_id),
+        intents=UserIntents(IntentVerifier(guard, chain_id=profile.chain_id)),
+        deposits=Deposits(
+            w3,
+            config.deposit_address or wallet.address,
+            confirmations=config.deposit_confirmations,
+            wait_seconds=config.deposit_wait_seconds,
+        ),
         http=http,
         official=frozenset(p.lower() for p in config.official_providers),
     )

@@ -12,6 +12,7 @@ from services.broker.amounts import parse_neuron
 from zerog_grpc import validation
 
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
+_TX_HASH = re.compile(r"0x[0-9a-fA-F]{64}")
 MAX_PAGE = 200
 
 
@@ -35,6 +36,12 @@ class Problems(validation.Problems):
             self.add(field, "must be a 0x-prefixed 40-hex-digit address")
             return value
         return str(to_checksum_address(value))
+
+    def tx_hash(self, field: str, value: str) -> str:
+        """A transaction hash, lower-cased (one spelling per transaction in our tables)."""
+        if not _TX_HASH.fullmatch(value):
+            self.add(field, "must be 0x and 64 hex digits")
+        return value.lower()
 
     def neuron(self, field: str, value: str, *, minimum: int = 0, optional: bool = False) -> int:
         """The amount a canonical decimal string holds; -1 for an optional one left empty."""

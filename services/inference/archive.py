@@ -24,6 +24,12 @@ NAMESPACE = "inference-chat-archives"
 CHUNK = 256 * 1024
 
 
+def archive_namespace(session: pb.ChatSession) -> str:
+    """Each session's archive has a namespace, so its own data key: deleting the session
+    deletes the namespace, and with its key every copy on 0G becomes unreadable."""
+    return f"{NAMESPACE}.{session.session_id}"
+
+
 def archive_name(session: pb.ChatSession) -> str:
     """Where a session's archive lives in the namespace."""
     return f"sessions/{session.session_id}.json"
@@ -43,21 +49,47 @@ class Archiver:
         self._stub = stub
         self._minter = minter
         self._timeout = timeout
-        self._namespace_ready = False
 
-    async def _ensure_namespace(self, stub: StorageServiceAsyncStub) -> None:
-        if self._namespace_ready:
-            return
+    async def _ensure_namespace(self, stub: StorageServiceAsyncStub, namespace: str) -> None:
         try:
             await stub.CreateNamespace(
-                spb.CreateNamespaceRequest(request_id=f"create-{NAMESPACE}", name=NAMESPACE),
+                spb.CreateNamespaceRequest(request_id=f"create-{namespace}", name=namespace),
                 metadata=self._minter.metadata("storage"),
                 timeout=self._timeout,
             )
         except grpc.aio.AioRpcError as error:
             if error.code() != grpc.StatusCode.ALREADY_EXISTS:
                 raise
-        self._namespace_ready = True
+
+    async def forget(self, archive_id: str) -> None:
+        """Delete a session's archive: its namespace and key (older archives, which share one
+        namespace and key, only logically)."""
+        if self._stub is None:
+            raise StorageUnavailable("no storage service is configured (STORAGE_ADDRESS)")
+        namespace, name = archive_id.split("/", 1)
+        md = self._minter.metadata("storage")
+        try:
+            if namespace == NAMESPACE:
+                await self._stub.DeleteObject(
+                    spb.DeleteObjectRequest(
+                        request_id=f"delete-{archive_id}", namespace=namespace, name=name
+                    ),
+                    metadata=md,
+                    timeout=self._timeout,
+                )
+            else:
+                await self._stub.DeleteNamespace(
+                    spb.DeleteNamespaceRequest(
+                        request_id=f"delete-{namespace}", name=namespace, force=True
+                    ),
+                    metadata=md,
+                    timeout=self._timeout,
+                )
+        except grpc.aio.AioRpcError as error:
+            if error.code() != grpc.StatusCode.NOT_FOUND:  # deleted before: done
+                raise StorageUnavailable(
+                    f"storage could not delete the archive: {error.code().name}"
+                ) from error
 
     async def archive(self, session: pb.ChatSession, request_id: str) -> str:
         """Store the session; returns "<namespace>/<name>" (read it back with GetObject)."""
@@ -68,7 +100,7 @@ class Archiver:
         header = spb.PutObjectHeader(
             # Hashed, not cut short: two long request ids never become one archive request.
             request_id=request_ids.derived("archive", session.session_id, request_id),
-            namespace=NAMESPACE,
+            namespace=archive_namespace(session),
             name=archive_name(session),
             size=len(data),
             sha256=hashlib.sha256(data).hexdigest(),
@@ -82,7 +114,7 @@ class Archiver:
                 yield spb.PutObjectRequest(chunk=data[start : start + CHUNK])
 
         try:
-            await self._ensure_namespace(stub)
+            await self._ensure_namespace(stub, header.namespace)
             response = await stub.PutObject(
                 parts(), metadata=self._minter.metadata("storage"), timeout=self._timeout
             )

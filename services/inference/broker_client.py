@@ -1,8 +1,10 @@
-"""What inference asks of the broker: the provider list, and credentials (with the signer that
-TEE checks trust)."""
+"""What inference asks of the broker: the provider list, credentials (with the signer that TEE
+checks trust), and a wallet user's authorization and charge for a paid call."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC
 from typing import TYPE_CHECKING
 
@@ -10,17 +12,24 @@ import grpc
 import grpc.aio
 
 from services.inference.credential_cache import REFRESH_SECONDS, CredentialCache, Issued
-from services.inference.errors import ProviderError
+from services.inference.errors import ProviderError, WalletRefused
 from services.inference.provider_http import Credentials
 from services.inference.routing import Provider
 from zerog.broker.v1 import broker_service_pb2 as bpb
-from zerog_grpc import Monotonic, TokenMinter, monotonic
+from zerog_grpc import Monotonic, TokenMinter, monotonic, request_ids
 
 if TYPE_CHECKING:
     from zerog.broker.v1.broker_service_pb2_grpc import BrokerServiceAsyncStub
 
 # Broker refusals that concern this provider only (not acknowledged, cannot be funded).
 _PROVIDER_SPECIFIC = {grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND}
+# Broker refusals of a wallet user's paid call that are the caller's to hear as they are.
+_WALLET_REFUSALS = {
+    grpc.StatusCode.UNAUTHENTICATED,
+    grpc.StatusCode.NOT_FOUND,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+    grpc.StatusCode.INVALID_ARGUMENT,
+}
 
 
 class BrokerClient:
@@ -116,6 +125,47 @@ class BrokerClient:
     async def stop(self) -> None:
         """End the credential refreshers."""
         await self.cache.stop()
+
+    async def authorize_user(
+        self, intent: bpb.SignedIntent, min_balance_neuron: int
+    ) -> bpb.UserAccount:
+        """The wallet user's account if the broker accepts the signed intent and the balance
+        covers `min_balance_neuron` (nothing is spent); WalletRefused otherwise."""
+        with _wallet_refusals():
+            r = await self._stub.AuthorizeUser(
+                bpb.AuthorizeUserRequest(intent=intent, min_balance_neuron=str(min_balance_neuron)),
+                metadata=self._metadata(),
+                timeout=self._timeout,
+            )
+        return r.account
+
+    async def charge_user(
+        self, usage_id: str, intent: bpb.SignedIntent, fee_neuron: int
+    ) -> bpb.ChargeUserResponse:
+        """Debit one call's fee from the wallet user's balance, once per `usage_id`."""
+        with _wallet_refusals():
+            return await self._stub.ChargeUser(
+                bpb.ChargeUserRequest(
+                    # Its own id: the broker keeps one request_id space for all of our calls,
+                    # and the usage id is RecordUsage's.
+                    request_id=request_ids.derived("charge", usage_id),
+                    intent=intent,
+                    fee_neuron=str(fee_neuron),
+                    usage_id=usage_id,
+                ),
+                metadata=self._metadata(),
+                timeout=self._timeout,
+            )
+
+
+@contextmanager
+def _wallet_refusals() -> Iterator[None]:
+    try:
+        yield
+    except grpc.aio.AioRpcError as error:
+        if error.code() in _WALLET_REFUSALS:
+            raise WalletRefused(error) from None
+        raise
 
 
 def _provider(p: bpb.Provider) -> Provider:

@@ -57,6 +57,8 @@ class Config(ServiceSettings):
     lease_ttl_seconds: float = 300.0
     lease_idle_seconds: float = 30.0
     lease_wait_seconds: float = 10.0
+    # The balance a wallet user needs before AnalyzeDream asks a model, neuron (0.001 A0GI).
+    dream_min_balance_neuron: int = 10**15
 
     def lease(self) -> float:
         """The claim lease: as set, else twice the longest one chat call may run (every attempt
@@ -111,4 +113,5 @@ class Config(ServiceSettings):
             lease_ttl_seconds=env.number("LEASE_TTL_SECONDS", 300.0, minimum=1.0),
             lease_idle_seconds=env.number("LEASE_IDLE_SECONDS", 30.0, minimum=0.01),
             lease_wait_seconds=env.number("LEASE_WAIT_SECONDS", 10.0, minimum=0.0),
+            dream_min_balance_neuron=env.integer("DREAM_MIN_BALANCE_NEURON", 10**15, minimum=1),
         )

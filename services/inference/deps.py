@@ -54,6 +54,8 @@ class Deps:
     """Measures the callers' deadlines."""
     now: Clock
     """Wall time of session changes and of a portfolio context's age."""
+    dream_min_balance_neuron: int = 1
+    """The balance a wallet user needs before AnalyzeDream asks a model."""
 
     def deadline(self, context: Context) -> Deadline:
         """The caller's deadline, on our monotonic clock."""

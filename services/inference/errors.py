@@ -119,6 +119,15 @@ class ResponseNotVerified(InferenceError):
         self.provider, self.chat_id, self.reason = provider, chat_id, reason
 
 
+class WalletRefused(InferenceError):
+    """The broker refused a wallet user's paid call (the intent, the account or its balance);
+    its status and details go to our caller as they are."""
+
+    def __init__(self, error: grpc.aio.AioRpcError) -> None:
+        super().__init__(error.details() or error.code().name)
+        self.error = error
+
+
 def _info(code: grpc.StatusCode, reason: str, **fields: str) -> Rule:
     """`code` with ErrorInfo(reason) whose metadata are these attributes of the error."""
 
@@ -142,18 +151,26 @@ _PASSED_ON = (
 )
 
 
+def _passed_on(error: grpc.aio.AioRpcError) -> tuple[Message, ...]:
+    got = status_of(error)
+    details: list[Message] = []
+    for packed in got.details if got is not None else ():
+        for kind in _PASSED_ON:
+            detail = kind()
+            if packed.Unpack(detail):
+                details.append(detail)
+    return tuple(details)
+
+
+def _wallet_refused(error: WalletRefused) -> Failure:
+    return Failure(error.error.code(), str(error), _passed_on(error.error))
+
+
 def _dependency(error: grpc.aio.AioRpcError) -> Failure:
     code = error.code()
-    got = status_of(error)
-    if code == Code.RESOURCE_EXHAUSTED and got is not None:
+    if code == Code.RESOURCE_EXHAUSTED and status_of(error) is not None:
         # The quota service's verdict, with its QuotaFailure, goes to our caller unchanged.
-        details: list[Message] = []
-        for packed in got.details:
-            for kind in _PASSED_ON:
-                detail = kind()
-                if packed.Unpack(detail):
-                    details.append(detail)
-        return Failure(code, error.details() or "budget exhausted", tuple(details))
+        return Failure(code, error.details() or "budget exhausted", _passed_on(error))
     if code == Code.DEADLINE_EXCEEDED:
         return Failure(code, "deadline exceeded")
     return Failure(
@@ -193,4 +210,5 @@ ERRORS: ErrorMap = {
     ),
     StorageUnavailable: status(Code.UNAVAILABLE, "STORAGE_UNAVAILABLE"),
     NoAnswer: _info(Code.NOT_FOUND, "NO_ANSWER", request_id="request_id"),
+    WalletRefused: _wallet_refused,
 }

@@ -1,9 +1,10 @@
-"""AnalyzePortfolio and AnalyzeDream: code-computed figures plus a structured model answer."""
+"""AnalyzePortfolio and AnalyzeDream: code-computed figures plus a structured model answer; a
+dream reading is paid from the balance of the wallet user who signed for it."""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
@@ -14,6 +15,7 @@ from services.inference.calls import build_call
 from services.inference.chat import ChatOutcome
 from services.inference.deps import Context, Deps, last
 from services.inference.portfolio import Holding, compute, parse_quantity
+from zerog.broker.v1 import broker_service_pb2 as bpb
 from zerog.inference.v1 import inference_service_pb2 as pb
 from zerog_db import Claim
 from zerog_grpc import Problems, Rpcs
@@ -42,7 +44,7 @@ class InsightRpcs(Rpcs[Deps]):
             holdings, {s.symbol: list(s.close_micro_usd) for s in request.price_history}, rate
         )
 
-        def answer(outcome: ChatOutcome) -> pb.AnalyzePortfolioResponse:
+        async def answer(outcome: ChatOutcome) -> pb.AnalyzePortfolioResponse:
             narrative, points = insights.parse_portfolio(outcome.content)
             return pb.AnalyzePortfolioResponse(
                 metrics=convert.metrics(figures),
@@ -70,14 +72,33 @@ class InsightRpcs(Rpcs[Deps]):
             problems.add("dream", "must not be empty")
         elif len(request.dream) > 8000:
             problems.add("dream", "at most 8000 characters")
+        if not (request.intent.message and request.intent.signature):
+            problems.add("intent", "a signed `analyze` intent (message and signature) is required")
+        signed = bpb.SignedIntent(
+            message=request.intent.message, signature=request.intent.signature
+        )
+        broker = self.deps.engine.broker
 
-        def answer(outcome: ChatOutcome) -> pb.AnalyzeDreamResponse:
+        async def authorize() -> None:
+            # The intent and the balance, before any model is asked; nothing is spent yet.
+            await broker.authorize_user(signed, self.deps.dream_min_balance_neuron)
+
+        async def answer(outcome: ChatOutcome) -> pb.AnalyzeDreamResponse:
             reading = insights.parse_dream(outcome.content)
+            # The fee the broker records for this call, under the same usage id: debited once,
+            # with the intent's nonce spent in the same broker transaction.
+            paid = await broker.charge_user(outcome.settlement.usage_id, signed, outcome.fee_neuron)
             return pb.AnalyzeDreamResponse(
                 interpretation=reading.interpretation,
                 symbols=[pb.DreamSymbol(symbol=s, meaning=m) for s, m in reading.symbols],
                 emotions=reading.emotions,
                 insights=reading.insights,
+                charge=pb.WalletCharge(
+                    address=paid.account.address,
+                    charged_neuron=paid.charged_neuron,
+                    remaining_balance_neuron=paid.account.balance_neuron,
+                    remaining_balance_a0gi=paid.account.balance_a0gi,
+                ),
                 **convert.accounting(outcome),
             )
 
@@ -90,6 +111,7 @@ class InsightRpcs(Rpcs[Deps]):
             problems,
             pb.AnalyzeDreamResponse,
             answer,
+            before=authorize,
         )
 
     async def _analyse(
@@ -101,10 +123,13 @@ class InsightRpcs(Rpcs[Deps]):
         response_format: dict[str, Any],
         problems: Problems,
         answer_type: type[M],
-        answer: Callable[[ChatOutcome], M],
+        answer: Callable[[ChatOutcome], Awaitable[M]],
+        *,
+        before: Callable[[], Awaitable[None]] | None = None,
     ) -> M:
         """Ask the model for `response_format` once per request_id; the answer is built from
-        its outcome and stored with who gave it."""
+        its outcome and stored with who gave it. `before` runs first, unless the request was
+        answered before (its stored answer is then returned without it)."""
         chat = pb.ChatCompletionRequest(
             request_id=request.request_id,
             subject=request.subject,
@@ -125,9 +150,11 @@ class InsightRpcs(Rpcs[Deps]):
         )
         call = dataclasses.replace(call, response_format=response_format)
         once = self.deps.request(method, request.request_id, request)
+        if before is not None and await self.deps.once.replay(once) is None:
+            await before()
 
         async def respond(_: Claim, outcome: ChatOutcome) -> M:
-            return answer(outcome)
+            return await answer(outcome)
 
         return await last(self.deps.answer(once, answer_type, call, respond, stream=False))
 

@@ -161,6 +161,8 @@ class SessionRpcs(Rpcs[Deps]):
             except SessionNotFound:
                 return pb.DeleteChatSessionResponse()  # already gone: done all the same
             check_owner(row.user_id, acting_user(request.user))
+            if row.archive_id:  # first, so a failure leaves the session to delete again
+                await self.deps.archiver.forget(row.archive_id)
             await chat_sessions.delete_session(conn, request.session_id)
             return pb.DeleteChatSessionResponse()
 

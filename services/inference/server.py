@@ -185,7 +185,10 @@ async def start(
         lease=timedelta(seconds=config.lease()),
         retry_after=config.request_retry_after_seconds,
     )
-    deps = Deps(pool, engine, once, breakers, stats, Archiver(storage, minter, timeout), clock, now)
+    archiver = Archiver(storage, minter, timeout)
+    deps = Deps(
+        pool, engine, once, breakers, stats, archiver, clock, now, config.dream_min_balance_neuron
+    )
 
     def register(server: grpc.aio.Server) -> None:
         pb_grpc.add_InferenceServiceServicer_to_server(InferenceServicer(deps), server)

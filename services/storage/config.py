@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from services.storage.policy import DEFAULT_ALLOW
 from zerog_grpc import ServiceSettings
 from zerog_grpc.settings import ConfigError, Env
+from zerog_storage.at_rest import KEY_SIZE
 
 # 10 MiB: also the largest file a 0G node caches before it has seen the tx.
 DEFAULT_MAX_OBJECT_BYTES = 10 * 1024 * 1024
@@ -59,6 +60,17 @@ def _devnet_defaults(env: Env) -> dict[str, str]:
     }
 
 
+def _master_key(env: Env) -> bytes:
+    raw = env.secret("STORAGE_MASTER_KEY").removeprefix("0x")
+    try:
+        key = bytes.fromhex(raw)
+    except ValueError:
+        key = b""
+    if len(key) != KEY_SIZE:
+        raise ConfigError(f"STORAGE_MASTER_KEY must be {KEY_SIZE} bytes as hex")
+    return key
+
+
 @dataclass(frozen=True)
 class Config(ServiceSettings):
     """Everything storage reads from its environment."""
@@ -79,6 +91,18 @@ class Config(ServiceSettings):
     quota_reservation_ttl_seconds: float = 0.0
     """How long quota holds a put's bytes; 0 means derived from the put's deadline
     (reservation_ttl())."""
+    poll_max_seconds: float = 5.0
+    """Upload polls back off from poll_seconds, doubling with jitter, up to this."""
+    breaker_fail_max: int = 5
+    """Consecutive transport failures that open a storage node's (or the chain RPC's) breaker."""
+    breaker_cool_down_seconds: float = 30.0
+    """How long an open breaker refuses calls before one trial call."""
+    verify_period_seconds: float = 3600.0
+    """How often verification and retention run across all replicas (0: never)."""
+    verify_batch: int = 1000
+    """The most contents one scheduled verification pass checks."""
+    master_key: bytes = field(default=b"", repr=False)
+    """Wraps every namespace's data key (STORAGE_MASTER_KEY[_FILE], 32 bytes as hex)."""
     upload_lease_seconds: float = 30.0
     """How soon another replica may take over an upload whose replica died (a live one renews
     its claim every third of this)."""
@@ -131,6 +155,14 @@ class Config(ServiceSettings):
             ),
             quota_reservation_ttl_seconds=env.number("QUOTA_RESERVATION_TTL_SECONDS", 0.0),
             upload_lease_seconds=env.number("UPLOAD_LEASE_SECONDS", 30.0, minimum=1.0),
+            master_key=_master_key(env),
+            poll_max_seconds=env.number("UPLOAD_POLL_MAX_SECONDS", 5.0, minimum=0.01),
+            breaker_fail_max=env.integer("NODE_BREAKER_FAIL_MAX", 5, minimum=1),
+            breaker_cool_down_seconds=env.number(
+                "NODE_BREAKER_COOL_DOWN_SECONDS", 30.0, minimum=0.1
+            ),
+            verify_period_seconds=env.number("VERIFY_PERIOD_SECONDS", 3600.0, minimum=0.0),
+            verify_batch=env.integer("VERIFY_BATCH", 1000, minimum=1),
         )
         if not config.node_urls and not config.indexer_url:
             raise ConfigError("STORAGE_NODES or STORAGE_INDEXER_URL is required")

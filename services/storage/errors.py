@@ -26,6 +26,7 @@ from zerog_storage import (
     StorageProtocolError,
     UploadIncomplete,
 )
+from zerog_storage.at_rest import Unreadable
 
 Code = grpc.StatusCode
 # Errors a retry with the same request_id can get past.
@@ -84,6 +85,14 @@ class ChecksumMismatch(StorageError):
     """Downloaded bytes prove against the root but not the recorded SHA-256."""
 
 
+class KeyDeleted(StorageError):
+    """The namespace's data key was deleted: its sealed objects can no longer be read."""
+
+    def __init__(self, namespace: str) -> None:
+        super().__init__(f"the data key of namespace {namespace!r} was deleted")
+        self.namespace = namespace
+
+
 def _failure(code: grpc.StatusCode, error: Exception, *details: Message) -> Failure:
     return Failure(code, str(error), details)
 
@@ -117,6 +126,11 @@ def _few_replicas(e: NotEnoughReplicas) -> Failure:
 
 def _lost(e: Exception) -> Failure:
     return _failure(Code.DATA_LOSS, e, error_info("OBJECT_DATA_LOST"))
+
+
+def _unreadable(e: Exception) -> Failure:
+    # The bytes may be intact on 0G; without their key (or with altered bytes) they stay sealed.
+    return _failure(Code.DATA_LOSS, e, error_info("OBJECT_UNREADABLE"))
 
 
 def _transient(reason: str) -> Callable[[Exception], Failure]:
@@ -163,6 +177,8 @@ ERRORS: ErrorMap = {
     NotEnoughReplicas: _few_replicas,
     DataLost: _lost,
     ChecksumMismatch: _lost,
+    KeyDeleted: _unreadable,
+    Unreadable: _unreadable,
     NodesUnavailable: _transient("STORAGE_NODES_UNAVAILABLE"),
     UploadIncomplete: _transient("STORAGE_NODES_UNAVAILABLE"),
     StorageProtocolError: _transient("STORAGE_NODE_ERROR"),

@@ -8,9 +8,11 @@ import os
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from services.storage.validate import invalid
+from zerog_storage.at_rest import seal
 
 READ_CHUNK = 256 * 1024
 
@@ -64,3 +66,24 @@ def sha256_of(path: Path) -> bytes:
         while block := f.read(READ_CHUNK):
             digest.update(block)
     return digest.digest()
+
+
+@dataclass(frozen=True)
+class Sealed:
+    """A sealed file's size and SHA-256 (what 0G Storage holds and verification checks)."""
+
+    size: int
+    sha256: bytes
+
+
+def seal_file(source: Path, target: Path, key: bytes, size: int) -> Sealed:
+    """Seal the `size` bytes of `source` into `target` under `key` (blocking: run in a thread)."""
+    digest = hashlib.sha256()
+    written = 0
+    with source.open("rb") as src, target.open("wb") as out:
+        blocks = iter(lambda: src.read(READ_CHUNK), b"")
+        for record in seal(key, blocks, size):
+            digest.update(record)
+            out.write(record)
+            written += len(record)
+    return Sealed(written, digest.digest())

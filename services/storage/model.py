@@ -75,6 +75,12 @@ class StoredObject:
     verify_detail: str
     verified_at: datetime | None
     deleted_at: datetime | None
+    encryption: str = "plain"
+    """'plain' or 'zge1' (sealed under the namespace key, zerog_storage.at_rest)."""
+    stored_size: int = 0
+    """The size of the bytes on 0G (sealed: larger than `size`)."""
+    stored_sha256: bytes = b""
+    """The SHA-256 of the bytes on 0G."""
 
 
 @dataclass(frozen=True)

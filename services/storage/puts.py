@@ -7,6 +7,7 @@ pay; a retry (even after a crash) finds it and carries the paid tx forward.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import logging
@@ -19,6 +20,7 @@ import asyncpg
 from services.storage import access, files, uploads, validate
 from services.storage.access import Caller
 from services.storage.errors import NamespaceQuotaExceeded
+from services.storage.keys import NamespaceKeys
 from services.storage.metrics import UploadMetrics
 from services.storage.model import Permission, PutHeader, StoredObject, VerifyState
 from services.storage.remote import QuotaClient
@@ -53,6 +55,7 @@ class PutFlow:
     pool: asyncpg.Pool
     nodes: NodeSet
     uploader: Uploader
+    keys: NamespaceKeys
     _: KW_ONLY
     quota: QuotaClient | None
     fees: FeeReader | None
@@ -99,18 +102,30 @@ class PutFlow:
     async def put(
         self, header: PutHeader, owner: uploads.Owner, chunks: AsyncIterator[bytes]
     ) -> PutResult:
-        """Receive, upload (or deduplicate) and record one object version."""
-        with files.temp_file(self.temp_dir, "put-") as path:
+        """Receive, seal, upload (or deduplicate) and record one object version."""
+        with (
+            files.temp_file(self.temp_dir, "put-") as path,
+            files.temp_file(self.temp_dir, "sealed-") as sealed_path,
+        ):
             try:
                 await files.receive(chunks, path, header.size, header.sha256)
-                result = await self._store(header, owner, path)
+                key = await self.keys.content_key_for_put(
+                    self.pool, header.namespace, header.sha256
+                )
+                sealed = await asyncio.to_thread(
+                    files.seal_file, path, sealed_path, key, header.size
+                )
+                path.unlink()  # the plaintext is not needed past this point
+                result = await self._store(header, owner, sealed_path, sealed)
             except Exception:
                 self.metrics.failed()
                 raise
         self.metrics.stored(header.size, result.deduplicated)
         return result
 
-    async def _store(self, header: PutHeader, owner: uploads.Owner, path: Path) -> PutResult:
+    async def _store(
+        self, header: PutHeader, owner: uploads.Owner, path: Path, sealed: files.Sealed
+    ) -> PutResult:
         tree = await build_tree(path)
         upload = await journal.begin(self.pool, header, owner, tree.root)
         namespace = await namespaces.get(self.pool, header.namespace)
@@ -132,7 +147,7 @@ class PutFlow:
                 if fresh is not None:
                     self._check_namespace_quota(header, fresh.quota_bytes, fresh.used_bytes)
                 await contents.save(
-                    conn, tree.root, header.size, header.sha256, tx_seq, header.replicas
+                    conn, tree.root, sealed.size, sealed.sha256, tx_seq, header.replicas
                 )
                 version = await objects.insert_version(conn, header, tree.root, owner.principal)
                 await journal.advance(

@@ -15,7 +15,9 @@ from services.storage.backups import Backups
 from services.storage.config import Config
 from services.storage.deps import Deps
 from services.storage.errors import ERRORS
+from services.storage.keys import NamespaceKeys
 from services.storage.metrics import UploadMetrics
+from services.storage.periodic import JobMetrics, Periodic
 from services.storage.policy import GLOBAL_JOBS
 from services.storage.puts import PutFlow
 from services.storage.reads import ReadFlow
@@ -43,6 +45,7 @@ from zerog_storage import (
     Uploader,
     UploadOptions,
 )
+from zerog_storage.resilience import Breakers, BreakerSettings
 
 log = logging.getLogger(__name__)
 SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["StorageService"].full_name
@@ -63,6 +66,11 @@ class StorageServer(ServiceServer):
     nodes: NodeSet
     channels: list[grpc.aio.Channel] = field(default_factory=list)
     rpc: JsonRpcClient | None = None
+    periodic: Periodic | None = None
+
+    async def stop_parts(self, grace: float | None) -> None:
+        if self.periodic is not None:
+            await self.periodic.stop()
 
     async def close(self) -> None:
         for channel in self.channels:
@@ -73,7 +81,7 @@ class StorageServer(ServiceServer):
 
 
 async def _fee_reader(
-    config: Config, nodes: NodeSet
+    config: Config, nodes: NodeSet, breakers: Breakers
 ) -> tuple[FeeReader | None, JsonRpcClient | None]:
     """Quote fees from the chain when ZG_RPC_URL is set; the Flow address comes from a node."""
     if not config.rpc_url:
@@ -84,7 +92,7 @@ async def _fee_reader(
         except StorageProtocolError:
             continue
         if status.network_identity is not None:
-            rpc = JsonRpcClient(config.rpc_url)
+            rpc = JsonRpcClient(config.rpc_url, breakers=breakers)
             return FeeReader(rpc, status.network_identity.flow_address), rpc
     log.warning("no storage node names its Flow contract: fees are not capped")
     return None, None
@@ -110,6 +118,7 @@ async def start(
     `submitter` defaults to the broker at BROKER_ADDRESS, the only production payer.
     """
     files.reset_dir(config.temp_dir)
+    registry = registry or CollectorRegistry()
     channels: list[grpc.aio.Channel] = []
     if submitter is None:
         if not config.broker_address:
@@ -121,15 +130,19 @@ async def start(
         ttl = timedelta(seconds=config.reservation_ttl())
         minter = config.auth.minter("storage")
         quota = QuotaClient(_channel(config.quota_address, channels), minter, ttl)
-    nodes = NodeSet(config.node_urls, indexer_url=config.indexer_url or None)
-    fees, rpc = await _fee_reader(config, nodes)
+    # Storage nodes and the chain RPC, one breaker per URL (per replica: see docs/operations.md).
+    breakers = Breakers(BreakerSettings(config.breaker_fail_max, config.breaker_cool_down_seconds))
+    nodes = NodeSet(config.node_urls, indexer_url=config.indexer_url or None, breakers=breakers)
+    fees, rpc = await _fee_reader(config, nodes, breakers)
     options = UploadOptions(
         poll_interval=config.poll_seconds,
+        poll_max=config.poll_max_seconds,
         tx_timeout=config.tx_timeout_seconds,
         finality_timeout=config.finality_timeout_seconds,
     )
     uploader = Uploader(nodes, submitter, options)
     downloader = Downloader(nodes)
+    keys = NamespaceKeys(config.master_key)
     deps = Deps(
         pool=pool,
         once=Once(pool),
@@ -138,14 +151,15 @@ async def start(
             pool,
             nodes,
             uploader,
+            keys,
             quota=quota,
             fees=fees,
             temp_dir=config.temp_dir,
             default_replicas=config.default_replicas,
             max_replicas=config.max_replicas,
-            metrics=UploadMetrics(registry := registry or CollectorRegistry()),
+            metrics=UploadMetrics(registry),
         ),
-        reads=ReadFlow(downloader, config.temp_dir, config.get_chunk_bytes),
+        reads=ReadFlow(downloader, config.temp_dir, config.get_chunk_bytes, pool, keys),
         backups=Backups(pool, downloader, uploader, clock),
         max_object_bytes=config.max_object_bytes,
         max_replicas=config.max_replicas,
@@ -153,6 +167,17 @@ async def start(
         clock=clock,
         quota=quota,
     )
+    periodic = None
+    if config.verify_period_seconds:
+        periodic = Periodic(
+            pool,
+            deps.backups,
+            quota,
+            JobMetrics(registry),
+            timedelta(seconds=config.verify_period_seconds),
+            config.verify_batch,
+            clock,
+        )
     servicer = StorageService(deps)
     add = storage_service_pb2_grpc.add_StorageServiceServicer_to_server
     running = await start_server(
@@ -164,4 +189,6 @@ async def start(
         errors=ERRORS,
         max_message_bytes=MAX_MESSAGE_BYTES,
     )
-    return StorageServer(running, nodes, channels, rpc)
+    if periodic is not None:
+        periodic.start()
+    return StorageServer(running, nodes, channels, rpc, periodic)

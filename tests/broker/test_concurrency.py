@@ -12,10 +12,12 @@ import httpx
 import pytest
 from eth_account import Account
 from google.rpc import error_details_pb2
+from web3 import Web3
 
 from devnet import A0GI
 from devnet.provider.process import ProviderProcess
 from tests.broker.conftest import Broker
+from tests.wallet_users import WalletUser
 from zerog.broker.v1 import broker_service_pb2 as pb
 from zerog_grpc import unpack_detail
 from zerog_signing import (
@@ -135,12 +137,13 @@ def _fund(signer: LocalSigner, amount: int, timestamp_ms: int, nonce: str) -> pb
     return pb.SignedIntent(message=message, signature=signature)
 
 
-async def test_wallet_signed_fund_refusals_move_nothing(broker: Broker) -> None:
+async def test_wallet_signed_fund_refusals_move_nothing(broker: Broker, devnet_w3: Web3) -> None:
     await broker.stub.CreateLedger(
         pb.CreateLedgerRequest(request_id="ledger", initial_deposit_neuron=str(3 * A0GI)),
         metadata=broker.md(),
     )
-    user = LocalSigner(bytes(Account.create().key))
+    payer = WalletUser.new(devnet_w3)
+    user = payer.signer
     now = int(time.time() * 1000)
     init_intent = WalletIntent(IntentAction.INITIALIZE, user.address, now, 0, "i1")
     message, signature = sign_intent_message(user, init_intent)
@@ -151,8 +154,10 @@ async def test_wallet_signed_fund_refusals_move_nothing(broker: Broker) -> None:
         metadata=broker.md("inference"),
     )
     good = _fund(user, A0GI, now, "f1")
+    paid = payer.pay(broker.account.address, A0GI)
     funded = await broker.stub.Fund(
-        pb.FundRequest(request_id="fund1", intent=good), metadata=broker.md("inference")
+        pb.FundRequest(request_id="fund1", intent=good, tx_hash=paid),
+        metadata=broker.md("inference"),
     )
     assert funded.account.funded_neuron == str(A0GI)
 
@@ -167,16 +172,16 @@ async def test_wallet_signed_fund_refusals_move_nothing(broker: Broker) -> None:
     for i, (reason, intent) in enumerate(cases.items()):
         with pytest.raises(grpc.aio.AioRpcError) as raised:
             await broker.stub.Fund(
-                pb.FundRequest(request_id=f"bad{i}", intent=intent),
+                pb.FundRequest(request_id=f"bad{i}", intent=intent, tx_hash=paid),
                 metadata=broker.md("inference"),
             )
         assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED
         info = unpack_detail(raised.value, error_details_pb2.ErrorInfo)
         assert info is not None and info.reason in (reason, "ADDRESS_MISMATCH"), info
 
+    # Fund never moves the platform's money: the ledger is as created, and nothing was sent
+    # but the ledger's creation.
     ledger = await broker.stub.GetLedger(pb.GetLedgerRequest(), metadata=broker.md())
-    assert ledger.ledger.total_neuron == str(4 * A0GI)
-    fund_txs = await broker.pool.fetchval(
-        "SELECT count(*) FROM transactions WHERE purpose = 'FUND_USER'"
-    )
-    assert fund_txs == 1
+    assert ledger.ledger.total_neuron == str(3 * A0GI)
+    assert await broker.pool.fetchval("SELECT count(*) FROM transactions") == 1
+    assert await broker.pool.fetchval("SELECT count(*) FROM user_deposits") == 1

@@ -1,5 +1,6 @@
-"""Wallet-signed user flows: GetUserBalance, and InitAccount / Fund / GetUserBalance in the
-EIP-712 form (domain {name "zerog", version "1", chainId}) as well as the EIP-191 text form."""
+"""Wallet-signed user flows: GetUserBalance, and InitAccount / Fund (of the user's own transfer) /
+GetUserBalance in the EIP-712 form (domain {name "zerog", version "1", chainId}) as well as the
+EIP-191 text form."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ import grpc
 import pytest
 from eth_account import Account
 from google.rpc import error_details_pb2
+from web3 import Web3
 
 from devnet import A0GI, Devnet
 from tests.broker.conftest import Broker
+from tests.wallet_users import WalletUser
 from zerog.broker.v1 import broker_service_pb2 as pb
 from zerog_grpc import unpack_detail
 from zerog_signing import (
@@ -59,10 +62,11 @@ async def _refused(call: object, reason: str) -> None:
     assert info is not None and info.reason == reason, info
 
 
-async def test_get_user_balance_with_text_intents(broker: Broker) -> None:
+async def test_get_user_balance_with_text_intents(broker: Broker, devnet_w3: Web3) -> None:
     await _ledger(broker)
     md = broker.md("inference")
-    user = LocalSigner(bytes(Account.create().key))
+    payer = WalletUser.new(devnet_w3)
+    user = payer.signer
     stranger = LocalSigner(bytes(Account.create().key))
     with pytest.raises(grpc.aio.AioRpcError) as missing:
         await broker.stub.GetUserBalance(
@@ -78,7 +82,11 @@ async def test_get_user_balance_with_text_intents(broker: Broker) -> None:
         metadata=md,
     )
     await broker.stub.Fund(
-        pb.FundRequest(request_id="fund", intent=_text(user, IntentAction.FUND, A0GI, "f1")),
+        pb.FundRequest(
+            request_id="fund",
+            intent=_text(user, IntentAction.FUND, A0GI, "f1"),
+            tx_hash=payer.pay(broker.account.address, A0GI),
+        ),
         metadata=md,
     )
     ask = _text(user, IntentAction.BALANCE, 0, "b1")
@@ -86,7 +94,9 @@ async def test_get_user_balance_with_text_intents(broker: Broker) -> None:
     assert balance.account.address == user.address
     assert balance.account.funded_neuron == str(A0GI)
     assert balance.account.funded_a0gi == "1"
-    assert balance.ledger_available_neuron == str(4 * A0GI)
+    assert balance.account.balance_neuron == str(A0GI)
+    # The user's deposit is theirs: the platform ledger is as CreateLedger left it.
+    assert balance.ledger_available_neuron == str(3 * A0GI)
     # A signed question is good once; another action's intent is not a balance question.
     await _refused(
         broker.stub.GetUserBalance(pb.GetUserBalanceRequest(intent=ask), metadata=md),
@@ -104,7 +114,8 @@ async def test_get_user_balance_with_text_intents(broker: Broker) -> None:
 async def test_typed_intents_init_fund_and_balance(broker: Broker, running_devnet: Devnet) -> None:
     await _ledger(broker)
     md, chain_id = broker.md("inference"), running_devnet.state.chain_id
-    user = LocalSigner(bytes(Account.create().key))
+    payer = WalletUser.new(running_devnet.web3())
+    user = payer.signer
 
     init = await broker.stub.InitAccount(
         pb.InitAccountRequest(
@@ -114,37 +125,41 @@ async def test_typed_intents_init_fund_and_balance(broker: Broker, running_devne
     )
     assert init.created and init.account.address == user.address
     fund_intent = _typed(user, IntentAction.FUND, 2 * A0GI, 2, chain_id)
+    paid = payer.pay(broker.account.address, 2 * A0GI)
     funded = await broker.stub.Fund(
-        pb.FundRequest(request_id="fund", intent=fund_intent), metadata=md
+        pb.FundRequest(request_id="fund", intent=fund_intent, tx_hash=paid), metadata=md
     )
-    assert funded.amount_neuron == str(2 * A0GI) and funded.receipt.tx_hash
+    assert funded.amount_neuron == str(2 * A0GI) and funded.receipt.tx_hash == paid
     balance = await broker.stub.GetUserBalance(
         pb.GetUserBalanceRequest(intent=_typed(user, IntentAction.BALANCE, 0, 3, chain_id)),
         metadata=md,
     )
     assert balance.account.funded_neuron == str(2 * A0GI)
-    assert balance.ledger_available_neuron == str(5 * A0GI)
+    assert balance.ledger_available_neuron == str(3 * A0GI)
 
     # Refusals move nothing: the same signed intent again; a signature for another chain or an
     # amount changed after signing recovers to another address.
     await _refused(
-        broker.stub.Fund(pb.FundRequest(request_id="again", intent=fund_intent), metadata=md),
+        broker.stub.Fund(
+            pb.FundRequest(request_id="again", intent=fund_intent, tx_hash=paid), metadata=md
+        ),
         "REPLAYED_NONCE",
     )
     other_chain = _typed(user, IntentAction.FUND, A0GI, 4, chain_id + 1)
     await _refused(
-        broker.stub.Fund(pb.FundRequest(request_id="chain", intent=other_chain), metadata=md),
+        broker.stub.Fund(
+            pb.FundRequest(request_id="chain", intent=other_chain, tx_hash=paid), metadata=md
+        ),
         "ADDRESS_MISMATCH",
     )
     tampered = _typed(user, IntentAction.FUND, A0GI, 5, chain_id)
     tampered.typed.amount_neuron = str(100 * A0GI)
     await _refused(
-        broker.stub.Fund(pb.FundRequest(request_id="tamper", intent=tampered), metadata=md),
+        broker.stub.Fund(
+            pb.FundRequest(request_id="tamper", intent=tampered, tx_hash=paid), metadata=md
+        ),
         "ADDRESS_MISMATCH",
     )
     ledger = await broker.stub.GetLedger(pb.GetLedgerRequest(), metadata=broker.md())
-    assert ledger.ledger.total_neuron == str(5 * A0GI)
-    assert (
-        await broker.pool.fetchval("SELECT count(*) FROM transactions WHERE purpose = 'FUND_USER'")
-        == 1
-    )
+    assert ledger.ledger.total_neuron == str(3 * A0GI)
+    assert await broker.pool.fetchval("SELECT count(*) FROM user_deposits") == 1

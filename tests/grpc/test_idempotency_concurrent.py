@@ -31,6 +31,7 @@ from tests.storage.helpers import (
     namespace_name,
     put,
     rid,
+    sealed_bytes,
 )
 from tests.support import ManualClock
 from zerog.broker.v1 import broker_service_pb2 as bpb
@@ -117,7 +118,8 @@ async def test_storage_uploads_once(
     answer, refusals = await twenty(lambda: put(storage, ns, "same", data, request_id=request_id))
 
     assert answer.object.version == 1 and not answer.deduplicated and refusals > 0
-    assert flow_submissions(devnet_w3, running_devnet.state.contracts.flow, data) == 1
+    sealed = await sealed_bytes(storage.pool, ns, data)
+    assert flow_submissions(devnet_w3, running_devnet.state.contracts.flow, sealed) == 1
     paid = await storage.broker.pool.fetchval("SELECT count(*) FROM transactions")
     assert paid == paid_before + 1
     journal = await storage.pool.fetchrow(

@@ -64,7 +64,7 @@ async def test_an_archived_session_reads_back_from_storage(
     )
 
     assert archived.session.state == pb.CHAT_SESSION_STATE_ARCHIVED
-    assert archived.session.archive_id == f"inference-chat-archives/sessions/{sid}.json"
+    assert archived.session.archive_id == f"inference-chat-archives.{sid}/sessions/{sid}.json"
     head, data = await read_back(inference, archived.session.archive_id)
     assert head.size == len(data) and head.sha256 == hashlib.sha256(data).hexdigest()
     assert head.content_type == "application/json" and head.root.startswith("0x")
@@ -88,3 +88,33 @@ async def test_an_archived_session_reads_back_from_storage(
             metadata=md,
         )
     assert raised.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+async def test_deleting_an_archived_session_deletes_its_key(
+    start_inference: StartInference, trio: Trio, storage_network: StorageNetwork
+) -> None:
+    """The archive's namespace is the session's: its key goes with the session."""
+    inference = await start_inference(
+        trio.all, storage_nodes=[n.url for n in storage_network.nodes]
+    )
+    md = inference.md(user="erin")
+    created = await inference.sessions.CreateChatSession(
+        pb.CreateChatSessionRequest(request_id="c-del", title="to forget", model=trio.model),
+        metadata=md,
+    )
+    sid = created.session.session_id
+    archived = await inference.sessions.ArchiveChatSession(
+        pb.ArchiveChatSessionRequest(request_id="a-del", session_id=sid), metadata=md
+    )
+    namespace = archived.session.archive_id.split("/", 1)[0]
+    keys = "SELECT count(*) FROM storage.namespace_keys WHERE namespace = $1"
+    assert await inference.pool.fetchval(keys, namespace) == 1
+
+    await inference.sessions.DeleteChatSession(
+        pb.DeleteChatSessionRequest(request_id="d-del", session_id=sid), metadata=md
+    )
+
+    assert await inference.pool.fetchval(keys, namespace) == 0
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await read_back(inference, archived.session.archive_id)
+    assert raised.value.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.PERMISSION_DENIED)

@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import json
 
+from web3 import Web3
+
+from devnet import A0GI
 from devnet.provider.model import ChatRequest, answer
 from services.inference import insights
 from tests.inference.conftest import StartInference, Trio
+from tests.wallet_users import dream_intent, funded_user
 from zerog.inference.v1 import inference_service_pb2 as pb
 
 USD = 1_000_000
@@ -73,9 +77,13 @@ async def test_analyze_portfolio_gives_exact_metrics_and_the_models_narrative(
 
 
 async def test_analyze_dream_parses_the_structured_reading(
-    start_inference: StartInference, trio: Trio
+    start_inference: StartInference, trio: Trio, devnet_w3: Web3
 ) -> None:
     inference = await start_inference(trio.all)
+    broker = inference.broker
+    dora = await funded_user(
+        broker.stub, broker.md("inference"), devnet_w3, broker.account.address, A0GI
+    )
 
     reply = await inference.chat.AnalyzeDream(
         pb.AnalyzeDreamRequest(
@@ -83,6 +91,7 @@ async def test_analyze_dream_parses_the_structured_reading(
             subject="user:dora",
             model=trio.model,
             dream="I was flying over a flooded city and my teeth fell out.",
+            intent=dream_intent(dora, "d1"),
         ),
         metadata=inference.md(),
     )

@@ -18,6 +18,7 @@ from devnet.provider import ProviderProcess
 from tests.broker.conftest import Broker
 from tests.security.tables import row_counts
 from tests.stack import Stack
+from tests.wallet_users import WalletUser
 from zerog.broker.v1 import broker_service_pb2 as pb
 from zerog_grpc import unpack_detail
 from zerog_signing import IntentAction, LocalSigner, WalletIntent, sign_intent_message
@@ -73,15 +74,21 @@ async def test_refused_intents_move_nothing(stack: Stack, devnet_provider: Provi
     await stack.start("broker", providers=[devnet_provider])
     broker = stack.broker()
     md = stack.md("broker", "inference")
-    user = _wallet()
+    payer = WalletUser.new(stack.devnet.web3())
+    user = payer.signer
     init = _signed(user, IntentAction.INITIALIZE, "init-1")
     await broker.stub.InitAccount(pb.InitAccountRequest(request_id="i1", intent=init), metadata=md)
     fund = _signed(user, IntentAction.FUND, "fund-1", A0GI)
-    await broker.stub.Fund(pb.FundRequest(request_id="f1", intent=fund), metadata=md)
+    first = payer.pay(broker.account.address, A0GI)
+    await broker.stub.Fund(pb.FundRequest(request_id="f1", intent=fund, tx_hash=first), metadata=md)
+    # A second real payment, not yet credited: every refusal below names it.
+    paid = payer.pay(broker.account.address, A0GI)
     before = await _snapshot(stack, broker)
 
     def funds(intent: pb.SignedIntent, request_id: str) -> Awaitable[object]:
-        return broker.stub.Fund(pb.FundRequest(request_id=request_id, intent=intent), metadata=md)
+        return broker.stub.Fund(
+            pb.FundRequest(request_id=request_id, intent=intent, tx_hash=paid), metadata=md
+        )
 
     def inits(intent: pb.SignedIntent, request_id: str) -> Awaitable[object]:
         return broker.stub.InitAccount(
@@ -143,7 +150,9 @@ async def test_refused_intents_move_nothing(stack: Stack, devnet_provider: Provi
 
     # The refusals burnt nothing: the stale/future/forged nonces are still usable by the owner.
     again = _signed(user, IntentAction.FUND, "forged", A0GI)
-    funded = await broker.stub.Fund(pb.FundRequest(request_id="f2", intent=again), metadata=md)
+    funded = await broker.stub.Fund(
+        pb.FundRequest(request_id="f2", intent=again, tx_hash=paid), metadata=md
+    )
     assert funded.account.funded_neuron == str(2 * A0GI)
 
 

@@ -36,6 +36,7 @@ WRITTEN = {
     "storage.namespaces",
     "storage.acl",
     "storage.objects",
+    "storage.namespace_keys",  # a namespace's data key, made by its first put
     "storage.contents",
     "storage.uploads",
     "storage.idempotency",

@@ -29,7 +29,7 @@ from services.storage.server import StorageServer
 from tests.broker.conftest import Broker, broker_config
 from tests.databases import create_database, drop_database, with_database
 from tests.quota.conftest import Quota, quota_config
-from tests.support import ManualClock, auth_env, auth_metadata
+from tests.support import STORAGE_MASTER_KEY, ManualClock, auth_env, auth_metadata
 from zerog.broker.v1 import broker_service_pb2_grpc
 from zerog.quota.v1 import quota_service_pb2_grpc
 from zerog.storage.v1 import storage_service_pb2_grpc
@@ -82,6 +82,7 @@ def storage_env(
     env = {
         "DATABASE_URL": database_url,
         **auth_env("storage"),
+        "STORAGE_MASTER_KEY": STORAGE_MASTER_KEY,
         "METRICS_PORT": "0",
         "STORAGE_NODES": ",".join(node_urls),
         "BROKER_ADDRESS": broker,
@@ -90,6 +91,10 @@ def storage_env(
         "UPLOAD_POLL_SECONDS": "0.05",
         "UPLOAD_TX_TIMEOUT_SECONDS": "60",
         "UPLOAD_FINALITY_TIMEOUT_SECONDS": "60",
+        # Scheduled verification off: tests that want it set a period.
+        "VERIFY_PERIOD_SECONDS": "0",
+        # Node breakers close again soon: outage tests retry once the node is back.
+        "NODE_BREAKER_COOL_DOWN_SECONDS": "1",
     }
     if rpc_url:
         # Fees are then capped at the market's price (the max_fee sent to the broker).

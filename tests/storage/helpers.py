@@ -11,8 +11,11 @@ from web3 import Web3
 
 from tests.storage.conftest import Storage
 from tests.storage_client.conftest import submit_events
+from tests.support import STORAGE_MASTER_KEY
 from zerog.storage.v1 import storage_service_pb2 as pb
+from zerog_db import Executor
 from zerog_storage import FileMerkleTree
+from zerog_storage.at_rest import content_key, seal_all, unwrap_key
 
 CHUNK = 1024 * 1024
 
@@ -107,5 +110,19 @@ def namespace_name(prefix: str = "ns") -> str:
 
 
 def flow_submissions(w3: Web3, flow: str, data: bytes) -> int:
-    """How many Flow submissions of these bytes are on chain."""
+    """How many Flow submissions of these bytes are on chain (0 for b"")."""
+    if not data:
+        return 0
     return submit_events(w3, flow, FileMerkleTree.from_bytes(data).submission().identity)
+
+
+async def sealed_bytes(db: Executor, namespace: str, data: bytes) -> bytes:
+    """The bytes storage puts on 0G for `data` in `namespace` (sealed under its key), or b""
+    while the namespace has no key yet (its first put makes it)."""
+    wrapped = await db.fetchval(
+        "SELECT wrapped FROM storage.namespace_keys WHERE namespace = $1", namespace
+    )
+    if wrapped is None:
+        return b""
+    key = unwrap_key(bytes.fromhex(STORAGE_MASTER_KEY), bytes(wrapped), namespace)
+    return seal_all(content_key(key, hashlib.sha256(data).digest()), data)

@@ -23,6 +23,7 @@ from tests.storage.helpers import (
     get,
     namespace_name,
     put,
+    sealed_bytes,
 )
 from zerog.storage.v1 import storage_service_pb2 as pb
 from zerog_grpc import request_ids
@@ -89,8 +90,8 @@ async def test_two_services_putting_one_request_id_for_one_user_store_both_objec
     assert (await get(storage, ns, "notes", user=alice, version=1))[1] == for_inference
     assert (await get(storage, ns, "notes", user=alice, version=2))[1] == for_scheduler
     # One paid submission each: the scheduler's was its own, the retry paid nothing.
-    assert flow_submissions(devnet_w3, flow, for_inference) == 1
-    assert flow_submissions(devnet_w3, flow, for_scheduler) == 1
+    sealed = [await sealed_bytes(storage.pool, ns, d) for d in (for_inference, for_scheduler)]
+    assert [flow_submissions(devnet_w3, flow, s) for s in sealed] == [1, 1]
     # Each service's bytes were reserved and charged once, under reservations of their own.
     charged = await storage.quota.pool.fetch(
         "SELECT (committed_items->0->>'amount')::bigint AS amount FROM reservations"

@@ -12,7 +12,7 @@ from devnet.storage_node import StorageNetwork
 from services.storage.config import Config
 from tests.storage.conftest import StartStorage
 from tests.storage.helpers import content, create_namespace, get, namespace_name, put
-from tests.support import auth_env
+from tests.support import STORAGE_MASTER_KEY, auth_env
 from zerog_grpc.settings import ConfigError
 
 
@@ -25,7 +25,12 @@ def _state_file(devnet: Devnet, network: StorageNetwork, path: Path) -> Path:
 
 
 def _base(**more: str) -> dict[str, str]:
-    return {"DATABASE_URL": "postgresql://x@localhost/x", **auth_env("storage"), **more}
+    return {
+        "DATABASE_URL": "postgresql://x@localhost/x",
+        **auth_env("storage"),
+        "STORAGE_MASTER_KEY": STORAGE_MASTER_KEY,
+        **more,
+    }
 
 
 def test_devnet_profile_reads_the_state_file(

@@ -13,7 +13,7 @@ from eth_account.signers.local import LocalAccount
 from devnet import Devnet
 from devnet.storage_node import StorageNetwork
 from tests.storage.conftest import StartStorage
-from tests.storage.helpers import content, create_namespace, get, namespace_name, put
+from tests.storage.helpers import content, create_namespace, get, namespace_name, put, sealed_bytes
 from tests.storage.sdk import HAS_NODE, sdk_download, sdk_upload
 from zerog_storage import SEGMENT_SIZE, Downloader, NodeSet
 
@@ -36,8 +36,10 @@ async def test_sdk_downloads_what_put_object_stored(
         stored.object.root,
         tmp_path / "sdk-out.bin",
     )
-    assert got == data
-    assert hashlib.sha256(got).hexdigest() == stored.object.sha256
+    # The SDK gets the sealed bytes the nodes hold: exactly ours, and only we can open them.
+    assert got == await sealed_bytes(storage.pool, ns.name, data)
+    assert data[:64] not in got
+    assert hashlib.sha256(data).hexdigest() == stored.object.sha256
 
 
 async def test_what_the_sdk_uploaded_reads_back_proof_checked_and_through_the_service(
@@ -66,15 +68,12 @@ async def test_what_the_sdk_uploaded_reads_back_proof_checked_and_through_the_se
     finally:
         await nodes.aclose()
 
-    # The service takes the SDK's file into a namespace without paying again: the nodes
-    # already know the root, so the SDK's tx is carried forward (deduplicated).
+    # The service takes the SDK's file into a namespace sealed: other bytes, another root
+    # (deduplication with plaintext on 0G is given up for confidentiality).
     storage = await start_storage([n.url for n in storage_network.nodes])
     ns = await create_namespace(storage, namespace_name("sdk"))
-    paid_before = await storage.broker.pool.fetchval("SELECT count(*) FROM transactions")
     imported = await put(storage, ns.name, "from-the-sdk.bin", data)
-    assert imported.deduplicated
-    assert imported.object.root == result["root"]
-    assert imported.object.tx_seq == result["txSeq"]
-    assert await storage.broker.pool.fetchval("SELECT count(*) FROM transactions") == paid_before
+    assert not imported.deduplicated
+    assert imported.object.root != result["root"]
     _, got = await get(storage, ns.name, "from-the-sdk.bin")
     assert got == data

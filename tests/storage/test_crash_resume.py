@@ -21,7 +21,14 @@ from devnet import Devnet
 from devnet.process import dies_with_parent
 from devnet.storage_node import StorageNodeProcess
 from tests.storage.conftest import Deps, storage_env
-from tests.storage.helpers import content, flow_submissions, namespace_name, put, rid
+from tests.storage.helpers import (
+    content,
+    flow_submissions,
+    namespace_name,
+    put,
+    rid,
+    sealed_bytes,
+)
 from tests.support import auth_metadata
 from zerog.storage.v1 import storage_service_pb2 as pb
 from zerog.storage.v1 import storage_service_pb2_grpc
@@ -111,10 +118,11 @@ async def test_killed_after_submit_resumes_without_second_submit(
         storage = type("S", (), {"stub": stub, "md": staticmethod(lambda s, u="": md)})()
         upload = asyncio.create_task(put(storage, chats, "s1", data, request_id=request_id))
         for _ in range(600):
-            if flow_submissions(devnet_w3, flow, data):
+            sealed = await sealed_bytes(storage_deps.quota.pool, chats, data)
+            if flow_submissions(devnet_w3, flow, sealed):
                 break
             await asyncio.sleep(0.05)
-        assert flow_submissions(devnet_w3, flow, data) == 1
+        assert flow_submissions(devnet_w3, flow, sealed) == 1
         process.send_signal(signal.SIGKILL)
         process.wait()
         with pytest.raises(grpc.aio.AioRpcError) as caught:
@@ -126,7 +134,7 @@ async def test_killed_after_submit_resumes_without_second_submit(
         await _until_serving(stub, md)
         stored = await _retried_put(storage, chats, data, request_id)
         assert stored.object.size == len(data)
-        assert flow_submissions(devnet_w3, flow, data) == 1
+        assert flow_submissions(devnet_w3, flow, sealed) == 1
         got = b""
         async for message in stub.GetObject(
             pb.GetObjectRequest(namespace=chats, name="s1"), metadata=md

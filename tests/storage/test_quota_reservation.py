@@ -16,7 +16,7 @@ from services.storage.config import Config
 from tests.faults.tcp_proxy import TcpProxy
 from tests.storage.conftest import Deps, StartStorage
 from tests.storage.helpers import content, create_namespace, namespace_name, put, rid
-from tests.support import auth_env
+from tests.support import STORAGE_MASTER_KEY, auth_env
 from zerog.quota.v1 import quota_service_pb2 as quota_pb
 from zerog.storage.v1 import storage_service_pb2 as pb
 from zerog_grpc.settings import ConfigError
@@ -24,6 +24,7 @@ from zerog_grpc.settings import ConfigError
 BASE = {
     "DATABASE_URL": "postgresql://x/y",
     **auth_env("storage"),
+    "STORAGE_MASTER_KEY": STORAGE_MASTER_KEY,
     "STORAGE_NODES": "http://127.0.0.1:1",
 }
 

@@ -8,13 +8,15 @@ import asyncpg
 
 from services.storage.errors import NamespaceExists, NamespaceNotEmpty
 from services.storage.model import Namespace, Permission, Retention
+from services.storage.store import keys
 from zerog_db import Connection, Executor
 
 _ACL = """coalesce((SELECT jsonb_object_agg(a.principal, a.permission) FROM acl a
                  WHERE a.namespace = n.name), '{}'::jsonb) AS acl"""
 _SELECT = f"""
 SELECT n.*,
-       coalesce((SELECT sum(c.size) FROM objects o JOIN contents c USING (root)
+       coalesce((SELECT sum(coalesce(o.plain_size, c.size))
+                 FROM objects o JOIN contents c USING (root)
                  WHERE o.namespace = n.name AND o.deleted_at IS NULL), 0)::bigint AS used_bytes,
        {_ACL}
 FROM namespaces n
@@ -144,6 +146,8 @@ async def delete(conn: Connection, name: str, force: bool) -> int:
     await conn.execute(
         "UPDATE namespaces SET deleted_at = now() WHERE name = $1 AND deleted_at IS NULL", name
     )
+    # Its copies on 0G stay where they are, public; without the key they are noise.
+    await keys.delete(conn, name)
     return int(live)
 
 

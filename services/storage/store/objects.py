@@ -11,9 +11,10 @@ from services.storage.model import PutHeader, StoredObject, VerifyState
 from zerog_db import Connection, Executor
 
 _SELECT = """
-SELECT o.namespace, o.name, o.version, o.root, c.tx_seq, c.size, c.sha256, o.replicas,
-       o.content_type, o.metadata, o.creator, o.created_at, c.verify_state, c.verify_detail,
-       c.verified_at, o.deleted_at
+SELECT o.namespace, o.name, o.version, o.root, c.tx_seq, coalesce(o.plain_size, c.size) AS size,
+       coalesce(o.plain_sha256, c.sha256) AS sha256, o.replicas, o.content_type, o.metadata,
+       o.creator, o.created_at, c.verify_state, c.verify_detail, c.verified_at, o.deleted_at,
+       o.encryption, c.size AS stored_size, c.sha256 AS stored_sha256
 FROM objects o JOIN contents c USING (root)
 """
 _KEY = "namespace = $1 AND name = $2 AND version = $3"
@@ -38,6 +39,9 @@ def _object(row: asyncpg.Record) -> StoredObject:
         verify_detail=row["verify_detail"],
         verified_at=row["verified_at"],
         deleted_at=row["deleted_at"],
+        encryption=row["encryption"],
+        stored_size=row["stored_size"],
+        stored_sha256=bytes(row["stored_sha256"]),
     )
 
 
@@ -137,16 +141,17 @@ async def of_roots(db: Executor, roots: list[bytes]) -> list[StoredObject]:
 
 
 async def insert_version(conn: Connection, header: PutHeader, root: bytes, creator: str) -> int:
-    """Add the next version of the header's name (call with the namespace locked); returns the
-    version."""
+    """Add the next version of the header's name, sealed under its namespace's key (call with
+    the namespace locked); returns the version."""
     return int(
         await conn.fetchval(
             """
             INSERT INTO objects (namespace, name, version, root, replicas, content_type,
-                                 metadata, creator, request_id)
+                                 metadata, creator, request_id, encryption, plain_size,
+                                 plain_sha256)
             VALUES ($1, $2, coalesce((SELECT max(version) FROM objects
                                       WHERE namespace = $1 AND name = $2), 0) + 1,
-                    $3, $4, $5, $6, $7, $8)
+                    $3, $4, $5, $6, $7, $8, 'zge1', $9, $10)
             RETURNING version
             """,
             header.namespace,
@@ -157,6 +162,8 @@ async def insert_version(conn: Connection, header: PutHeader, root: bytes, creat
             json.dumps(header.metadata),
             creator,
             header.request_id,
+            header.size,
+            header.sha256,
         )
     )
 
@@ -224,7 +231,7 @@ async def unreleased(db: Executor, namespace: str) -> list[asyncpg.Record]:
     (name, version, quota_subject, size)."""
     return await db.fetch(
         """
-        SELECT o.name, o.version, o.quota_subject, c.size
+        SELECT o.name, o.version, o.quota_subject, coalesce(o.plain_size, c.size) AS size
         FROM objects o JOIN contents c USING (root)
         WHERE o.namespace = $1 AND o.deleted_at IS NOT NULL
           AND o.quota_subject IS NOT NULL AND o.quota_released_at IS NULL

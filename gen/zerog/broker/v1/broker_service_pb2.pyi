@@ -98,7 +98,8 @@ class Receipt(_message.Message):
     """Effective gas price in neuron per gas, decimal string."""
     purpose: _builtins.str
     """Why it was sent: CREATE_LEDGER, DEPOSIT, TRANSFER, RETRIEVE, REFUND, ACKNOWLEDGE, TOP_UP,
-    REVOKE_TOKEN, REVOKE_ALL_TOKENS, FUND_USER, STORAGE_SUBMIT.
+    REVOKE_TOKEN, REVOKE_ALL_TOKENS, STORAGE_SUBMIT, FUND_USER (older releases); USER_DEPOSIT
+    for a user's own deposit that Fund credited (not sent by the broker).
     """
     status: Global___TransactionStatus.ValueType
     """Whether it succeeded."""
@@ -1877,12 +1878,21 @@ class UserAccount(_message.Message):
     FUNDED_NEURON_FIELD_NUMBER: _builtins.int
     FUNDED_A0GI_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
+    SPENT_NEURON_FIELD_NUMBER: _builtins.int
+    BALANCE_NEURON_FIELD_NUMBER: _builtins.int
+    BALANCE_A0GI_FIELD_NUMBER: _builtins.int
     address: _builtins.str
     """The user's wallet address (EIP-55)."""
     funded_neuron: _builtins.str
-    """Credited by Fund, neuron."""
+    """Credited by Fund (the user's own deposits), neuron."""
     funded_a0gi: _builtins.str
     """Credited, in A0GI."""
+    spent_neuron: _builtins.str
+    """Debited by the user's paid calls (ChargeUser), neuron."""
+    balance_neuron: _builtins.str
+    """What remains to spend: funded minus spent (never below zero), neuron."""
+    balance_a0gi: _builtins.str
+    """The remaining balance in A0GI."""
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp:
         """When the account was opened."""
@@ -1894,10 +1904,13 @@ class UserAccount(_message.Message):
         funded_neuron: _builtins.str = ...,
         funded_a0gi: _builtins.str = ...,
         created_at: _timestamp_pb2.Timestamp | None = ...,
+        spent_neuron: _builtins.str = ...,
+        balance_neuron: _builtins.str = ...,
+        balance_a0gi: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "created_at", b"created_at", "funded_a0gi", b"funded_a0gi", "funded_neuron", b"funded_neuron"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "balance_a0gi", b"balance_a0gi", "balance_neuron", b"balance_neuron", "created_at", b"created_at", "funded_a0gi", b"funded_a0gi", "funded_neuron", b"funded_neuron", "spent_neuron", b"spent_neuron"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1965,27 +1978,31 @@ Global___InitAccountResponse: _TypeAlias = InitAccountResponse  # noqa: Y015
 
 @_typing.final
 class FundRequest(_message.Message):
-    """FundRequest funds a user account."""
+    """FundRequest credits a user account with the user's own on-chain payment."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     INTENT_FIELD_NUMBER: _builtins.int
+    TX_HASH_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     """Idempotency key."""
+    tx_hash: _builtins.str
+    """The user's transfer to the deposit address: 0x and 64 hex digits."""
     @_builtins.property
     def intent(self) -> Global___SignedIntent:
-        """A signed `fund` intent."""
+        """A signed `fund` intent naming the amount paid."""
 
     def __init__(
         self,
         *,
         request_id: _builtins.str = ...,
         intent: Global___SignedIntent | None = ...,
+        tx_hash: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["intent", b"intent"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["intent", b"intent", "request_id", b"request_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["intent", b"intent", "request_id", b"request_id", "tx_hash", b"tx_hash"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2000,15 +2017,18 @@ class FundResponse(_message.Message):
     ACCOUNT_FIELD_NUMBER: _builtins.int
     RECEIPT_FIELD_NUMBER: _builtins.int
     AMOUNT_NEURON_FIELD_NUMBER: _builtins.int
+    CONFIRMATIONS_FIELD_NUMBER: _builtins.int
     amount_neuron: _builtins.str
-    """Amount funded, neuron."""
+    """Amount credited, neuron."""
+    confirmations: _builtins.int
+    """Confirmations the deposit had when it was credited."""
     @_builtins.property
     def account(self) -> Global___UserAccount:
         """The account afterwards."""
 
     @_builtins.property
     def receipt(self) -> Global___Receipt:
-        """The deposit transaction."""
+        """The user's deposit transaction (purpose USER_DEPOSIT)."""
 
     def __init__(
         self,
@@ -2016,10 +2036,11 @@ class FundResponse(_message.Message):
         account: Global___UserAccount | None = ...,
         receipt: Global___Receipt | None = ...,
         amount_neuron: _builtins.str = ...,
+        confirmations: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "receipt", b"receipt"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "amount_neuron", b"amount_neuron", "receipt", b"receipt"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "amount_neuron", b"amount_neuron", "confirmations", b"confirmations", "receipt", b"receipt"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2076,6 +2097,130 @@ class GetUserBalanceResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetUserBalanceResponse: _TypeAlias = GetUserBalanceResponse  # noqa: Y015
+
+@_typing.final
+class AuthorizeUserRequest(_message.Message):
+    """AuthorizeUserRequest asks whether a wallet user may start a paid call."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INTENT_FIELD_NUMBER: _builtins.int
+    MIN_BALANCE_NEURON_FIELD_NUMBER: _builtins.int
+    min_balance_neuron: _builtins.str
+    """The balance the call needs at least, neuron; empty for any positive balance."""
+    @_builtins.property
+    def intent(self) -> Global___SignedIntent:
+        """A signed `analyze` intent."""
+
+    def __init__(
+        self,
+        *,
+        intent: Global___SignedIntent | None = ...,
+        min_balance_neuron: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["intent", b"intent"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["intent", b"intent", "min_balance_neuron", b"min_balance_neuron"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AuthorizeUserRequest: _TypeAlias = AuthorizeUserRequest  # noqa: Y015
+
+@_typing.final
+class AuthorizeUserResponse(_message.Message):
+    """AuthorizeUserResponse is the account that will pay."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def account(self) -> Global___UserAccount:
+        """The account."""
+
+    def __init__(
+        self,
+        *,
+        account: Global___UserAccount | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["account", b"account"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AuthorizeUserResponse: _TypeAlias = AuthorizeUserResponse  # noqa: Y015
+
+@_typing.final
+class ChargeUserRequest(_message.Message):
+    """ChargeUserRequest debits one paid call from a wallet user's balance."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    INTENT_FIELD_NUMBER: _builtins.int
+    FEE_NEURON_FIELD_NUMBER: _builtins.int
+    USAGE_ID_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Idempotency key (derived from usage_id: one RPC's request_id never names another's)."""
+    fee_neuron: _builtins.str
+    """The call's fee, neuron (the fee RecordUsage records for it)."""
+    usage_id: _builtins.str
+    """The call's usage id: the request_id of its RecordUsage. Charged once."""
+    @_builtins.property
+    def intent(self) -> Global___SignedIntent:
+        """The signed `analyze` intent that asked for the call."""
+
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        intent: Global___SignedIntent | None = ...,
+        fee_neuron: _builtins.str = ...,
+        usage_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["intent", b"intent"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["fee_neuron", b"fee_neuron", "intent", b"intent", "request_id", b"request_id", "usage_id", b"usage_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ChargeUserRequest: _TypeAlias = ChargeUserRequest  # noqa: Y015
+
+@_typing.final
+class ChargeUserResponse(_message.Message):
+    """ChargeUserResponse is the account after the charge."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_FIELD_NUMBER: _builtins.int
+    FEE_NEURON_FIELD_NUMBER: _builtins.int
+    CHARGED_NEURON_FIELD_NUMBER: _builtins.int
+    UNPAID_NEURON_FIELD_NUMBER: _builtins.int
+    fee_neuron: _builtins.str
+    """The fee asked, neuron."""
+    charged_neuron: _builtins.str
+    """What the balance was debited: the fee, or the whole balance when the fee was larger."""
+    unpaid_neuron: _builtins.str
+    """The fee minus what was charged: the part the balance could not cover."""
+    @_builtins.property
+    def account(self) -> Global___UserAccount:
+        """The account afterwards (balance_neuron is what remains)."""
+
+    def __init__(
+        self,
+        *,
+        account: Global___UserAccount | None = ...,
+        fee_neuron: _builtins.str = ...,
+        charged_neuron: _builtins.str = ...,
+        unpaid_neuron: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["account", b"account"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "charged_neuron", b"charged_neuron", "fee_neuron", b"fee_neuron", "unpaid_neuron", b"unpaid_neuron"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ChargeUserResponse: _TypeAlias = ChargeUserResponse  # noqa: Y015
 
 @_typing.final
 class FlowNode(_message.Message):

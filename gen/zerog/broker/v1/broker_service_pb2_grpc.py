@@ -178,6 +178,16 @@ class BrokerServiceStub:
                 request_serializer=zerog_dot_broker_dot_v1_dot_broker__service__pb2.GetUserBalanceRequest.SerializeToString,
                 response_deserializer=zerog_dot_broker_dot_v1_dot_broker__service__pb2.GetUserBalanceResponse.FromString,
                 _registered_method=True)
+        self.AuthorizeUser = channel.unary_unary(
+                '/zerog.broker.v1.BrokerService/AuthorizeUser',
+                request_serializer=zerog_dot_broker_dot_v1_dot_broker__service__pb2.AuthorizeUserRequest.SerializeToString,
+                response_deserializer=zerog_dot_broker_dot_v1_dot_broker__service__pb2.AuthorizeUserResponse.FromString,
+                _registered_method=True)
+        self.ChargeUser = channel.unary_unary(
+                '/zerog.broker.v1.BrokerService/ChargeUser',
+                request_serializer=zerog_dot_broker_dot_v1_dot_broker__service__pb2.ChargeUserRequest.SerializeToString,
+                response_deserializer=zerog_dot_broker_dot_v1_dot_broker__service__pb2.ChargeUserResponse.FromString,
+                _registered_method=True)
         self.SubmitStorage = channel.unary_unary(
                 '/zerog.broker.v1.BrokerService/SubmitStorage',
                 request_serializer=zerog_dot_broker_dot_v1_dot_broker__service__pb2.SubmitStorageRequest.SerializeToString,
@@ -438,20 +448,58 @@ class BrokerServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Fund(self, request, context):
-        """Fund deposits the amount a signed `fund` intent names (`Fund {amount} OG for {address} at
-        {timestamp}`) from the platform wallet into the ledger and credits the user's account.
-        Errors: as InitAccount for a refused intent (nothing moves); NOT_FOUND +
-        ErrorInfo(ACCOUNT_NOT_FOUND) before InitAccount; FAILED_PRECONDITION + PreconditionFailure
-        (BALANCE) or ErrorInfo(CONTRACT_REVERTED); UNAVAILABLE.
+        """Fund credits a user's balance with the user's own payment: a native transfer of exactly the
+        amount a signed `fund` intent names (`Fund {amount} OG for {address} at {timestamp}`), sent
+        by that address to the platform's deposit address (DEPOSIT_ADDRESS, by default the platform
+        wallet) in `tx_hash`, with status 1 and at least DEPOSIT_CONFIRMATIONS confirmations. The
+        platform's own money never moves: Fund sends no transaction. A transfer is credited once
+        ever, and the intent's nonce is spent in the same database transaction as the credit, so a
+        Fund refused or timed out spends nothing and its retry (same request_id, same request)
+        resumes. Errors: as InitAccount for a refused intent; INVALID_ARGUMENT + BadRequest (bad
+        tx_hash); NOT_FOUND + ErrorInfo(ACCOUNT_NOT_FOUND) before InitAccount; NOT_FOUND +
+        ErrorInfo(DEPOSIT_NOT_FOUND) when the node does not know the transaction within
+        DEPOSIT_WAIT_SECONDS; FAILED_PRECONDITION + PreconditionFailure (DEPOSIT, subject tx_hash) +
+        ErrorInfo(DEPOSIT_WRONG_SENDER | DEPOSIT_WRONG_RECIPIENT | DEPOSIT_WRONG_AMOUNT |
+        DEPOSIT_FAILED) when it is not that payment; ALREADY_EXISTS +
+        ErrorInfo(DEPOSIT_ALREADY_CREDITED) when another request credited it; UNAVAILABLE +
+        ErrorInfo(DEPOSIT_UNCONFIRMED, confirmations, required) + RetryInfo when it has too few
+        confirmations after DEPOSIT_WAIT_SECONDS (retry with the same request_id); UNAVAILABLE.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetUserBalance(self, request, context):
-        """GetUserBalance shows a user's account to the wallet that signed a `balance` intent
-        (`Check balance for {address} at {timestamp}`). Errors: as InitAccount for a refused intent;
-        NOT_FOUND + ErrorInfo(ACCOUNT_NOT_FOUND).
+        """GetUserBalance shows a user's account (funded, spent and remaining balance) to the wallet
+        that signed a `balance` intent (`Check balance for {address} at {timestamp}`). Errors: as
+        InitAccount for a refused intent; NOT_FOUND + ErrorInfo(ACCOUNT_NOT_FOUND).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AuthorizeUser(self, request, context):
+        """AuthorizeUser checks, before a paid call on a wallet user's behalf, the user's signed
+        `analyze` intent (`Analyze dream for {address} at {timestamp}`: signature, timestamp window,
+        nonce not yet spent) and that the balance is at least min_balance_neuron. It spends nothing:
+        ChargeUser spends the nonce with the charge. Errors: as InitAccount for a refused intent;
+        INVALID_ARGUMENT + BadRequest; NOT_FOUND + ErrorInfo(ACCOUNT_NOT_FOUND); RESOURCE_EXHAUSTED +
+        QuotaFailure (subject `wallet:{address}`) + ErrorInfo(INSUFFICIENT_BALANCE, balance_neuron,
+        required_neuron) when the balance is too low.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ChargeUser(self, request, context):
+        """ChargeUser debits a paid call's fee from the balance of the wallet user whose signed
+        `analyze` intent asked for it, once per usage_id (the request_id its RecordUsage carries),
+        and spends the intent's nonce in the same database transaction. The balance never goes
+        below zero: a fee above it debits the whole balance and the rest is reported as
+        unpaid_neuron. A retry with the same request_id returns the first answer. Errors: as
+        InitAccount for a refused intent (REPLAYED_NONCE when another call spent it);
+        INVALID_ARGUMENT + BadRequest; NOT_FOUND + ErrorInfo(ACCOUNT_NOT_FOUND); ALREADY_EXISTS +
+        ErrorInfo(USAGE_ALREADY_CHARGED) when another request charged the usage_id.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -588,6 +636,16 @@ def add_BrokerServiceServicer_to_server(servicer, server):
                     servicer.GetUserBalance,
                     request_deserializer=zerog_dot_broker_dot_v1_dot_broker__service__pb2.GetUserBalanceRequest.FromString,
                     response_serializer=zerog_dot_broker_dot_v1_dot_broker__service__pb2.GetUserBalanceResponse.SerializeToString,
+            ),
+            'AuthorizeUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.AuthorizeUser,
+                    request_deserializer=zerog_dot_broker_dot_v1_dot_broker__service__pb2.AuthorizeUserRequest.FromString,
+                    response_serializer=zerog_dot_broker_dot_v1_dot_broker__service__pb2.AuthorizeUserResponse.SerializeToString,
+            ),
+            'ChargeUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.ChargeUser,
+                    request_deserializer=zerog_dot_broker_dot_v1_dot_broker__service__pb2.ChargeUserRequest.FromString,
+                    response_serializer=zerog_dot_broker_dot_v1_dot_broker__service__pb2.ChargeUserResponse.SerializeToString,
             ),
             'SubmitStorage': grpc.unary_unary_rpc_method_handler(
                     servicer.SubmitStorage,
@@ -1245,6 +1303,60 @@ class BrokerService:
             '/zerog.broker.v1.BrokerService/GetUserBalance',
             zerog_dot_broker_dot_v1_dot_broker__service__pb2.GetUserBalanceRequest.SerializeToString,
             zerog_dot_broker_dot_v1_dot_broker__service__pb2.GetUserBalanceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AuthorizeUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/zerog.broker.v1.BrokerService/AuthorizeUser',
+            zerog_dot_broker_dot_v1_dot_broker__service__pb2.AuthorizeUserRequest.SerializeToString,
+            zerog_dot_broker_dot_v1_dot_broker__service__pb2.AuthorizeUserResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ChargeUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/zerog.broker.v1.BrokerService/ChargeUser',
+            zerog_dot_broker_dot_v1_dot_broker__service__pb2.ChargeUserRequest.SerializeToString,
+            zerog_dot_broker_dot_v1_dot_broker__service__pb2.ChargeUserResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -199,16 +199,46 @@ class BrokerServiceStub:
     WRONG_ACTION) when the intent is refused: nothing is created then.
     """
     Fund: _grpc.UnaryUnaryMultiCallable[_broker_service_pb2.FundRequest, _broker_service_pb2.FundResponse]
-    """Fund deposits the amount a signed `fund` intent names (`Fund {amount} OG for {address} at
-    {timestamp}`) from the platform wallet into the ledger and credits the user's account.
-    Errors: as InitAccount for a refused intent (nothing moves); NOT_FOUND +
-    ErrorInfo(ACCOUNT_NOT_FOUND) before InitAccount; FAILED_PRECONDITION + PreconditionFailure
-    (BALANCE) or ErrorInfo(CONTRACT_REVERTED); UNAVAILABLE.
+    """Fund credits a user's balance with the user's own payment: a native transfer of exactly the
+    amount a signed `fund` intent names (`Fund {amount} OG for {address} at {timestamp}`), sent
+    by that address to the platform's deposit address (DEPOSIT_ADDRESS, by default the platform
+    wallet) in `tx_hash`, with status 1 and at least DEPOSIT_CONFIRMATIONS confirmations. The
+    platform's own money never moves: Fund sends no transaction. A transfer is credited once
+    ever, and the intent's nonce is spent in the same database transaction as the credit, so a
+    Fund refused or timed out spends nothing and its retry (same request_id, same request)
+    resumes. Errors: as InitAccount for a refused intent; INVALID_ARGUMENT + BadRequest (bad
+    tx_hash); NOT_FOUND + ErrorInfo(ACCOUNT_NOT_FOUND) before InitAccount; NOT_FOUND +
+    ErrorInfo(DEPOSIT_NOT_FOUND) when the node does not know the transaction within
+    DEPOSIT_WAIT_SECONDS; FAILED_PRECONDITION + PreconditionFailure (DEPOSIT, subject tx_hash) +
+    ErrorInfo(DEPOSIT_WRONG_SENDER | DEPOSIT_WRONG_RECIPIENT | DEPOSIT_WRONG_AMOUNT |
+    DEPOSIT_FAILED) when it is not that payment; ALREADY_EXISTS +
+    ErrorInfo(DEPOSIT_ALREADY_CREDITED) when another request credited it; UNAVAILABLE +
+    ErrorInfo(DEPOSIT_UNCONFIRMED, confirmations, required) + RetryInfo when it has too few
+    confirmations after DEPOSIT_WAIT_SECONDS (retry with the same request_id); UNAVAILABLE.
     """
     GetUserBalance: _grpc.UnaryUnaryMultiCallable[_broker_service_pb2.GetUserBalanceRequest, _broker_service_pb2.GetUserBalanceResponse]
-    """GetUserBalance shows a user's account to the wallet that signed a `balance` intent
-    (`Check balance for {address} at {timestamp}`). Errors: as InitAccount for a refused intent;
-    NOT_FOUND + ErrorInfo(ACCOUNT_NOT_FOUND).
+    """GetUserBalance shows a user's account (funded, spent and remaining balance) to the wallet
+    that signed a `balance` intent (`Check balance for {address} at {timestamp}`). Errors: as
+    InitAccount for a refused intent; NOT_FOUND + ErrorInfo(ACCOUNT_NOT_FOUND).
+    """
+    AuthorizeUser: _grpc.UnaryUnaryMultiCallable[_broker_service_pb2.AuthorizeUserRequest, _broker_service_pb2.AuthorizeUserResponse]
+    """AuthorizeUser checks, before a paid call on a wallet user's behalf, the user's signed
+    `analyze` intent (`Analyze dream for {address} at {timestamp}`: signature, timestamp window,
+    nonce not yet spent) and that the balance is at least min_balance_neuron. It spends nothing:
+    ChargeUser spends the nonce with the charge. Errors: as InitAccount for a refused intent;
+    INVALID_ARGUMENT + BadRequest; NOT_FOUND + ErrorInfo(ACCOUNT_NOT_FOUND); RESOURCE_EXHAUSTED +
+    QuotaFailure (subject `wallet:{address}`) + ErrorInfo(INSUFFICIENT_BALANCE, balance_neuron,
+    required_neuron) when the balance is too low.
+    """
+    ChargeUser: _grpc.UnaryUnaryMultiCallable[_broker_service_pb2.ChargeUserRequest, _broker_service_pb2.ChargeUserResponse]
+    """ChargeUser debits a paid call's fee from the balance of the wallet user whose signed
+    `analyze` intent asked for it, once per usage_id (the request_id its RecordUsage carries),
+    and spends the intent's nonce in the same database transaction. The balance never goes
+    below zero: a fee above it debits the whole balance and the rest is reported as
+    unpaid_neuron. A retry with the same request_id returns the first answer. Errors: as
+    InitAccount for a refused intent (REPLAYED_NONCE when another call spent it);
+    INVALID_ARGUMENT + BadRequest; NOT_FOUND + ErrorInfo(ACCOUNT_NOT_FOUND); ALREADY_EXISTS +
+    ErrorInfo(USAGE_ALREADY_CHARGED) when another request charged the usage_id.
     """
     SubmitStorage: _grpc.UnaryUnaryMultiCallable[_broker_service_pb2.SubmitStorageRequest, _broker_service_pb2.SubmitStorageResponse]
     """SubmitStorage pays one or more Flow submissions from the platform wallet (submit, or
@@ -392,16 +422,46 @@ class BrokerServiceAsyncStub(BrokerServiceStub):
     WRONG_ACTION) when the intent is refused: nothing is created then.
     """
     Fund: _aio.UnaryUnaryMultiCallable[_broker_service_pb2.FundRequest, _broker_service_pb2.FundResponse]  # type: ignore[assignment]
-    """Fund deposits the amount a signed `fund` intent names (`Fund {amount} OG for {address} at
-    {timestamp}`) from the platform wallet into the ledger and credits the user's account.
-    Errors: as InitAccount for a refused intent (nothing moves); NOT_FOUND +
-    ErrorInfo(ACCOUNT_NOT_FOUND) before InitAccount; FAILED_PRECONDITION + PreconditionFailure
-    (BALANCE) or ErrorInfo(CONTRACT_REVERTED); UNAVAILABLE.
+    """Fund credits a user's balance with the user's own payment: a native transfer of exactly the
+    amount a signed `fund` intent names (`Fund {amount} OG for {address} at {timestamp}`), sent
+    by that address to the platform's deposit address (DEPOSIT_ADDRESS, by default the platform
+    wallet) in `tx_hash`, with status 1 and at least DEPOSIT_CONFIRMATIONS confirmations. The
+    platform's own money never moves: Fund sends no transaction. A transfer is credited once
+    ever, and the intent's nonce is spent in the same database transaction as the credit, so a
+    Fund refused or timed out spends nothing and its retry (same request_id, same request)
+    resumes. Errors: as InitAccount for a refused intent; INVALID_ARGUMENT + BadRequest (bad
+    tx_hash); NOT_FOUND + ErrorInfo(ACCOUNT_NOT_FOUND) before InitAccount; NOT_FOUND +
+    ErrorInfo(DEPOSIT_NOT_FOUND) when the node does not know the transaction within
+    DEPOSIT_WAIT_SECONDS; FAILED_PRECONDITION + PreconditionFailure (DEPOSIT, subject tx_hash) +
+    ErrorInfo(DEPOSIT_WRONG_SENDER | DEPOSIT_WRONG_RECIPIENT | DEPOSIT_WRONG_AMOUNT |
+    DEPOSIT_FAILED) when it is not that payment; ALREADY_EXISTS +
+    ErrorInfo(DEPOSIT_ALREADY_CREDITED) when another request credited it; UNAVAILABLE +
+    ErrorInfo(DEPOSIT_UNCONFIRMED, confirmations, required) + RetryInfo when it has too few
+    confirmations after DEPOSIT_WAIT_SECONDS (retry with the same request_id); UNAVAILABLE.
     """
     GetUserBalance: _aio.UnaryUnaryMultiCallable[_broker_service_pb2.GetUserBalanceRequest, _broker_service_pb2.GetUserBalanceResponse]  # type: ignore[assignment]
-    """GetUserBalance shows a user's account to the wallet that signed a `balance` intent
-    (`Check balance for {address} at {timestamp}`). Errors: as InitAccount for a refused intent;
-    NOT_FOUND + ErrorInfo(ACCOUNT_NOT_FOUND).
+    """GetUserBalance shows a user's account (funded, spent and remaining balance) to the wallet
+    that signed a `balance` intent (`Check balance for {address} at {timestamp}`). Errors: as
+    InitAccount for a refused intent; NOT_FOUND + ErrorInfo(ACCOUNT_NOT_FOUND).
+    """
+    AuthorizeUser: _aio.UnaryUnaryMultiCallable[_broker_service_pb2.AuthorizeUserRequest, _broker_service_pb2.AuthorizeUserResponse]  # type: ignore[assignment]
+    """AuthorizeUser checks, before a paid call on a wallet user's behalf, the user's signed
+    `analyze` intent (`Analyze dream for {address} at {timestamp}`: signature, timestamp window,
+    nonce not yet spent) and that the balance is at least min_balance_neuron. It spends nothing:
+    ChargeUser spends the nonce with the charge. Errors: as InitAccount for a refused intent;
+    INVALID_ARGUMENT + BadRequest; NOT_FOUND + ErrorInfo(ACCOUNT_NOT_FOUND); RESOURCE_EXHAUSTED +
+    QuotaFailure (subject `wallet:{address}`) + ErrorInfo(INSUFFICIENT_BALANCE, balance_neuron,
+    required_neuron) when the balance is too low.
+    """
+    ChargeUser: _aio.UnaryUnaryMultiCallable[_broker_service_pb2.ChargeUserRequest, _broker_service_pb2.ChargeUserResponse]  # type: ignore[assignment]
+    """ChargeUser debits a paid call's fee from the balance of the wallet user whose signed
+    `analyze` intent asked for it, once per usage_id (the request_id its RecordUsage carries),
+    and spends the intent's nonce in the same database transaction. The balance never goes
+    below zero: a fee above it debits the whole balance and the rest is reported as
+    unpaid_neuron. A retry with the same request_id returns the first answer. Errors: as
+    InitAccount for a refused intent (REPLAYED_NONCE when another call spent it);
+    INVALID_ARGUMENT + BadRequest; NOT_FOUND + ErrorInfo(ACCOUNT_NOT_FOUND); ALREADY_EXISTS +
+    ErrorInfo(USAGE_ALREADY_CHARGED) when another request charged the usage_id.
     """
     SubmitStorage: _aio.UnaryUnaryMultiCallable[_broker_service_pb2.SubmitStorageRequest, _broker_service_pb2.SubmitStorageResponse]  # type: ignore[assignment]
     """SubmitStorage pays one or more Flow submissions from the platform wallet (submit, or
@@ -714,11 +774,22 @@ class BrokerServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _broker_service_pb2.FundRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_broker_service_pb2.FundResponse, _abc.Awaitable[_broker_service_pb2.FundResponse]]:
-        """Fund deposits the amount a signed `fund` intent names (`Fund {amount} OG for {address} at
-        {timestamp}`) from the platform wallet into the ledger and credits the user's account.
-        Errors: as InitAccount for a refused intent (nothing moves); NOT_FOUND +
-        ErrorInfo(ACCOUNT_NOT_FOUND) before InitAccount; FAILED_PRECONDITION + PreconditionFailure
-        (BALANCE) or ErrorInfo(CONTRACT_REVERTED); UNAVAILABLE.
+        """Fund credits a user's balance with the user's own payment: a native transfer of exactly the
+        amount a signed `fund` intent names (`Fund {amount} OG for {address} at {timestamp}`), sent
+        by that address to the platform's deposit address (DEPOSIT_ADDRESS, by default the platform
+        wallet) in `tx_hash`, with status 1 and at least DEPOSIT_CONFIRMATIONS confirmations. The
+        platform's own money never moves: Fund sends no transaction. A transfer is credited once
+        ever, and the intent's nonce is spent in the same database transaction as the credit, so a
+        Fund refused or timed out spends nothing and its retry (same request_id, same request)
+        resumes. Errors: as InitAccount for a refused intent; INVALID_ARGUMENT + BadRequest (bad
+        tx_hash); NOT_FOUND + ErrorInfo(ACCOUNT_NOT_FOUND) before InitAccount; NOT_FOUND +
+        ErrorInfo(DEPOSIT_NOT_FOUND) when the node does not know the transaction within
+        DEPOSIT_WAIT_SECONDS; FAILED_PRECONDITION + PreconditionFailure (DEPOSIT, subject tx_hash) +
+        ErrorInfo(DEPOSIT_WRONG_SENDER | DEPOSIT_WRONG_RECIPIENT | DEPOSIT_WRONG_AMOUNT |
+        DEPOSIT_FAILED) when it is not that payment; ALREADY_EXISTS +
+        ErrorInfo(DEPOSIT_ALREADY_CREDITED) when another request credited it; UNAVAILABLE +
+        ErrorInfo(DEPOSIT_UNCONFIRMED, confirmations, required) + RetryInfo when it has too few
+        confirmations after DEPOSIT_WAIT_SECONDS (retry with the same request_id); UNAVAILABLE.
         """
 
     @_abc_1.abstractmethod
@@ -727,9 +798,40 @@ class BrokerServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _broker_service_pb2.GetUserBalanceRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_broker_service_pb2.GetUserBalanceResponse, _abc.Awaitable[_broker_service_pb2.GetUserBalanceResponse]]:
-        """GetUserBalance shows a user's account to the wallet that signed a `balance` intent
-        (`Check balance for {address} at {timestamp}`). Errors: as InitAccount for a refused intent;
-        NOT_FOUND + ErrorInfo(ACCOUNT_NOT_FOUND).
+        """GetUserBalance shows a user's account (funded, spent and remaining balance) to the wallet
+        that signed a `balance` intent (`Check balance for {address} at {timestamp}`). Errors: as
+        InitAccount for a refused intent; NOT_FOUND + ErrorInfo(ACCOUNT_NOT_FOUND).
+        """
+
+    @_abc_1.abstractmethod
+    def AuthorizeUser(
+        self,
+        request: _broker_service_pb2.AuthorizeUserRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_broker_service_pb2.AuthorizeUserResponse, _abc.Awaitable[_broker_service_pb2.AuthorizeUserResponse]]:
+        """AuthorizeUser checks, before a paid call on a wallet user's behalf, the user's signed
+        `analyze` intent (`Analyze dream for {address} at {timestamp}`: signature, timestamp window,
+        nonce not yet spent) and that the balance is at least min_balance_neuron. It spends nothing:
+        ChargeUser spends the nonce with the charge. Errors: as InitAccount for a refused intent;
+        INVALID_ARGUMENT + BadRequest; NOT_FOUND + ErrorInfo(ACCOUNT_NOT_FOUND); RESOURCE_EXHAUSTED +
+        QuotaFailure (subject `wallet:{address}`) + ErrorInfo(INSUFFICIENT_BALANCE, balance_neuron,
+        required_neuron) when the balance is too low.
+        """
+
+    @_abc_1.abstractmethod
+    def ChargeUser(
+        self,
+        request: _broker_service_pb2.ChargeUserRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_broker_service_pb2.ChargeUserResponse, _abc.Awaitable[_broker_service_pb2.ChargeUserResponse]]:
+        """ChargeUser debits a paid call's fee from the balance of the wallet user whose signed
+        `analyze` intent asked for it, once per usage_id (the request_id its RecordUsage carries),
+        and spends the intent's nonce in the same database transaction. The balance never goes
+        below zero: a fee above it debits the whole balance and the rest is reported as
+        unpaid_neuron. A retry with the same request_id returns the first answer. Errors: as
+        InitAccount for a refused intent (REPLAYED_NONCE when another call spent it);
+        INVALID_ARGUMENT + BadRequest; NOT_FOUND + ErrorInfo(ACCOUNT_NOT_FOUND); ALREADY_EXISTS +
+        ErrorInfo(USAGE_ALREADY_CHARGED) when another request charged the usage_id.
         """
 
     @_abc_1.abstractmethod

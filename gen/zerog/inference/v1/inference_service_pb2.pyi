@@ -1229,6 +1229,7 @@ class AnalyzeDreamRequest(_message.Message):
     DREAM_FIELD_NUMBER: _builtins.int
     MODEL_FIELD_NUMBER: _builtins.int
     ROUTING_FIELD_NUMBER: _builtins.int
+    INTENT_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     """Idempotency key chosen by the caller."""
     subject: _builtins.str
@@ -1241,6 +1242,10 @@ class AnalyzeDreamRequest(_message.Message):
     def routing(self) -> Global___RoutingOptions:
         """How to pick a provider."""
 
+    @_builtins.property
+    def intent(self) -> Global___WalletIntent:
+        """The wallet user's signed `analyze` intent, which pays for the reading."""
+
     def __init__(
         self,
         *,
@@ -1249,14 +1254,75 @@ class AnalyzeDreamRequest(_message.Message):
         dream: _builtins.str = ...,
         model: _builtins.str = ...,
         routing: Global___RoutingOptions | None = ...,
+        intent: Global___WalletIntent | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["routing", b"routing"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["intent", b"intent", "routing", b"routing"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["dream", b"dream", "model", b"model", "request_id", b"request_id", "routing", b"routing", "subject", b"subject"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dream", b"dream", "intent", b"intent", "model", b"model", "request_id", b"request_id", "routing", b"routing", "subject", b"subject"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___AnalyzeDreamRequest: _TypeAlias = AnalyzeDreamRequest  # noqa: Y015
+
+@_typing.final
+class WalletIntent(_message.Message):
+    """WalletIntent is a wallet owner's EIP-191 (personal_sign) signature over an intent's text."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    SIGNATURE_FIELD_NUMBER: _builtins.int
+    message: _builtins.str
+    """The canonical text that was signed, e.g. `Analyze dream for 0xAb.. at 1767225600000`."""
+    signature: _builtins.str
+    """The signature, 0x-hex r||s||v (65 bytes)."""
+    def __init__(
+        self,
+        *,
+        message: _builtins.str = ...,
+        signature: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["message", b"message", "signature", b"signature"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WalletIntent: _TypeAlias = WalletIntent  # noqa: Y015
+
+@_typing.final
+class WalletCharge(_message.Message):
+    """WalletCharge is what a wallet user paid for a call."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ADDRESS_FIELD_NUMBER: _builtins.int
+    CHARGED_NEURON_FIELD_NUMBER: _builtins.int
+    REMAINING_BALANCE_NEURON_FIELD_NUMBER: _builtins.int
+    REMAINING_BALANCE_A0GI_FIELD_NUMBER: _builtins.int
+    address: _builtins.str
+    """The paying wallet (EIP-55)."""
+    charged_neuron: _builtins.str
+    """What the balance was debited, neuron: the fee, or the whole balance when it was smaller."""
+    remaining_balance_neuron: _builtins.str
+    """The balance left, neuron."""
+    remaining_balance_a0gi: _builtins.str
+    """The balance left, A0GI."""
+    def __init__(
+        self,
+        *,
+        address: _builtins.str = ...,
+        charged_neuron: _builtins.str = ...,
+        remaining_balance_neuron: _builtins.str = ...,
+        remaining_balance_a0gi: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "charged_neuron", b"charged_neuron", "remaining_balance_a0gi", b"remaining_balance_a0gi", "remaining_balance_neuron", b"remaining_balance_neuron"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WalletCharge: _TypeAlias = WalletCharge  # noqa: Y015
 
 @_typing.final
 class AnalyzeDreamResponse(_message.Message):
@@ -1272,6 +1338,7 @@ class AnalyzeDreamResponse(_message.Message):
     COST_FIELD_NUMBER: _builtins.int
     ROUTING_FIELD_NUMBER: _builtins.int
     VERIFICATION_FIELD_NUMBER: _builtins.int
+    CHARGE_FIELD_NUMBER: _builtins.int
     interpretation: _builtins.str
     """The overall interpretation."""
     @_builtins.property
@@ -1302,6 +1369,10 @@ class AnalyzeDreamResponse(_message.Message):
     def verification(self) -> Global___Verification:
         """The TEE check, for verifiable services."""
 
+    @_builtins.property
+    def charge(self) -> Global___WalletCharge:
+        """What the wallet user paid and the balance left."""
+
     def __init__(
         self,
         *,
@@ -1313,10 +1384,11 @@ class AnalyzeDreamResponse(_message.Message):
         cost: Global___Cost | None = ...,
         routing: Global___RoutingDecision | None = ...,
         verification: Global___Verification | None = ...,
+        charge: Global___WalletCharge | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["cost", b"cost", "routing", b"routing", "usage", b"usage", "verification", b"verification"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["charge", b"charge", "cost", b"cost", "routing", b"routing", "usage", b"usage", "verification", b"verification"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cost", b"cost", "emotions", b"emotions", "insights", b"insights", "interpretation", b"interpretation", "routing", b"routing", "symbols", b"symbols", "usage", b"usage", "verification", b"verification"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["charge", b"charge", "cost", b"cost", "emotions", b"emotions", "insights", b"insights", "interpretation", b"interpretation", "routing", b"routing", "symbols", b"symbols", "usage", b"usage", "verification", b"verification"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -89,10 +89,20 @@ class InferenceServiceStub:
     """
     AnalyzeDream: _grpc.UnaryUnaryMultiCallable[_inference_service_pb2.AnalyzeDreamRequest, _inference_service_pb2.AnalyzeDreamResponse]
     """AnalyzeDream asks a model for a structured reading of a dream (interpretation, symbols,
-    emotions, insights). Errors: INVALID_ARGUMENT + BadRequest (empty dream);
-    FAILED_PRECONDITION + ErrorInfo(MALFORMED_MODEL_OUTPUT) when the model's answer is not the
-    requested structure; the model call fails as ChatCompletion, ABORTED +
-    ErrorInfo(REQUEST_IN_PROGRESS) included.
+    emotions, insights), paid from the balance of the wallet user whose signed intent
+    (`Analyze dream for {address} at {timestamp}`, EIP-191, within the broker's timestamp window,
+    each signed text once) is in `intent`. The broker checks the intent and that the balance is
+    at least DREAM_MIN_BALANCE_NEURON before any model is asked; the call's fee (cost.fee_neuron,
+    the fee recorded with the broker) is then debited once, never below zero, and the answer
+    carries what was charged and the balance left. Errors: INVALID_ARGUMENT + BadRequest (empty
+    dream, no intent); UNAUTHENTICATED + ErrorInfo(BAD_SIGNATURE | ADDRESS_MISMATCH |
+    STALE_TIMESTAMP | FUTURE_TIMESTAMP | REPLAYED_NONCE | MALFORMED_INTENT | WRONG_ACTION) when
+    the broker refuses the intent; NOT_FOUND + ErrorInfo(ACCOUNT_NOT_FOUND) for a wallet without
+    an account; RESOURCE_EXHAUSTED + QuotaFailure (subject `wallet:{address}`) +
+    ErrorInfo(INSUFFICIENT_BALANCE, balance_neuron, required_neuron) when the balance is too
+    low (no model was asked); FAILED_PRECONDITION + ErrorInfo(MALFORMED_MODEL_OUTPUT) when the
+    model's answer is not the requested structure; the model call fails as ChatCompletion,
+    ABORTED + ErrorInfo(REQUEST_IN_PROGRESS) included.
     """
     GetVerification: _grpc.UnaryUnaryMultiCallable[_inference_service_pb2.GetVerificationRequest, _inference_service_pb2.GetVerificationResponse]
     """GetVerification gives the TEE check of an answer this caller asked for with request_id
@@ -164,10 +174,20 @@ class InferenceServiceAsyncStub(InferenceServiceStub):
     """
     AnalyzeDream: _aio.UnaryUnaryMultiCallable[_inference_service_pb2.AnalyzeDreamRequest, _inference_service_pb2.AnalyzeDreamResponse]  # type: ignore[assignment]
     """AnalyzeDream asks a model for a structured reading of a dream (interpretation, symbols,
-    emotions, insights). Errors: INVALID_ARGUMENT + BadRequest (empty dream);
-    FAILED_PRECONDITION + ErrorInfo(MALFORMED_MODEL_OUTPUT) when the model's answer is not the
-    requested structure; the model call fails as ChatCompletion, ABORTED +
-    ErrorInfo(REQUEST_IN_PROGRESS) included.
+    emotions, insights), paid from the balance of the wallet user whose signed intent
+    (`Analyze dream for {address} at {timestamp}`, EIP-191, within the broker's timestamp window,
+    each signed text once) is in `intent`. The broker checks the intent and that the balance is
+    at least DREAM_MIN_BALANCE_NEURON before any model is asked; the call's fee (cost.fee_neuron,
+    the fee recorded with the broker) is then debited once, never below zero, and the answer
+    carries what was charged and the balance left. Errors: INVALID_ARGUMENT + BadRequest (empty
+    dream, no intent); UNAUTHENTICATED + ErrorInfo(BAD_SIGNATURE | ADDRESS_MISMATCH |
+    STALE_TIMESTAMP | FUTURE_TIMESTAMP | REPLAYED_NONCE | MALFORMED_INTENT | WRONG_ACTION) when
+    the broker refuses the intent; NOT_FOUND + ErrorInfo(ACCOUNT_NOT_FOUND) for a wallet without
+    an account; RESOURCE_EXHAUSTED + QuotaFailure (subject `wallet:{address}`) +
+    ErrorInfo(INSUFFICIENT_BALANCE, balance_neuron, required_neuron) when the balance is too
+    low (no model was asked); FAILED_PRECONDITION + ErrorInfo(MALFORMED_MODEL_OUTPUT) when the
+    model's answer is not the requested structure; the model call fails as ChatCompletion,
+    ABORTED + ErrorInfo(REQUEST_IN_PROGRESS) included.
     """
     GetVerification: _aio.UnaryUnaryMultiCallable[_inference_service_pb2.GetVerificationRequest, _inference_service_pb2.GetVerificationResponse]  # type: ignore[assignment]
     """GetVerification gives the TEE check of an answer this caller asked for with request_id
@@ -266,10 +286,20 @@ class InferenceServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_inference_service_pb2.AnalyzeDreamResponse, _abc.Awaitable[_inference_service_pb2.AnalyzeDreamResponse]]:
         """AnalyzeDream asks a model for a structured reading of a dream (interpretation, symbols,
-        emotions, insights). Errors: INVALID_ARGUMENT + BadRequest (empty dream);
-        FAILED_PRECONDITION + ErrorInfo(MALFORMED_MODEL_OUTPUT) when the model's answer is not the
-        requested structure; the model call fails as ChatCompletion, ABORTED +
-        ErrorInfo(REQUEST_IN_PROGRESS) included.
+        emotions, insights), paid from the balance of the wallet user whose signed intent
+        (`Analyze dream for {address} at {timestamp}`, EIP-191, within the broker's timestamp window,
+        each signed text once) is in `intent`. The broker checks the intent and that the balance is
+        at least DREAM_MIN_BALANCE_NEURON before any model is asked; the call's fee (cost.fee_neuron,
+        the fee recorded with the broker) is then debited once, never below zero, and the answer
+        carries what was charged and the balance left. Errors: INVALID_ARGUMENT + BadRequest (empty
+        dream, no intent); UNAUTHENTICATED + ErrorInfo(BAD_SIGNATURE | ADDRESS_MISMATCH |
+        STALE_TIMESTAMP | FUTURE_TIMESTAMP | REPLAYED_NONCE | MALFORMED_INTENT | WRONG_ACTION) when
+        the broker refuses the intent; NOT_FOUND + ErrorInfo(ACCOUNT_NOT_FOUND) for a wallet without
+        an account; RESOURCE_EXHAUSTED + QuotaFailure (subject `wallet:{address}`) +
+        ErrorInfo(INSUFFICIENT_BALANCE, balance_neuron, required_neuron) when the balance is too
+        low (no model was asked); FAILED_PRECONDITION + ErrorInfo(MALFORMED_MODEL_OUTPUT) when the
+        model's answer is not the requested structure; the model call fails as ChatCompletion,
+        ABORTED + ErrorInfo(REQUEST_IN_PROGRESS) included.
         """
 
     @_abc_1.abstractmethod
