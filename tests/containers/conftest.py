@@ -145,7 +145,10 @@ def compose() -> Iterator[Compose]:
     """The stack, up with two broker replicas and every container healthy."""
     compose = Compose()
     try:
-        compose("up", "-d", "--no-build", "--scale", "broker=2", timeout=UP_SECONDS)
+        try:
+            compose("up", "-d", "--no-build", "--scale", "broker=2", timeout=UP_SECONDS)
+        except AssertionError as error:
+            raise AssertionError(f"{error}\n{compose.logs()}") from None
         wait_healthy(compose, time.monotonic() + HEALTHY_SECONDS)
         yield compose
     finally:
