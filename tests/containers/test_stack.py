@@ -27,8 +27,10 @@ from zerog.scheduler.v1 import scheduler_service_pb2_grpc
 from zerog.storage.v1 import storage_service_pb2 as stpb
 from zerog.storage.v1 import storage_service_pb2_grpc
 from zerog_grpc import TokenMinter
+from zerog_grpc.tokens import SigningKey
 
-SECRET = (ROOT / "deploy" / "compose" / "secrets" / "auth_jwt_secret").read_text().strip()
+# The development keys compose's JWKS trusts, one per caller (deploy/compose/secrets).
+KEYS = ROOT / "deploy" / "compose" / "secrets" / "auth_keys"
 CHATS = 6
 # What inference (and only inference) calls on the broker: none of these come from the test.
 FROM_INFERENCE = ("ListProviders", "GetRequestCredentials", "VerifyResponse", "RecordUsageBatch")
@@ -36,7 +38,8 @@ WAIT_SECONDS = 120.0
 
 
 def md(caller: str, audience: str, user: str = "") -> tuple[tuple[str, str], ...]:
-    return tuple(TokenMinter(SECRET, caller).metadata(audience, user))
+    key = SigningKey.from_pem((KEYS / f"{caller}.pem").read_bytes())
+    return tuple(TokenMinter(key, caller).metadata(audience, user))
 
 
 def get_json(url: str) -> Any:
