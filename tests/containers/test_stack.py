@@ -234,7 +234,6 @@ def test_one_trace_spans_inference_and_the_provider_call(stack: Stack, chats: Ch
 
     found = eventually(spans, "the chat's spans")
     assert {s["trace_id"] for s in found} == {trace_id}
-    assert any(s["service"] == "quota" and s["name"] == RESERVE for s in found)
 
     # Settlement runs later, for many requests at once: its own trace, linked to this one.
     def settled() -> list[dict[str, Any]]:
@@ -247,13 +246,15 @@ def test_one_trace_spans_inference_and_the_provider_call(stack: Stack, chats: Ch
             return []
         batch = get_json(f"{jaeger}/api/traces/{roots[0]['trace_id']}")["spans"]
         names = {(s["service"], s["name"]) for s in batch if s["kind"] == "SERVER"}
-        return batch if {("quota", COMMIT_BATCH), ("broker", RECORD_USAGE)} <= names else []
+        quota = names & {("quota", QUOTA_SETTLES), ("quota", COMMIT_BATCH)}
+        return batch if quota and ("broker", RECORD_USAGE) in names else []
 
     eventually(settled, "the linked settlement's quota and broker spans")
 
 
 CHAT = "/zerog.inference.v1.InferenceService/ChatCompletion"
-RESERVE = "/zerog.quota.v1.QuotaService/Reserve"
+# The quota side of settlement: spends of a budget lease (the default), or reservation commits.
+QUOTA_SETTLES = "/zerog.quota.v1.QuotaService/ReportLeaseSpends"
 COMMIT_BATCH = "/zerog.quota.v1.QuotaService/CommitBatch"
 RECORD_USAGE = "/zerog.broker.v1.BrokerService/RecordUsageBatch"
 
