@@ -15,7 +15,7 @@ PY_SOURCES := libs services devnet tests tools bench
 KECCAK_LIB := libs/zerog_storage/_keccak_levels.so
 
 .PHONY: help install protos lint format typecheck test check breaking gen-check dev migrate devnet \
-	k8s-validate docs-api docs-check images bench
+	k8s-validate docs-api docs-check images test-containers bench
 
 help:  ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -97,9 +97,11 @@ docs-check: docs-api  ## Fail if docs/api.md is not what the protos generate.
 	git diff --exit-code --stat -- docs/api.md || (echo "docs/api.md is stale: run make docs-api and commit" && exit 1)
 	test -z "$$(git status --porcelain -- docs/api.md)" || (echo "docs/api.md is not committed: run make docs-api and commit"; exit 1)
 
-images:  ## Build the service and devnet images (needs a Docker engine).
-	docker build -f deploy/Dockerfile --target service -t zerog:dev .
-	docker build -f deploy/Dockerfile --target devnet -t zerog-devnet:dev .
+images: install  ## Build zerog:dev and zerog-devnet:dev (a Docker engine; no registry needed).
+	PYTHON=$(PY) deploy/images/build.sh
+
+test-containers: images  ## The compose stack in containers: calls, metrics, traces, 2 brokers.
+	PYTEST=$(BIN)/pytest tests/containers/run.sh
 
 bench: install  ## Run every benchmark (ours beside the peers) and rewrite docs/benchmarks.md.
 	$(PY) -m bench --out docs/benchmarks.md

@@ -27,7 +27,9 @@ from devnet.state import DevnetState, JSONValue
 from devnet.wallets import A0GI
 from zerog_signing import keccak256
 
-READY_TIMEOUT = 30.0
+# Only how long a start that went wrong takes to report: a container on a busy 2-core machine
+# took over 30 s to import web3 and register (docker-compose, tests/containers).
+READY_TIMEOUT = 120.0
 PROVIDER_FUNDS = 1_000 * A0GI
 """What a provider wallet holds: the 100 A0GI stake plus gas for a long devnet session."""
 
