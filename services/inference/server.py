@@ -152,6 +152,7 @@ async def start(
             config.settle_poll_seconds,
             config.settle_retry_base_seconds,
             config.settle_retry_cap_seconds,
+            config.settle_linger_seconds,
         ),
     )
     client = http or ProviderHttp.new_client()

@@ -65,6 +65,9 @@ class SettlerSettings:
     its own replica's answers wake it at once."""
     retry_base_seconds: float = 0.5
     retry_cap_seconds: float = 30.0
+    linger_seconds: float = 0.05
+    """How long a woken settler waits for more answers before its round: one batch call to
+    quota and one to the broker then settle many answers, not one each."""
 
     def backoff(self, attempts: int) -> float:
         """Seconds before the `attempts`+1-th try of a row."""
@@ -184,6 +187,8 @@ class Settler:
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.settings.poll_seconds)
+                if not self._stopping:
+                    await asyncio.sleep(self.settings.linger_seconds)
 
     async def settle_due(self) -> int:
         """One round over up to a batch of due rows; how many it handled."""

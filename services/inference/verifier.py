@@ -46,6 +46,8 @@ class Verifier:
     max_attempts: int = 10
     """Sweeps that found the provider unreachable before the check is recorded as failed."""
     batch: int = 64
+    linger_seconds: float = 0.02
+    """How long a check waits for others to go with it: one UPDATE records them all."""
     registry: CollectorRegistry | None = None
     _queue: asyncio.Queue[Pending] = field(default_factory=asyncio.Queue, init=False)
     _task: asyncio.Task[None] | None = field(default=None, init=False)
@@ -110,6 +112,7 @@ class Verifier:
             first = await asyncio.wait_for(self._queue.get(), self.sweep_seconds)
         except TimeoutError:
             return await verifications.overdue(self.pool, self.batch, self.grace_seconds)
+        await asyncio.sleep(self.linger_seconds)
         due = [first]
         while len(due) < self.batch and not self._queue.empty():
             due.append(self._queue.get_nowait())
