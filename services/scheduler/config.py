@@ -149,6 +149,9 @@ class Config(ServiceSettings):
     quota_address: str = ""
     quota_reconnect_base_seconds: float = 1.0
     quota_reconnect_max_seconds: float = 30.0
+    # The storage service keeping summaries on 0G Storage; '' keeps none.
+    storage_address: str = ""
+    storage_timeout_seconds: float = 60.0
     host_services: tuple[str, ...] = ("app",)
     tuning: Tuning = field(default_factory=Tuning)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
@@ -158,6 +161,7 @@ class Config(ServiceSettings):
         env = Env(environ)
         inference = env.values.get("INFERENCE_ADDRESS", "")
         quota = env.values.get("QUOTA_ADDRESS", "")
+        storage = env.values.get("STORAGE_ADDRESS", "")
         hosts = _services(env, "SCHEDULER_HOST_SERVICES", "app")
         exchange = _schedule(env, "EXCHANGE_TIME_ZONE", "America/New_York", zone)
         return cls(
@@ -167,8 +171,8 @@ class Config(ServiceSettings):
                 allow=default_allow(hosts),
                 port=50055,
                 db_pool_size=20,
-                # Calling inference and quota needs the scheduler's own signing key.
-                signs=bool(inference or quota),
+                # Calling inference, quota and storage needs the scheduler's own signing key.
+                signs=bool(inference or quota or storage),
             ),
             jobs=_jobs(env, exchange),
             poll_interval_seconds=env.number("POLL_INTERVAL_SECONDS", 15.0, minimum=0.01),
@@ -179,6 +183,8 @@ class Config(ServiceSettings):
             quota_address=quota,
             quota_reconnect_base_seconds=env.number("QUOTA_RECONNECT_BASE_SECONDS", 1.0, 0.001),
             quota_reconnect_max_seconds=env.number("QUOTA_RECONNECT_MAX_SECONDS", 30.0, 0.001),
+            storage_address=storage,
+            storage_timeout_seconds=env.number("STORAGE_TIMEOUT_SECONDS", 60.0, 0.1),
             host_services=hosts,
             tuning=_tuning(env),
             smtp=_smtp(env),

@@ -33,6 +33,12 @@ DELIVERY_STATE_TO_PB = {
 }
 DELIVERY_STATE_FROM_PB = {v: k for k, v in DELIVERY_STATE_TO_PB.items()}
 _CHANNEL = {"webhook": pb.CHANNEL_WEBHOOK, "email": pb.CHANNEL_EMAIL}
+_SUMMARY_STORAGE = {
+    "not_kept": pb.SUMMARY_STORAGE_NOT_KEPT,
+    "not_configured": pb.SUMMARY_STORAGE_NOT_CONFIGURED,
+    "pending": pb.SUMMARY_STORAGE_PENDING,
+    "stored": pb.SUMMARY_STORAGE_STORED,
+}
 
 
 def timestamp(value: datetime | None) -> Timestamp | None:
@@ -160,4 +166,13 @@ def delivery(value: Delivery) -> pb.Delivery:
         degraded=value.degraded,
         period=value.period_key,
         created_at=timestamp(value.created_at),
+        summary_storage=_SUMMARY_STORAGE[value.summary_state],
+        summary_object=pb.StoredObject(
+            namespace=value.summary_namespace,
+            name=value.summary_name,
+            version=value.summary_version,
+            root=value.summary_root,
+        )
+        if value.summary_name
+        else None,
     )

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from services.scheduler.dispatcher import Dispatcher
 from services.scheduler.planner import Planner
+from services.scheduler.summaries import SummaryKeeper
 from services.scheduler.worker import Worker
 from zerog_db import CONNECTION_ERRORS
 
@@ -23,6 +24,8 @@ class SchedulerLoop:
     worker: Worker
     dispatcher: Dispatcher
     interval: float
+    # Stores summaries on 0G Storage; None when no storage service is configured.
+    keeper: SummaryKeeper | None = None
     _stop: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _wake: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _task: asyncio.Task[None] | None = field(default=None, init=False)
@@ -32,11 +35,14 @@ class SchedulerLoop:
         return self._task is not None and not self._task.done()
 
     async def tick(self) -> None:
-        """One pass: create due runs, process every due user, attempt every due delivery."""
+        """One pass: create due runs, process every due user, attempt every due delivery, then
+        store every due summary (last: storage never holds a delivery back)."""
         await self.planner.plan()
         while not self._stop.is_set() and await self.worker.run_batch():
             pass
         while not self._stop.is_set() and await self.dispatcher.run_batch():
+            pass
+        while self.keeper and not self._stop.is_set() and await self.keeper.run_batch():
             pass
 
     def wake(self) -> None:

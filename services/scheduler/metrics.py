@@ -57,6 +57,18 @@ _METRICS: dict[str, tuple[type[Counter | Gauge | Histogram], str, str, tuple[str
         "Deliveries held back by quiet hours",
         _CHANNEL,
     ),
+    "summaries_stored": (
+        Counter,
+        "summaries_stored_total",
+        "Summaries stored on 0G Storage (ai-summaries namespace)",
+        (),
+    ),
+    "summary_store_failures": (
+        Counter,
+        "summary_store_failures_total",
+        "Failed attempts at storing a summary (retried later), by gRPC status",
+        ("code",),
+    ),
     "concurrency": (
         Gauge,
         "concurrency",
@@ -84,6 +96,8 @@ class SchedulerMetrics:
     degraded: Counter
     delivery_failures: Counter
     deferred: Counter
+    summaries_stored: Counter
+    summary_store_failures: Counter
     concurrency: Gauge
     max_concurrency: Gauge
 

@@ -27,6 +27,8 @@ from services.scheduler.rpc_pushes import PushRpcs
 from services.scheduler.rpc_runs import RunRpcs
 from services.scheduler.rpc_users import UserRpcs
 from services.scheduler.store import jobs
+from services.scheduler.summaries import SummaryKeeper
+from services.scheduler.summary_storage import SummaryStorage
 from services.scheduler.worker import Composing, Worker
 from zerog.scheduler.v1 import scheduler_service_pb2 as pb
 from zerog.scheduler.v1 import scheduler_service_pb2_grpc
@@ -60,6 +62,7 @@ class SchedulerServer(ServiceServer):
     narrator: Narrator | None
     metrics: SchedulerMetrics
     quota_watcher: QuotaAlertWatcher | None = None
+    storage: SummaryStorage | None = None
 
     async def stop_parts(self, grace: float | None) -> None:
         """Stop the loop: work it leased resumes on another replica."""
@@ -71,6 +74,8 @@ class SchedulerServer(ServiceServer):
         await self.http.aclose()
         if self.narrator is not None:
             await self.narrator.close()
+        if self.storage is not None:
+            await self.storage.close()
 
 
 def build_narrator(config: Config) -> Narrator | None:
@@ -81,6 +86,16 @@ def build_narrator(config: Config) -> Narrator | None:
     minter = config.auth.minter("scheduler")
     return Narrator(
         config.inference_address, minter, config.inference_model, config.inference_timeout_seconds
+    )
+
+
+def build_summary_storage(config: Config) -> SummaryStorage | None:
+    """The storage client keeping summaries, or None when STORAGE_ADDRESS is unset."""
+    if not config.storage_address:
+        log.warning("STORAGE_ADDRESS unset: summaries are delivered but not kept on 0G Storage")
+        return None
+    return SummaryStorage(
+        config.storage_address, config.auth.minter("scheduler"), config.storage_timeout_seconds
     )
 
 
@@ -101,14 +116,20 @@ def build_quota_watcher(
 
 
 def build_loop(
-    parts: Background, config: Config, composer: Composing, http: httpx.AsyncClient, instance: str
+    parts: Background,
+    config: Config,
+    composer: Composing,
+    http: httpx.AsyncClient,
+    instance: str,
+    storage: SummaryStorage | None,
 ) -> SchedulerLoop:
-    """Planner, worker and dispatcher on one replica's pool, clock and metrics."""
+    """Planner, worker, dispatcher and summary keeper on one replica's pool, clock, metrics."""
     return SchedulerLoop(
         Planner(parts, instance),
-        Worker(parts, composer),
+        Worker(parts, composer, keeps_summaries=storage is not None),
         Dispatcher(parts, WebhookSender(http), EmailSender(config.smtp)),
         config.poll_interval_seconds,
+        SummaryKeeper(parts, storage) if storage is not None else None,
     )
 
 
@@ -140,7 +161,9 @@ async def start(
     )
     http = httpx.AsyncClient(timeout=tuning.webhook_timeout_seconds, follow_redirects=False)
     composer = composer or Composer(pool, narrator, hours)
-    loop = build_loop(Background(pool, tuning, clock, metrics), config, composer, http, instance)
+    storage = build_summary_storage(config)
+    parts = Background(pool, tuning, clock, metrics)
+    loop = build_loop(parts, config, composer, http, instance, storage)
     watcher = build_quota_watcher(pool, config, clock, loop)
     deps = Deps(
         pool,
@@ -162,4 +185,4 @@ async def start(
         loop.start()
     if watcher is not None:
         watcher.start()
-    return SchedulerServer(running, loop, http, narrator, metrics, watcher)
+    return SchedulerServer(running, loop, http, narrator, metrics, watcher, storage)

@@ -13,7 +13,7 @@ from services.scheduler.background import Background
 from services.scheduler.config import Tuning
 from services.scheduler.content import BatchData, Outcome
 from services.scheduler.model import WorkItem
-from services.scheduler.store import outcomes, runs
+from services.scheduler.store import outcomes, runs, summaries
 from zerog_db import Executor
 
 log = logging.getLogger(__name__)
@@ -57,9 +57,13 @@ def backoff(tuning: Tuning, attempts: int) -> timedelta:
 class Worker:
     """Claims batches of work items (FOR UPDATE SKIP LOCKED) and processes each user once."""
 
-    def __init__(self, parts: Background, composer: Composing) -> None:
+    def __init__(
+        self, parts: Background, composer: Composing, keeps_summaries: bool = False
+    ) -> None:
         self._composer = composer
         self._parts = parts
+        # Whether a storage service keeps summaries (the SummaryKeeper stores them later).
+        self._keeps_summaries = keeps_summaries
         self._limit = asyncio.Semaphore(parts.tuning.concurrency_limit)
         self.concurrency = Concurrency()
 
@@ -125,10 +129,10 @@ class Worker:
         if outcome.content is not None and outcome.content.degraded:
             self._parts.metrics.degraded.labels(item.kind.value).inc()
 
-    @staticmethod
-    async def _finish(db: Executor, item: WorkItem, outcome: Outcome, now: datetime) -> bool:
+    async def _finish(self, db: Executor, item: WorkItem, outcome: Outcome, now: datetime) -> bool:
         if outcome.content is not None:
-            return await outcomes.complete(db, item, outcome.content, outcome.channels, now)
+            state = summaries.initial_state(item.kind, self._keeps_summaries)
+            return await outcomes.complete(db, item, outcome.content, outcome.channels, now, state)
         return await outcomes.skip(db, item, outcome.reason, now)
 
     async def _retry(self, item: WorkItem, error: Exception) -> None:

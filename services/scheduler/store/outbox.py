@@ -32,12 +32,19 @@ class Delivery:
     figures: dict[str, object]
     period_key: str
     created_at: datetime
+    # The notification's summary on 0G Storage: state, and the object once stored.
+    summary_state: str = "not_kept"
+    summary_namespace: str = ""
+    summary_name: str = ""
+    summary_version: int = 0
+    summary_root: str = ""
 
 
 _SELECT = """
     SELECT d.id::text AS id, d.notification_id, d.user_id, n.job, n.kind, d.channel, d.state,
         d.attempts, d.next_attempt_at, d.delivered_at, d.last_error, n.title, n.body, n.degraded,
-        n.figures, n.period_key, d.created_at
+        n.figures, n.period_key, d.created_at, n.summary_state, d.summary_namespace,
+        d.summary_name, d.summary_version, d.summary_root
     FROM deliveries d JOIN notifications n ON n.id = d.notification_id
 """
 

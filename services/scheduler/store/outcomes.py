@@ -17,8 +17,10 @@ WITH w AS (
     RETURNING id, user_id, job, period_key
 ), n AS (
     INSERT INTO notifications (work_item_id, user_id, job, kind, period_key, title, body,
-        degraded, figures, created_at)
-    SELECT w.id, w.user_id, w.job, $4, w.period_key, $5, $6, $7, $8, $3 FROM w
+        degraded, figures, created_at, summary_state, summary_retry_at)
+    SELECT w.id, w.user_id, w.job, $4, w.period_key, $5, $6, $7, $8, $3, $10,
+        CASE WHEN $10 = 'pending' THEN $3 END
+    FROM w
     ON CONFLICT (work_item_id) DO NOTHING
     RETURNING id, user_id
 ), d AS (
@@ -31,9 +33,15 @@ SELECT (SELECT count(*) FROM w) AS claimed, (SELECT count(*) FROM d) AS deliveri
 
 
 async def complete(
-    db: Executor, item: WorkItem, content: Content, channels: Sequence[str], now: datetime
+    db: Executor,
+    item: WorkItem,
+    content: Content,
+    channels: Sequence[str],
+    now: datetime,
+    summary_state: str = "not_kept",
 ) -> bool:
-    """Record the notification and queue its deliveries; False if the lease was lost."""
+    """Record the notification and queue its deliveries; False if the lease was lost.
+    `summary_state` 'pending' makes its summary due for storing now."""
     row = await db.fetchrow(
         _COMPLETE,
         item.id,
@@ -45,6 +53,7 @@ async def complete(
         content.degraded,
         content.figures,
         list(channels),
+        summary_state,
     )
     assert row is not None
     return bool(row["claimed"])

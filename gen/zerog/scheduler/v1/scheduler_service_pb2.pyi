@@ -149,6 +149,44 @@ DELIVERY_STATE_SUPPRESSED: DeliveryState.ValueType  # 5
 """Not sent because the user disabled the notification or was deleted before delivery."""
 Global___DeliveryState: _TypeAlias = DeliveryState  # noqa: Y015
 
+class _SummaryStorage:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _SummaryStorageEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SummaryStorage.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SUMMARY_STORAGE_UNSPECIFIED: _SummaryStorage.ValueType  # 0
+    """Not a valid value."""
+    SUMMARY_STORAGE_NOT_KEPT: _SummaryStorage.ValueType  # 1
+    """Not a summary: alerts are delivered but not kept."""
+    SUMMARY_STORAGE_NOT_CONFIGURED: _SummaryStorage.ValueType  # 2
+    """No storage service was configured (STORAGE_ADDRESS unset) when it was made: not kept."""
+    SUMMARY_STORAGE_PENDING: _SummaryStorage.ValueType  # 3
+    """Not stored yet (storage unreachable or refusing): retried with backoff, the delivery goes
+    out regardless.
+    """
+    SUMMARY_STORAGE_STORED: _SummaryStorage.ValueType  # 4
+    """Stored: summary_object names the object."""
+
+class SummaryStorage(_SummaryStorage, metaclass=_SummaryStorageEnumTypeWrapper):
+    """SummaryStorage is whether a notification's summary is kept on 0G Storage (in the storage
+    service's "ai-summaries" namespace, owned by the scheduler).
+    """
+
+SUMMARY_STORAGE_UNSPECIFIED: SummaryStorage.ValueType  # 0
+"""Not a valid value."""
+SUMMARY_STORAGE_NOT_KEPT: SummaryStorage.ValueType  # 1
+"""Not a summary: alerts are delivered but not kept."""
+SUMMARY_STORAGE_NOT_CONFIGURED: SummaryStorage.ValueType  # 2
+"""No storage service was configured (STORAGE_ADDRESS unset) when it was made: not kept."""
+SUMMARY_STORAGE_PENDING: SummaryStorage.ValueType  # 3
+"""Not stored yet (storage unreachable or refusing): retried with backoff, the delivery goes
+out regardless.
+"""
+SUMMARY_STORAGE_STORED: SummaryStorage.ValueType  # 4
+"""Stored: summary_object names the object."""
+Global___SummaryStorage: _TypeAlias = SummaryStorage  # noqa: Y015
+
 class _Channel:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -1340,6 +1378,40 @@ class PushNewsItemsResponse(_message.Message):
 Global___PushNewsItemsResponse: _TypeAlias = PushNewsItemsResponse  # noqa: Y015
 
 @_typing.final
+class StoredObject(_message.Message):
+    """StoredObject names one object version kept through the storage service."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAMESPACE_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    ROOT_FIELD_NUMBER: _builtins.int
+    namespace: _builtins.str
+    """The storage namespace."""
+    name: _builtins.str
+    """The object's name in the namespace."""
+    version: _builtins.int
+    """The object's version (GetObject with it reads exactly these bytes)."""
+    root: _builtins.str
+    """The 0G merkle root of the stored (encrypted at rest) bytes."""
+    def __init__(
+        self,
+        *,
+        namespace: _builtins.str = ...,
+        name: _builtins.str = ...,
+        version: _builtins.int = ...,
+        root: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "namespace", b"namespace", "root", b"root", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StoredObject: _TypeAlias = StoredObject  # noqa: Y015
+
+@_typing.final
 class Delivery(_message.Message):
     """Delivery is the record of one notification sent (or to be sent) on one channel."""
 
@@ -1360,6 +1432,8 @@ class Delivery(_message.Message):
     DEGRADED_FIELD_NUMBER: _builtins.int
     PERIOD_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
+    SUMMARY_STORAGE_FIELD_NUMBER: _builtins.int
+    SUMMARY_OBJECT_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Server-assigned id, also the Idempotency-Key header of webhook calls."""
     user_id: _builtins.str
@@ -1384,6 +1458,8 @@ class Delivery(_message.Message):
     """True when the model could not be reached and the text holds only the computed figures."""
     period: _builtins.str
     """The period of the run that made it (the user's local date or hour)."""
+    summary_storage: Global___SummaryStorage.ValueType
+    """Whether the notification's summary (its body) is kept on 0G Storage."""
     @_builtins.property
     def next_attempt_at(self) -> _timestamp_pb2.Timestamp:
         """When the next attempt may be made (pending or deferred)."""
@@ -1395,6 +1471,10 @@ class Delivery(_message.Message):
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp:
         """When the notification was made."""
+
+    @_builtins.property
+    def summary_object(self) -> Global___StoredObject:
+        """The stored summary, once summary_storage is STORED: GetObject on it returns the body."""
 
     def __init__(
         self,
@@ -1414,10 +1494,12 @@ class Delivery(_message.Message):
         degraded: _builtins.bool = ...,
         period: _builtins.str = ...,
         created_at: _timestamp_pb2.Timestamp | None = ...,
+        summary_storage: Global___SummaryStorage.ValueType = ...,
+        summary_object: Global___StoredObject | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "delivered_at", b"delivered_at", "next_attempt_at", b"next_attempt_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "delivered_at", b"delivered_at", "next_attempt_at", b"next_attempt_at", "summary_object", b"summary_object"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "body", b"body", "channel", b"channel", "created_at", b"created_at", "degraded", b"degraded", "delivered_at", b"delivered_at", "id", b"id", "job_name", b"job_name", "kind", b"kind", "last_error", b"last_error", "next_attempt_at", b"next_attempt_at", "period", b"period", "state", b"state", "title", b"title", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "body", b"body", "channel", b"channel", "created_at", b"created_at", "degraded", b"degraded", "delivered_at", b"delivered_at", "id", b"id", "job_name", b"job_name", "kind", b"kind", "last_error", b"last_error", "next_attempt_at", b"next_attempt_at", "period", b"period", "state", b"state", "summary_object", b"summary_object", "summary_storage", b"summary_storage", "title", b"title", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
