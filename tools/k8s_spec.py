@@ -116,7 +116,7 @@ SERVICES = [
             _signing_key("storage"),
             SecretFile("STORAGE_MASTER_KEY", "zerog-storage-master-key", "storage_master_key"),
         ],
-        callers=["inference"],
+        callers=["inference", "scheduler"],
         calls=["broker", "quota"],
         egress=["chain-rpc", "storage-nodes"],
     ),
@@ -136,10 +136,15 @@ SERVICES = [
     Service(
         "scheduler",
         "zerog.scheduler.v1.SchedulerService",
-        env={"INFERENCE_ADDRESS": ADDRESSES["inference"], "QUOTA_ADDRESS": ADDRESSES["quota"]},
+        env={
+            "INFERENCE_ADDRESS": ADDRESSES["inference"],
+            "QUOTA_ADDRESS": ADDRESSES["quota"],
+            # Summaries are kept on 0G Storage (the ai-summaries namespace).
+            "STORAGE_ADDRESS": ADDRESSES["storage"],
+        },
         secrets=[_db("scheduler"), AUTH, _signing_key("scheduler")],
         callers=[],
-        calls=["inference", "quota"],
+        calls=["inference", "quota", "storage"],
         egress=["webhooks", "smtp"],
     ),
 ]

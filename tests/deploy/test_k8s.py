@@ -129,7 +129,7 @@ def test_network_policies_allow_only_the_architecture(rendered: dict[str, Docs])
         "broker": set(),
         "storage": {"broker", "quota"},
         "inference": {"broker", "quota", "storage"},
-        "scheduler": {"inference", "quota"},
+        "scheduler": {"inference", "quota", "storage"},
     }
     for svc, calls in expected_calls.items():
         spec = policies[svc]
