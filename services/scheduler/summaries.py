@@ -26,21 +26,25 @@ class SummaryKeeper:
         self._limit = asyncio.Semaphore(parts.tuning.delivery_concurrency)
 
     async def run_batch(self) -> int:
-        """Claim one batch of due summaries and attempt each; return its size."""
+        """Claim one batch of due summaries and attempt each; return how many were stored.
+
+        The loop asks for batches while this is not 0: with storage down or hanging, a tick
+        spends at most one call timeout here, and the next tick's deliveries are not held up."""
         now, lease = self._parts.lease()
         due = await summaries.claim(self._parts.pool, now, lease, self._parts.tuning.delivery_batch)
-        await asyncio.gather(*(self._store(d) for d in due))
-        return len(due)
+        results = await asyncio.gather(*(self._store(d) for d in due))
+        return sum(results)
 
-    async def _store(self, due: DueSummary) -> None:
+    async def _store(self, due: DueSummary) -> bool:
         async with self._limit:
             try:
                 stored = await self._storage.put(due.summary)
             except StorageFailed as error:
                 await self._failed(due, error)
-                return
+                return False
             await summaries.stored(self._parts.pool, due.notification_id, stored)
             self._parts.metrics.summaries_stored.inc()
+            return True
 
     async def _failed(self, due: DueSummary, error: StorageFailed) -> None:
         self._parts.metrics.summary_store_failures.labels(error.code).inc()

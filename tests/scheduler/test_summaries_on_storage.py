@@ -176,3 +176,23 @@ async def test_without_storage_the_delivery_says_the_summary_is_not_kept(
     assert delivery.state == pb.DELIVERY_STATE_SENT
     assert delivery.summary_storage == pb.SUMMARY_STORAGE_NOT_CONFIGURED
     assert not delivery.HasField("summary_object")
+
+
+async def test_storage_down_costs_a_tick_one_batch_of_summaries(
+    start_scheduler: StartScheduler, receiver: WebhookReceiver, clock: ManualClock
+) -> None:
+    # Batches of one: the dead storage gets one attempt per tick, and every delivery goes out.
+    scheduler = await start_scheduler(STORAGE_ADDRESS=_closed_address(), DELIVERY_BATCH_SIZE="1")
+    for user_id in ("ann", "bo"):
+        await _digest_user(scheduler, user_id, receiver)
+    clock.now = EIGHT_UTC
+    await scheduler.tick()
+
+    assert sorted(r.path for r in receiver.accepted()) == ["/ann", "/bo"]
+    failures = scheduler.server.metrics.summary_store_failures
+    assert _count(failures) == 1
+    await scheduler.tick()  # the other summary, never tried yet, is still due
+    assert _count(failures) == 2
+    for user_id in ("ann", "bo"):
+        [delivery] = await _deliveries(scheduler, user_id)
+        assert delivery.summary_storage == pb.SUMMARY_STORAGE_PENDING
