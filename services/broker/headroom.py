@@ -30,6 +30,13 @@ class Headroom:
         # recorded while the check read the chain still counts against its headroom.
         self._spent: dict[str, int] = {}
         self._refreshing: set[str] = set()
+        # Moved by every forget: a check that began before one must not store what it read.
+        self._epoch = 0
+        self._epochs: dict[str, int] = {}
+
+    def epoch(self, provider: str) -> int:
+        """Where forgetting stands for `provider` (taken when a full check starts)."""
+        return self._epoch + self._epochs.get(provider.lower(), 0)
 
     def spent(self, provider: str) -> int:
         """Fees recorded in this replica so far (a snapshot to start a full check from)."""
@@ -60,18 +67,25 @@ class Headroom:
         return None
 
     def checked(
-        self, provider: str, account: AccountInfo, headroom: int, spent_before: int
+        self, provider: str, account: AccountInfo, headroom: int, spent_before: int, epoch: int
     ) -> None:
-        """A full check found `headroom` to spare (no top-up needed, none pending)."""
+        """A full check that began at `epoch` found `headroom` to spare (no top-up needed,
+        none pending); dropped if the account was forgotten meanwhile (a revoke-all while the
+        check read the chain must not bring the old generation back)."""
         key = provider.lower()
-        self._checked[key] = _Checked(monotonic(), account, headroom, spent_before)
         self._refreshing.discard(key)
+        if epoch != self.epoch(provider):
+            return
+        self._checked[key] = _Checked(monotonic(), account, headroom, spent_before)
 
     def forget(self, provider: str | None = None) -> None:
         """The sub-account moved (a transfer, a refund request, revoke-all): check it again."""
         if provider is None:
+            self._epoch += 1
             self._checked.clear()
             self._refreshing.clear()
             return
-        self._checked.pop(provider.lower(), None)
+        key = provider.lower()
+        self._epochs[key] = self._epochs.get(key, 0) + 1
+        self._checked.pop(key, None)
         self._refreshing.discard(provider.lower())

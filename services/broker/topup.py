@@ -114,7 +114,7 @@ class TopUps:
 
     async def ensure(self, provider: str, *, next_input_fee: int = 0) -> TopUpResult | None:
         """Top the provider's sub-account up if it is below the floor; None if it was not."""
-        spent_before = self.headroom.spent(provider)
+        spent_before, epoch = self.headroom.spent(provider), self.headroom.epoch(provider)
         try:
             account = await self._compute.get_account(provider)
             owed = await self._unsettled.owed(provider, account)
@@ -126,7 +126,7 @@ class TopUps:
             if enough and account is not None and not await self._pending(provider):
                 if account.acknowledged:  # the fast path also stands for the acknowledgement
                     spare = account.locked - self.required(owed.amount, 0)
-                    self.headroom.checked(provider, account, spare, spent_before)
+                    self.headroom.checked(provider, account, spare, spent_before, epoch)
                 return None
         except BaseException:
             self.headroom.forget(provider)
