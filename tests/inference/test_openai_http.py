@@ -121,9 +121,12 @@ async def test_chat_stream_and_models_through_the_openai_sdk(
 
 async def test_a_revoked_key_gets_401(start_inference: StartInference, trio: Trio) -> None:
     inference = await start_inference(trio.all, http=True)
+    other = await start_inference(trio.all, http=True)  # a second replica, same database
     made = await new_key(inference, "team:gone", "key-gone")
     sdk = client(inference, made.secret)
     assert (await sdk.models.list()).data
+    async with client(other, made.secret) as elsewhere:
+        assert (await elsewhere.models.list()).data
 
     revoked = await inference.chat.RevokeApiKey(
         pb.RevokeApiKeyRequest(key_id=made.key.key_id), metadata=ADMIN
@@ -138,6 +141,9 @@ async def test_a_revoked_key_gets_401(start_inference: StartInference, trio: Tri
     assert refused.value.code == "invalid_api_key"
     with pytest.raises(openai.AuthenticationError):
         await sdk.models.list()
+    async with client(other, made.secret) as elsewhere:
+        with pytest.raises(openai.AuthenticationError):
+            await elsewhere.models.list()
     async with client(inference, "zk-not-a-key") as stranger:
         with pytest.raises(openai.AuthenticationError):
             await stranger.models.list()
@@ -196,6 +202,9 @@ async def test_unsupported_fields_and_bad_input_get_400(
     with pytest.raises(openai.BadRequestError) as refused:
         await sdk.chat.completions.create(model=trio.model, messages=hello, temperature=3)  # type: ignore[arg-type]
     assert refused.value.param == "temperature"
+    with pytest.raises(openai.BadRequestError) as refused:
+        await sdk.chat.completions.create(model=trio.model, messages=hello, top_p=0)  # type: ignore[arg-type]
+    assert refused.value.param == "top_p"
     with pytest.raises(openai.BadRequestError) as refused:
         await sdk.chat.completions.create(
             model=trio.model,
