@@ -86,10 +86,9 @@ async def _key(request: web.Request) -> KeyRow:
 
 @dataclass(frozen=True)
 class _Answering:
-    """One chat call under way: what was asked, by which key, and the events of its answer."""
+    """One chat call under way: what was asked and the events of its answer."""
 
     ask: ChatAsk
-    key: KeyRow
     events: AsyncGenerator[str | pb.ChatCompletionResponse]
 
 
@@ -105,7 +104,7 @@ def _answer(deps: Deps, key: KeyRow, data: Any, idempotency_key: str) -> _Answer
 
     once = deps.request("ChatCompletion", ask.request.request_id, ask.request)
     events = deps.answer(once, pb.ChatCompletionResponse, call, respond, stream=ask.stream)
-    return _Answering(ask, key, events)
+    return _Answering(ask, events)
 
 
 def _idempotency_key(request: web.Request) -> str:

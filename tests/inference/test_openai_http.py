@@ -21,13 +21,16 @@ from zerog.quota.v1 import quota_service_pb2 as qpb
 from zerog_grpc import Caller
 from zerog_grpc.auth import acting_as
 
-ADMIN = auth_metadata("admin", "inference")
+
+def admin() -> tuple[tuple[str, str], ...]:
+    """An admin's metadata, minted when used (tokens last 5 minutes)."""
+    return auth_metadata("admin", "inference")
 
 
 async def new_key(inference: Inference, subject: str, request_id: str) -> pb.CreateApiKeyResponse:
     return await inference.chat.CreateApiKey(
         pb.CreateApiKeyRequest(request_id=request_id, subject=subject, name="tests"),
-        metadata=ADMIN,
+        metadata=admin(),
     )
 
 
@@ -129,7 +132,7 @@ async def test_a_revoked_key_gets_401(start_inference: StartInference, trio: Tri
         assert (await elsewhere.models.list()).data
 
     revoked = await inference.chat.RevokeApiKey(
-        pb.RevokeApiKeyRequest(key_id=made.key.key_id), metadata=ADMIN
+        pb.RevokeApiKeyRequest(key_id=made.key.key_id), metadata=admin()
     )
     assert revoked.key.HasField("revoke_time")
     # At once: every call looks its key up.
@@ -148,7 +151,7 @@ async def test_a_revoked_key_gets_401(start_inference: StartInference, trio: Tri
         with pytest.raises(openai.AuthenticationError):
             await stranger.models.list()
     listed = await inference.chat.ListApiKeys(
-        pb.ListApiKeysRequest(subject="team:gone", include_revoked=True), metadata=ADMIN
+        pb.ListApiKeysRequest(subject="team:gone", include_revoked=True), metadata=admin()
     )
     assert [k.key_id for k in listed.keys] == [made.key.key_id]
     await sdk.close()
@@ -246,7 +249,7 @@ async def test_api_keys_are_for_admins_and_stored_hashed(
     again = await new_key(inference, "user:alice", "key-alice")
     assert again.key == made.key and again.secret == ""
     with pytest.raises(grpc.aio.AioRpcError) as missing:
-        await inference.chat.RevokeApiKey(pb.RevokeApiKeyRequest(key_id="nope"), metadata=ADMIN)
+        await inference.chat.RevokeApiKey(pb.RevokeApiKeyRequest(key_id="nope"), metadata=admin())
     assert missing.value.code() == grpc.StatusCode.NOT_FOUND
 
 
