@@ -66,7 +66,8 @@ class ServiceProcess:
 async def start_service_process(service: str, env: Mapping[str, str]) -> ServiceProcess:
     """Start `python -m services.<service>` with `env` added to ours and a free PORT."""
     port = free_port()
-    environment = {**os.environ, "PORT": str(port), "METRICS_PORT": "0", **env}
+    # HTTP_PORT 0: inference's OpenAI-compatible endpoint off, so replicas never share a port.
+    environment = {**os.environ, "PORT": str(port), "METRICS_PORT": "0", "HTTP_PORT": "0", **env}
     # Killed with the test run, even when nothing gets to stop it.
     process = await asyncio.create_subprocess_exec(
         *dies_with_parent([sys.executable, "-m", f"services.{service}"]), env=environment

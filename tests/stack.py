@@ -165,6 +165,7 @@ class Stack:
             "RETRY_BASE_SECONDS": "0.01",
             "RETRY_CAP_SECONDS": "0.05",
             "PROVIDER_CACHE_SECONDS": "0",
+            "HTTP_PORT": "0",
         }
 
     async def stop(self, service: str | None = None) -> None:

@@ -94,6 +94,7 @@ def deployment(s: Service) -> Doc:
         "ports": [
             {"name": "grpc", "containerPort": GRPC_PORT},
             {"name": "metrics", "containerPort": METRICS_PORT},
+            *([{"name": "http", "containerPort": s.http_port}] if s.http_port else []),
         ],
         # Health reports SERVING only after migrations and dependencies are ready.
         "startupProbe": {"grpc": grpc_probe, "periodSeconds": 5, "failureThreshold": 60},
@@ -215,6 +216,9 @@ def network_policy(s: Service) -> Doc:
         {"from": [*(pod_ref(c) for c in s.callers), clients], "ports": [{"port": "grpc"}]},
         {"from": [monitoring], "ports": [{"port": "metrics"}]},
     ]
+    if s.http_port:
+        # The OpenAI-compatible endpoint: for labelled clients (and the ingress in front of it).
+        ingress.append({"from": [clients], "ports": [{"port": "http"}]})
     egress: list[Doc] = [
         DNS_EGRESS,
         POSTGRES_EGRESS,
@@ -288,6 +292,18 @@ def service_docs(s: Service) -> list[Doc]:
                         "appProtocol": "grpc",
                     },
                     {"name": "metrics", "port": METRICS_PORT, "targetPort": "metrics"},
+                    *(
+                        [
+                            {
+                                "name": "http",
+                                "port": s.http_port,
+                                "targetPort": "http",
+                                "appProtocol": "http",
+                            }
+                        ]
+                        if s.http_port
+                        else []
+                    ),
                 ],
             },
         },

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 GRPC_PORT = 50051
 METRICS_PORT = 9464
+# Inference's OpenAI-compatible endpoint (services/inference/openai_http.py).
+HTTP_PORT = 8080
 SECRETS_DIR = "/run/secrets/zerog"
 # Shutting down: the preStop hook waits PRESTOP_SECONDS while endpoints and DNS drop the pod;
 # on SIGTERM the service reports NOT_SERVING for SHUTDOWN_DELAY_SECONDS (clients and probes
@@ -58,6 +60,7 @@ class Service:
     egress: list[str] = field(default_factory=list)  # keys of EGRESS_PORTS
     min_replicas: int = 2
     max_replicas: int = 6
+    http_port: int = 0  # a plain-HTTP port it also serves to clients (set as HTTP_PORT), or 0
 
 
 def _db(svc: str) -> SecretFile:
@@ -127,11 +130,13 @@ SERVICES = [
             "BROKER_ADDRESS": ADDRESSES["broker"],
             "QUOTA_ADDRESS": ADDRESSES["quota"],
             "STORAGE_ADDRESS": ADDRESSES["storage"],
+            "HTTP_PORT": str(HTTP_PORT),
         },
         secrets=[_db("inference"), AUTH, _signing_key("inference")],
         callers=["scheduler"],
         calls=["broker", "quota", "storage"],
         egress=["providers"],
+        http_port=HTTP_PORT,
     ),
     Service(
         "scheduler",

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import contextvars
 import time
-from collections.abc import AsyncIterator, Callable, Collection, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +28,15 @@ from zerog_grpc.handlers import Context, Handler, WrappingInterceptor
 from zerog_grpc.jwks import KeySet, PublishedKey
 from zerog_grpc.tokens import TokenMinter
 
-__all__ = ["ANY_SERVICE", "AuthError", "AuthInterceptor", "Caller", "JwtVerifier", "TokenMinter"]
+__all__ = [
+    "ANY_SERVICE",
+    "AuthError",
+    "AuthInterceptor",
+    "Caller",
+    "JwtVerifier",
+    "TokenMinter",
+    "acting_as",
+]
 
 ANY_SERVICE = "*"
 # Health and reflection must answer probes and grpcurl without credentials.
@@ -68,6 +76,17 @@ _current: contextvars.ContextVar[Caller] = contextvars.ContextVar("zerog_caller"
 def current_caller() -> Caller:
     """The authenticated caller of the RPC being served."""
     return _current.get()
+
+
+@contextmanager
+def acting_as(caller: Caller) -> Iterator[None]:
+    """`caller` as current_caller() within the block: for a door other than gRPC (the HTTP
+    endpoint) that authenticated its caller its own way and then runs the same code."""
+    token = _current.set(caller)
+    try:
+        yield
+    finally:
+        _current.reset(token)
 
 
 @dataclass(frozen=True)

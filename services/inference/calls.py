@@ -17,6 +17,8 @@ from zerog_grpc import Problems, current_caller
 
 DEFAULT_MAX_TOKENS, MAX_MAX_TOKENS = 512, 32768
 SCHEMA_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# OpenAI's limits: 4 stop sequences; an end-user id is short.
+MAX_STOPS, MAX_STOP_BYTES, MAX_END_USER = 4, 256, 256
 
 
 def subject_of(given: str) -> str:
@@ -70,6 +72,8 @@ def build_call(
             found.add(f"messages[{i}].role", "must be system, user or assistant")
         if not m.content.strip():
             found.add(f"messages[{i}].content", "must not be empty")
+        if m.name and not SCHEMA_NAME.fullmatch(m.name):
+            found.add(f"messages[{i}].name", "1-64 letters, digits, '_' or '-'")
     if request.HasField("temperature") and not (
         math.isfinite(request.temperature) and 0 <= request.temperature <= 2
     ):
@@ -80,6 +84,7 @@ def build_call(
     if request.verification not in pb.VerificationTiming.values():
         found.add("verification", "must be AFTER_ANSWER, BEFORE_ANSWER or unspecified")
     response_format = response_format_of(request.response_format, found)
+    options = sampling_options(request, found)
     for field, problem in found.items():
         problems.add(prefix + field, problem)
     problems.raise_if_any(invalid)
@@ -89,7 +94,7 @@ def build_call(
         subject=subject_of(request.subject),
         user=caller.user,
         model=request.model,
-        messages=[{"role": convert.ROLES[m.role], "content": m.content} for m in request.messages],
+        messages=[message_of(m) for m in request.messages],
         max_tokens=max_tokens,
         deadline=deadline,
         temperature=request.temperature if request.HasField("temperature") else None,
@@ -99,7 +104,39 @@ def build_call(
         response_format=response_format,
         verify_now=request.routing.verifiable_only
         or request.verification == pb.VERIFICATION_TIMING_BEFORE_ANSWER,
+        options=options,
     )
+
+
+def message_of(m: pb.ChatMessage) -> dict[str, str]:
+    """A message as the provider takes it (OpenAI's shape)."""
+    message = {"role": convert.ROLES[m.role], "content": m.content}
+    if m.name:
+        message["name"] = m.name
+    return message
+
+
+def sampling_options(request: pb.ChatCompletionRequest, problems: Problems) -> dict[str, Any]:
+    """stop, top_p, seed and the end user's id, as OpenAI names them (problems noted)."""
+    options: dict[str, Any] = {}
+    if len(request.stop) > MAX_STOPS:
+        problems.add("stop", f"at most {MAX_STOPS} sequences")
+    for i, stop in enumerate(request.stop):
+        if not 1 <= len(stop.encode()) <= MAX_STOP_BYTES:
+            problems.add(f"stop[{i}]", f"must be 1-{MAX_STOP_BYTES} bytes")
+    if request.stop:
+        options["stop"] = list(request.stop)
+    if request.HasField("top_p"):
+        if not (math.isfinite(request.top_p) and 0 < request.top_p <= 1):
+            problems.add("top_p", "must be in (0, 1]")
+        options["top_p"] = request.top_p
+    if request.HasField("seed"):
+        options["seed"] = request.seed
+    if len(request.end_user.encode()) > MAX_END_USER:
+        problems.add("end_user", f"at most {MAX_END_USER} bytes")
+    if request.end_user:
+        options["user"] = request.end_user
+    return options
 
 
 def check_routing(problems: Problems, field: str, routing: pb.RoutingOptions) -> None:

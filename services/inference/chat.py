@@ -52,9 +52,15 @@ class ChatCall:
     """OpenAI structured output (json_schema) for the insight prompts; None for text."""
     verify_now: bool = False
     """Check a verifiable provider's answer before returning it, rather than right after."""
+    options: dict[str, Any] = field(default_factory=dict)
+    """OpenAI sampling options sent to the provider as they are (stop, top_p, seed, user)."""
 
     def payload(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"messages": self.messages, "max_tokens": self.max_tokens}
+        body: dict[str, Any] = {
+            "messages": self.messages,
+            "max_tokens": self.max_tokens,
+            **self.options,
+        }
         if self.temperature is not None:
             body["temperature"] = self.temperature
         if self.response_format is not None:

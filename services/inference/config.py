@@ -16,6 +16,9 @@ DEFAULT_ALLOW: dict[str, frozenset[str]] = {
     for service in pb.DESCRIPTOR.services_by_name.values()
     for method in service.methods
 }
+# The HTTP endpoint's keys mint budget access for any subject: operators only.
+ADMIN_ONLY = ("CreateApiKey", "RevokeApiKey", "ListApiKeys")
+DEFAULT_ALLOW.update(dict.fromkeys(ADMIN_ONLY, frozenset({"admin"})))
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,8 @@ class Config(ServiceSettings):
     lease_wait_seconds: float = 10.0
     # The balance a wallet user needs before AnalyzeDream asks a model, neuron (0.001 A0GI).
     dream_min_balance_neuron: int = 10**15
+    http_port: int = 8080
+    """The OpenAI-compatible HTTP endpoint's port (openai_http); 0 turns it off."""
 
     def lease(self) -> float:
         """The claim lease: as set, else twice the longest one chat call may run (every attempt
@@ -116,4 +121,5 @@ class Config(ServiceSettings):
             lease_idle_seconds=env.number("LEASE_IDLE_SECONDS", 30.0, minimum=0.01),
             lease_wait_seconds=env.number("LEASE_WAIT_SECONDS", 10.0, minimum=0.0),
             dream_min_balance_neuron=env.integer("DREAM_MIN_BALANCE_NEURON", 10**15, minimum=1),
+            http_port=env.integer("HTTP_PORT", 8080, maximum=65535),
         )

@@ -4,7 +4,7 @@ belongs to."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -74,7 +74,7 @@ class Deps:
         respond: Callable[[Claim, ChatOutcome], Awaitable[M]],
         *,
         stream: bool,
-    ) -> AsyncIterator[str | M]:
+    ) -> AsyncGenerator[str | M]:
         """The text as it comes (when streamed), then the answer `respond` makes of the outcome,
         stored under `request` with who gave it; the stored answer alone when `request` was
         answered before. A failure gives the request_id up, so the caller's retry runs afresh."""

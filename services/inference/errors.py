@@ -119,6 +119,14 @@ class ResponseNotVerified(InferenceError):
         self.provider, self.chat_id, self.reason = provider, chat_id, reason
 
 
+class NoApiKey(InferenceError):
+    """No API key has this id."""
+
+    def __init__(self, key_id: str) -> None:
+        super().__init__(f"no API key has id {key_id!r}")
+        self.key_id = key_id
+
+
 class WalletRefused(InferenceError):
     """The broker refused a wallet user's paid call (the intent, the account or its balance);
     its status and details go to our caller as they are."""
@@ -211,4 +219,5 @@ ERRORS: ErrorMap = {
     StorageUnavailable: status(Code.UNAVAILABLE, "STORAGE_UNAVAILABLE"),
     NoAnswer: _info(Code.NOT_FOUND, "NO_ANSWER", request_id="request_id"),
     WalletRefused: _wallet_refused,
+    NoApiKey: _info(Code.NOT_FOUND, "NO_API_KEY", key_id="key_id"),
 }

@@ -21,10 +21,12 @@ from services.inference.deps import Deps
 from services.inference.errors import ERRORS
 from services.inference.failover import Failover
 from services.inference.leases import Leases
+from services.inference.openai_http import HttpEndpoint
 from services.inference.provider_http import ProviderHttp
 from services.inference.quota_client import QuotaClient
 from services.inference.retry import RetryPolicy, Sleep
 from services.inference.routing import ProviderStats
+from services.inference.rpc_api_keys import ApiKeyRpcs
 from services.inference.rpc_chat import ChatRpcs
 from services.inference.rpc_insights import InsightRpcs
 from services.inference.rpc_messages import MessageRpcs
@@ -54,8 +56,9 @@ SERVICE_NAMES = [
 ]
 
 
-class InferenceServicer(ChatRpcs, InsightRpcs, pb_grpc.InferenceServiceServicer):
-    """Chat completions, models, portfolio insights and dream readings."""
+class InferenceServicer(ChatRpcs, InsightRpcs, ApiKeyRpcs, pb_grpc.InferenceServiceServicer):
+    """Chat completions, models, portfolio insights, dream readings and the HTTP endpoint's
+    API keys."""
 
 
 class ChatSessionServicer(SessionRpcs, MessageRpcs, pb_grpc.ChatSessionServiceServicer):
@@ -71,8 +74,12 @@ class InferenceServer(ServiceServer):
     channels: list[grpc.aio.Channel]
     http: aiohttp.ClientSession
     settler: Settler
+    openai: HttpEndpoint | None = None
+    """The OpenAI-compatible HTTP endpoint, unless HTTP_PORT is 0."""
 
     async def stop_parts(self, grace: float | None) -> None:
+        if self.openai is not None:
+            await self.openai.stop()
         await self.engine.broker.stop()
 
     async def close(self) -> None:
@@ -97,8 +104,10 @@ async def start(
     http: aiohttp.ClientSession | None = None,
     breaker_clock: Monotonic | None = None,
     credential_refresh_seconds: float | None = None,
+    http_address: tuple[str, int] | None = None,
 ) -> InferenceServer:
-    """Start inference on `address` with the given pool (already migrated)."""
+    """Start inference on `address` with the given pool (already migrated), and its HTTP
+    endpoint on every interface at HTTP_PORT, or at `http_address` (port 0: a free one)."""
     minter = config.auth.minter("inference")
     channels = [
         service_channel(config.quota_address),
@@ -196,4 +205,9 @@ async def start(
         pb_grpc.add_ChatSessionServiceServicer_to_server(ChatSessionServicer(deps), server)
 
     running = await start_server(address, SERVICE_NAMES, register, config, registry, errors=ERRORS)
-    return InferenceServer(running, engine, breakers, channels, client, settler)
+    openai = None
+    if http_address is not None:
+        openai = await HttpEndpoint.started(deps, *http_address)
+    elif config.http_port:
+        openai = await HttpEndpoint.started(deps, None, config.http_port)
+    return InferenceServer(running, engine, breakers, channels, client, settler, openai)

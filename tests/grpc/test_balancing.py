@@ -80,6 +80,7 @@ async def test_inference_calls_reach_both_broker_replicas(
             # What a headless Service's name resolves to: one address per replica.
             "BROKER_ADDRESS": f"ipv4:127.0.0.1:{first},127.0.0.1:{second}",
             "PROVIDER_CACHE_SECONDS": "0",
+            "HTTP_PORT": "0",
         }
     )
     pool = await create_pool(inference_db_url, search_path="inference", max_size=5)

@@ -136,6 +136,8 @@ def inference_config(database_url: str, quota: Quota, broker: Broker, **override
         "SETTLE_RETRY_BASE_SECONDS": "0.05",
         "SETTLE_RETRY_CAP_SECONDS": "0.5",
         "SETTLE_POLL_SECONDS": "0.1",
+        # The HTTP endpoint is off unless a test asks for it on a free port (start(http=True)).
+        "HTTP_PORT": "0",
         **overrides,
     }
     return Config.from_env(env)
@@ -206,9 +208,10 @@ async def start_inference(
     running_devnet: Devnet,
     tmp_path: Path,
 ) -> AsyncIterator[StartInference]:
-    """start_inference(providers, storage_nodes=(), now=None, **env) -> an inference server on
-    a fresh broker and quota; with storage_nodes also a storage server (on that broker and
-    quota) that inference archives to; `now` is its wall clock (stale-context tests)."""
+    """start_inference(providers, storage_nodes=(), now=None, http=False, **env) -> an inference
+    server on a fresh broker and quota; with storage_nodes also a storage server (on that broker
+    and quota) that inference archives to; `now` is its wall clock (stale-context tests); with
+    `http` its OpenAI-compatible endpoint on a free port (server.openai.port)."""
     started: list[Inference] = []
     shared: dict[str, Any] = {}
     closers: list[Callable[[], Awaitable[None]]] = []
@@ -241,6 +244,7 @@ async def start_inference(
         providers: list[ProviderProcess] | None = None,
         storage_nodes: Sequence[str] = (),
         now: Callable[[], datetime] | None = None,
+        http: bool = False,
         **overrides: str,
     ) -> Inference:
         if "quota" not in shared:
@@ -256,6 +260,8 @@ async def start_inference(
         breaker_clock = BreakerClock()
         config = inference_config(inference_db_url, quota, broker, **overrides)
         extra: dict[str, Any] = {"now": now} if now is not None else {}
+        if http:
+            extra["http_address"] = ("127.0.0.1", 0)
         running = await server.start(
             pool, config, "127.0.0.1:0", breaker_clock=breaker_clock, **extra
         )

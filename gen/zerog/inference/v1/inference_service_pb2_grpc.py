@@ -73,6 +73,21 @@ class InferenceServiceStub:
                 request_serializer=zerog_dot_inference_dot_v1_dot_inference__service__pb2.GetVerificationRequest.SerializeToString,
                 response_deserializer=zerog_dot_inference_dot_v1_dot_inference__service__pb2.GetVerificationResponse.FromString,
                 _registered_method=True)
+        self.CreateApiKey = channel.unary_unary(
+                '/zerog.inference.v1.InferenceService/CreateApiKey',
+                request_serializer=zerog_dot_inference_dot_v1_dot_inference__service__pb2.CreateApiKeyRequest.SerializeToString,
+                response_deserializer=zerog_dot_inference_dot_v1_dot_inference__service__pb2.CreateApiKeyResponse.FromString,
+                _registered_method=True)
+        self.RevokeApiKey = channel.unary_unary(
+                '/zerog.inference.v1.InferenceService/RevokeApiKey',
+                request_serializer=zerog_dot_inference_dot_v1_dot_inference__service__pb2.RevokeApiKeyRequest.SerializeToString,
+                response_deserializer=zerog_dot_inference_dot_v1_dot_inference__service__pb2.RevokeApiKeyResponse.FromString,
+                _registered_method=True)
+        self.ListApiKeys = channel.unary_unary(
+                '/zerog.inference.v1.InferenceService/ListApiKeys',
+                request_serializer=zerog_dot_inference_dot_v1_dot_inference__service__pb2.ListApiKeysRequest.SerializeToString,
+                response_deserializer=zerog_dot_inference_dot_v1_dot_inference__service__pb2.ListApiKeysResponse.FromString,
+                _registered_method=True)
 
 
 class InferenceServiceServicer:
@@ -181,6 +196,32 @@ class InferenceServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateApiKey(self, request, context):
+        """CreateApiKey makes a bearer key for the OpenAI-compatible HTTP endpoint that charges
+        `subject`'s budget. The secret is in this answer only: it is stored as its SHA-256 hash. A
+        retry with the same request_id returns the same key. Admin only. Errors: INVALID_ARGUMENT +
+        BadRequest (no subject, name too long); ALREADY_EXISTS + ErrorInfo(REQUEST_ID_REUSED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeApiKey(self, request, context):
+        """RevokeApiKey ends a key at once, on every replica (each call looks the key up). Revoking
+        twice is harmless. Admin only. Errors: INVALID_ARGUMENT; NOT_FOUND + ErrorInfo(NO_API_KEY).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListApiKeys(self, request, context):
+        """ListApiKeys lists keys (never their secrets), newest first, optionally of one subject.
+        Admin only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_InferenceServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -213,6 +254,21 @@ def add_InferenceServiceServicer_to_server(servicer, server):
                     servicer.GetVerification,
                     request_deserializer=zerog_dot_inference_dot_v1_dot_inference__service__pb2.GetVerificationRequest.FromString,
                     response_serializer=zerog_dot_inference_dot_v1_dot_inference__service__pb2.GetVerificationResponse.SerializeToString,
+            ),
+            'CreateApiKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateApiKey,
+                    request_deserializer=zerog_dot_inference_dot_v1_dot_inference__service__pb2.CreateApiKeyRequest.FromString,
+                    response_serializer=zerog_dot_inference_dot_v1_dot_inference__service__pb2.CreateApiKeyResponse.SerializeToString,
+            ),
+            'RevokeApiKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeApiKey,
+                    request_deserializer=zerog_dot_inference_dot_v1_dot_inference__service__pb2.RevokeApiKeyRequest.FromString,
+                    response_serializer=zerog_dot_inference_dot_v1_dot_inference__service__pb2.RevokeApiKeyResponse.SerializeToString,
+            ),
+            'ListApiKeys': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListApiKeys,
+                    request_deserializer=zerog_dot_inference_dot_v1_dot_inference__service__pb2.ListApiKeysRequest.FromString,
+                    response_serializer=zerog_dot_inference_dot_v1_dot_inference__service__pb2.ListApiKeysResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -386,6 +442,87 @@ class InferenceService:
             '/zerog.inference.v1.InferenceService/GetVerification',
             zerog_dot_inference_dot_v1_dot_inference__service__pb2.GetVerificationRequest.SerializeToString,
             zerog_dot_inference_dot_v1_dot_inference__service__pb2.GetVerificationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateApiKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/zerog.inference.v1.InferenceService/CreateApiKey',
+            zerog_dot_inference_dot_v1_dot_inference__service__pb2.CreateApiKeyRequest.SerializeToString,
+            zerog_dot_inference_dot_v1_dot_inference__service__pb2.CreateApiKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeApiKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/zerog.inference.v1.InferenceService/RevokeApiKey',
+            zerog_dot_inference_dot_v1_dot_inference__service__pb2.RevokeApiKeyRequest.SerializeToString,
+            zerog_dot_inference_dot_v1_dot_inference__service__pb2.RevokeApiKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListApiKeys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/zerog.inference.v1.InferenceService/ListApiKeys',
+            zerog_dot_inference_dot_v1_dot_inference__service__pb2.ListApiKeysRequest.SerializeToString,
+            zerog_dot_inference_dot_v1_dot_inference__service__pb2.ListApiKeysResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -112,6 +112,20 @@ class InferenceServiceStub:
     Errors: INVALID_ARGUMENT + BadRequest (no request_id); NOT_FOUND + ErrorInfo(NO_ANSWER) when
     this caller has no answer under request_id.
     """
+    CreateApiKey: _grpc.UnaryUnaryMultiCallable[_inference_service_pb2.CreateApiKeyRequest, _inference_service_pb2.CreateApiKeyResponse]
+    """CreateApiKey makes a bearer key for the OpenAI-compatible HTTP endpoint that charges
+    `subject`'s budget. The secret is in this answer only: it is stored as its SHA-256 hash. A
+    retry with the same request_id returns the same key. Admin only. Errors: INVALID_ARGUMENT +
+    BadRequest (no subject, name too long); ALREADY_EXISTS + ErrorInfo(REQUEST_ID_REUSED).
+    """
+    RevokeApiKey: _grpc.UnaryUnaryMultiCallable[_inference_service_pb2.RevokeApiKeyRequest, _inference_service_pb2.RevokeApiKeyResponse]
+    """RevokeApiKey ends a key at once, on every replica (each call looks the key up). Revoking
+    twice is harmless. Admin only. Errors: INVALID_ARGUMENT; NOT_FOUND + ErrorInfo(NO_API_KEY).
+    """
+    ListApiKeys: _grpc.UnaryUnaryMultiCallable[_inference_service_pb2.ListApiKeysRequest, _inference_service_pb2.ListApiKeysResponse]
+    """ListApiKeys lists keys (never their secrets), newest first, optionally of one subject.
+    Admin only.
+    """
 
 @_typing.type_check_only
 class InferenceServiceAsyncStub(InferenceServiceStub):
@@ -196,6 +210,20 @@ class InferenceServiceAsyncStub(InferenceServiceStub):
     signs nothing. A failed check is counted against the provider by routing and its breaker.
     Errors: INVALID_ARGUMENT + BadRequest (no request_id); NOT_FOUND + ErrorInfo(NO_ANSWER) when
     this caller has no answer under request_id.
+    """
+    CreateApiKey: _aio.UnaryUnaryMultiCallable[_inference_service_pb2.CreateApiKeyRequest, _inference_service_pb2.CreateApiKeyResponse]  # type: ignore[assignment]
+    """CreateApiKey makes a bearer key for the OpenAI-compatible HTTP endpoint that charges
+    `subject`'s budget. The secret is in this answer only: it is stored as its SHA-256 hash. A
+    retry with the same request_id returns the same key. Admin only. Errors: INVALID_ARGUMENT +
+    BadRequest (no subject, name too long); ALREADY_EXISTS + ErrorInfo(REQUEST_ID_REUSED).
+    """
+    RevokeApiKey: _aio.UnaryUnaryMultiCallable[_inference_service_pb2.RevokeApiKeyRequest, _inference_service_pb2.RevokeApiKeyResponse]  # type: ignore[assignment]
+    """RevokeApiKey ends a key at once, on every replica (each call looks the key up). Revoking
+    twice is harmless. Admin only. Errors: INVALID_ARGUMENT; NOT_FOUND + ErrorInfo(NO_API_KEY).
+    """
+    ListApiKeys: _aio.UnaryUnaryMultiCallable[_inference_service_pb2.ListApiKeysRequest, _inference_service_pb2.ListApiKeysResponse]  # type: ignore[assignment]
+    """ListApiKeys lists keys (never their secrets), newest first, optionally of one subject.
+    Admin only.
     """
 
 class InferenceServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -314,6 +342,38 @@ class InferenceServiceServicer(metaclass=_abc_1.ABCMeta):
         signs nothing. A failed check is counted against the provider by routing and its breaker.
         Errors: INVALID_ARGUMENT + BadRequest (no request_id); NOT_FOUND + ErrorInfo(NO_ANSWER) when
         this caller has no answer under request_id.
+        """
+
+    @_abc_1.abstractmethod
+    def CreateApiKey(
+        self,
+        request: _inference_service_pb2.CreateApiKeyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_inference_service_pb2.CreateApiKeyResponse, _abc.Awaitable[_inference_service_pb2.CreateApiKeyResponse]]:
+        """CreateApiKey makes a bearer key for the OpenAI-compatible HTTP endpoint that charges
+        `subject`'s budget. The secret is in this answer only: it is stored as its SHA-256 hash. A
+        retry with the same request_id returns the same key. Admin only. Errors: INVALID_ARGUMENT +
+        BadRequest (no subject, name too long); ALREADY_EXISTS + ErrorInfo(REQUEST_ID_REUSED).
+        """
+
+    @_abc_1.abstractmethod
+    def RevokeApiKey(
+        self,
+        request: _inference_service_pb2.RevokeApiKeyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_inference_service_pb2.RevokeApiKeyResponse, _abc.Awaitable[_inference_service_pb2.RevokeApiKeyResponse]]:
+        """RevokeApiKey ends a key at once, on every replica (each call looks the key up). Revoking
+        twice is harmless. Admin only. Errors: INVALID_ARGUMENT; NOT_FOUND + ErrorInfo(NO_API_KEY).
+        """
+
+    @_abc_1.abstractmethod
+    def ListApiKeys(
+        self,
+        request: _inference_service_pb2.ListApiKeysRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_inference_service_pb2.ListApiKeysResponse, _abc.Awaitable[_inference_service_pb2.ListApiKeysResponse]]:
+        """ListApiKeys lists keys (never their secrets), newest first, optionally of one subject.
+        Admin only.
         """
 
 def add_InferenceServiceServicer_to_server(servicer: InferenceServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
