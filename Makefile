@@ -13,27 +13,40 @@ TEST_WORKERS ?= 2
 PY_SOURCES := libs services devnet tests tools bench
 # zerog_storage's C keccak level hasher (ctypes; without it merkle trees fall back to safe-pysha3).
 KECCAK_LIB := libs/zerog_storage/_keccak_levels.so
+# Node 20 and npm 11 that tools/toolchain.py fetches when the machine's are older; first on PATH
+# for every recipe (tests find node and npx through PATH). Nothing is installed globally.
+NODE_BIN := $(CURDIR)/tools/node/node_modules/.bin
+export PATH := $(NODE_BIN):$(PATH)
 
-.PHONY: help install protos lint format typecheck test check breaking gen-check dev migrate devnet \
-	k8s-validate docs-api docs-check images test-containers bench
+.PHONY: help install toolchain test-fresh-machine protos lint format typecheck test check breaking \
+	gen-check dev migrate devnet k8s-validate docs-api docs-check images test-containers bench
 
 help:  ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 install: $(VENV)/.installed node_modules/.installed $(KECCAK_LIB)  ## Install Python and Node dependencies, build the C keccak (idempotent).
 
-$(VENV)/.installed: pyproject.toml requirements.lock
+toolchain:  ## Check Python, PostgreSQL, a C compiler and Node; fetch Node 20 + npm 11 if older.
+	@command -v $(PYTHON) >/dev/null || { echo "toolchain: Python 3.11+ is needed: apt-get install python3 python3-venv"; exit 1; }
+	@$(PYTHON) tools/toolchain.py
+
+$(VENV)/.installed: pyproject.toml requirements.lock | toolchain
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c requirements.lock -e '.[dev]'
 	touch $@
 
+# Without a C compiler install goes on (toolchain says so) and merkle trees use safe-pysha3.
 $(KECCAK_LIB): $(wildcard libs/zerog_storage/native/*) libs/zerog_storage/native_build.py \
 		$(VENV)/.installed
-	$(PY) -m zerog_storage.native_build
+	@if command -v $${CC:-cc} >/dev/null; then $(PY) -m zerog_storage.native_build; \
+	else echo "install: no C compiler, $@ not built (safe-pysha3 hashes instead)"; fi
 
-node_modules/.installed: package.json package-lock.json
-	npm install --no-audit --no-fund --loglevel=error
+# npm ci installs exactly the lock file (npm install may rewrite it) and every platform package:
+# npm 9 left out anvil's, so the check after it names the tool the tests need.
+node_modules/.installed: package.json package-lock.json | toolchain
+	npm ci --no-audit --no-fund --loglevel=error
+	@test -x node_modules/.bin/anvil || { echo "install: npm ci left out anvil ($$(npm --version)): npm 10+ is needed"; exit 1; }
 	touch $@
 
 protos: install  ## Regenerate gen/ from protos/.
