@@ -118,3 +118,6 @@ test-containers: images  ## The compose stack in containers: calls, metrics, tra
 
 bench: install  ## Run every benchmark (ours beside the peers) and rewrite docs/benchmarks.md.
 	$(PY) -m bench --out docs/benchmarks.md
+
+test-fresh-machine:  ## README prerequisites then make test in a bare Debian 12 container (root).
+	tools/fresh_machine/run.sh $(FRESH_ARGS)
