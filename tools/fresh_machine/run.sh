@@ -77,6 +77,7 @@ fi
 
 # --- The container, the repository and ../shared -----------------------------------------------
 say "starting $NAME"
+REV="$(git -C "$ROOT" rev-parse --short HEAD)"
 git -C "$ROOT" bundle create -q "$WORK/zerog.bundle" HEAD
 sed -n '/<!-- prerequisites:begin/,/<!-- prerequisites:end -->/p' "$ROOT/README.md" \
   | sed -e '1d' -e '$d' | sed -e '/^```/d' >"$WORK/prerequisites.sh"
@@ -109,8 +110,8 @@ if [ "$NO_CC" = 1 ]; then
   run 'apt-get remove -y -qq gcc gcc-12 cpp cpp-12 >/dev/null && ! command -v cc'
 fi
 
-say "make test in a clone of HEAD ($(git -C "$ROOT" rev-parse --short HEAD))"
-run 'git clone -q /fresh/zerog.bundle zerog'
+say "make test in a clone of HEAD ($REV)"
+run 'git -c advice.detachedHead=false clone -q /fresh/zerog.bundle zerog'
 status=0
 # -rs lists every skip with its reason, read below.
 run 'cd zerog && PYTEST_ADDOPTS=-rs make test' 2>&1 | tee "$WORK/test.log" || status=$?
