@@ -35,6 +35,9 @@ trap cleanup EXIT
 trap 'exit 143' TERM
 trap 'exit 130' INT
 
+# Long steps run in the background and are waited for: bash runs a trap only after the
+# foreground command ends, but interrupts `wait` at once, so a kill cleans up right away.
+bg() { "$@" & wait $!; }
 say() { printf '\n== fresh-machine: %s (%ss)\n' "$*" "$SECONDS"; }
 
 # --- Docker and mmdebstrap ----------------------------------------------------------------------
@@ -66,9 +69,9 @@ if docker image inspect "$IMAGE" >/dev/null 2>&1; then
   say "image $IMAGE is cached"
 else
   say "building $IMAGE (mmdebstrap minbase)"
-  "${MMDEBSTRAP[@]}" "$WORK/rootfs.tar" "$SOURCES" 2>"$WORK/mmdebstrap.log" \
+  bg "${MMDEBSTRAP[@]}" "$WORK/rootfs.tar" "$SOURCES" 2>"$WORK/mmdebstrap.log" \
     || { tail -20 "$WORK/mmdebstrap.log" >&2; exit 1; }
-  docker import "$WORK/rootfs.tar" "$IMAGE" >/dev/null
+  bg docker import "$WORK/rootfs.tar" "$IMAGE" >/dev/null
   rm -f "$WORK/rootfs.tar"
 fi
 if docker run --rm "$IMAGE" sh -c 'command -v python3' >/dev/null; then
@@ -98,7 +101,7 @@ else
   echo "warning: no $SHARED: the tests that read ../shared will skip" >&2
 fi
 
-run() { docker exec -w /root/work "$NAME" bash -euo pipefail -c "$1"; }
+run() { bg docker exec -w /root/work "$NAME" bash -euo pipefail -c "$1"; }
 
 say "README prerequisites, as written"
 sed 's/^/  | /' "$WORK/prerequisites.sh"
@@ -114,7 +117,9 @@ say "make test in a clone of HEAD ($REV)"
 run 'git -c advice.detachedHead=false clone -q /fresh/zerog.bundle zerog'
 status=0
 # -rs lists every skip with its reason, read below.
-run 'cd zerog && PYTEST_ADDOPTS=-rs make test' 2>&1 | tee "$WORK/test.log" || status=$?
+{ docker exec -w /root/work "$NAME" bash -c 'cd zerog && PYTEST_ADDOPTS=-rs make test' 2>&1 \
+  | tee "$WORK/test.log"; } &
+wait $! || status=$?
 say "make test exited $status"
 
 # --- The verdict ---------------------------------------------------------------------------------
