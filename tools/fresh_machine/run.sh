@@ -42,7 +42,7 @@ say() { printf '\n== fresh-machine: %s (%ss)\n' "$*" "$SECONDS"; }
 
 # --- Docker and mmdebstrap ----------------------------------------------------------------------
 need_apt=()
-command -v docker >/dev/null || need_apt+=(docker.io)
+{ command -v docker && command -v dockerd; } >/dev/null || need_apt+=(docker.io)
 command -v mmdebstrap >/dev/null || need_apt+=(mmdebstrap)
 if [ ${#need_apt[@]} -gt 0 ]; then
   say "installing ${need_apt[*]} from Debian"
