@@ -123,7 +123,7 @@ wait $! || status=$?
 say "make test exited $status"
 
 # --- The verdict ---------------------------------------------------------------------------------
-summary="$(grep -E '^=*.*[0-9]+ (passed|failed|error)' "$WORK/test.log" | tail -1 | tr -d '=' | xargs)"
+summary="$(grep -E '^=*.*[0-9]+ (passed|failed|error)' "$WORK/test.log" | tail -1 | tr -d '=' | xargs || true)"
 toolchain="$(grep -m1 '^toolchain: python' "$WORK/test.log" || true)"
 echo "toolchain in the container: ${toolchain:-not reported}"
 echo "tests: ${summary:-no summary}"
