@@ -65,6 +65,11 @@ class Config(ServiceSettings):
     dream_min_balance_neuron: int = 10**15
     http_port: int = 8080
     """The OpenAI-compatible HTTP endpoint's port (openai_http); 0 turns it off."""
+    rate_permits: int = 20
+    """Rate permits of a subject asked from quota at a time (quota grants one at a time when a
+    limit has little left); 0 turns rate limits off."""
+    rate_hold_seconds: float = 5.0
+    """How long a replica may use permits it holds before it gives the rest back."""
 
     def lease(self) -> float:
         """The claim lease: as set, else twice the longest one chat call may run (every attempt
@@ -122,4 +127,6 @@ class Config(ServiceSettings):
             lease_wait_seconds=env.number("LEASE_WAIT_SECONDS", 10.0, minimum=0.0),
             dream_min_balance_neuron=env.integer("DREAM_MIN_BALANCE_NEURON", 10**15, minimum=1),
             http_port=env.integer("HTTP_PORT", 8080, maximum=65535),
+            rate_permits=env.integer("RATE_PERMITS", 20, minimum=0),
+            rate_hold_seconds=env.number("RATE_HOLD_SECONDS", 5.0, minimum=0.1, maximum=60.0),
         )

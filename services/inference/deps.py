@@ -21,6 +21,7 @@ from services.inference.routing import ProviderStats
 from services.inference.store import outbox, verifications
 from zerog_db import Claim, Once, Request
 from zerog_grpc import Clock, Monotonic, current_caller
+from zerog_grpc.rate_permits import RatePermits
 
 M = TypeVar("M", bound=Message)
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -56,6 +57,8 @@ class Deps:
     """Wall time of session changes and of a portfolio context's age."""
     dream_min_balance_neuron: int = 1
     """The balance a wallet user needs before AnalyzeDream asks a model."""
+    rates: RatePermits | None = None
+    """The callers' rate limits, held locally (None: not enforced)."""
 
     def deadline(self, context: Context) -> Deadline:
         """The caller's deadline, on our monotonic clock."""

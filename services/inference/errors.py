@@ -12,6 +12,7 @@ from services.inference.portfolio import PortfolioInputError
 from zerog_grpc import KERNEL_ERRORS, ErrorMap, Failure, status
 from zerog_grpc.errormap import Rule
 from zerog_grpc.errors import bad_request, error_info, retry_info, status_of
+from zerog_grpc.rate_permits import RateLimited, rate_limited
 
 Code = grpc.StatusCode
 
@@ -191,6 +192,7 @@ def _dependency(error: grpc.aio.AioRpcError) -> Failure:
 ERRORS: ErrorMap = {
     **KERNEL_ERRORS,
     grpc.aio.AioRpcError: _dependency,
+    RateLimited: rate_limited,
     PortfolioInputError: lambda e: Failure(
         Code.INVALID_ARGUMENT, str(e), (bad_request(e.problems),)
     ),

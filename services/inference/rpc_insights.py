@@ -15,6 +15,7 @@ from services.inference.calls import build_call
 from services.inference.chat import ChatOutcome
 from services.inference.deps import Context, Deps, last
 from services.inference.portfolio import Holding, compute, parse_quantity
+from services.inference.rate_limits import wallet_subject
 from zerog.broker.v1 import broker_service_pb2 as bpb
 from zerog.inference.v1 import inference_service_pb2 as pb
 from zerog_db import Claim
@@ -81,7 +82,10 @@ class InsightRpcs(Rpcs[Deps]):
 
         async def authorize() -> None:
             # The intent and the balance, before any model is asked; nothing is spent yet.
-            await broker.authorize_user(signed, self.deps.dream_min_balance_neuron)
+            user = await broker.authorize_user(signed, self.deps.dream_min_balance_neuron)
+            # The signing wallet's rate limits, once it is known to be the wallet's own call.
+            if self.deps.rates is not None:
+                await self.deps.rates.admit(wallet_subject(user.address), "AnalyzeDream")
 
         async def answer(outcome: ChatOutcome) -> pb.AnalyzeDreamResponse:
             reading = insights.parse_dream(outcome.content)

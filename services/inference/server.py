@@ -24,6 +24,7 @@ from services.inference.leases import Leases
 from services.inference.openai_http import HttpEndpoint
 from services.inference.provider_http import ProviderHttp
 from services.inference.quota_client import QuotaClient
+from services.inference.rate_limits import QuotaPermits
 from services.inference.retry import RetryPolicy, Sleep
 from services.inference.routing import ProviderStats
 from services.inference.rpc_api_keys import ApiKeyRpcs
@@ -49,6 +50,7 @@ from zerog_grpc import (
     start_server,
     utc_now,
 )
+from zerog_grpc.rate_permits import RatePermits
 
 SERVICE_NAMES = [
     pb.DESCRIPTOR.services_by_name[name].full_name
@@ -76,6 +78,7 @@ class InferenceServer(ServiceServer):
     settler: Settler
     openai: HttpEndpoint | None = None
     """The OpenAI-compatible HTTP endpoint, unless HTTP_PORT is 0."""
+    rates: RatePermits | None = None
 
     async def stop_parts(self, grace: float | None) -> None:
         if self.openai is not None:
@@ -85,6 +88,8 @@ class InferenceServer(ServiceServer):
     async def close(self) -> None:
         if self.engine.leases is not None:
             await self.engine.leases.stop()
+        if self.rates is not None:
+            await self.rates.stop()
         await self.engine.verifier.stop()
         await self.settler.stop()
         for channel in self.channels:
@@ -196,8 +201,24 @@ async def start(
         retry_after=config.request_retry_after_seconds,
     )
     archiver = Archiver(storage, minter, timeout)
+    rates = RatePermits(
+        QuotaPermits(quota.stub, minter, timedelta(seconds=config.rate_hold_seconds), timeout),
+        config.rate_permits,
+        clock,
+        sleep,
+    )
+    rates.start()
     deps = Deps(
-        pool, engine, once, breakers, stats, archiver, clock, now, config.dream_min_balance_neuron
+        pool,
+        engine,
+        once,
+        breakers,
+        stats,
+        archiver,
+        clock,
+        now,
+        config.dream_min_balance_neuron,
+        rates,
     )
 
     def register(server: grpc.aio.Server) -> None:
@@ -210,4 +231,4 @@ async def start(
         openai = await HttpEndpoint.started(deps, *http_address)
     elif config.http_port:
         openai = await HttpEndpoint.started(deps, None, config.http_port)
-    return InferenceServer(running, engine, breakers, channels, client, settler, openai)
+    return InferenceServer(running, engine, breakers, channels, client, settler, openai, rates)

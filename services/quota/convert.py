@@ -131,6 +131,7 @@ def rate_rule_to_pb(rule: RateRule) -> pb.RateLimit:
         method=rule.method,
         window=duration(timedelta(seconds=rule.window_seconds)),
         max_requests=rule.max_requests,
+        tier=rule.tier,
     )
 
 

@@ -101,6 +101,22 @@ class RateLimitNotFound(QuotaError):
         self.method, self.window_seconds = method, window_seconds
 
 
+class RateGrantNotFound(QuotaError):
+    """No rate grant has that id (or it was pruned after its windows)."""
+
+    def __init__(self, grant_id: str) -> None:
+        super().__init__(f"rate grant {grant_id} not found")
+        self.grant_id = grant_id
+
+
+class RateGrantNotOwned(QuotaError):
+    """Another service took the rate grant."""
+
+    def __init__(self, grant_id: str, owner: str) -> None:
+        super().__init__(f"rate grant {grant_id} belongs to service {owner!r}")
+        self.grant_id, self.owner = grant_id, owner
+
+
 class RateLimited(QuotaError):
     """A rate limit rule refused the call."""
 
@@ -187,4 +203,6 @@ ERRORS: ErrorMap = {
     LeaseRefused: _lease_refused,
     TierNotFound: _naming(Code.NOT_FOUND, "TIER_NOT_FOUND", "tier"),
     RateLimitNotFound: _naming(Code.NOT_FOUND, "RATE_LIMIT_NOT_FOUND", "method"),
+    RateGrantNotFound: _naming(Code.NOT_FOUND, "RATE_GRANT_NOT_FOUND", "grant_id"),
+    RateGrantNotOwned: _naming(Code.PERMISSION_DENIED, "RATE_GRANT_NOT_OWNED", "grant_id"),
 }

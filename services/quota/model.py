@@ -216,11 +216,13 @@ class Alert:
 
 @dataclass(frozen=True)
 class RateRule:
-    """max_requests calls of `method` per sliding window of window_seconds."""
+    """max_requests calls of `method` per sliding window of window_seconds, for subjects of
+    `tier` ("": every tier without rules of its own)."""
 
     method: str
     window_seconds: int
     max_requests: int
+    tier: str = ""
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,9 @@ DEFAULT_ALLOW: dict[str, frozenset[str]] = {
     "AcquireLease": _SPENDERS,
     "ReportLeaseSpends": _SPENDERS,
     "ReturnLease": _SPENDERS,
+    # Permits a holder admits calls with: the services that enforce rate limits.
+    "AcquireRatePermits": _SPENDERS,
+    "ReturnRatePermits": _SPENDERS,
     # Only the services that record stored bytes give them back.
     "ReleaseUsage": frozenset({"storage", "admin"}),
     "CheckRateLimit": _ANYONE,

@@ -9,7 +9,7 @@ from services.quota.model import Limits, RateRule
 from services.quota.rpc_usage import standing
 from services.quota.store import limits, ratelimit
 from zerog.quota.v1 import quota_service_pb2 as pb
-from zerog_grpc import Problems, Rpcs
+from zerog_grpc import Problems, Rpcs, current_caller
 from zerog_grpc.handlers import Context
 
 
@@ -75,9 +75,11 @@ class LimitRpcs(Rpcs[Deps]):
         problems.raise_if_any("invalid CheckRateLimitRequest")
         windows = await ratelimit.check(
             self.deps.pool,
+            current_caller().service,
             request.subject,
             request.method,
             self.deps.clock(),
+            self.deps.default_tier,
             self.deps.rate_limits,
         )
         return pb.CheckRateLimitResponse(
@@ -92,22 +94,25 @@ class LimitRpcs(Rpcs[Deps]):
     ) -> pb.SetRateLimitResponse:
         problems = Problems()
         problems.name("limit.method", request.limit.method)
+        problems.name("limit.tier", request.limit.tier, required=False)
         window = problems.duration("limit.window", request.limit.window)
         seconds = validate.rate_window(problems, "limit.window", window)
         problems.not_negative("limit.max_requests", request.limit.max_requests)
         problems.raise_if_any("invalid SetRateLimitRequest")
-        rule = RateRule(request.limit.method, seconds, request.limit.max_requests)
+        rule = RateRule(
+            request.limit.method, seconds, request.limit.max_requests, request.limit.tier
+        )
         await ratelimit.set_rule(self.deps.pool, rule)
         return pb.SetRateLimitResponse(limit=convert.rate_rule_to_pb(rule))
 
     async def DeleteRateLimit(
         self, request: pb.DeleteRateLimitRequest, context: Context
     ) -> pb.DeleteRateLimitResponse:
-        problems = validate.names(request, "method")
+        problems = validate.names(request, "method", optional=("tier",))
         window = problems.duration("window", request.window)
         seconds = validate.any_window(problems, "window", window)
         problems.raise_if_any("invalid DeleteRateLimitRequest")
-        await ratelimit.delete_rule(self.deps.pool, request.method, seconds)
+        await ratelimit.delete_rule(self.deps.pool, request.method, request.tier, seconds)
         return pb.DeleteRateLimitResponse()
 
     async def ListRateLimits(

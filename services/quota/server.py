@@ -17,6 +17,7 @@ from services.quota.rpc_alerts import AlertRpcs
 from services.quota.rpc_costs import CostRpcs
 from services.quota.rpc_leases import LeaseRpcs
 from services.quota.rpc_limits import LimitRpcs
+from services.quota.rpc_rates import RateRpcs
 from services.quota.rpc_reservations import ReservationRpcs
 from services.quota.rpc_usage import UsageRpcs
 from services.quota.sweeper import Sweeper
@@ -31,6 +32,7 @@ SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["QuotaService"].full_name
 class QuotaService(
     ReservationRpcs,
     LeaseRpcs,
+    RateRpcs,
     UsageRpcs,
     LimitRpcs,
     CostRpcs,

@@ -91,6 +91,11 @@ class Config(ServiceSettings):
     quota_reservation_ttl_seconds: float = 0.0
     """How long quota holds a put's bytes; 0 means derived from the put's deadline
     (reservation_ttl())."""
+    rate_permits: int = 20
+    """Rate permits of a namespace owner asked from quota at a time (quota grants one at a time
+    when a limit has little left); 0 turns PutObject's rate limits off."""
+    rate_hold_seconds: float = 5.0
+    """How long a replica may use permits it holds before it gives the rest back."""
     poll_max_seconds: float = 5.0
     """Upload polls back off from poll_seconds, doubling with jitter, up to this."""
     breaker_fail_max: int = 5
@@ -154,6 +159,8 @@ class Config(ServiceSettings):
                 "UPLOAD_FINALITY_TIMEOUT_SECONDS", 300.0, minimum=1.0
             ),
             quota_reservation_ttl_seconds=env.number("QUOTA_RESERVATION_TTL_SECONDS", 0.0),
+            rate_permits=env.integer("RATE_PERMITS", 20, minimum=0),
+            rate_hold_seconds=env.number("RATE_HOLD_SECONDS", 5.0, minimum=0.1, maximum=60.0),
             upload_lease_seconds=env.number("UPLOAD_LEASE_SECONDS", 30.0, minimum=1.0),
             master_key=_master_key(env),
             poll_max_seconds=env.number("UPLOAD_POLL_MAX_SECONDS", 5.0, minimum=0.01),

@@ -16,6 +16,7 @@ from services.storage.reads import ReadFlow
 from services.storage.remote import QuotaClient
 from zerog_db import Connection, Once
 from zerog_grpc import Clock
+from zerog_grpc.rate_permits import RatePermits
 
 M = TypeVar("M", bound=Message)
 
@@ -36,6 +37,8 @@ class Deps:
     global_jobs: frozenset[str]
     clock: Clock
     quota: QuotaClient | None = None
+    rates: RatePermits | None = None
+    """Namespace owners' rate limits, held locally (None without quota)."""
 
     async def run(
         self,

@@ -19,6 +19,7 @@ from zerog_grpc import (
     retry_info,
     status_of,
 )
+from zerog_grpc.rate_permits import RateLimited, rate_limited
 from zerog_storage import (
     DataLost,
     NodesUnavailable,
@@ -161,6 +162,7 @@ def _relay(error: grpc.aio.AioRpcError) -> Failure:
 
 ERRORS: ErrorMap = {
     **KERNEL_ERRORS,
+    RateLimited: rate_limited,
     AccessDenied: lambda e: _failure(
         Code.PERMISSION_DENIED,
         e,

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 # Flow payments wait for a mined receipt in the broker; quota answers fast.
 _SUBMIT_TIMEOUT = PUT_SUBMIT_SECONDS
-_QUOTA_TIMEOUT = 10.0
+QUOTA_TIMEOUT = 10.0
 
 
 class BrokerSubmitter:
@@ -88,7 +88,7 @@ class QuotaClient:
                 ttl=self._ttl,
             ),
             metadata=self._meta(),
-            timeout=_QUOTA_TIMEOUT,
+            timeout=QUOTA_TIMEOUT,
         )
         return response.reservation.reservation_id
 
@@ -101,7 +101,7 @@ class QuotaClient:
                 metadata={"root": root},
             ),
             metadata=self._meta(),
-            timeout=_QUOTA_TIMEOUT,
+            timeout=QUOTA_TIMEOUT,
         )
 
     async def release(self, reservation_id: str) -> None:
@@ -109,7 +109,7 @@ class QuotaClient:
         await self._stub.Release(
             quota_pb.ReleaseRequest(reservation_id=reservation_id),
             metadata=self._meta(),
-            timeout=_QUOTA_TIMEOUT,
+            timeout=QUOTA_TIMEOUT,
         )
 
     async def release_usage(self, request_id: str, subject: str, size: int) -> None:
@@ -121,5 +121,5 @@ class QuotaClient:
                 items=[quota_pb.UsageItem(unit=quota_pb.UNIT_STORAGE_BYTES, amount=size)],
             ),
             metadata=self._meta(),
-            timeout=_QUOTA_TIMEOUT,
+            timeout=QUOTA_TIMEOUT,
         )

@@ -10,7 +10,7 @@ from services.storage.access import Caller, caller
 from services.storage.deps import Deps
 from services.storage.errors import ObjectNotFound
 from services.storage.model import Permission, StoredObject
-from services.storage.store import objects
+from services.storage.store import namespaces, objects
 from zerog.storage.v1 import storage_service_pb2 as pb
 from zerog_db import Connection
 from zerog_grpc import Problems, Rpcs
@@ -37,6 +37,19 @@ async def readable(deps: Deps, namespace: str, name: str, version: int, what: st
     return found
 
 
+async def _admit(deps: Deps, namespace: str) -> None:
+    """A permit of the namespace owner's PutObject rate limits (the subject its bytes are
+    charged to), before a byte is received, reserved or uploaded; RateLimited when a window is
+    full. The platform's own namespaces (owned by a service) are not limited here: what their
+    services write is bounded by those services' own callers' limits."""
+    if deps.rates is None:
+        return
+    found = await namespaces.get(deps.pool, namespace)
+    # A namespace deleted meanwhile fails in put(), as before.
+    if found is not None and not found.owner.startswith("service:"):
+        await deps.rates.admit(found.owner, "PutObject")
+
+
 class ObjectRpcs(Rpcs[Deps]):
     """Objects within namespaces."""
 
@@ -58,6 +71,7 @@ class ObjectRpcs(Rpcs[Deps]):
             owner = await puts.owner(who.service, who.primary, header.request_id)
             done = await puts.replay(effective, owner)
             if done is None:
+                await _admit(self.deps, effective.namespace)
                 done = await puts.put(effective, owner, _chunks(request_iterator))
             return pb.PutObjectResponse(
                 object=convert.stored_object(done.object), deduplicated=done.deduplicated

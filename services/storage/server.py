@@ -20,21 +20,25 @@ from services.storage.metrics import UploadMetrics
 from services.storage.periodic import JobMetrics, Periodic
 from services.storage.policy import GLOBAL_JOBS
 from services.storage.puts import PutFlow
+from services.storage.rate_limits import QuotaPermits
 from services.storage.reads import ReadFlow
-from services.storage.remote import BrokerSubmitter, QuotaClient
+from services.storage.remote import QUOTA_TIMEOUT, BrokerSubmitter, QuotaClient
 from services.storage.rpc_jobs import JobRpcs
 from services.storage.rpc_namespaces import NamespaceRpcs
 from services.storage.rpc_objects import ObjectRpcs
+from zerog.quota.v1 import quota_service_pb2_grpc
 from zerog.storage.v1 import storage_service_pb2 as pb
 from zerog.storage.v1 import storage_service_pb2_grpc
 from zerog_db import Once
 from zerog_grpc import (
     Clock,
     ServiceServer,
+    monotonic,
     service_channel,
     start_server,
     utc_now,
 )
+from zerog_grpc.rate_permits import RatePermits
 from zerog_storage import (
     Downloader,
     FeeReader,
@@ -67,10 +71,13 @@ class StorageServer(ServiceServer):
     channels: list[grpc.aio.Channel] = field(default_factory=list)
     rpc: JsonRpcClient | None = None
     periodic: Periodic | None = None
+    rates: RatePermits | None = None
 
     async def stop_parts(self, grace: float | None) -> None:
         if self.periodic is not None:
             await self.periodic.stop()
+        if self.rates is not None:
+            await self.rates.stop()
 
     async def close(self) -> None:
         for channel in self.channels:
@@ -125,11 +132,20 @@ async def start(
             raise ValueError("BROKER_ADDRESS is required to pay for uploads")
         minter = config.auth.minter("storage")
         submitter = BrokerSubmitter(_channel(config.broker_address, channels), minter)
-    quota = None
+    quota = rates = None
     if config.quota_address:
         ttl = timedelta(seconds=config.reservation_ttl())
         minter = config.auth.minter("storage")
-        quota = QuotaClient(_channel(config.quota_address, channels), minter, ttl)
+        quota_channel = _channel(config.quota_address, channels)
+        quota = QuotaClient(quota_channel, minter, ttl)
+        permits = QuotaPermits(
+            quota_service_pb2_grpc.QuotaServiceStub(quota_channel),
+            minter,
+            timedelta(seconds=config.rate_hold_seconds),
+            QUOTA_TIMEOUT,
+        )
+        rates = RatePermits(permits, config.rate_permits, monotonic)
+        rates.start()
     # Storage nodes and the chain RPC, one breaker per URL (per replica: see docs/operations.md).
     breakers = Breakers(BreakerSettings(config.breaker_fail_max, config.breaker_cool_down_seconds))
     nodes = NodeSet(config.node_urls, indexer_url=config.indexer_url or None, breakers=breakers)
@@ -166,6 +182,7 @@ async def start(
         global_jobs=GLOBAL_JOBS,
         clock=clock,
         quota=quota,
+        rates=rates,
     )
     periodic = None
     if config.verify_period_seconds:
@@ -191,4 +208,4 @@ async def start(
     )
     if periodic is not None:
         periodic.start()
-    return StorageServer(running, nodes, channels, rpc, periodic)
+    return StorageServer(running, nodes, channels, rpc, periodic, rates)

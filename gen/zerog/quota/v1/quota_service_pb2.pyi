@@ -1140,10 +1140,13 @@ class RateLimit(_message.Message):
     METHOD_FIELD_NUMBER: _builtins.int
     WINDOW_FIELD_NUMBER: _builtins.int
     MAX_REQUESTS_FIELD_NUMBER: _builtins.int
+    TIER_FIELD_NUMBER: _builtins.int
     method: _builtins.str
     """The method name the limit counts, or "*" for methods without their own rules."""
     max_requests: _builtins.int
     """Calls allowed within any window of that length."""
+    tier: _builtins.str
+    """The tier the rule applies to; empty: every tier without rules of its own for the method."""
     @_builtins.property
     def window(self) -> _duration_pb2.Duration:
         """The window length."""
@@ -1154,10 +1157,11 @@ class RateLimit(_message.Message):
         method: _builtins.str = ...,
         window: _duration_pb2.Duration | None = ...,
         max_requests: _builtins.int = ...,
+        tier: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["window", b"window"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_requests", b"max_requests", "method", b"method", "window", b"window"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_requests", b"max_requests", "method", b"method", "tier", b"tier", "window", b"window"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1297,8 +1301,11 @@ class DeleteRateLimitRequest(_message.Message):
 
     METHOD_FIELD_NUMBER: _builtins.int
     WINDOW_FIELD_NUMBER: _builtins.int
+    TIER_FIELD_NUMBER: _builtins.int
     method: _builtins.str
     """The method of the rule."""
+    tier: _builtins.str
+    """The tier of the rule (empty: the rule for every tier)."""
     @_builtins.property
     def window(self) -> _duration_pb2.Duration:
         """The window of the rule."""
@@ -1308,10 +1315,11 @@ class DeleteRateLimitRequest(_message.Message):
         *,
         method: _builtins.str = ...,
         window: _duration_pb2.Duration | None = ...,
+        tier: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["window", b"window"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["method", b"method", "window", b"window"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["method", b"method", "tier", b"tier", "window", b"window"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2119,3 +2127,164 @@ class ReturnLeaseResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ReturnLeaseResponse: _TypeAlias = ReturnLeaseResponse  # noqa: Y015
+
+@_typing.final
+class AcquireRatePermitsRequest(_message.Message):
+    """AcquireRatePermitsRequest asks for permits."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    SUBJECT_FIELD_NUMBER: _builtins.int
+    METHOD_FIELD_NUMBER: _builtins.int
+    PERMITS_FIELD_NUMBER: _builtins.int
+    HOLDER_FIELD_NUMBER: _builtins.int
+    HOLD_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Idempotency key chosen by the caller; a retry with the same key returns the first answer."""
+    subject: _builtins.str
+    """Who calls, for example "wallet:0xabc..."."""
+    method: _builtins.str
+    """What is called, for example "AnalyzeDream"."""
+    permits: _builtins.int
+    """The permits wanted (positive); fewer are granted when little is left."""
+    holder: _builtins.str
+    """Who will use them."""
+    @_builtins.property
+    def hold(self) -> _duration_pb2.Duration:
+        """How long the holder may use them (default 5 s, at most the shortest window of the rules)."""
+
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        subject: _builtins.str = ...,
+        method: _builtins.str = ...,
+        permits: _builtins.int = ...,
+        holder: _builtins.str = ...,
+        hold: _duration_pb2.Duration | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["hold", b"hold"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["hold", b"hold", "holder", b"holder", "method", b"method", "permits", b"permits", "request_id", b"request_id", "subject", b"subject"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AcquireRatePermitsRequest: _TypeAlias = AcquireRatePermitsRequest  # noqa: Y015
+
+@_typing.final
+class RateGrant(_message.Message):
+    """RateGrant is a number of permits one holder may use until expire_time."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    GRANT_ID_FIELD_NUMBER: _builtins.int
+    PERMITS_FIELD_NUMBER: _builtins.int
+    EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    grant_id: _builtins.str
+    """The grant's id, to return unused permits by."""
+    permits: _builtins.int
+    """The permits granted (at least one)."""
+    @_builtins.property
+    def expire_time(self) -> _timestamp_pb2.Timestamp:
+        """No permit of the grant is used after this."""
+
+    def __init__(
+        self,
+        *,
+        grant_id: _builtins.str = ...,
+        permits: _builtins.int = ...,
+        expire_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time", "grant_id", b"grant_id", "permits", b"permits"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RateGrant: _TypeAlias = RateGrant  # noqa: Y015
+
+@_typing.final
+class AcquireRatePermitsResponse(_message.Message):
+    """AcquireRatePermitsResponse holds the grant, or why there is none."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    GRANT_FIELD_NUMBER: _builtins.int
+    REFUSED_BY_FIELD_NUMBER: _builtins.int
+    RETRY_AFTER_FIELD_NUMBER: _builtins.int
+    WINDOWS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def grant(self) -> Global___RateGrant:
+        """The grant; absent when a window is full."""
+
+    @_builtins.property
+    def refused_by(self) -> Global___RateLimit:
+        """Without a grant: the rule whose window is full (the one that frees a slot last)."""
+
+    @_builtins.property
+    def retry_after(self) -> _duration_pb2.Duration:
+        """Without a grant: how long until that window frees a slot."""
+
+    @_builtins.property
+    def windows(self) -> _containers.RepeatedCompositeFieldContainer[Global___RateLimitWindow]:
+        """The subject's standing against each rule after this grant."""
+
+    def __init__(
+        self,
+        *,
+        grant: Global___RateGrant | None = ...,
+        refused_by: Global___RateLimit | None = ...,
+        retry_after: _duration_pb2.Duration | None = ...,
+        windows: _abc.Iterable[Global___RateLimitWindow] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["grant", b"grant", "refused_by", b"refused_by", "retry_after", b"retry_after"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["grant", b"grant", "refused_by", b"refused_by", "retry_after", b"retry_after", "windows", b"windows"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AcquireRatePermitsResponse: _TypeAlias = AcquireRatePermitsResponse  # noqa: Y015
+
+@_typing.final
+class ReturnRatePermitsRequest(_message.Message):
+    """ReturnRatePermitsRequest gives back unused permits."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    GRANT_ID_FIELD_NUMBER: _builtins.int
+    UNUSED_FIELD_NUMBER: _builtins.int
+    grant_id: _builtins.str
+    """The grant."""
+    unused: _builtins.int
+    """How many of its permits were not used (at most all of them)."""
+    def __init__(
+        self,
+        *,
+        grant_id: _builtins.str = ...,
+        unused: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["grant_id", b"grant_id", "unused", b"unused"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReturnRatePermitsRequest: _TypeAlias = ReturnRatePermitsRequest  # noqa: Y015
+
+@_typing.final
+class ReturnRatePermitsResponse(_message.Message):
+    """ReturnRatePermitsResponse has no fields."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReturnRatePermitsResponse: _TypeAlias = ReturnRatePermitsResponse  # noqa: Y015

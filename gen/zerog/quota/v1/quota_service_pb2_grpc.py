@@ -158,6 +158,16 @@ class QuotaServiceStub:
                 request_serializer=zerog_dot_quota_dot_v1_dot_quota__service__pb2.ReturnLeaseRequest.SerializeToString,
                 response_deserializer=zerog_dot_quota_dot_v1_dot_quota__service__pb2.ReturnLeaseResponse.FromString,
                 _registered_method=True)
+        self.AcquireRatePermits = channel.unary_unary(
+                '/zerog.quota.v1.QuotaService/AcquireRatePermits',
+                request_serializer=zerog_dot_quota_dot_v1_dot_quota__service__pb2.AcquireRatePermitsRequest.SerializeToString,
+                response_deserializer=zerog_dot_quota_dot_v1_dot_quota__service__pb2.AcquireRatePermitsResponse.FromString,
+                _registered_method=True)
+        self.ReturnRatePermits = channel.unary_unary(
+                '/zerog.quota.v1.QuotaService/ReturnRatePermits',
+                request_serializer=zerog_dot_quota_dot_v1_dot_quota__service__pb2.ReturnRatePermitsRequest.SerializeToString,
+                response_deserializer=zerog_dot_quota_dot_v1_dot_quota__service__pb2.ReturnRatePermitsResponse.FromString,
+                _registered_method=True)
 
 
 class QuotaServiceServicer:
@@ -375,6 +385,29 @@ class QuotaServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AcquireRatePermits(self, request, context):
+        """AcquireRatePermits grants a holder (an inference or storage replica) permits for calls of
+        `method` by `subject`, to admit them without a call each. Each permit counts in every rate
+        window of the subject's tier from the moment it is granted, so the grants of all holders
+        together never pass a limit. It grants at most a tenth of what the tightest window has left,
+        and one at a time when that is less than ten. When a window is full nothing is granted: the
+        response says which rule and when it frees a slot. A retry with the same request_id returns
+        the first answer. Errors: INVALID_ARGUMENT + BadRequest; ALREADY_EXISTS +
+        ErrorInfo(REQUEST_ID_REUSED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReturnRatePermits(self, request, context):
+        """ReturnRatePermits gives back the permits of a grant that were not used; they stop counting.
+        A grant is returned once: returning it again changes nothing. Errors: NOT_FOUND +
+        ErrorInfo(RATE_GRANT_NOT_FOUND); PERMISSION_DENIED + ErrorInfo(RATE_GRANT_NOT_OWNED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_QuotaServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -487,6 +520,16 @@ def add_QuotaServiceServicer_to_server(servicer, server):
                     servicer.ReturnLease,
                     request_deserializer=zerog_dot_quota_dot_v1_dot_quota__service__pb2.ReturnLeaseRequest.FromString,
                     response_serializer=zerog_dot_quota_dot_v1_dot_quota__service__pb2.ReturnLeaseResponse.SerializeToString,
+            ),
+            'AcquireRatePermits': grpc.unary_unary_rpc_method_handler(
+                    servicer.AcquireRatePermits,
+                    request_deserializer=zerog_dot_quota_dot_v1_dot_quota__service__pb2.AcquireRatePermitsRequest.FromString,
+                    response_serializer=zerog_dot_quota_dot_v1_dot_quota__service__pb2.AcquireRatePermitsResponse.SerializeToString,
+            ),
+            'ReturnRatePermits': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReturnRatePermits,
+                    request_deserializer=zerog_dot_quota_dot_v1_dot_quota__service__pb2.ReturnRatePermitsRequest.FromString,
+                    response_serializer=zerog_dot_quota_dot_v1_dot_quota__service__pb2.ReturnRatePermitsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1097,6 +1140,60 @@ class QuotaService:
             '/zerog.quota.v1.QuotaService/ReturnLease',
             zerog_dot_quota_dot_v1_dot_quota__service__pb2.ReturnLeaseRequest.SerializeToString,
             zerog_dot_quota_dot_v1_dot_quota__service__pb2.ReturnLeaseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AcquireRatePermits(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/zerog.quota.v1.QuotaService/AcquireRatePermits',
+            zerog_dot_quota_dot_v1_dot_quota__service__pb2.AcquireRatePermitsRequest.SerializeToString,
+            zerog_dot_quota_dot_v1_dot_quota__service__pb2.AcquireRatePermitsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReturnRatePermits(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/zerog.quota.v1.QuotaService/ReturnRatePermits',
+            zerog_dot_quota_dot_v1_dot_quota__service__pb2.ReturnRatePermitsRequest.SerializeToString,
+            zerog_dot_quota_dot_v1_dot_quota__service__pb2.ReturnRatePermitsResponse.FromString,
             options,
             channel_credentials,
             insecure,

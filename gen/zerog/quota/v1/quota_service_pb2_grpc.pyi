@@ -151,6 +151,21 @@ class QuotaServiceStub:
     again is harmless. Errors: NOT_FOUND + ErrorInfo(LEASE_NOT_FOUND); PERMISSION_DENIED +
     ErrorInfo(LEASE_NOT_OWNED).
     """
+    AcquireRatePermits: _grpc.UnaryUnaryMultiCallable[_quota_service_pb2.AcquireRatePermitsRequest, _quota_service_pb2.AcquireRatePermitsResponse]
+    """AcquireRatePermits grants a holder (an inference or storage replica) permits for calls of
+    `method` by `subject`, to admit them without a call each. Each permit counts in every rate
+    window of the subject's tier from the moment it is granted, so the grants of all holders
+    together never pass a limit. It grants at most a tenth of what the tightest window has left,
+    and one at a time when that is less than ten. When a window is full nothing is granted: the
+    response says which rule and when it frees a slot. A retry with the same request_id returns
+    the first answer. Errors: INVALID_ARGUMENT + BadRequest; ALREADY_EXISTS +
+    ErrorInfo(REQUEST_ID_REUSED).
+    """
+    ReturnRatePermits: _grpc.UnaryUnaryMultiCallable[_quota_service_pb2.ReturnRatePermitsRequest, _quota_service_pb2.ReturnRatePermitsResponse]
+    """ReturnRatePermits gives back the permits of a grant that were not used; they stop counting.
+    A grant is returned once: returning it again changes nothing. Errors: NOT_FOUND +
+    ErrorInfo(RATE_GRANT_NOT_FOUND); PERMISSION_DENIED + ErrorInfo(RATE_GRANT_NOT_OWNED).
+    """
 
 @_typing.type_check_only
 class QuotaServiceAsyncStub(QuotaServiceStub):
@@ -274,6 +289,21 @@ class QuotaServiceAsyncStub(QuotaServiceStub):
     the part not yet reported stays held until reported (or until the lease expires). Returning
     again is harmless. Errors: NOT_FOUND + ErrorInfo(LEASE_NOT_FOUND); PERMISSION_DENIED +
     ErrorInfo(LEASE_NOT_OWNED).
+    """
+    AcquireRatePermits: _aio.UnaryUnaryMultiCallable[_quota_service_pb2.AcquireRatePermitsRequest, _quota_service_pb2.AcquireRatePermitsResponse]  # type: ignore[assignment]
+    """AcquireRatePermits grants a holder (an inference or storage replica) permits for calls of
+    `method` by `subject`, to admit them without a call each. Each permit counts in every rate
+    window of the subject's tier from the moment it is granted, so the grants of all holders
+    together never pass a limit. It grants at most a tenth of what the tightest window has left,
+    and one at a time when that is less than ten. When a window is full nothing is granted: the
+    response says which rule and when it frees a slot. A retry with the same request_id returns
+    the first answer. Errors: INVALID_ARGUMENT + BadRequest; ALREADY_EXISTS +
+    ErrorInfo(REQUEST_ID_REUSED).
+    """
+    ReturnRatePermits: _aio.UnaryUnaryMultiCallable[_quota_service_pb2.ReturnRatePermitsRequest, _quota_service_pb2.ReturnRatePermitsResponse]  # type: ignore[assignment]
+    """ReturnRatePermits gives back the permits of a grant that were not used; they stop counting.
+    A grant is returned once: returning it again changes nothing. Errors: NOT_FOUND +
+    ErrorInfo(RATE_GRANT_NOT_FOUND); PERMISSION_DENIED + ErrorInfo(RATE_GRANT_NOT_OWNED).
     """
 
 class QuotaServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -527,6 +557,33 @@ class QuotaServiceServicer(metaclass=_abc_1.ABCMeta):
         the part not yet reported stays held until reported (or until the lease expires). Returning
         again is harmless. Errors: NOT_FOUND + ErrorInfo(LEASE_NOT_FOUND); PERMISSION_DENIED +
         ErrorInfo(LEASE_NOT_OWNED).
+        """
+
+    @_abc_1.abstractmethod
+    def AcquireRatePermits(
+        self,
+        request: _quota_service_pb2.AcquireRatePermitsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_quota_service_pb2.AcquireRatePermitsResponse, _abc.Awaitable[_quota_service_pb2.AcquireRatePermitsResponse]]:
+        """AcquireRatePermits grants a holder (an inference or storage replica) permits for calls of
+        `method` by `subject`, to admit them without a call each. Each permit counts in every rate
+        window of the subject's tier from the moment it is granted, so the grants of all holders
+        together never pass a limit. It grants at most a tenth of what the tightest window has left,
+        and one at a time when that is less than ten. When a window is full nothing is granted: the
+        response says which rule and when it frees a slot. A retry with the same request_id returns
+        the first answer. Errors: INVALID_ARGUMENT + BadRequest; ALREADY_EXISTS +
+        ErrorInfo(REQUEST_ID_REUSED).
+        """
+
+    @_abc_1.abstractmethod
+    def ReturnRatePermits(
+        self,
+        request: _quota_service_pb2.ReturnRatePermitsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_quota_service_pb2.ReturnRatePermitsResponse, _abc.Awaitable[_quota_service_pb2.ReturnRatePermitsResponse]]:
+        """ReturnRatePermits gives back the permits of a grant that were not used; they stop counting.
+        A grant is returned once: returning it again changes nothing. Errors: NOT_FOUND +
+        ErrorInfo(RATE_GRANT_NOT_FOUND); PERMISSION_DENIED + ErrorInfo(RATE_GRANT_NOT_OWNED).
         """
 
 def add_QuotaServiceServicer_to_server(servicer: QuotaServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
