@@ -169,6 +169,7 @@ async def test_a_stream_broken_midway_bills_what_arrived_and_releases_the_rest(
     # No usage came from the provider: what arrived is counted locally and committed; the
     # rest of the reservation is released.
     used = count_messages([question]) + count_text("".join(deltas))
+    await inference.settled()  # the settler commits it off the request path
     standing = await inference.quota.stub.GetQuota(
         qpb.GetQuotaRequest(subject="user:bea"), metadata=inference.quota.as_service()
     )
