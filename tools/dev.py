@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +23,7 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from devnet.process import dies_with_parent
 from devnet.state import DevnetState
 from zerog.broker.v1 import broker_service_pb2 as broker_pb
 from zerog.broker.v1 import broker_service_pb2_grpc
@@ -66,13 +67,18 @@ class Service:
         return f"127.0.0.1:{self.port}"
 
 
-def present_services() -> list[Service]:
-    """The services this checkout has, on `<SVC>_PORT`, else compose's port, else a free one."""
+def present_services(*, free_ports: bool = False) -> list[Service]:
+    """The services this checkout has, on `<SVC>_PORT`, else compose's port, else a free one
+    (always a free one with `free_ports`, as tests want)."""
     return [
-        Service(name, int(os.environ.get(f"{name.upper()}_PORT") or _port(name)), free_port())
+        Service(name, free_port() if free_ports else _chosen_port(name), free_port())
         for name in ORDER
         if (ROOT / "services" / name / "__main__.py").exists()
     ]
+
+
+def _chosen_port(name: str) -> int:
+    return int(os.environ.get(f"{name.upper()}_PORT") or _port(name))
 
 
 def _port(name: str) -> int:
@@ -98,7 +104,7 @@ def running_devnet(directory: Path) -> Iterator[RunningDevnet]:
     """`python -m devnet` with its state file in `directory`, until the context ends."""
     state_path = directory / "devnet.json"
     process = subprocess.Popen(
-        [sys.executable, "-m", "devnet", "--state", str(state_path)],
+        dies_with_parent([sys.executable, "-m", "devnet", "--state", str(state_path)]),
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
@@ -115,6 +121,8 @@ def running_devnet(directory: Path) -> Iterator[RunningDevnet]:
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=60)
+        if process.stdout is not None:
+            process.stdout.close()
 
 
 def service_env(
@@ -170,16 +178,44 @@ def admin_key() -> SigningKey:
     return SigningKey.from_pem((DEV_KEYS / "admin.pem").read_bytes())
 
 
+def _admin_metadata(audience: str) -> tuple[tuple[str, str], ...]:
+    return (("authorization", f"Bearer {mint_token(admin_key(), 'admin', audience)}"),)
+
+
 def create_ledger(broker: Service) -> None:
     """Give the platform wallet a funded 0G ledger, so chat calls work from the first minute."""
-    metadata = (("authorization", f"Bearer {mint_token(admin_key(), 'admin', 'broker')}"),)
     request = broker_pb.CreateLedgerRequest(
         request_id="make-dev-ledger", initial_deposit_neuron=LEDGER_DEPOSIT_NEURON
     )
     with grpc.insecure_channel(broker.address) as channel:
         broker_service_pb2_grpc.BrokerServiceStub(channel).CreateLedger(
-            request, metadata=metadata, timeout=60
+            request, metadata=_admin_metadata("broker"), timeout=60
         )
+
+
+def devnet_providers(devnet: DevnetState) -> list[str]:
+    """The addresses of the devnet's own providers (services.providers in its state file)."""
+    published = devnet.services.get("providers", {}).get("providers")
+    if not isinstance(published, list):
+        return []
+    return [str(p["provider"]) for p in published if isinstance(p, dict)]
+
+
+def acknowledge_providers(broker: Service, devnet: DevnetState) -> list[str]:
+    """Acknowledge every devnet provider's TEE signer, so the first chat needs no set-up call.
+    Only the devnet's providers: on a real network acknowledging is the operator's decision."""
+    providers = devnet_providers(devnet)
+    with grpc.insecure_channel(broker.address) as channel:
+        stub = broker_service_pb2_grpc.BrokerServiceStub(channel)
+        for provider in providers:
+            stub.AcknowledgeProvider(
+                broker_pb.AcknowledgeProviderRequest(
+                    request_id=f"make-dev-ack-{provider.lower()}", provider=provider
+                ),
+                metadata=_admin_metadata("broker"),
+                timeout=60,
+            )
+    return providers
 
 
 def dev_token(stack: list[Service]) -> str:
@@ -207,26 +243,54 @@ def report(cluster: TempCluster, devnet: DevnetState, stack: list[Service], toke
             f"  {buf} --list-methods http://{first.address}",
             f'  {buf} -H "authorization: Bearer $TOKEN" -d \'{{"subject": "user:alice"}}\' '
             f"http://{first.address}/zerog.quota.v1.QuotaService/GetQuota",
+            "A chat, a stream, a put and a get: the first section of docs/grpcurl.md.",
         ]
     lines += ["Ctrl-C stops everything.", ""]
     return "\n".join(lines)
 
 
-def main() -> None:
-    stack = present_services()
+@dataclass(frozen=True)
+class DevStack:
+    """The running stack: its database, devnet and services, and an admin token for them."""
+
+    cluster: TempCluster
+    devnet: RunningDevnet
+    services: list[Service]
+    token: str
+
+    def address(self, name: str) -> str:
+        return next(s.address for s in self.services if s.name == name)
+
+
+@contextmanager
+def dev_stack(stack: list[Service], env: Mapping[str, str] | None = None) -> Iterator[DevStack]:
+    """PostgreSQL, the devnet and `stack`, ready to chat (a funded ledger, the devnet providers
+    acknowledged), until the context ends; `env` adds to every service's environment."""
     with ExitStack() as stop, tempfile.TemporaryDirectory(prefix="zerog-dev-") as tmp:
         cluster = stop.enter_context(TempCluster())
         devnet = stop.enter_context(running_devnet(Path(tmp)))
         for service in stack:
-            env = service_env(service, stack, cluster.dsn, devnet.path)
+            environment = {
+                **service_env(service, stack, cluster.dsn, devnet.path),
+                **(env or {}),
+            }
             service.process = subprocess.Popen(
-                [sys.executable, "-m", f"services.{service.name}"], cwd=ROOT, env=env
+                dies_with_parent([sys.executable, "-m", f"services.{service.name}"]),
+                cwd=ROOT,
+                env=environment,
             )
             stop.callback(_terminate, service)
             wait_serving(service)
             if service.name == "broker":
                 create_ledger(service)
-        print(report(cluster, devnet.state, stack, dev_token(stack)), flush=True)
+                acknowledge_providers(service, devnet.state)
+        yield DevStack(cluster, devnet, stack, dev_token(stack))
+
+
+def main() -> None:
+    with dev_stack(present_services()) as running:
+        print(report(running.cluster, running.devnet.state, running.services, running.token))
+        sys.stdout.flush()
         try:
             signal.pause()
         finally:

@@ -136,7 +136,9 @@ def test_the_grpcurl_walkthrough_works_as_written(dev_stack: DevStack) -> None:
             # make dev takes these ports when free; follow it if it had to pick others.
             command = command.replace(f"127.0.0.1:{port}", addresses[service])
         streaming = "WatchAlerts" in command
-        script = shell_prelude() + ("timeout 3 " if streaming else "") + command + "\n"
+        # TOKEN: the admin token make dev prints, which the guide's first section uses.
+        script = f"TOKEN={dev_stack.token()}\n" + shell_prelude()
+        script += ("timeout 3 " if streaming else "") + command + "\n"
         done = subprocess.run(
             ["bash", "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60
         )
