@@ -26,6 +26,7 @@ from zerog_grpc.errors import (
 )
 from zerog_grpc.interceptors import ServerMetrics
 from zerog_grpc.jsonlog import JsonFormatter, setup_logging
+from zerog_grpc.relay import relayed
 from zerog_grpc.server import (
     Access,
     Rpcs,
@@ -71,6 +72,7 @@ __all__ = [
     "monotonic",
     "precondition_failure",
     "quota_failure",
+    "relayed",
     "request_ids",
     "retry_info",
     "run_service",

@@ -16,7 +16,7 @@ from services.inference.errors import ProviderError, WalletRefused
 from services.inference.provider_http import Credentials
 from services.inference.routing import Provider
 from zerog.broker.v1 import broker_service_pb2 as bpb
-from zerog_grpc import Monotonic, TokenMinter, monotonic, request_ids
+from zerog_grpc import Monotonic, TokenMinter, monotonic, relayed, request_ids
 
 if TYPE_CHECKING:
     from zerog.broker.v1.broker_service_pb2_grpc import BrokerServiceAsyncStub
@@ -100,12 +100,12 @@ class BrokerClient:
             code = error.code()
             if code == grpc.StatusCode.DEADLINE_EXCEEDED:
                 raise ProviderError("timeout", "broker timed out", retryable=True) from error
+            refused = code in _PROVIDER_SPECIFIC
             raise ProviderError(
-                "credentials_unavailable"
-                if code not in _PROVIDER_SPECIFIC
-                else "credentials_refused",
+                "credentials_refused" if refused else "credentials_unavailable",
                 f"broker: {code.name}: {error.details()}",
-                retryable=code not in _PROVIDER_SPECIFIC,
+                retryable=not refused,
+                refusal=relayed(error) if refused else None,
             ) from error
         credentials = Credentials(
             provider=r.provider or provider,

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import grpc
 import grpc.aio
-from google.protobuf.message import Message
-from google.rpc import error_details_pb2
 
 from services.inference.portfolio import PortfolioInputError
 from zerog_grpc import KERNEL_ERRORS, ErrorMap, Failure, status
 from zerog_grpc.errormap import Rule
-from zerog_grpc.errors import bad_request, error_info, retry_info, status_of
+from zerog_grpc.errors import bad_request, error_info, retry_info
 from zerog_grpc.rate_permits import RateLimited, rate_limited
+from zerog_grpc.relay import details_of, relayed
 
 Code = grpc.StatusCode
 
@@ -24,11 +23,21 @@ class InferenceError(Exception):
 class ProviderError(InferenceError):
     """One provider call failed; `retryable` says whether trying again may help."""
 
-    def __init__(self, outcome: str, message: str, *, status: int = 0, retryable: bool) -> None:
+    def __init__(
+        self,
+        outcome: str,
+        message: str,
+        *,
+        status: int = 0,
+        retryable: bool,
+        refusal: Failure | None = None,
+    ) -> None:
         super().__init__(message)
         self.outcome = outcome
         self.status = status
         self.retryable = retryable
+        # A dependency's refusal the caller can act on (the broker's "not acknowledged").
+        self.refusal = refusal
 
 
 class NoProvider(InferenceError):
@@ -40,12 +49,14 @@ class NoProvider(InferenceError):
 
 
 class ProvidersFailed(InferenceError):
-    """Every candidate failed with retryable errors or had an open breaker."""
+    """Every candidate failed with retryable errors or had an open breaker; `refusal` when
+    the broker refused every one of them in a way the caller can act on."""
 
-    def __init__(self, last: str, attempts: int) -> None:
+    def __init__(self, last: str, attempts: int, refusal: Failure | None = None) -> None:
         super().__init__(f"all providers failed after {attempts} attempts; last: {last}")
         self.last = last
         self.attempts = attempts
+        self.refusal = refusal
 
 
 class ProviderRejected(InferenceError):
@@ -148,50 +159,22 @@ def _info(code: grpc.StatusCode, reason: str, **fields: str) -> Rule:
 
 
 def _providers_failed(error: ProvidersFailed) -> Failure:
+    if error.refusal is not None:
+        # Retrying cannot help: the broker's status and details tell the caller what to do.
+        return error.refusal
     info = error_info("PROVIDERS_FAILED", attempts=str(error.attempts))
     return Failure(Code.UNAVAILABLE, str(error), (info, retry_info(5.0)))
 
 
-# What a dependency's refusal may carry on to our caller.
-_PASSED_ON = (
-    error_details_pb2.QuotaFailure,
-    error_details_pb2.ErrorInfo,
-    error_details_pb2.RetryInfo,
-)
-
-
-def _passed_on(error: grpc.aio.AioRpcError) -> tuple[Message, ...]:
-    got = status_of(error)
-    details: list[Message] = []
-    for packed in got.details if got is not None else ():
-        for kind in _PASSED_ON:
-            detail = kind()
-            if packed.Unpack(detail):
-                details.append(detail)
-    return tuple(details)
-
-
 def _wallet_refused(error: WalletRefused) -> Failure:
-    return Failure(error.error.code(), str(error), _passed_on(error.error))
-
-
-def _dependency(error: grpc.aio.AioRpcError) -> Failure:
-    code = error.code()
-    if code == Code.RESOURCE_EXHAUSTED and status_of(error) is not None:
-        # The quota service's verdict, with its QuotaFailure, goes to our caller unchanged.
-        return Failure(code, error.details() or "budget exhausted", _passed_on(error))
-    if code == Code.DEADLINE_EXCEEDED:
-        return Failure(code, "deadline exceeded")
-    return Failure(
-        Code.UNAVAILABLE,
-        f"a dependency failed: {code.name}",
-        (error_info("DEPENDENCY_FAILED", code=code.name), retry_info(2.0)),
-    )
+    # The broker's verdict on the user's own intent, account or balance: the caller's to act
+    # on, so its status and every typed detail go on unchanged.
+    return Failure(error.error.code(), str(error), details_of(error.error))
 
 
 ERRORS: ErrorMap = {
     **KERNEL_ERRORS,
-    grpc.aio.AioRpcError: _dependency,
+    grpc.aio.AioRpcError: relayed,
     RateLimited: rate_limited,
     PortfolioInputError: lambda e: Failure(
         Code.INVALID_ARGUMENT, str(e), (bad_request(e.problems),)

@@ -18,7 +18,7 @@ from services.inference.errors import (
 )
 from services.inference.retry import Deadline, RetryPolicy, Sleep
 from services.inference.routing import Provider, ProviderStats
-from zerog_grpc import Monotonic, monotonic
+from zerog_grpc import Failure, Monotonic, monotonic
 
 T = TypeVar("T")
 
@@ -87,6 +87,9 @@ class Failover:
         deadline leaves no time, ProvidersFailed when every candidate is used up.
         """
         last = "no candidates"
+        # The broker's refusal, while it is the only way candidates failed.
+        refusal: Failure | None = None
+        only_refused = bool(candidates)
         for provider in candidates:
             breaker = self.breakers.of(provider.address)
             for n in range(1, self.policy.attempts + 1):
@@ -102,6 +105,7 @@ class Failover:
                     # just failed opened it; only the latter was a real call.
                     if not isinstance(refused.__cause__, ProviderError):
                         log.append(Attempt(provider.address, n, "breaker_open"))
+                        only_refused = False
                         last = f"{provider.address}: circuit breaker open"
                         break
                     error = refused.__cause__
@@ -117,7 +121,9 @@ class Failover:
                 if error.outcome.startswith("credentials") and not error.retryable:
                     # The broker cannot pay this provider: another one may still answer.
                     last = f"{provider.address}: {error}"
+                    refusal = error.refusal
                     break
+                only_refused = False
                 if not error.retryable:
                     calls = sum(1 for a in log if a.outcome != "breaker_open")
                     raise ProviderRejected(provider.address, error.status, str(error), calls)
@@ -135,4 +141,4 @@ class Failover:
         calls = sum(1 for a in log if a.outcome != "breaker_open")
         if deadline.remaining() == 0:
             raise DeadlineReached(calls)
-        raise ProvidersFailed(last, calls)
+        raise ProvidersFailed(last, calls, refusal if only_refused else None)

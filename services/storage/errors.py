@@ -6,7 +6,6 @@ from collections.abc import Callable
 
 import grpc
 import grpc.aio
-from google.protobuf import symbol_database
 from google.protobuf.message import Message
 
 from zerog_grpc import (
@@ -16,8 +15,8 @@ from zerog_grpc import (
     error_info,
     precondition_failure,
     quota_failure,
+    relayed,
     retry_info,
-    status_of,
 )
 from zerog_grpc.rate_permits import RateLimited, rate_limited
 from zerog_storage import (
@@ -139,27 +138,6 @@ def _transient(reason: str) -> Callable[[Exception], Failure]:
     return lambda e: _failure(Code.UNAVAILABLE, e, retry_info(RETRY_SECONDS), error_info(reason))
 
 
-# Quota's and the broker's refusals pass through as they are; their outages are ours.
-_RELAYED = {Code.RESOURCE_EXHAUSTED, Code.FAILED_PRECONDITION, Code.INVALID_ARGUMENT}
-
-
-def _relay(error: grpc.aio.AioRpcError) -> Failure:
-    code = error.code()
-    if code not in _RELAYED:
-        return Failure(
-            Code.UNAVAILABLE,
-            "dependency unavailable",
-            (retry_info(RETRY_SECONDS), error_info("DEPENDENCY_UNAVAILABLE", service="dependency")),
-        )
-    status = status_of(error)
-    details: list[Message] = []
-    for packed in status.details if status is not None else ():
-        detail = symbol_database.Default().GetSymbol(packed.TypeName())()
-        packed.Unpack(detail)
-        details.append(detail)
-    return Failure(code, error.details() or "", tuple(details))
-
-
 ERRORS: ErrorMap = {
     **KERNEL_ERRORS,
     RateLimited: rate_limited,
@@ -184,5 +162,6 @@ ERRORS: ErrorMap = {
     NodesUnavailable: _transient("STORAGE_NODES_UNAVAILABLE"),
     UploadIncomplete: _transient("STORAGE_NODES_UNAVAILABLE"),
     StorageProtocolError: _transient("STORAGE_NODE_ERROR"),
-    grpc.aio.AioRpcError: _relay,
+    # Quota's and the broker's refusals pass through as they are; their outages are ours.
+    grpc.aio.AioRpcError: relayed,
 }

@@ -50,8 +50,11 @@ class InferenceServiceStub:
     estimate (no provider is called); NOT_FOUND + ErrorInfo(NO_PROVIDER) when no provider serves
     the model under the routing filters; UNAVAILABLE + ErrorInfo(PROVIDERS_FAILED) + RetryInfo when
     every candidate failed with retryable errors or has an open circuit breaker;
-    FAILED_PRECONDITION + ErrorInfo(PROVIDER_REJECTED) with the provider's status and message when
-    a provider refused the request (400/401/402/403/404); DEADLINE_EXCEEDED when the caller's
+    FAILED_PRECONDITION with the broker's own details (e.g. PreconditionFailure(ACKNOWLEDGEMENT)
+    + ErrorInfo(PROVIDER_NOT_ACKNOWLEDGED)) when the broker refused to issue credentials for
+    every candidate, which retrying cannot change; FAILED_PRECONDITION +
+    ErrorInfo(PROVIDER_REJECTED) with the provider's status and message when a provider refused
+    the request (400/401/402/403/404); DEADLINE_EXCEEDED when the caller's
     deadline passes, retries included; ALREADY_EXISTS + ErrorInfo(REQUEST_ID_REUSED) when the
     request_id was used for a different request. When routing.verifiable_only is set, an answer
     whose TEE signature fails is FAILED_PRECONDITION + ErrorInfo(RESPONSE_NOT_VERIFIED) (counted;
@@ -149,8 +152,11 @@ class InferenceServiceAsyncStub(InferenceServiceStub):
     estimate (no provider is called); NOT_FOUND + ErrorInfo(NO_PROVIDER) when no provider serves
     the model under the routing filters; UNAVAILABLE + ErrorInfo(PROVIDERS_FAILED) + RetryInfo when
     every candidate failed with retryable errors or has an open circuit breaker;
-    FAILED_PRECONDITION + ErrorInfo(PROVIDER_REJECTED) with the provider's status and message when
-    a provider refused the request (400/401/402/403/404); DEADLINE_EXCEEDED when the caller's
+    FAILED_PRECONDITION with the broker's own details (e.g. PreconditionFailure(ACKNOWLEDGEMENT)
+    + ErrorInfo(PROVIDER_NOT_ACKNOWLEDGED)) when the broker refused to issue credentials for
+    every candidate, which retrying cannot change; FAILED_PRECONDITION +
+    ErrorInfo(PROVIDER_REJECTED) with the provider's status and message when a provider refused
+    the request (400/401/402/403/404); DEADLINE_EXCEEDED when the caller's
     deadline passes, retries included; ALREADY_EXISTS + ErrorInfo(REQUEST_ID_REUSED) when the
     request_id was used for a different request. When routing.verifiable_only is set, an answer
     whose TEE signature fails is FAILED_PRECONDITION + ErrorInfo(RESPONSE_NOT_VERIFIED) (counted;
@@ -251,8 +257,11 @@ class InferenceServiceServicer(metaclass=_abc_1.ABCMeta):
         estimate (no provider is called); NOT_FOUND + ErrorInfo(NO_PROVIDER) when no provider serves
         the model under the routing filters; UNAVAILABLE + ErrorInfo(PROVIDERS_FAILED) + RetryInfo when
         every candidate failed with retryable errors or has an open circuit breaker;
-        FAILED_PRECONDITION + ErrorInfo(PROVIDER_REJECTED) with the provider's status and message when
-        a provider refused the request (400/401/402/403/404); DEADLINE_EXCEEDED when the caller's
+        FAILED_PRECONDITION with the broker's own details (e.g. PreconditionFailure(ACKNOWLEDGEMENT)
+        + ErrorInfo(PROVIDER_NOT_ACKNOWLEDGED)) when the broker refused to issue credentials for
+        every candidate, which retrying cannot change; FAILED_PRECONDITION +
+        ErrorInfo(PROVIDER_REJECTED) with the provider's status and message when a provider refused
+        the request (400/401/402/403/404); DEADLINE_EXCEEDED when the caller's
         deadline passes, retries included; ALREADY_EXISTS + ErrorInfo(REQUEST_ID_REUSED) when the
         request_id was used for a different request. When routing.verifiable_only is set, an answer
         whose TEE signature fails is FAILED_PRECONDITION + ErrorInfo(RESPONSE_NOT_VERIFIED) (counted;
