@@ -10,7 +10,9 @@ BUF := node_modules/.bin/buf
 PROTO_FILES := $(shell find protos -name '*.proto' | sort)
 # Each worker starts its own PostgreSQL, devnet and storage nodes; a file runs on one worker.
 TEST_WORKERS ?= 2
-PY_SOURCES := libs services devnet tests tools bench
+PY_SOURCES := libs services devnet tests tools bench clients/python/src/zerog_client
+# The client kit ships a copy of gen/zerog (make protos refreshes it; gen-check compares it).
+CLIENT_STUBS := clients/python/src/zerog
 # zerog_storage's C keccak level hasher (ctypes; without it merkle trees fall back to safe-pysha3).
 KECCAK_LIB := libs/zerog_storage/_keccak_levels.so
 # Node 20 + npm 11 and kubectl (kustomize v5.5) that tools/toolchain.py fetches where the
@@ -19,7 +21,8 @@ KECCAK_LIB := libs/zerog_storage/_keccak_levels.so
 export PATH := $(CURDIR)/tools/node/node_modules/.bin:$(CURDIR)/tools/kubectl/bin:$(PATH)
 
 .PHONY: help install toolchain test-fresh-machine protos lint format typecheck test check breaking \
-	gen-check dev migrate devnet k8s-validate docs-api docs-check images test-containers bench
+	gen-check dev migrate devnet k8s-validate docs-api docs-check images test-containers bench \
+	client-stubs
 
 help:  ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -56,10 +59,14 @@ protos: install  ## Regenerate gen/ from protos/.
 		--plugin=protoc-gen-mypy_grpc=$(BIN)/protoc-gen-mypy_grpc \
 		--mypy_out=gen --mypy_grpc_out=gen $(PROTO_FILES)
 	find gen/zerog -type d -exec touch {}/__init__.py \;
+	rm -rf $(CLIENT_STUBS) && cp -r gen/zerog $(CLIENT_STUBS) && touch $(CLIENT_STUBS)/py.typed
 
-gen-check: protos  ## Fail if gen/ is not what protos/ generate.
-	git diff --exit-code --stat -- gen/ || (echo "gen/ is stale: run make protos and commit" && exit 1)
-	test -z "$$(git status --porcelain -- gen/)" || (git status --porcelain -- gen/; echo "gen/ has untracked files: run make protos and commit"; exit 1)
+client-stubs: install  ## TypeScript stubs into clients/typescript/gen (Go: see docs/calling.md).
+	$(BUF) generate --template buf.gen.ts.yaml
+
+gen-check: protos  ## Fail if gen/ (and the client kit's copy) is not what protos/ generate.
+	git diff --exit-code --stat -- gen/ $(CLIENT_STUBS) || (echo "gen/ is stale: run make protos and commit" && exit 1)
+	test -z "$$(git status --porcelain -- gen/ $(CLIENT_STUBS))" || (git status --porcelain -- gen/ $(CLIENT_STUBS); echo "gen/ has untracked files: run make protos and commit"; exit 1)
 
 lint: install  ## ruff, buf lint and buf format.
 	$(BIN)/ruff check $(PY_SOURCES)
