@@ -9,6 +9,7 @@ import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -64,7 +65,7 @@ def run_as_written(command: str, stack: dev.DevStack) -> str:
     return done.stdout
 
 
-def messages(output: str) -> list[dict[str, object]]:
+def messages(output: str) -> list[dict[str, Any]]:
     """The JSON messages one call printed (a stream prints one per message)."""
     decoder, found, at = json.JSONDecoder(), [], 0
     while (at := _skip_space(output, at)) < len(output):
@@ -102,7 +103,7 @@ def test_every_start_here_line_works_as_written(stack: dev.DevStack) -> None:
     assert sum(c.startswith("grpcurl ") for c in commands) == 5
     outputs = {command: messages(run_as_written(command, stack)) for command in commands}
 
-    def answered(method: str) -> list[list[dict[str, object]]]:
+    def answered(method: str) -> list[list[dict[str, Any]]]:
         return [out for command, out in outputs.items() if command.endswith(f"Service/{method}")]
 
     chats = answered("ChatCompletion")
