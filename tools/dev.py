@@ -71,10 +71,18 @@ def present_services(*, free_ports: bool = False) -> list[Service]:
     """The services this checkout has, on `<SVC>_PORT`, else compose's port, else a free one
     (always a free one with `free_ports`, as tests want)."""
     return [
-        Service(name, free_port() if free_ports else _chosen_port(name), free_port())
+        Service(name, _test_port() if free_ports else _chosen_port(name), free_port())
         for name in ORDER
         if (ROOT / "services" / name / "__main__.py").exists()
     ]
+
+
+def _test_port() -> int:
+    """A free port other than compose's: gRPC binds with SO_REUSEPORT, so a test stack on
+    50052 would silently share it with a `make dev` that probed 50052 free a moment before."""
+    while (port := free_port()) in COMPOSE_PORTS.values():
+        pass
+    return port
 
 
 def _chosen_port(name: str) -> int:
