@@ -17,6 +17,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from zerog.quota.v1 import quota_service_pb2 as quota_pb
+from zerog_db.cluster import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 BUF = ROOT / "node_modules" / ".bin" / "buf"
@@ -32,7 +33,14 @@ class DevStack:
             cwd=ROOT,
             stdout=subprocess.PIPE,
             text=True,
-            env={**os.environ, "LOG_LEVEL": "WARNING"},
+            # Free ports, never compose's: gRPC binds with SO_REUSEPORT, so two stacks that
+            # both found 50052 free (another checkout's test run, a `make dev` left running)
+            # would share it and answer each other's calls. The docs' ports are substituted.
+            env={
+                **os.environ,
+                "LOG_LEVEL": "WARNING",
+                **{f"{name.upper()}_PORT": str(free_port()) for name in DOC_PORTS},
+            },
         )
         self.lines: list[str] = []
         assert self.process.stdout is not None
@@ -133,7 +141,7 @@ def test_the_grpcurl_walkthrough_works_as_written(dev_stack: DevStack) -> None:
     assert len(commands) >= 8
     for command in commands:
         for service, port in DOC_PORTS.items():
-            # make dev takes these ports when free; follow it if it had to pick others.
+            # The guide's ports, as make dev takes them when free; this stack's are others.
             command = command.replace(f"127.0.0.1:{port}", addresses[service])
         streaming = "WatchAlerts" in command
         # TOKEN: the admin token make dev prints, which the guide's first section uses.
