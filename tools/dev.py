@@ -41,6 +41,8 @@ COMPOSE_PORTS = {
     "storage": 50054,
     "scheduler": 50055,
 }
+# Inference's OpenAI-compatible HTTP endpoint, also where compose publishes it.
+COMPOSE_HTTP_PORT = 8080
 # The development-only keys docker compose mounts (docs/operations.md's token() reads them):
 # the JWKS every service checks with, and the private keys of the callers it publishes.
 DEV_SECRETS = ROOT / "deploy" / "compose" / "secrets"
@@ -60,6 +62,8 @@ class Service:
     name: str
     port: int
     metrics_port: int
+    http_port: int = 0
+    """Inference's OpenAI-compatible endpoint (HTTP_PORT); 0 for the other services."""
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -70,27 +74,35 @@ class Service:
 def present_services(*, free_ports: bool = False) -> list[Service]:
     """The services this checkout has, on `<SVC>_PORT`, else compose's port, else a free one
     (always a free one with `free_ports`, as tests want)."""
-    return [
+    services = [
         Service(name, _test_port() if free_ports else _chosen_port(name), free_port())
         for name in ORDER
         if (ROOT / "services" / name / "__main__.py").exists()
     ]
+    for service in services:
+        if service.name == "inference":
+            # Not shared either: a second stack's inference would fail to bind 8080 and exit.
+            chosen = os.environ.get("INFERENCE_HTTP_PORT")
+            service.http_port = (
+                _test_port() if free_ports else int(chosen or _free_or_other(COMPOSE_HTTP_PORT))
+            )
+    return services
 
 
 def _test_port() -> int:
     """A free port other than compose's: gRPC binds with SO_REUSEPORT, so a test stack on
     50052 would silently share it with a `make dev` that probed 50052 free a moment before."""
-    while (port := free_port()) in COMPOSE_PORTS.values():
+    while (port := free_port()) in (*COMPOSE_PORTS.values(), COMPOSE_HTTP_PORT):
         pass
     return port
 
 
 def _chosen_port(name: str) -> int:
-    return int(os.environ.get(f"{name.upper()}_PORT") or _port(name))
+    return int(os.environ.get(f"{name.upper()}_PORT") or _free_or_other(COMPOSE_PORTS[name]))
 
 
-def _port(name: str) -> int:
-    port = COMPOSE_PORTS[name]
+def _free_or_other(port: int) -> int:
+    """`port` if nothing listens there, else a free one."""
     with socket.socket() as probe:
         try:
             probe.bind(("127.0.0.1", port))
@@ -147,6 +159,8 @@ def service_env(
         "DEVNET_STATE": str(devnet),
         **{f"{other.name.upper()}_ADDRESS": other.address for other in stack},
     }
+    if service.http_port:
+        env["HTTP_PORT"] = str(service.http_port)
     if (own_key := DEV_KEYS / f"{service.name}.pem").exists():  # it calls other services
         env["AUTH_SIGNING_KEY_FILE"] = str(own_key)
     state = DevnetState.load(devnet)
@@ -239,6 +253,11 @@ def report(cluster: TempCluster, devnet: DevnetState, stack: list[Service], toke
     lines += [
         f"  {s.name:<11} {s.address}  (metrics http://127.0.0.1:{s.metrics_port}/metrics)"
         for s in stack
+    ]
+    lines += [
+        f"  openai      http://127.0.0.1:{s.http_port}/v1  (inference's OpenAI-compatible base_url)"
+        for s in stack
+        if s.http_port
     ]
     if stack:
         first = stack[0]

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -28,6 +29,7 @@ class DevStack:
     """`python tools/dev.py` (what `make dev` runs) and what it printed."""
 
     def __init__(self) -> None:
+        self.http_port = free_port()
         self.process = subprocess.Popen(
             [sys.executable, "tools/dev.py"],
             cwd=ROOT,
@@ -40,6 +42,8 @@ class DevStack:
                 **os.environ,
                 "LOG_LEVEL": "WARNING",
                 **{f"{name.upper()}_PORT": str(free_port()) for name in DOC_PORTS},
+                # Inference's OpenAI endpoint too: a second stack on 8080 could not start.
+                "INFERENCE_HTTP_PORT": str(self.http_port),
             },
         )
         self.lines: list[str] = []
@@ -86,6 +90,10 @@ def test_every_service_is_printed_and_serving(dev_stack: DevStack) -> None:
             health: Any = health_pb2_grpc.HealthStub(channel)  # the stubs lack its methods
             answer = health.Check(health_pb2.HealthCheckRequest(), timeout=5)
             assert answer.status == health_pb2.HealthCheckResponse.SERVING
+    openai = f"http://127.0.0.1:{dev_stack.http_port}/v1"
+    assert any(line.startswith(f"  openai      {openai}  ") for line in dev_stack.lines)
+    with socket.create_connection(("127.0.0.1", dev_stack.http_port), timeout=5):
+        pass  # inference's OpenAI-compatible endpoint listens where the report says
 
 
 def test_reflection_lists_every_method_with_buf_curl(dev_stack: DevStack) -> None:
