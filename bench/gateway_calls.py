@@ -79,7 +79,12 @@ def openai_call(
     }
 
     async def call(_: int) -> object:
-        response = await client.post(url, json=body, headers=headers)
+        try:
+            response = await client.post(url, json=body, headers=headers)
+        except (httpx.ReadError, httpx.RemoteProtocolError):
+            # A kept-alive connection the server closed while it sat idle between turns (a
+            # race httpx's pool check can lose): sent again once, as browsers do.
+            response = await client.post(url, json=body, headers=headers)
         response.raise_for_status()
         answer = response.json()
         if chat_ids is not None:

@@ -45,7 +45,8 @@ class Config(ServiceSettings):
     request_retry_after_seconds: float = 1.0
     settle_batch_size: int = 200
     settle_poll_seconds: float = 1.0
-    settle_linger_seconds: float = 0.05
+    settle_linger_seconds: float = 0.5
+    """How long a woken settler gathers answers before its batch (settler.py)."""
     settle_retry_base_seconds: float = 0.5
     settle_retry_cap_seconds: float = 30.0
     credential_refresh_seconds: float = 2.0
@@ -113,7 +114,7 @@ class Config(ServiceSettings):
             request_retry_after_seconds=env.number("REQUEST_RETRY_AFTER_SECONDS", 1.0),
             settle_batch_size=env.integer("SETTLE_BATCH_SIZE", 200, minimum=1, maximum=500),
             settle_poll_seconds=env.number("SETTLE_POLL_SECONDS", 1.0, minimum=0.01),
-            settle_linger_seconds=env.number("SETTLE_LINGER_SECONDS", 0.05, minimum=0.0),
+            settle_linger_seconds=env.number("SETTLE_LINGER_SECONDS", 0.5, minimum=0.0),
             settle_retry_base_seconds=env.number("SETTLE_RETRY_BASE_SECONDS", 0.5, minimum=0.01),
             settle_retry_cap_seconds=env.number("SETTLE_RETRY_CAP_SECONDS", 30.0, minimum=0.01),
             credential_refresh_seconds=env.number(

@@ -65,7 +65,7 @@ class SettlerSettings:
     its own replica's answers wake it at once."""
     retry_base_seconds: float = 0.5
     retry_cap_seconds: float = 30.0
-    linger_seconds: float = 0.05
+    linger_seconds: float = 0.5
     """How long a woken settler waits for more answers before its round: one batch call to
     quota and one to the broker then settle many answers, not one each."""
 

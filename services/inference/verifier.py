@@ -46,7 +46,7 @@ class Verifier:
     max_attempts: int = 10
     """Sweeps that found the provider unreachable before the check is recorded as failed."""
     batch: int = 64
-    linger_seconds: float = 0.02
+    linger_seconds: float = 0.2
     """How long a check waits for others to go with it: one UPDATE records them all."""
     registry: CollectorRegistry | None = None
     _queue: asyncio.Queue[Pending] = field(default_factory=asyncio.Queue, init=False)

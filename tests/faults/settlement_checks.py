@@ -19,6 +19,7 @@ SETTLE_ENV = {
     "SETTLE_RETRY_BASE_SECONDS": "0.05",
     "SETTLE_RETRY_CAP_SECONDS": "0.3",
     "SETTLE_POLL_SECONDS": "0.1",
+    "SETTLE_LINGER_SECONDS": "0.05",
     # Providers and credentials are held while the broker is away.
     "PROVIDER_CACHE_SECONDS": "600",
 }

@@ -136,6 +136,7 @@ def inference_config(database_url: str, quota: Quota, broker: Broker, **override
         "SETTLE_RETRY_BASE_SECONDS": "0.05",
         "SETTLE_RETRY_CAP_SECONDS": "0.5",
         "SETTLE_POLL_SECONDS": "0.1",
+        "SETTLE_LINGER_SECONDS": "0.05",
         # The HTTP endpoint is off unless a test asks for it on a free port (start(http=True)).
         "HTTP_PORT": "0",
         **overrides,
